@@ -1,0 +1,1 @@
+//! pz-phases

@@ -1,0 +1,90 @@
+//! The input description of a heatmap and its validation.
+
+use crate::error::Error;
+
+/// One axis of the grid: a name with unit, and its values in grid order.
+///
+/// The axis is categorical: every value gets one equal-sized column (x) or
+/// row (y), labelled with the value formatted compactly (`1`, `30`, `1e-4`,
+/// `3.16e-3`, `0.1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridAxis {
+    /// Axis title, including the unit or meaning, e.g. `"lr (Adam learning rate)"`.
+    pub name: String,
+    /// The axis values in grid order.
+    pub values: Vec<f64>,
+}
+
+/// Colour scale choice for the cell values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorScale {
+    /// Colours proportional to the value between the finite minimum and maximum.
+    Linear,
+    /// Colours proportional to `log10(value)`; every finite value must be `> 0`.
+    Log10,
+    /// `Log10` when all finite values are `> 0` and `max / min >= 100`, else `Linear`.
+    Auto,
+}
+
+/// A heatmap of one quantity over a two-dimensional grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap {
+    /// Title drawn at the top, e.g. `"test_error (relative L2), seed mean"`.
+    pub title: String,
+    /// Load axis; its values are the columns, left to right in the given order.
+    pub x: GridAxis,
+    /// Temperature axis; its values are the rows, the first value at the bottom.
+    pub y: GridAxis,
+    /// `values[row = y index][col = x index]`. `None` (or a non-finite value)
+    /// is a missing cell: drawn grey and hatched, with no number.
+    pub values: Vec<Vec<Option<f64>>>,
+    /// How values map to colours.
+    pub scale: ColorScale,
+    /// Label of the colour bar, e.g. `"relative L2 error"`.
+    pub colorbar_label: String,
+    /// Write the value into each cell (3 significant digits).
+    pub annotate: bool,
+}
+
+impl Heatmap {
+    /// The finite cell values, `None` for missing or non-finite cells.
+    pub(crate) fn cell(&self, row: usize, col: usize) -> Option<f64> {
+        self.values[row][col].filter(|v| v.is_finite())
+    }
+
+    /// Iterator over all finite cell values.
+    pub(crate) fn finite_values(&self) -> impl Iterator<Item = f64> + '_ {
+        self.values
+            .iter()
+            .flatten()
+            .filter_map(|v| v.filter(|v| v.is_finite()))
+    }
+}
+
+/// Checks that `values` has one row per y value and one column per x value,
+/// and that both axes are non-empty.
+pub(crate) fn validate_shape(h: &Heatmap) -> Result<(), Error> {
+    let (nx, ny) = (h.x.values.len(), h.y.values.len());
+    if nx == 0 || ny == 0 {
+        return Err(Error::InvalidInput {
+            what: "axis lengths".into(),
+            expected: "at least one x value and one y value".into(),
+            got: format!("{nx} x values and {ny} y values"),
+        });
+    }
+    if h.values.len() != ny {
+        return Err(Error::InvalidInput {
+            what: "number of rows in values (one per y value)".into(),
+            expected: format!("{ny} rows x {nx} columns"),
+            got: format!("{} rows", h.values.len()),
+        });
+    }
+    if let Some((row, r)) = h.values.iter().enumerate().find(|(_, r)| r.len() != nx) {
+        return Err(Error::InvalidInput {
+            what: format!("number of columns in values row {row} (one per x value)"),
+            expected: format!("{ny} rows x {nx} columns"),
+            got: format!("{} columns in row {row}", r.len()),
+        });
+    }
+    Ok(())
+}

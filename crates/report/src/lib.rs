@@ -1,0 +1,29 @@
+//! Plots of a phasezoo grid.
+//!
+//! This crate owns the *pictures* of a zoo: given the numbers already
+//! aggregated for a grid of training runs (one value per grid cell, e.g. the
+//! seed-mean test error), it draws them as a heatmap with a colour bar and
+//! writes the result atomically as PNG and SVG.
+//!
+//! It must not know how those numbers were produced: no libtorch, no models,
+//! no training, no store layout. Callers hand it plain `f64`s and axis values.
+//! Like every library in the workspace it never prints; failures come back as
+//! [`Error`].
+//!
+//! The pure parts (the viridis colormap, tick formatting, colour-scale choice
+//! and the pixel layout) live in their own modules so they can be tested
+//! without touching files; drawing and atomic file writing are separate again.
+
+mod colormap;
+mod draw;
+mod error;
+mod font;
+mod heatmap;
+mod layout;
+mod scale;
+mod ticks;
+mod write;
+
+pub use error::Error;
+pub use heatmap::{ColorScale, GridAxis, Heatmap};
+pub use write::write_heatmap;

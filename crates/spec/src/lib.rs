@@ -1,0 +1,38 @@
+//! Zoo specs: what a zoo is, before anything is trained.
+//!
+//! A zoo is described by one TOML file ([`ZooSpec`]): the model, the problem or dataset, the
+//! training recipe, and a grid of a *load*-like and a *temperature*-like axis times seeds.
+//! This crate reads that file into typed structs, applies `--set key=value` overrides to the
+//! raw document (so overrides pass the same validation as the file), validates it with errors
+//! that name the file, the key and the fix, and expands the grid into a [`Plan`] of models,
+//! each with a stable [`ModelId`].
+//!
+//! It knows nothing of tensors, files on disk beyond the spec itself, or devices.
+//!
+//! ```
+//! let spec = pz_spec::ZooSpec::embedded_default().unwrap();
+//! let plan = pz_spec::Plan::new(&spec).unwrap();
+//! assert_eq!(plan.models.len(), spec.grid.len());
+//! ```
+#![deny(missing_docs)]
+
+mod device;
+mod error;
+mod load;
+mod model_id;
+mod plan;
+mod types;
+
+pub use device::DeviceRequest;
+pub use error::{Problem, SpecError};
+pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};
+pub use model_id::ModelId;
+pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
+pub use types::{
+    Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, GridSpec, MlpConfig,
+    ModelConfig, Optimizer, PhaseThresholds, ProblemConfig, RunConfig, Schedule, TrainConfig,
+    ZooSpec,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,316 @@
+//! The typed zoo spec. Field names keep PyTorch's and the original PTMZ's names.
+//!
+//! Every struct denies unknown keys, so a typo is an error, never a silently ignored key.
+
+use serde::{Deserialize, Serialize};
+
+/// One zoo: model × problem × recipe over a load × temperature × seed grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZooSpec {
+    /// Zoo name; also the default output folder `zoos/<name>`.
+    pub name: String,
+    /// Free text shown in reports.
+    #[serde(default)]
+    pub description: String,
+    /// The architecture and its parameters.
+    pub model: ModelConfig,
+    /// The dataset or PDE problem and its parameters.
+    pub problem: ProblemConfig,
+    /// The training recipe.
+    pub train: TrainConfig,
+    /// The grid: load axis, temperature axis, seeds.
+    pub grid: GridSpec,
+    /// Which epochs keep a checkpoint. Does not change what is trained.
+    #[serde(default)]
+    pub checkpoint: CheckpointPolicy,
+    /// Where and how to execute. Does not change what is trained.
+    #[serde(default)]
+    pub run: RunConfig,
+    /// Thresholds for the first phase labels.
+    #[serde(default)]
+    pub phases: PhaseThresholds,
+}
+
+/// The architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "architecture", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelConfig {
+    /// A fully connected network.
+    Mlp(MlpConfig),
+}
+
+/// A multilayer perceptron: `in → hidden[0] → … → hidden[n-1] → out`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MlpConfig {
+    /// Hidden layer widths. Krishnapriyan et al. 2021: four layers of 50.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Nonlinearity after every hidden layer (tanh: the PINN needs smooth second derivatives).
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![50, 50, 50, 50]
+}
+
+/// Nonlinearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Hyperbolic tangent.
+    #[default]
+    Tanh,
+}
+
+/// The problem a zoo is trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProblemConfig {
+    /// 1-D convection `u_t + β u_x = 0` (Krishnapriyan et al. 2021).
+    Convection(ConvectionConfig),
+}
+
+/// 1-D convection on x ∈ [0, 2π), t ∈ [0, 1], u(x, 0) = sin x, periodic in x;
+/// exact solution u = sin(x − βt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvectionConfig {
+    /// Convection coefficient β (the usual load axis).
+    #[serde(default = "one")]
+    pub beta: f64,
+    /// Random residual (collocation) points per model, drawn once from the model's seed.
+    #[serde(default = "d1000")]
+    pub collocation_points: usize,
+    /// Regularly spaced points on the initial line t = 0.
+    #[serde(default = "d256")]
+    pub initial_points: usize,
+    /// Regularly spaced times at which u(0, t) = u(2π, t) is enforced.
+    #[serde(default = "d100")]
+    pub boundary_points: usize,
+    /// Evaluation grid: points in x (Krishnapriyan et al.: 256).
+    #[serde(default = "d256")]
+    pub eval_x: usize,
+    /// Evaluation grid: points in t (Krishnapriyan et al.: 100).
+    #[serde(default = "d100")]
+    pub eval_t: usize,
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn d1000() -> usize {
+    1000
+}
+fn d256() -> usize {
+    256
+}
+fn d100() -> usize {
+    100
+}
+
+/// The training recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Number of epochs; result.json gets one line per epoch 0..=epochs (0 = untrained).
+    pub epochs: u32,
+    /// Full-batch optimizer steps per epoch (PDE problems have no dataset to sweep).
+    #[serde(default = "d100u32")]
+    pub steps_per_epoch: u32,
+    /// Optimizer.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// Learning rate (peak learning rate for schedules).
+    pub lr: f64,
+    /// L2 weight decay added to the gradient (PyTorch `weight_decay`).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Adam (β1, β2); PyTorch defaults.
+    #[serde(default = "default_betas")]
+    pub adam_betas: [f64; 2],
+    /// Adam ε; PyTorch default 1e-8.
+    #[serde(default = "default_eps")]
+    pub adam_eps: f64,
+    /// Learning-rate schedule.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Floating-point type of parameters and arithmetic.
+    #[serde(default)]
+    pub dtype: DType,
+}
+
+fn d100u32() -> u32 {
+    100
+}
+fn default_betas() -> [f64; 2] {
+    [0.9, 0.999]
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+
+/// Optimizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    /// Adam (Kingma & Ba), as `torch.optim.Adam`.
+    #[default]
+    Adam,
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// The learning rate stays `lr`.
+    #[default]
+    Constant,
+}
+
+/// Floating-point type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DType {
+    /// 32-bit floats (the original's precision).
+    #[default]
+    Float32,
+    /// 64-bit floats (reference computations, tests).
+    Float64,
+}
+
+/// The grid of a zoo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSpec {
+    /// Load-like axis (model width, β, …).
+    pub load: Axis,
+    /// Temperature-like axis (batch size, learning rate, …).
+    pub temperature: Axis,
+    /// Seeds trained in every cell.
+    pub seeds: Vec<u64>,
+}
+
+impl GridSpec {
+    /// Number of models in the grid.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.load.values.len() * self.temperature.values.len() * self.seeds.len()
+    }
+    /// Whether the grid has no model.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One axis of the grid: the spec key it sets and its values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axis {
+    /// Dotted key of the spec that the axis sets, e.g. `problem.beta` or `train.lr`.
+    pub key: String,
+    /// Values in grid order.
+    pub values: Vec<f64>,
+    /// Short name for plots and the index (default: the key's last segment).
+    #[serde(default)]
+    pub name: String,
+    /// What the axis means, with units, for plot labels.
+    #[serde(default)]
+    pub label: String,
+}
+
+impl Axis {
+    /// The short name, defaulting to the key's last segment.
+    #[must_use]
+    pub fn short_name(&self) -> &str {
+        if self.name.is_empty() {
+            self.key.rsplit('.').next().unwrap_or(&self.key)
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// Which epochs keep a checkpoint: epoch 0, every `every` epochs, the listed `epochs`, and the
+/// last. A resumed run restarts from the newest intact one, so `every` bounds lost work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointPolicy {
+    /// Keep every n-th epoch (0 = none besides the listed and the last).
+    #[serde(default = "d5u32")]
+    pub every: u32,
+    /// Further epochs to keep.
+    #[serde(default)]
+    pub epochs: Vec<u32>,
+}
+
+fn d5u32() -> u32 {
+    5
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        Self { every: 5, epochs: Vec::new() }
+    }
+}
+
+impl CheckpointPolicy {
+    /// Whether `epoch` (of `last`) keeps a checkpoint.
+    #[must_use]
+    pub fn keeps(&self, epoch: u32, last: u32) -> bool {
+        epoch == 0
+            || epoch == last
+            || (self.every > 0 && epoch % self.every == 0)
+            || self.epochs.contains(&epoch)
+    }
+}
+
+/// Execution settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// Most models trained in one population (0 = all of a kind at once); lower it to fit memory.
+    #[serde(default)]
+    pub max_population: usize,
+}
+
+fn default_device() -> String {
+    "auto".into()
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self { device: default_device(), max_population: 0 }
+    }
+}
+
+/// Thresholds of the first phase labels (see docs/FORMAT.md, "phases").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseThresholds {
+    /// A cell whose seed-mean final train loss exceeds this is "high loss".
+    #[serde(default = "default_loss_threshold")]
+    pub train_loss: f64,
+    /// A cell whose seed-mean final test error exceeds this "fails"; below, it "solves".
+    #[serde(default = "default_error_threshold")]
+    pub test_error: f64,
+}
+
+fn default_loss_threshold() -> f64 {
+    1e-3
+}
+fn default_error_threshold() -> f64 {
+    0.1
+}
+
+impl Default for PhaseThresholds {
+    fn default() -> Self {
+        Self { train_loss: default_loss_threshold(), test_error: default_error_threshold() }
+    }
+}
