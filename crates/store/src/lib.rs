@@ -1,1 +1,30 @@
-//! pz-store
+//! A zoo on disk (docs/FORMAT.md): the layout, atomic writes, safetensors checkpoints that
+//! detect truncation and corruption, per-model results as JSON lines, status, and the index.
+//!
+//! Principal types: [`ZooDir`] (one zoo folder), [`ModelDir`] (one model's folder),
+//! [`EpochRecord`] (one line of `result.json`), [`Checkpoint`] (one `checkpoint_<epoch>`).
+//!
+//! This crate knows bytes, names, shapes and dtypes; it does not link libtorch. Every write
+//! goes to a temporary file in the destination's folder and is renamed into place, so a crash
+//! at any moment leaves either the old file or the new one, never half of one.
+#![deny(missing_docs)]
+
+mod atomic;
+mod checkpoint;
+mod error;
+mod index;
+mod model_dir;
+mod results;
+mod status;
+mod tensors;
+mod zoo_dir;
+
+pub use atomic::{atomic_write, atomic_write_with};
+pub use checkpoint::{Checkpoint, CheckpointState, LoadedCheckpoint};
+pub use error::{Error, Result};
+pub use index::{write_index, IndexRow, INDEX_COLUMNS};
+pub use model_dir::ModelDir;
+pub use results::EpochRecord;
+pub use status::{ModelState, ModelStatus};
+pub use tensors::{decode_tensors, encode_tensors, Dtype, NamedTensor};
+pub use zoo_dir::{ZooDir, ZooLock, FORMAT_VERSION};
