@@ -1,1 +1,15 @@
-//! pz-models
+//! Models as *populations*: K models of identical shapes stored as stacked tensors (population
+//! axis first) and run as one batched computation. A single model is a population of one.
+//!
+//! Parameter names follow PyTorch's state-dict keys of the documented reference module, so a
+//! member's `model.safetensors` loads with `load_state_dict` (see docs/FORMAT.md).
+
+mod convert;
+mod error;
+mod mlp;
+mod rng;
+
+pub use convert::{kind_of, tensor_from_named, tensor_to_named};
+pub use error::Error;
+pub use mlp::MlpPopulation;
+pub use rng::{member_rng, Stream};

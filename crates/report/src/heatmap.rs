@@ -88,3 +88,67 @@ pub(crate) fn validate_shape(h: &Heatmap) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// A small heatmap for tests: x = `[1, 30, ...]`, y = `[1e-4, 3.16e-3, ...]`,
+/// sized to `values`.
+#[cfg(test)]
+pub(crate) fn sample(values: Vec<Vec<Option<f64>>>) -> Heatmap {
+    let nx = values.first().map_or(0, Vec::len);
+    let ny = values.len();
+    let xs = [1.0, 30.0, 100.0, 300.0, 1000.0];
+    Heatmap {
+        title: "test_error (relative L2), seed mean".into(),
+        x: GridAxis {
+            name: "beta (convection coefficient)".into(),
+            values: xs[..nx].to_vec(),
+        },
+        y: GridAxis {
+            name: "lr (Adam learning rate)".into(),
+            values: (0..ny).map(|i| 10f64.powf(-4.0 + 1.5 * i as f64)).collect(),
+        },
+        values,
+        scale: ColorScale::Auto,
+        colorbar_label: "relative L2 error".into(),
+        annotate: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_checks() {
+        let ok = sample(vec![vec![Some(1.0), None], vec![None, Some(2.0)]]);
+        assert!(validate_shape(&ok).is_ok());
+
+        let mut rows = ok.clone();
+        rows.values.pop();
+        let msg = validate_shape(&rows).unwrap_err().to_string();
+        assert!(
+            msg.contains("expected 2 rows x 2 columns") && msg.contains("got 1 rows"),
+            "{msg}"
+        );
+
+        let mut cols = ok.clone();
+        cols.values[1].push(Some(3.0));
+        let msg = validate_shape(&cols).unwrap_err().to_string();
+        assert!(msg.contains("got 3 columns in row 1"), "{msg}");
+
+        let mut empty = ok;
+        empty.x.values.clear();
+        assert!(matches!(
+            validate_shape(&empty),
+            Err(Error::InvalidInput { .. })
+        ));
+    }
+
+    #[test]
+    fn non_finite_cells_count_as_missing() {
+        let h = sample(vec![vec![Some(f64::NAN), Some(f64::INFINITY), Some(0.5)]]);
+        assert_eq!(h.cell(0, 0), None);
+        assert_eq!(h.cell(0, 1), None);
+        assert_eq!(h.cell(0, 2), Some(0.5));
+        assert_eq!(h.finite_values().collect::<Vec<_>>(), vec![0.5]);
+    }
+}

@@ -20,6 +20,7 @@ mod error;
 mod font;
 mod heatmap;
 mod layout;
+mod render;
 mod scale;
 mod ticks;
 mod write;

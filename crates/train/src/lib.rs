@@ -1,1 +1,30 @@
-//! pz-train
+//! Training: populations of models trained in lockstep, batched optimizers, and the loop that
+//! evaluates, records and checkpoints every member and resumes after a crash.
+//!
+//! Principal items: [`train_population`] (one population, resumable), [`group_populations`]
+//! (which planned models can share one population), [`Reporter`] (progress callbacks the CLI
+//! draws as bars), [`BatchedAdam`].
+//!
+//! A member's numbers do not depend on the population it trains in: every per-model quantity
+//! (initialization, collocation points, learning rate, β) is its own, and the loss of the
+//! population is the sum of the members' losses, whose gradient with respect to a member's
+//! parameters is that member's own gradient.
+
+mod adam;
+mod error;
+mod group;
+mod pinn;
+mod reporter;
+mod resume;
+mod runner;
+
+pub use adam::BatchedAdam;
+pub use error::Error;
+pub use group::group_populations;
+pub use pinn::PinnPopulation;
+pub use reporter::{NoReporter, Reporter};
+pub use resume::common_resume_epoch;
+pub use runner::{resolve_device, train_population, Outcome};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,68 @@
+//! Which planned models train together: same shapes and recipe, differing only in what a
+//! population carries per member (seed, β, learning rate).
+
+use std::collections::BTreeMap;
+
+use pz_spec::{PlannedModel, ProblemConfig};
+
+/// Split models into populations of at most `max_population` members (0 = no limit), keeping
+/// plan order. Deterministic: the same models give the same populations.
+#[must_use]
+pub fn group_populations(models: &[PlannedModel], max_population: usize) -> Vec<Vec<PlannedModel>> {
+    let mut groups: BTreeMap<String, Vec<PlannedModel>> = BTreeMap::new();
+    let mut order = Vec::new();
+    for m in models {
+        let key = shape_key(m);
+        if !groups.contains_key(&key) {
+            order.push(key.clone());
+        }
+        groups.entry(key).or_default().push(m.clone());
+    }
+    let limit = if max_population == 0 { usize::MAX } else { max_population };
+    order
+        .into_iter()
+        .flat_map(|key| {
+            let members = groups.remove(&key).unwrap_or_default();
+            members.chunks(limit).map(<[PlannedModel]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The resolved config with the per-member quantities blanked.
+fn shape_key(m: &PlannedModel) -> String {
+    let mut train = m.config.train.clone();
+    train.lr = 0.0;
+    let ProblemConfig::Convection(mut problem) = m.config.problem.clone();
+    problem.beta = 0.0;
+    serde_json::json!({ "model": m.config.model, "problem": problem, "train": train }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pinn_grid_is_one_population_and_chunks_keep_order() {
+        let spec = pz_spec::ZooSpec::embedded_default().unwrap();
+        let plan = pz_spec::Plan::new(&spec).unwrap();
+        let all = group_populations(&plan.models, 0);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].len(), plan.models.len());
+        let chunks = group_populations(&plan.models, 5);
+        assert_eq!(chunks.len(), plan.models.len().div_ceil(5));
+        let flat: Vec<_> = chunks.concat();
+        assert_eq!(flat, plan.models);
+    }
+
+    #[test]
+    fn different_widths_do_not_share_a_population() {
+        let spec = pz_spec::ZooSpec::parse(
+            pz_spec::EMBEDDED_DEFAULT,
+            "t",
+            &["grid.load.key=\"train.epochs\"".into(), "grid.load.values=[1, 2]".into()],
+        )
+        .unwrap();
+        let plan = pz_spec::Plan::new(&spec).unwrap();
+        assert_eq!(group_populations(&plan.models, 0).len(), 2);
+    }
+}

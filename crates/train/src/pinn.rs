@@ -1,0 +1,130 @@
+//! The PINN population: K MLPs, the convection problem per member, and batched Adam.
+
+use pz_data::ConvectionBatch;
+use pz_models::{kind_of, MlpPopulation};
+use pz_spec::{ModelConfig, ProblemConfig, ResolvedModel};
+use pz_store::{CheckpointState, LoadedCheckpoint, NamedTensor};
+use tch::{Device, Tensor};
+
+use crate::{BatchedAdam, Error};
+
+/// K PINNs trained in lockstep.
+#[derive(Debug)]
+pub struct PinnPopulation {
+    net: MlpPopulation,
+    problem: ConvectionBatch,
+    adam: BatchedAdam,
+}
+
+/// Per-member numbers of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// Test loss per member.
+    pub test_loss: Vec<f64>,
+    /// Test error per member.
+    pub test_error: Vec<f64>,
+}
+
+impl PinnPopulation {
+    /// Fresh members (initialized from their seeds). All members must share everything but
+    /// seed, β and learning rate ([`crate::group_populations`] guarantees it).
+    #[must_use]
+    pub fn new(members: &[&ResolvedModel], device: Device) -> Self {
+        let first = members[0];
+        let ModelConfig::Mlp(mlp) = &first.model;
+        let kind = kind_of(first.train.dtype);
+        let mut sizes = vec![2];
+        sizes.extend(&mlp.hidden);
+        sizes.push(1);
+        let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
+        let net = MlpPopulation::init(&seeds, &sizes, kind, device);
+        let problems: Vec<_> = members
+            .iter()
+            .map(|m| {
+                let ProblemConfig::Convection(c) = &m.problem;
+                (m.seed, c)
+            })
+            .collect();
+        let problem = ConvectionBatch::new(&problems, kind, device);
+        let lrs: Vec<f64> = members.iter().map(|m| m.train.lr).collect();
+        let t = &first.train;
+        let adam = BatchedAdam::new(&net.params, &lrs, t.adam_betas, t.adam_eps, t.weight_decay);
+        Self { net, problem, adam }
+    }
+
+    /// One full-batch Adam step of every member; returns the members' losses before the step,
+    /// `[K]`, on the device (no host synchronization).
+    pub fn step(&mut self) -> Tensor {
+        let per_member = self.problem.loss(|x| self.net.forward(x)).total();
+        let total = per_member.sum(per_member.kind());
+        let grads = Tensor::run_backward(&[total], &self.net.params, false, false);
+        self.adam.step(&self.net.params, &grads);
+        per_member.detach()
+    }
+
+    /// The members' PINN losses without updating, `[K]`.
+    #[must_use]
+    pub fn loss(&self) -> Tensor {
+        self.problem.loss(|x| self.net.forward(x)).total().detach()
+    }
+
+    /// Test loss and error of every member.
+    #[must_use]
+    pub fn evaluate(&self) -> Evaluation {
+        let (loss, error) = self.problem.evaluate(|x| self.net.forward(x));
+        Evaluation { test_loss: to_vec(&loss), test_error: to_vec(&error) }
+    }
+
+    /// Optimizer steps taken.
+    #[must_use]
+    pub fn step_count(&self) -> u64 {
+        self.adam.step
+    }
+
+    /// Member `k`'s parameters and optimizer state, PyTorch names.
+    #[must_use]
+    pub fn export(&self, k: usize) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
+        let model = self.net.export_member(&self.net.params, k, "");
+        let mut optimizer = self.net.export_member(&self.adam.exp_avg, k, "exp_avg.");
+        optimizer.extend(self.net.export_member(&self.adam.exp_avg_sq, k, "exp_avg_sq."));
+        (model, optimizer)
+    }
+
+    /// Restore member `k` from a checkpoint (all members must then be at the same step).
+    ///
+    /// # Errors
+    /// A tensor is missing or of the wrong shape.
+    pub fn import(&mut self, k: usize, checkpoint: &LoadedCheckpoint, model: &str) -> Result<(), Error> {
+        let mut params = std::mem::take(&mut self.net.params);
+        let result = self.net.import_member(&mut params, k, "", &checkpoint.model, model);
+        self.net.params = params;
+        result?;
+        // `exp_avg.` is not a prefix of `exp_avg_sq.`: the dot keeps the two sets apart.
+        let split = |prefix: &str| -> Vec<NamedTensor> {
+            checkpoint.optimizer.iter().filter(|t| t.name.starts_with(prefix)).cloned().collect()
+        };
+        let mut m = std::mem::take(&mut self.adam.exp_avg);
+        let r1 = self.net.import_member(&mut m, k, "exp_avg.", &split("exp_avg."), model);
+        self.adam.exp_avg = m;
+        r1?;
+        let mut v = std::mem::take(&mut self.adam.exp_avg_sq);
+        let r2 = self.net.import_member(&mut v, k, "exp_avg_sq.", &split("exp_avg_sq."), model);
+        self.adam.exp_avg_sq = v;
+        r2?;
+        self.adam.step = checkpoint.state.step;
+        Ok(())
+    }
+
+    /// Resume state of the population at `epoch` (the PINN draws no random numbers after
+    /// initialization, so no stream positions are needed).
+    #[must_use]
+    pub fn state(&self, epoch: u32) -> CheckpointState {
+        CheckpointState { epoch, step: self.adam.step, rng: std::collections::BTreeMap::new() }
+    }
+}
+
+/// A `[K]` tensor as host floats.
+#[must_use]
+pub fn to_vec(t: &Tensor) -> Vec<f64> {
+    Vec::<f64>::try_from(t.to_kind(tch::Kind::Double).to_device(Device::Cpu)).expect("1-D tensor")
+}

@@ -1,0 +1,190 @@
+//! The resumable training loop of one population.
+//!
+//! Order of writes per epoch: every member's `result.json` first, then (on checkpoint epochs)
+//! every member's checkpoint. A crash anywhere therefore leaves results that run at most to a
+//! point the next run recomputes identically: on resume, results are cut back to the
+//! checkpoint the population restarts from.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use pz_spec::{CheckpointPolicy, DeviceRequest, PlannedModel};
+use pz_store::{Checkpoint, EpochRecord, LoadedCheckpoint, ModelDir, ModelState, ModelStatus, ZooDir};
+use tch::{Device, Tensor};
+
+use crate::pinn::to_vec;
+use crate::{common_resume_epoch, Error, PinnPopulation, Reporter};
+
+/// How a population's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every member reached its last epoch (done or failed).
+    Finished,
+    /// Stopped on request; rerun to resume from the last checkpoint.
+    Interrupted,
+}
+
+/// The libtorch device for a request (`auto` = CUDA 0 when present). Multi-GPU requests are
+/// spread by the caller; here `cuda` means the first GPU.
+#[must_use]
+pub fn resolve_device(request: DeviceRequest) -> Device {
+    match request {
+        DeviceRequest::Auto => Device::cuda_if_available(),
+        DeviceRequest::Cpu => Device::Cpu,
+        DeviceRequest::Cuda(n) => Device::Cuda(n.unwrap_or(0)),
+    }
+}
+
+struct Member<'a> {
+    plan: &'a PlannedModel,
+    dir: ModelDir,
+    records: Vec<EpochRecord>,
+    failed: Option<String>,
+}
+
+/// Train one population to its last epoch, resuming from the newest checkpoint all members
+/// share. Members already done must not be passed. Checks `stop` between steps.
+///
+/// # Errors
+/// I/O errors, unloadable checkpoints, libtorch errors.
+pub fn train_population(
+    zoo: &ZooDir,
+    plan: &[PlannedModel],
+    policy: &CheckpointPolicy,
+    device: Device,
+    reporter: &dyn Reporter,
+    stop: &AtomicBool,
+) -> Result<Outcome, Error> {
+    let mut members: Vec<Member> = plan
+        .iter()
+        .map(|p| Member { plan: p, dir: zoo.model(p.id()), records: Vec::new(), failed: None })
+        .collect();
+    let configs: Vec<_> = plan.iter().map(|p| &p.config).collect();
+    let train = &plan[0].config.train;
+    let (epochs, steps_per_epoch) = (train.epochs, train.steps_per_epoch);
+    let mut pop = PinnPopulation::new(&configs, device);
+
+    let resume = find_resume_point(&members)?;
+    let start_epoch = match &resume {
+        Some((epoch, loaded)) => {
+            for (k, (m, ckpt)) in members.iter_mut().zip(loaded).enumerate() {
+                pop.import(k, ckpt, m.plan.id().as_str())?;
+                m.records = m.dir.read_results()?.into_iter().filter(|r| r.epoch <= *epoch).collect();
+                tracing::info!(model = %m.plan.id(), epoch, "resuming from checkpoint");
+            }
+            *epoch
+        }
+        None => {
+            for m in &members {
+                m.dir.write_params(&m.plan.config)?;
+                tracing::info!(model = %m.plan.id(), "starting from initialization");
+            }
+            let losses = to_vec(&pop.loss());
+            record_epoch(&mut members, &pop, 0, &losses)?;
+            write_checkpoints(&members, &pop, 0)?;
+            0
+        }
+    };
+    for m in &members {
+        m.dir.write_status(&ModelStatus { state: ModelState::Running, epoch: Some(start_epoch), message: None })?;
+    }
+    let k = members.len() as u64;
+    reporter.on_population_start(members.len(), k * u64::from(epochs - start_epoch) * u64::from(steps_per_epoch));
+
+    for epoch in start_epoch + 1..=epochs {
+        let started = Instant::now();
+        let mut sum: Option<Tensor> = None;
+        for _ in 0..steps_per_epoch {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Outcome::Interrupted);
+            }
+            let losses = pop.step();
+            sum = Some(match sum {
+                None => losses,
+                Some(s) => s + losses,
+            });
+        }
+        let mean = to_vec(&(sum.expect("steps_per_epoch >= 1") / f64::from(steps_per_epoch)));
+        record_epoch(&mut members, &pop, epoch, &mean)?;
+        if policy.keeps(epoch, epochs) {
+            write_checkpoints(&members, &pop, epoch)?;
+        }
+        for m in &members {
+            m.dir.write_status(&ModelStatus { state: ModelState::Running, epoch: Some(epoch), message: m.failed.clone() })?;
+        }
+        tracing::debug!(epoch, secs = started.elapsed().as_secs_f64(), "population epoch");
+        reporter.on_model_steps(k * u64::from(steps_per_epoch));
+    }
+    for m in &members {
+        let state = if m.failed.is_some() { ModelState::Failed } else { ModelState::Done };
+        m.dir.write_status(&ModelStatus { state, epoch: Some(epochs), message: m.failed.clone() })?;
+        reporter.on_model_done(m.plan.id(), state);
+    }
+    Ok(Outcome::Finished)
+}
+
+/// The newest epoch whose checkpoints verify for every member, with their contents.
+fn find_resume_point(members: &[Member]) -> Result<Option<(u32, Vec<LoadedCheckpoint>)>, Error> {
+    let mut available = Vec::with_capacity(members.len());
+    for m in members {
+        available.push(Checkpoint::list(&m.dir.path)?);
+    }
+    let mut candidates: Vec<Vec<u32>> = available.iter().map(|l| l.iter().map(|c| c.epoch).collect()).collect();
+    // Try the newest shared epoch; a member whose checkpoint there is damaged loses that epoch
+    // and the search moves back.
+    'search: while let Some(epoch) = common_resume_epoch(&candidates) {
+        let mut loaded = Vec::with_capacity(members.len());
+        for (i, m) in members.iter().enumerate() {
+            let ckpt = available[i].iter().find(|c| c.epoch == epoch).expect("listed");
+            match ckpt.load() {
+                Ok(l) => loaded.push(l),
+                Err(e) => {
+                    tracing::warn!(model = %m.plan.id(), "damaged checkpoint, falling back: {e}");
+                    candidates[i].retain(|&c| c != epoch);
+                    continue 'search;
+                }
+            }
+        }
+        return Ok(Some((epoch, loaded)));
+    }
+    Ok(None)
+}
+
+fn record_epoch(members: &mut [Member], pop: &PinnPopulation, epoch: u32, train_loss: &[f64]) -> Result<(), Error> {
+    let eval = pop.evaluate();
+    for (k, m) in members.iter_mut().enumerate() {
+        let record = EpochRecord {
+            epoch,
+            train_loss: train_loss[k],
+            test_loss: eval.test_loss[k],
+            test_error: eval.test_error[k],
+            step: pop.step_count(),
+            extra: std::collections::BTreeMap::new(),
+        };
+        if m.failed.is_none() && !(record.train_loss.is_finite() && record.test_error.is_finite()) {
+            let message = format!("loss became non-finite at epoch {epoch}");
+            tracing::warn!(model = %m.plan.id(), "{message}");
+            m.failed = Some(message);
+        }
+        tracing::info!(
+            model = %m.plan.id(),
+            epoch,
+            train_loss = record.train_loss,
+            test_loss = record.test_loss,
+            test_error = record.test_error,
+            "epoch"
+        );
+        m.records.push(record);
+        m.dir.write_results(&m.records)?;
+    }
+    Ok(())
+}
+
+fn write_checkpoints(members: &[Member], pop: &PinnPopulation, epoch: u32) -> Result<(), Error> {
+    let state = pop.state(epoch);
+    for (k, m) in members.iter().enumerate() {
+        let (model, optimizer) = pop.export(k);
+        Checkpoint::write(&m.dir.path, &model, &optimizer, &state)?;
+    }
+    Ok(())
+}

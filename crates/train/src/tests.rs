@@ -1,0 +1,122 @@
+//! Population behaviour against references that need no trust: the same models trained alone,
+//! and the same run interrupted and resumed.
+
+use std::sync::atomic::AtomicBool;
+
+use pz_spec::{Plan, ZooSpec};
+use pz_store::ZooDir;
+use tch::Device;
+
+use crate::{train_population, NoReporter, Outcome};
+
+fn tiny_spec(extra: &[&str]) -> ZooSpec {
+    let mut overrides: Vec<String> = [
+        "train.epochs=3",
+        "train.steps_per_epoch=4",
+        "train.dtype=\"float64\"",
+        "problem.collocation_points=64",
+        "problem.initial_points=16",
+        "problem.boundary_points=8",
+        "problem.eval_x=16",
+        "problem.eval_t=8",
+        "model.hidden=[8, 8]",
+        "grid.load.values=[1, 20]",
+        "grid.temperature.values=[1e-2]",
+        "grid.seeds=[0, 1]",
+        "checkpoint.every=1",
+        "run.device=cpu",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    overrides.extend(extra.iter().map(|s| (*s).to_string()));
+    ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, "t", &overrides).unwrap()
+}
+
+fn results(zoo: &ZooDir, plan: &Plan) -> Vec<Vec<pz_store::EpochRecord>> {
+    plan.models.iter().map(|m| zoo.model(m.id()).read_results().unwrap()).collect()
+}
+
+#[test]
+fn a_population_of_k_equals_k_single_runs() {
+    let spec = tiny_spec(&[]);
+    let plan = Plan::new(&spec).unwrap();
+    let stop = AtomicBool::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let together = ZooDir::create_or_open(&dir.path().join("pop"), &spec).unwrap();
+    let out = train_population(&together, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+    assert_eq!(out, Outcome::Finished);
+    let alone = ZooDir::create_or_open(&dir.path().join("single"), &spec).unwrap();
+    for m in &plan.models {
+        train_population(&alone, std::slice::from_ref(m), &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+    }
+    let (a, b) = (results(&together, &plan), results(&alone, &plan));
+    assert_eq!(a.len(), 4);
+    for (ra, rb) in a.iter().zip(&b) {
+        assert_eq!(ra.len(), 4, "epochs 0..=3");
+        for (x, y) in ra.iter().zip(rb) {
+            // float64; batched and single matmuls may sum in a different order.
+            for (u, v) in [(x.train_loss, y.train_loss), (x.test_error, y.test_error), (x.test_loss, y.test_loss)] {
+                assert!((u - v).abs() <= 1e-10 * v.abs().max(1e-12), "{u} vs {v}");
+            }
+        }
+    }
+    // Members really differ (different β, seeds): the check above is not vacuous.
+    assert_ne!(a[0].last().unwrap().train_loss, a[3].last().unwrap().train_loss);
+}
+
+#[test]
+fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results() {
+    let spec = tiny_spec(&[]);
+    let plan = Plan::new(&spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let go = AtomicBool::new(false);
+    let reference = ZooDir::create_or_open(&dir.path().join("ref"), &spec).unwrap();
+    train_population(&reference, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+
+    let zoo = ZooDir::create_or_open(&dir.path().join("resumed"), &spec).unwrap();
+    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+    // Damage the last checkpoint of one member and delete the final ones of another: the
+    // population must fall back to epoch 2 for all and recompute epoch 3 identically.
+    let m0 = zoo.model(plan.models[0].id());
+    let f = m0.path.join("checkpoint_000003/model.safetensors");
+    let len = std::fs::metadata(&f).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len / 2).unwrap();
+    std::fs::remove_dir_all(zoo.model(plan.models[1].id()).path.join("checkpoint_000003")).unwrap();
+    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+    assert_eq!(results(&zoo, &plan), results(&reference, &plan));
+    // The damaged checkpoint was rewritten and verifies again.
+    assert!(pz_store::Checkpoint { dir: f.parent().unwrap().into(), epoch: 3 }.load().is_ok());
+
+    // A stop request returns at once and leaves a resumable zoo.
+    let stop = AtomicBool::new(true);
+    let fresh = ZooDir::create_or_open(&dir.path().join("stopped"), &spec).unwrap();
+    let out = train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+    assert_eq!(out, Outcome::Interrupted);
+    train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+    assert_eq!(results(&fresh, &plan), results(&reference, &plan));
+}
+
+#[test]
+fn beta_one_is_solved_and_beta_thirty_fails() {
+    // The known transition (Krishnapriyan et al. 2021) at a reduced budget: 600 Adam steps.
+    let spec = ZooSpec::parse(
+        pz_spec::EMBEDDED_DEFAULT,
+        "t",
+        &[
+            "train.epochs=6".into(),
+            "grid.load.values=[1, 30]".into(),
+            "grid.temperature.values=[1e-2]".into(),
+            "grid.seeds=[0]".into(),
+            "checkpoint.every=0".into(),
+        ],
+    )
+    .unwrap();
+    let plan = Plan::new(&spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zoo = ZooDir::create_or_open(dir.path(), &spec).unwrap();
+    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &AtomicBool::new(false)).unwrap();
+    let last = |i: usize| zoo.model(plan.models[i].id()).read_results().unwrap().last().unwrap().test_error;
+    assert!(last(0) < 0.1, "beta=1: relative L2 {}", last(0));
+    assert!(last(1) > 0.5, "beta=30: relative L2 {}", last(1));
+}
