@@ -1,1 +1,79 @@
-fn main() { let t = tch::Tensor::from_slice(&[1.0f32, 2.0]); println!("{t:?} cuda={}", tch::Cuda::is_available()); }
+//! `phasezoo`: the command line. Parses, wires and reports; the science lives in the crates.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where printing belongs
+
+mod cells;
+mod commands;
+mod logging;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Build, measure and serve phase-labelled model zoos.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Hide progress bars (also: PHASEZOO_NO_PROGRESS=1, or stderr not a terminal).
+    #[arg(long, global = true)]
+    no_progress: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a zoo (the embedded default when no SPEC is given), resuming what exists.
+    Train(commands::train::Args),
+    /// Print done/running/failed/pending models per grid cell.
+    Status {
+        /// The zoo folder.
+        dir: PathBuf,
+    },
+    /// Draw heatmaps of final test error and train loss over the grid (PNG and SVG).
+    Plot {
+        /// The zoo folder.
+        dir: PathBuf,
+    },
+    /// Print a first phase label per grid cell (thresholds from the spec's [phases]).
+    Phases {
+        /// The zoo folder.
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let model_logs = logging::init(cli.verbose);
+    let progress = progress::enabled(cli.no_progress);
+    let result = match cli.command {
+        Command::Train(args) => commands::train::run(&args, &model_logs, progress),
+        Command::Status { dir } => commands::status::run(&dir),
+        Command::Plot { dir } => commands::plot::run(&dir).map(|_| ExitCode::SUCCESS),
+        Command::Phases { dir, json } => commands::phases::run(&dir, json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: <what>: <cause>: …` then any `hint:` lines the causes carry.
+fn report_error(e: &anyhow::Error) {
+    let text = format!("{e:#}");
+    let (main, hints): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| !l.trim_start().starts_with("hint:"));
+    eprintln!("error: {}", main.join("\n  "));
+    for h in hints {
+        eprintln!("{}", h.trim_start());
+    }
+}

@@ -22,7 +22,7 @@ mod zoo_dir;
 pub use atomic::{atomic_write, atomic_write_with};
 pub use checkpoint::{Checkpoint, CheckpointState, LoadedCheckpoint};
 pub use error::{Error, Result};
-pub use index::{write_index, IndexRow, INDEX_COLUMNS};
+pub use index::{collect_rows, write_index, IndexRow, INDEX_COLUMNS};
 pub use model_dir::ModelDir;
 pub use results::EpochRecord;
 pub use status::{ModelState, ModelStatus};

@@ -5,8 +5,9 @@ use pz_store::ModelState;
 
 /// Receives progress from training. Called from worker threads.
 pub trait Reporter: Sync {
-    /// A population starts: `models` members, `model_steps` optimizer steps still to run in all.
-    fn on_population_start(&self, _models: usize, _model_steps: u64) {}
+    /// A population starts: `models` members, of whose steps `resumed_model_steps` (summed over
+    /// members) were done by an earlier run and are not repeated.
+    fn on_population_start(&self, _models: usize, _resumed_model_steps: u64) {}
     /// `model_steps` more member-steps are done.
     fn on_model_steps(&self, _model_steps: u64) {}
     /// A member finished (done or failed).

@@ -89,7 +89,7 @@ pub fn train_population(
         m.dir.write_status(&ModelStatus { state: ModelState::Running, epoch: Some(start_epoch), message: None })?;
     }
     let k = members.len() as u64;
-    reporter.on_population_start(members.len(), k * u64::from(epochs - start_epoch) * u64::from(steps_per_epoch));
+    reporter.on_population_start(members.len(), k * u64::from(start_epoch) * u64::from(steps_per_epoch));
 
     for epoch in start_epoch + 1..=epochs {
         let started = Instant::now();

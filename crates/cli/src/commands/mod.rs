@@ -1,0 +1,6 @@
+//! One file per subcommand.
+
+pub mod phases;
+pub mod plot;
+pub mod status;
+pub mod train;

@@ -1,0 +1,40 @@
+//! `phasezoo plot DIR`: heatmaps of the final test error and train loss (seed means) over the
+//! load × temperature grid, as PNG and SVG under `DIR/plots/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use pz_report::{write_heatmap, ColorScale, GridAxis, Heatmap};
+
+use crate::cells::ZooView;
+
+/// Draw the heatmaps; returns the files written.
+pub fn run(dir: &Path) -> Result<Vec<PathBuf>> {
+    let view = ZooView::open(dir)?;
+    let g = &view.zoo.spec.grid;
+    let axis = |a: &pz_spec::Axis| GridAxis {
+        name: if a.label.is_empty() { a.short_name().to_string() } else { a.label.clone() },
+        values: a.values.clone(),
+    };
+    let panels = [
+        ("test_error", "final test error (relative L2), seed mean", "relative L2 error", view.grid(|r| r.test_error)),
+        ("train_loss", "final train loss (PINN loss), seed mean", "train loss", view.grid(|r| r.train_loss)),
+    ];
+    let mut written = Vec::new();
+    for (name, title, unit, values) in panels {
+        let heatmap = Heatmap {
+            title: format!("{}: {title}", view.zoo.spec.name),
+            x: axis(&g.load),
+            y: axis(&g.temperature),
+            values,
+            scale: ColorScale::Auto,
+            colorbar_label: unit.to_string(),
+            annotate: true,
+        };
+        let png = dir.join("plots").join(format!("{name}.png"));
+        let svg = png.with_extension("svg");
+        write_heatmap(&heatmap, &png, &svg).with_context(|| format!("cannot draw {}", png.display()))?;
+        written.extend([png, svg]);
+    }
+    Ok(written)
+}

@@ -1,0 +1,169 @@
+//! `phasezoo train`: plan the grid, skip finished models, resume the rest, population by
+//! population, on one or more devices.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use pz_spec::{DeviceRequest, Plan, PlannedModel, ZooSpec, EMBEDDED_DEFAULT_NAME};
+use pz_store::{collect_rows, write_index, ModelState, ZooDir};
+use pz_train::{group_populations, train_population, Outcome};
+use tch::Device;
+
+use crate::logging::ModelLogs;
+
+/// Arguments of `phasezoo train`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Zoo spec (TOML). Default: the embedded small PINN zoo (examples/convection-small.toml).
+    spec: Option<PathBuf>,
+    /// Output folder (default: zoos/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Override any spec key, e.g. --set train.epochs=5 (repeatable; TOML values).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Device: auto, cpu, cuda (every visible GPU) or cuda:N. Default: the spec's run.device.
+    #[arg(long)]
+    device: Option<String>,
+    /// Populations trained at once (default: one per device).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Do not draw the heatmaps at the end.
+    #[arg(long)]
+    no_plot: bool,
+}
+
+pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
+    let mut overrides = args.overrides.clone();
+    if let Some(device) = &args.device {
+        overrides.push(format!("run.device=\"{device}\""));
+    }
+    let spec = match &args.spec {
+        Some(path) => ZooSpec::from_file(path, &overrides)?,
+        None => ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME, &overrides)?,
+    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("zoos").join(&spec.name));
+    let plan = Plan::new(&spec)?;
+    let zoo = ZooDir::create_or_open(&out, &spec)?;
+    let _lock = zoo.lock()?;
+    logs.set_models_dir(out.join("models"));
+    let devices = devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
+
+    let mut todo = Vec::new();
+    for m in &plan.models {
+        let dir = zoo.model(m.id());
+        match dir.read_status()?.state {
+            ModelState::Done | ModelState::Failed => {}
+            _ => todo.push(m.clone()),
+        }
+    }
+    let populations = group_populations(&todo, spec.run.max_population);
+    let model_steps: u64 =
+        todo.iter().map(|m| u64::from(m.config.train.epochs) * u64::from(m.config.train.steps_per_epoch)).sum();
+    tracing::info!(models = plan.models.len(), todo = todo.len(), populations = populations.len(), ?devices, "plan");
+    eprintln!(
+        "phasezoo: zoo {} -> {}: {} models, {} to train in {} population(s) on {}",
+        spec.name,
+        out.display(),
+        plan.models.len(),
+        todo.len(),
+        populations.len(),
+        devices.iter().map(|d| format!("{d:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    install_ctrlc(&stop);
+    let reporter = crate::progress::ZooProgress::new(plan.models.len(), plan.models.len() - todo.len(), model_steps, progress);
+    let jobs = args.jobs.unwrap_or(devices.len()).max(1);
+    let outcome = run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop);
+    reporter.finish();
+    write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
+    match outcome? {
+        Outcome::Interrupted => {
+            eprintln!("phasezoo: interrupted; finished work is saved. Run the same command again to resume.");
+            Ok(ExitCode::from(130))
+        }
+        Outcome::Finished => {
+            let rows = collect_rows(&zoo, &plan)?;
+            let failed = rows.iter().filter(|r| r.status == "failed").count();
+            eprintln!("phasezoo: {} models done, {failed} failed; index: {}", rows.len() - failed, zoo.index_path().display());
+            if !args.no_plot {
+                for path in crate::commands::plot::run(&out)? {
+                    eprintln!("phasezoo: wrote {}", path.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Devices a request means: every visible GPU for `cuda`.
+fn devices(request: DeviceRequest) -> Result<Vec<Device>> {
+    let visible = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
+    match request {
+        DeviceRequest::Cuda(None) if visible == 0 => {
+            bail!("--device cuda: no CUDA device is visible\n  hint: use --device cpu, or check nvidia-smi")
+        }
+        DeviceRequest::Cuda(None) => Ok((0..visible).map(Device::Cuda).collect()),
+        DeviceRequest::Cuda(Some(n)) if n >= visible => {
+            bail!("--device cuda:{n}: only {visible} CUDA device(s) visible\n  hint: use cuda:0 .. cuda:{}", visible.max(1) - 1)
+        }
+        other => Ok(vec![pz_train::resolve_device(other)]),
+    }
+}
+
+/// Run populations on `jobs` worker threads; worker i uses device i mod n.
+fn run_populations(
+    zoo: &ZooDir,
+    spec: &ZooSpec,
+    populations: Vec<Vec<PlannedModel>>,
+    devices: &[Device],
+    jobs: usize,
+    reporter: &crate::progress::ZooProgress,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
+    let queue = Mutex::new(populations.into_iter().collect::<VecDeque<_>>());
+    let results: Vec<Result<Outcome>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|i| {
+                let queue = &queue;
+                let device = devices[i % devices.len()];
+                s.spawn(move || -> Result<Outcome> {
+                    loop {
+                        let Some(population) = queue.lock().expect("queue").pop_front() else {
+                            return Ok(Outcome::Finished);
+                        };
+                        let outcome = train_population(zoo, &population, &spec.checkpoint, device, reporter, stop)
+                            .with_context(|| format!("training a population of {} models", population.len()))?;
+                        if outcome == Outcome::Interrupted {
+                            return Ok(outcome);
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked")))).collect()
+    });
+    let mut outcome = Outcome::Finished;
+    for r in results {
+        if r? == Outcome::Interrupted {
+            outcome = Outcome::Interrupted;
+        }
+    }
+    Ok(outcome)
+}
+
+/// First Ctrl-C: stop at the next step, keeping everything finished. Second: exit at once.
+fn install_ctrlc(stop: &Arc<AtomicBool>) {
+    let stop = Arc::clone(stop);
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nphasezoo: stopping after the current step (Ctrl-C again to quit at once)");
+    });
+}
