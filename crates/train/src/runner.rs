@@ -91,6 +91,7 @@ pub fn train_population(
     let k = members.len() as u64;
     reporter.on_population_start(members.len(), k * u64::from(start_epoch) * u64::from(steps_per_epoch));
 
+    let (mut step_secs, mut other_secs) = (0.0, 0.0);
     for epoch in start_epoch + 1..=epochs {
         let started = Instant::now();
         let mut sum: Option<Tensor> = None;
@@ -104,7 +105,10 @@ pub fn train_population(
                 Some(s) => s + losses,
             });
         }
+        // Reading the losses synchronizes the device, so the clock covers the steps' kernels.
         let mean = to_vec(&(sum.expect("steps_per_epoch >= 1") / f64::from(steps_per_epoch)));
+        step_secs += started.elapsed().as_secs_f64();
+        let after_steps = Instant::now();
         record_epoch(&mut members, &pop, epoch, &mean)?;
         if policy.keeps(epoch, epochs) {
             write_checkpoints(&members, &pop, epoch)?;
@@ -112,9 +116,19 @@ pub fn train_population(
         for m in &members {
             m.dir.write_status(&ModelStatus { state: ModelState::Running, epoch: Some(epoch), message: m.failed.clone() })?;
         }
+        other_secs += after_steps.elapsed().as_secs_f64();
         tracing::debug!(epoch, secs = started.elapsed().as_secs_f64(), "population epoch");
         reporter.on_model_steps(k * u64::from(steps_per_epoch));
     }
+    #[allow(clippy::cast_precision_loss)]
+    let model_steps = (k * u64::from(epochs - start_epoch) * u64::from(steps_per_epoch)) as f64;
+    tracing::info!(
+        models = k,
+        step_secs,
+        eval_and_io_secs = other_secs,
+        model_steps_per_sec = model_steps / step_secs.max(1e-9),
+        "population finished"
+    );
     for m in &members {
         let state = if m.failed.is_some() { ModelState::Failed } else { ModelState::Done };
         m.dir.write_status(&ModelStatus { state, epoch: Some(epochs), message: m.failed.clone() })?;
