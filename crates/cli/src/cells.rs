@@ -35,9 +35,17 @@ impl ZooView {
     }
 
     /// Seed mean of a field over the cell's finished models; `None` if none finished.
-    pub fn cell_mean(&self, load: usize, temperature: usize, field: impl Fn(&IndexRow) -> Option<f64>) -> Option<f64> {
-        let values: Vec<f64> =
-            self.cell(load, temperature).filter(|r| r.status == "done" || r.status == "failed").filter_map(&field).collect();
+    pub fn cell_mean(
+        &self,
+        load: usize,
+        temperature: usize,
+        field: impl Fn(&IndexRow) -> Option<f64>,
+    ) -> Option<f64> {
+        let values: Vec<f64> = self
+            .cell(load, temperature)
+            .filter(|r| r.status == "done" || r.status == "failed")
+            .filter_map(&field)
+            .collect();
         #[allow(clippy::cast_precision_loss)]
         (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
     }

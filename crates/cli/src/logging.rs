@@ -35,7 +35,8 @@ pub fn init(verbose: u8) -> ModelLogs {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let logs = ModelLogs::default();
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter);
+    let stderr =
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_filter(filter);
     let files = ModelFileLayer { logs: logs.clone() }.with_filter(LevelFilter::INFO);
     let _ = tracing_subscriber::registry().with(stderr).with(files).try_init();
     logs
@@ -78,7 +79,9 @@ impl<S: Subscriber> Layer<S> for ModelFileLayer {
         let Some(model) = fields.model else { return };
         let Some(dir) = self.logs.models_dir.lock().expect("log dir").clone() else { return };
         let path = dir.join(&model).join("train.log");
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let level = *event.metadata().level();
         let line = format!("{secs:.3} {}{} {}{}\n", level_name(level), "", fields.message, fields.rest);
         // Open per event: a zoo has hundreds of models, more than open-file limits allow.

@@ -71,7 +71,8 @@ fn main() -> ExitCode {
 /// `error: <what>: <cause>: …` then any `hint:` lines the causes carry.
 fn report_error(e: &anyhow::Error) {
     let text = format!("{e:#}");
-    let (main, hints): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| !l.trim_start().starts_with("hint:"));
+    let (main, hints): (Vec<&str>, Vec<&str>) =
+        text.lines().partition(|l| !l.trim_start().starts_with("hint:"));
     eprintln!("error: {}", main.join("\n  "));
     for h in hints {
         eprintln!("{}", h.trim_start());

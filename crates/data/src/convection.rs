@@ -45,7 +45,6 @@ pub struct PinnLoss {
 impl PinnLoss {
     /// The total loss per member, `[K]`: the sum of the three terms (unit weights, as
     /// Krishnapriyan et al.).
-    #[must_use]
     pub fn total(&self) -> Tensor {
         &self.residual + &self.initial + &self.boundary
     }
@@ -81,7 +80,11 @@ impl ConvectionBatch {
         }
         let k = i64::try_from(members.len()).expect("small");
         let p = i64::try_from(n_f + n_0 + 2 * n_b).expect("small");
-        let inputs = Tensor::from_slice(&all).reshape([k, p, 2]).to_kind(kind).to_device(device).set_requires_grad(true);
+        let inputs = Tensor::from_slice(&all)
+            .reshape([k, p, 2])
+            .to_kind(kind)
+            .to_device(device)
+            .set_requires_grad(true);
         let betas: Vec<f64> = members.iter().map(|(_, c)| c.beta).collect();
         let beta = Tensor::from_slice(&betas).reshape([k, 1]).to_kind(kind).to_device(device);
         let x0: Vec<f64> = (0..n_0).map(|i| sin_of(TAU * i as f64 / n_0 as f64)).collect();
@@ -111,7 +114,6 @@ impl ConvectionBatch {
     /// Test loss (mean squared error) and test error (relative L2 error) per member against the
     /// exact solution on the evaluation grid, each `[K]`. Runs without gradients, in chunks of
     /// points so that large populations fit in memory.
-    #[must_use]
     pub fn evaluate(&self, net: impl Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
         tch::no_grad(|| {
             let k = self.beta.size()[0];
@@ -138,7 +140,6 @@ impl ConvectionBatch {
 }
 
 /// u = sin(x − βt) with β `[K, 1]` broadcast over `[K, N]` inputs.
-#[must_use]
 pub fn exact_solution(x: &Tensor, t: &Tensor, beta: &Tensor) -> Tensor {
     (x - beta * t).sin()
 }
@@ -146,7 +147,6 @@ pub fn exact_solution(x: &Tensor, t: &Tensor, beta: &Tensor) -> Tensor {
 /// ∂u/∂inputs for every point, keeping the graph (create_graph) so a loss built from the result
 /// can be differentiated again. `u` is `[K, P]` computed from `inputs` `[K, P, d]`; each output
 /// depends only on its own input point, so the gradient of Σu is the per-point derivative.
-#[must_use]
 pub fn input_gradients(u: &Tensor, inputs: &Tensor) -> Tensor {
     let sum = u.sum(u.kind());
     Tensor::run_backward(&[sum], &[inputs], true, true).pop().expect("one input")
@@ -196,7 +196,14 @@ mod tests {
     use super::*;
 
     fn config(beta: f64) -> ConvectionConfig {
-        ConvectionConfig { beta, collocation_points: 300, initial_points: 64, boundary_points: 20, eval_x: 64, eval_t: 20 }
+        ConvectionConfig {
+            beta,
+            collocation_points: 300,
+            initial_points: 64,
+            boundary_points: 20,
+            eval_x: 64,
+            eval_t: 20,
+        }
     }
 
     fn max_abs(t: &Tensor) -> f64 {

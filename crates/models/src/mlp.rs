@@ -31,7 +31,8 @@ impl MlpPopulation {
     #[must_use]
     pub fn init(seeds: &[u64], sizes: &[usize], kind: Kind, device: Device) -> Self {
         let layers = sizes.len() - 1;
-        let mut stacked: Vec<Vec<Tensor>> = (0..2 * layers).map(|_| Vec::with_capacity(seeds.len())).collect();
+        let mut stacked: Vec<Vec<Tensor>> =
+            (0..2 * layers).map(|_| Vec::with_capacity(seeds.len())).collect();
         for &seed in seeds {
             let mut rng = member_rng(seed, Stream::Init);
             for l in 0..layers {
@@ -65,7 +66,6 @@ impl MlpPopulation {
     }
 
     /// `[K, P, in] → [K, P, out]`, tanh after every layer but the last.
-    #[must_use]
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let layers = self.sizes.len() - 1;
         let mut h = x.shallow_clone();
@@ -119,13 +119,21 @@ impl MlpPopulation {
         let mismatch = |message: String| Error::Mismatch { model: model.to_string(), message };
         let names = self.names();
         if tensors.len() != names.len() {
-            return Err(mismatch(format!("expected {} tensors named {prefix}*, got {}", names.len(), tensors.len())));
+            return Err(mismatch(format!(
+                "expected {} tensors named {prefix}*, got {}",
+                names.len(),
+                tensors.len()
+            )));
         }
         let k = i64::try_from(k).expect("small");
         for (i, (name, slot)) in names.iter().zip(stacked.iter_mut()).enumerate() {
             let full = format!("{prefix}{name}");
-            let t = tensors.iter().find(|t| t.name == full).ok_or_else(|| mismatch(format!("no tensor `{full}`")))?;
-            let value = tensor_from_named(t).ok_or_else(|| mismatch(format!("`{full}` has dtype {:?}", t.dtype)))?;
+            let t = tensors
+                .iter()
+                .find(|t| t.name == full)
+                .ok_or_else(|| mismatch(format!("no tensor `{full}`")))?;
+            let value =
+                tensor_from_named(t).ok_or_else(|| mismatch(format!("`{full}` has dtype {:?}", t.dtype)))?;
             let value = if i % 2 == 0 { value.tr() } else { value.unsqueeze(0) };
             let mut target = slot.get(k);
             if value.size() != target.size() || value.kind() != target.kind() {

@@ -8,13 +8,9 @@ use std::path::PathBuf;
 use pz_report::{write_heatmap, ColorScale, GridAxis, Heatmap};
 
 fn main() -> Result<(), pz_report::Error> {
-    let out = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| PathBuf::from("target/heatmap-demo"), PathBuf::from);
+    let out = std::env::args_os().nth(1).map_or_else(|| PathBuf::from("target/heatmap-demo"), PathBuf::from);
     let betas = vec![1.0, 3.0, 10.0, 30.0, 100.0];
-    let lrs: Vec<f64> = (0..6)
-        .map(|i| 10f64.powf(-4.0 + 0.5 * f64::from(i)))
-        .collect();
+    let lrs: Vec<f64> = (0..6).map(|i| 10f64.powf(-4.0 + 0.5 * f64::from(i))).collect();
     let values = lrs
         .iter()
         .enumerate()
@@ -28,14 +24,8 @@ fn main() -> Result<(), pz_report::Error> {
         .collect();
     let log = Heatmap {
         title: "test_error (relative L2), seed mean".into(),
-        x: GridAxis {
-            name: "beta (convection coefficient)".into(),
-            values: betas,
-        },
-        y: GridAxis {
-            name: "lr (Adam learning rate)".into(),
-            values: lrs,
-        },
+        x: GridAxis { name: "beta (convection coefficient)".into(), values: betas },
+        y: GridAxis { name: "lr (Adam learning rate)".into(), values: lrs },
         values,
         scale: ColorScale::Auto,
         colorbar_label: "relative L2 error".into(),
@@ -45,14 +35,8 @@ fn main() -> Result<(), pz_report::Error> {
 
     let small = Heatmap {
         title: "2x2 linear".into(),
-        x: GridAxis {
-            name: "x".into(),
-            values: vec![1.0, 2.0],
-        },
-        y: GridAxis {
-            name: "y".into(),
-            values: vec![0.1, 0.2],
-        },
+        x: GridAxis { name: "x".into(), values: vec![1.0, 2.0] },
+        y: GridAxis { name: "y".into(), values: vec![0.1, 0.2] },
         values: vec![vec![Some(0.0), Some(1.0)], vec![None, Some(0.5)]],
         scale: ColorScale::Auto,
         colorbar_label: "value".into(),
@@ -64,20 +48,11 @@ fn main() -> Result<(), pz_report::Error> {
         title: "many columns, vertical labels".into(),
         x: GridAxis {
             name: "width (hidden units)".into(),
-            values: (0..24)
-                .map(|i| 10f64.powf(-3.0 + 0.25 * f64::from(i)))
-                .collect(),
+            values: (0..24).map(|i| 10f64.powf(-3.0 + 0.25 * f64::from(i))).collect(),
         },
-        y: GridAxis {
-            name: "depth".into(),
-            values: (1..=8).map(f64::from).collect(),
-        },
+        y: GridAxis { name: "depth".into(), values: (1..=8).map(f64::from).collect() },
         values: (0..8)
-            .map(|r| {
-                (0..24)
-                    .map(|c| Some(f64::from(r * 24 + c) / 191.0 * 0.7 + 0.2))
-                    .collect()
-            })
+            .map(|r| (0..24).map(|c| Some(f64::from(r * 24 + c) / 191.0 * 0.7 + 0.2)).collect())
             .collect(),
         scale: ColorScale::Auto,
         colorbar_label: "train loss".into(),

@@ -38,8 +38,7 @@ pub(crate) fn prepare(h: &Heatmap, width: u32, height: u32) -> Result<Prepared, 
     let x_labels: Vec<String> = h.x.values.iter().map(|v| format_compact(*v)).collect();
     let y_labels: Vec<String> = h.y.values.iter().map(|v| format_compact(*v)).collect();
     let cbar_ticks = mapping.ticks();
-    let longest =
-        |v: &mut dyn Iterator<Item = &String>| v.map(|s| s.chars().count()).max().unwrap_or(0);
+    let longest = |v: &mut dyn Iterator<Item = &String>| v.map(|s| s.chars().count()).max().unwrap_or(0);
     let layout = layout::compute(&LayoutInput {
         width,
         height,
@@ -49,13 +48,7 @@ pub(crate) fn prepare(h: &Heatmap, width: u32, height: u32) -> Result<Prepared, 
         y_label_chars: longest(&mut y_labels.iter()),
         cbar_label_chars: longest(&mut cbar_ticks.iter().map(|t| &t.1)),
     });
-    Ok(Prepared {
-        layout,
-        mapping,
-        x_labels,
-        y_labels,
-        cbar_ticks,
-    })
+    Ok(Prepared { layout, mapping, x_labels, y_labels, cbar_ticks })
 }
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
@@ -65,25 +58,14 @@ fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
 }
 
 fn text_style(size: f64, color: &RGBColor, h: HPos, v: VPos) -> TextStyle<'static> {
-    (crate::font::FAMILY, size)
-        .into_font()
-        .color(color)
-        .pos(Pos::new(h, v))
+    (crate::font::FAMILY, size).into_font().color(color).pos(Pos::new(h, v))
 }
 
-fn fill_rect<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    r: Rect,
-    c: RGBColor,
-) -> DrawResult<DB> {
+fn fill_rect<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: Rect, c: RGBColor) -> DrawResult<DB> {
     area.draw(&Rectangle::new([(r.x0, r.y0), (r.x1, r.y1)], c.filled()))
 }
 
-fn line<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    a: (i32, i32),
-    b: (i32, i32),
-) -> DrawResult<DB> {
+fn line<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, a: (i32, i32), b: (i32, i32)) -> DrawResult<DB> {
     area.draw(&PathElement::new(vec![a, b], BLACK.stroke_width(1)))
 }
 
@@ -108,15 +90,10 @@ fn draw_missing<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: Rect) -> D
 /// One font size for all annotations: as large as fits the longest label
 /// into the smallest cell, at most 15 px; `None` if that would be unreadable.
 fn annotation_font(h: &Heatmap, l: &Layout) -> Option<f64> {
-    let longest = h
-        .finite_values()
-        .map(|v| format_compact(v).chars().count())
-        .max()?;
+    let longest = h.finite_values().map(|v| format_compact(v).chars().count()).max()?;
     let cell_w = f64::from(l.plot.width() / l.n_cols as i32 - 4);
     let cell_h = f64::from(l.plot.height() / l.n_rows as i32);
-    let size = 15f64
-        .min(cell_h * 0.5)
-        .min(cell_w / (0.62 * longest as f64));
+    let size = 15f64.min(cell_h * 0.5).min(cell_w / (0.62 * longest as f64));
     (size >= MIN_ANNOTATION_FONT).then_some(size)
 }
 
@@ -127,11 +104,7 @@ fn draw_cells<DB: DrawingBackend>(
     p: &Prepared,
 ) -> DrawResult<DB> {
     let l = &p.layout;
-    let font = if h.annotate {
-        annotation_font(h, l)
-    } else {
-        None
-    };
+    let font = if h.annotate { annotation_font(h, l) } else { None };
     for row in 0..l.n_rows {
         for col in 0..l.n_cols {
             let r = cell_rect(l, row, col);
@@ -142,29 +115,18 @@ fn draw_cells<DB: DrawingBackend>(
             let colour = viridis(p.mapping.t(v));
             fill_rect(area, r, rgb(colour))?;
             if let Some(size) = font {
-                let ink = if luminance(colour) < 0.5 {
-                    WHITE
-                } else {
-                    BLACK
-                };
+                let ink = if luminance(colour) < 0.5 { WHITE } else { BLACK };
                 let style = text_style(size, &ink, HPos::Center, VPos::Center);
                 area.draw(&Text::new(format_compact(v), r.center(), style))?;
             }
         }
     }
     let p = l.plot;
-    area.draw(&Rectangle::new(
-        [(p.x0, p.y0), (p.x1 - 1, p.y1 - 1)],
-        BLACK.stroke_width(1),
-    ))
+    area.draw(&Rectangle::new([(p.x0, p.y0), (p.x1 - 1, p.y1 - 1)], BLACK.stroke_width(1)))
 }
 
 /// Tick marks, tick labels and titles of both axes.
-fn draw_axes<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    h: &Heatmap,
-    p: &Prepared,
-) -> DrawResult<DB> {
+fn draw_axes<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, h: &Heatmap, p: &Prepared) -> DrawResult<DB> {
     let l = &p.layout;
     let tick = layout::TICK_LEN;
     for (col, label) in p.x_labels.iter().enumerate() {
@@ -185,11 +147,7 @@ fn draw_axes<DB: DrawingBackend>(
         area.draw(&Text::new(label.clone(), (l.y_labels_x, cy), style))?;
     }
     let axis = |hp, vp| text_style(layout::AXIS_FONT, &BLACK, hp, vp);
-    area.draw(&Text::new(
-        h.x.name.clone(),
-        l.x_title_at,
-        axis(HPos::Center, VPos::Center),
-    ))?;
+    area.draw(&Text::new(h.x.name.clone(), l.x_title_at, axis(HPos::Center, VPos::Center)))?;
     let y_style = axis(HPos::Center, VPos::Center).transform(FontTransform::Rotate270);
     area.draw(&Text::new(h.y.name.clone(), l.y_title_at, y_style))
 }
@@ -205,29 +163,17 @@ fn draw_colorbar<DB: DrawingBackend>(
     let span = f64::from((c.height() - 1).max(1));
     for y in c.y0..c.y1 {
         let t = f64::from(c.y1 - 1 - y) / span;
-        fill_rect(
-            area,
-            Rect {
-                x0: c.x0,
-                y0: y,
-                x1: c.x1,
-                y1: y + 1,
-            },
-            rgb(viridis(t)),
-        )?;
+        fill_rect(area, Rect { x0: c.x0, y0: y, x1: c.x1, y1: y + 1 }, rgb(viridis(t)))?;
     }
-    area.draw(&Rectangle::new(
-        [(c.x0, c.y0), (c.x1 - 1, c.y1 - 1)],
-        BLACK.stroke_width(1),
-    ))?;
+    area.draw(&Rectangle::new([(c.x0, c.y0), (c.x1 - 1, c.y1 - 1)], BLACK.stroke_width(1)))?;
     for (t, label) in &p.cbar_ticks {
         let y = cbar_y(l, *t);
         line(area, (c.x1 - 1, y), (c.x1 + layout::TICK_LEN, y))?;
         let style = text_style(layout::TICK_FONT, &BLACK, HPos::Left, VPos::Center);
         area.draw(&Text::new(label.clone(), (l.cbar_labels_x, y), style))?;
     }
-    let style = text_style(layout::AXIS_FONT, &BLACK, HPos::Center, VPos::Center)
-        .transform(FontTransform::Rotate270);
+    let style =
+        text_style(layout::AXIS_FONT, &BLACK, HPos::Center, VPos::Center).transform(FontTransform::Rotate270);
     area.draw(&Text::new(h.colorbar_label.clone(), l.cbar_title_at, style))
 }
 

@@ -36,9 +36,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A font file was read but is not a TrueType/OpenType font.
-    #[error(
-        "font file {path} is not a valid TrueType/OpenType font; set PHASEZOO_FONT to another .ttf"
-    )]
+    #[error("font file {path} is not a valid TrueType/OpenType font; set PHASEZOO_FONT to another .ttf")]
     FontInvalid {
         /// The font file.
         path: PathBuf,

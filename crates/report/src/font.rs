@@ -33,11 +33,8 @@ static REGISTERED: OnceLock<Result<PathBuf, Failure>> = OnceLock::new();
 
 /// The font files to try, in order.
 fn candidates() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::env::var_os(FONT_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .into_iter()
-        .collect();
+    let mut paths: Vec<PathBuf> =
+        std::env::var_os(FONT_ENV).filter(|v| !v.is_empty()).map(PathBuf::from).into_iter().collect();
     paths.extend(DEFAULT_FONTS.iter().map(PathBuf::from));
     paths
 }
@@ -47,8 +44,7 @@ fn register() -> Result<PathBuf, Failure> {
     let Some(path) = tried.iter().find(|p| p.is_file()).cloned() else {
         return Err(Failure::NotFound(tried));
     };
-    let bytes =
-        std::fs::read(&path).map_err(|e| Failure::Read(path.clone(), e.kind(), e.to_string()))?;
+    let bytes = std::fs::read(&path).map_err(|e| Failure::Read(path.clone(), e.kind(), e.to_string()))?;
     // plotters keeps a `&'static` reference; this happens once per process.
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     register_font(FAMILY, FontStyle::Normal, bytes).map_err(|_| Failure::Invalid(path.clone()))?;
@@ -59,13 +55,10 @@ fn register() -> Result<PathBuf, Failure> {
 pub(crate) fn ensure_font() -> Result<PathBuf, Error> {
     match REGISTERED.get_or_init(register) {
         Ok(path) => Ok(path.clone()),
-        Err(Failure::NotFound(tried)) => Err(Error::FontNotFound {
-            tried: tried.clone(),
-        }),
-        Err(Failure::Read(path, kind, msg)) => Err(Error::FontRead {
-            path: path.clone(),
-            source: std::io::Error::new(*kind, msg.clone()),
-        }),
+        Err(Failure::NotFound(tried)) => Err(Error::FontNotFound { tried: tried.clone() }),
+        Err(Failure::Read(path, kind, msg)) => {
+            Err(Error::FontRead { path: path.clone(), source: std::io::Error::new(*kind, msg.clone()) })
+        }
         Err(Failure::Invalid(path)) => Err(Error::FontInvalid { path: path.clone() }),
     }
 }
@@ -84,9 +77,7 @@ mod tests {
 
     #[test]
     fn not_found_error_names_paths_and_fix() {
-        let e = Error::FontNotFound {
-            tried: candidates(),
-        };
+        let e = Error::FontNotFound { tried: candidates() };
         let msg = e.to_string();
         assert!(msg.contains(DEFAULT_FONTS[0]), "{msg}");
         assert!(msg.contains("fonts-dejavu-core"), "{msg}");

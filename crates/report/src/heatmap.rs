@@ -54,10 +54,7 @@ impl Heatmap {
 
     /// Iterator over all finite cell values.
     pub(crate) fn finite_values(&self) -> impl Iterator<Item = f64> + '_ {
-        self.values
-            .iter()
-            .flatten()
-            .filter_map(|v| v.filter(|v| v.is_finite()))
+        self.values.iter().flatten().filter_map(|v| v.filter(|v| v.is_finite()))
     }
 }
 
@@ -98,10 +95,7 @@ pub(crate) fn sample(values: Vec<Vec<Option<f64>>>) -> Heatmap {
     let xs = [1.0, 30.0, 100.0, 300.0, 1000.0];
     Heatmap {
         title: "test_error (relative L2), seed mean".into(),
-        x: GridAxis {
-            name: "beta (convection coefficient)".into(),
-            values: xs[..nx].to_vec(),
-        },
+        x: GridAxis { name: "beta (convection coefficient)".into(), values: xs[..nx].to_vec() },
         y: GridAxis {
             name: "lr (Adam learning rate)".into(),
             values: (0..ny).map(|i| 10f64.powf(-4.0 + 1.5 * i as f64)).collect(),
@@ -125,10 +119,7 @@ mod tests {
         let mut rows = ok.clone();
         rows.values.pop();
         let msg = validate_shape(&rows).unwrap_err().to_string();
-        assert!(
-            msg.contains("expected 2 rows x 2 columns") && msg.contains("got 1 rows"),
-            "{msg}"
-        );
+        assert!(msg.contains("expected 2 rows x 2 columns") && msg.contains("got 1 rows"), "{msg}");
 
         let mut cols = ok.clone();
         cols.values[1].push(Some(3.0));
@@ -137,10 +128,7 @@ mod tests {
 
         let mut empty = ok;
         empty.x.values.clear();
-        assert!(matches!(
-            validate_shape(&empty),
-            Err(Error::InvalidInput { .. })
-        ));
+        assert!(matches!(validate_shape(&empty), Err(Error::InvalidInput { .. })));
     }
 
     #[test]

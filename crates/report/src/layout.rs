@@ -108,27 +108,13 @@ pub(crate) fn compute(inp: &LayoutInput) -> Layout {
     let x_labels_w = text_width(inp.x_label_chars, TICK_FONT);
     let cell_w = plot_w / n_cols as i32;
     let x_labels_vertical = x_labels_w + 6 > cell_w;
-    let x_labels_h = if x_labels_vertical {
-        x_labels_w
-    } else {
-        tick_h
-    };
+    let x_labels_h = if x_labels_vertical { x_labels_w } else { tick_h };
     let bottom = TICK_LEN + 4 + x_labels_h + GAP + axis_h + MARGIN;
     let plot_h = (h - TITLE_BAND - bottom).max(n_rows as i32);
 
-    let plot = Rect {
-        x0: left,
-        y0: TITLE_BAND,
-        x1: left + plot_w,
-        y1: TITLE_BAND + plot_h,
-    };
+    let plot = Rect { x0: left, y0: TITLE_BAND, x1: left + plot_w, y1: TITLE_BAND + plot_h };
     let cbar_x0 = plot.x1 + CBAR_GAP;
-    let cbar = Rect {
-        x0: cbar_x0,
-        y0: plot.y0,
-        x1: cbar_x0 + CBAR_WIDTH,
-        y1: plot.y1,
-    };
+    let cbar = Rect { x0: cbar_x0, y0: plot.y0, x1: cbar_x0 + CBAR_WIDTH, y1: plot.y1 };
     let cbar_labels_x = cbar.x1 + TICK_LEN + 4;
     let x_labels_y = plot.y1 + TICK_LEN + 4;
     Layout {
@@ -138,18 +124,12 @@ pub(crate) fn compute(inp: &LayoutInput) -> Layout {
         plot,
         x_labels_y,
         x_labels_vertical,
-        x_title_at: (
-            (plot.x0 + plot.x1) / 2,
-            x_labels_y + x_labels_h + GAP + axis_h / 2,
-        ),
+        x_title_at: ((plot.x0 + plot.x1) / 2, x_labels_y + x_labels_h + GAP + axis_h / 2),
         y_labels_x: plot.x0 - TICK_LEN - 4,
         y_title_at: (MARGIN + axis_h / 2, (plot.y0 + plot.y1) / 2),
         cbar,
         cbar_labels_x,
-        cbar_title_at: (
-            cbar_labels_x + cbar_labels_w + GAP + axis_h / 2,
-            (plot.y0 + plot.y1) / 2,
-        ),
+        cbar_title_at: (cbar_labels_x + cbar_labels_w + GAP + axis_h / 2, (plot.y0 + plot.y1) / 2),
     }
 }
 
@@ -159,12 +139,7 @@ pub(crate) fn cell_rect(l: &Layout, row: usize, col: usize) -> Rect {
     let p = l.plot;
     let xb = |c: usize| p.x0 + (c as f64 * f64::from(p.width()) / l.n_cols as f64).round() as i32;
     let yb = |r: usize| p.y1 - (r as f64 * f64::from(p.height()) / l.n_rows as f64).round() as i32;
-    Rect {
-        x0: xb(col),
-        x1: xb(col + 1),
-        y0: yb(row + 1),
-        y1: yb(row),
-    }
+    Rect { x0: xb(col), x1: xb(col + 1), y0: yb(row + 1), y1: yb(row) }
 }
 
 /// Vertical pixel position of `t` in `[0, 1]` on the colour bar (0 at the bottom).
@@ -208,12 +183,7 @@ mod tests {
                     assert_eq!(a.x1, cell_rect(&l, r, c + 1).x0);
                 }
                 if r + 1 < 4 {
-                    assert_eq!(
-                        a.y0,
-                        cell_rect(&l, r + 1, c).y1,
-                        "row {r} is below row {}",
-                        r + 1
-                    );
+                    assert_eq!(a.y0, cell_rect(&l, r + 1, c).y1, "row {r} is below row {}", r + 1);
                 }
             }
         }
@@ -224,10 +194,7 @@ mod tests {
         assert!(!compute(&input(5, 5, 4)).x_labels_vertical);
         let v = compute(&input(40, 5, 7));
         assert!(v.x_labels_vertical);
-        assert!(
-            v.plot.y1 < compute(&input(5, 5, 4)).plot.y1,
-            "vertical labels need more room"
-        );
+        assert!(v.plot.y1 < compute(&input(5, 5, 4)).plot.y1, "vertical labels need more room");
     }
 
     #[test]

@@ -9,10 +9,7 @@ use crate::error::Error;
 use crate::heatmap::Heatmap;
 
 fn render_error<E: std::error::Error + Send + Sync + 'static>(dest: &Path, e: E) -> Error {
-    Error::Render {
-        path: dest.to_path_buf(),
-        source: Box::new(e),
-    }
+    Error::Render { path: dest.to_path_buf(), source: Box::new(e) }
 }
 
 /// Renders into a packed RGB buffer (3 bytes per pixel, rows top to bottom)
@@ -74,28 +71,13 @@ mod tests {
         let h = sample(vec![vec![Some(0.0), Some(1.0)], vec![None, Some(0.5)]]);
         let (p, buf) = rgb_of(&h);
         let l = &p.layout;
-        assert_eq!(
-            pixel(&buf, cell_rect(l, 0, 0).center()),
-            (68, 1, 84),
-            "value 0, bottom left"
-        );
-        assert_eq!(
-            pixel(&buf, cell_rect(l, 0, 1).center()),
-            (253, 231, 37),
-            "value 1, bottom right"
-        );
-        assert_eq!(
-            pixel(&buf, cell_rect(l, 1, 1).center()),
-            viridis(0.5),
-            "value 0.5, top right"
-        );
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 0).center()), (68, 1, 84), "value 0, bottom left");
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 1).center()), (253, 231, 37), "value 1, bottom right");
+        assert_eq!(pixel(&buf, cell_rect(l, 1, 1).center()), viridis(0.5), "value 0.5, top right");
         assert_eq!(viridis(0.5), (33, 145, 140));
         let missing = pixel(&buf, cell_rect(l, 1, 0).center());
         let greys = [MISSING_FILL, MISSING_HATCH].map(|c| (c.0, c.1, c.2));
-        assert!(
-            greys.contains(&missing),
-            "missing cell should be grey, got {missing:?}"
-        );
+        assert!(greys.contains(&missing), "missing cell should be grey, got {missing:?}");
         // Independently of `cell_rect`: the bottom-left quarter of the plot is
         // dark (value 0), the top-left quarter grey (missing).
         let pl = l.plot;
@@ -136,14 +118,8 @@ mod tests {
         };
         let light_on_dark = count(dark, &|c| luminance(c) > 0.5);
         let dark_on_bright = count(bright, &|c| luminance(c) < 0.4);
-        assert!(
-            light_on_dark > 10,
-            "white text on the dark cell: {light_on_dark} light pixels"
-        );
-        assert!(
-            dark_on_bright > 5,
-            "black text on the bright cell: {dark_on_bright} dark pixels"
-        );
+        assert!(light_on_dark > 10, "white text on the dark cell: {light_on_dark} light pixels");
+        assert!(dark_on_bright > 5, "black text on the bright cell: {dark_on_bright} dark pixels");
         h.annotate = false;
         let (_, plain) = rgb_of(&h);
         let n_plain = {
@@ -197,10 +173,7 @@ mod tests {
             "1e-3",
             "1e-2",
         ] {
-            assert!(
-                texts.iter().any(|t| t == needle),
-                "SVG lacks text {needle:?}; has {texts:?}"
-            );
+            assert!(texts.iter().any(|t| t == needle), "SVG lacks text {needle:?}; has {texts:?}");
         }
     }
 }

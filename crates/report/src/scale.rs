@@ -119,63 +119,31 @@ mod tests {
 
     #[test]
     fn auto_picks_linear_for_narrow_range_zero_or_nothing() {
-        assert_eq!(
-            resolve_scale(ColorScale::Auto, [0.2, 0.5, 0.9]),
-            Resolved::Linear
-        );
-        assert_eq!(
-            resolve_scale(ColorScale::Auto, [0.0, 1e-4, 1.0]),
-            Resolved::Linear
-        );
-        assert_eq!(
-            resolve_scale(ColorScale::Auto, [-1.0, 1000.0]),
-            Resolved::Linear
-        );
+        assert_eq!(resolve_scale(ColorScale::Auto, [0.2, 0.5, 0.9]), Resolved::Linear);
+        assert_eq!(resolve_scale(ColorScale::Auto, [0.0, 1e-4, 1.0]), Resolved::Linear);
+        assert_eq!(resolve_scale(ColorScale::Auto, [-1.0, 1000.0]), Resolved::Linear);
         assert_eq!(resolve_scale(ColorScale::Auto, []), Resolved::Linear);
         // Non-finite values are ignored.
-        assert_eq!(
-            resolve_scale(ColorScale::Auto, [f64::NAN, 1e-3, 1.0]),
-            Resolved::Log10
-        );
+        assert_eq!(resolve_scale(ColorScale::Auto, [f64::NAN, 1e-3, 1.0]), Resolved::Log10);
         // Exactly 100 counts as wide.
-        assert_eq!(
-            resolve_scale(ColorScale::Auto, [0.01, 1.0]),
-            Resolved::Log10
-        );
-        assert_eq!(
-            resolve_scale(ColorScale::Auto, [0.011, 1.0]),
-            Resolved::Linear
-        );
+        assert_eq!(resolve_scale(ColorScale::Auto, [0.01, 1.0]), Resolved::Log10);
+        assert_eq!(resolve_scale(ColorScale::Auto, [0.011, 1.0]), Resolved::Linear);
     }
 
     #[test]
     fn explicit_scales_are_kept() {
-        assert_eq!(
-            resolve_scale(ColorScale::Linear, [1e-4, 1.0]),
-            Resolved::Linear
-        );
-        assert_eq!(
-            resolve_scale(ColorScale::Log10, [0.2, 0.9]),
-            Resolved::Log10
-        );
+        assert_eq!(resolve_scale(ColorScale::Linear, [1e-4, 1.0]), Resolved::Linear);
+        assert_eq!(resolve_scale(ColorScale::Log10, [0.2, 0.9]), Resolved::Log10);
     }
 
     #[test]
     fn mapping_positions_and_ticks() {
-        let m = ColorMapping {
-            scale: Resolved::Log10,
-            lo: -4.0,
-            hi: 0.0,
-        };
+        let m = ColorMapping { scale: Resolved::Log10, lo: -4.0, hi: 0.0 };
         assert!((m.t(1e-2) - 0.5).abs() < 1e-12);
         assert_eq!(m.t(1e-9), 0.0);
         let labels: Vec<String> = m.ticks().into_iter().map(|(_, l)| l).collect();
         assert_eq!(labels, ["1e-4", "1e-3", "1e-2", "0.1", "1"]);
-        let lin = ColorMapping {
-            scale: Resolved::Linear,
-            lo: 0.0,
-            hi: 1.0,
-        };
+        let lin = ColorMapping { scale: Resolved::Linear, lo: 0.0, hi: 1.0 };
         assert_eq!(lin.t(0.25), 0.25);
         assert_eq!(lin.ticks().first().map(|t| t.0), Some(0.0));
         assert_eq!(lin.ticks().last().map(|t| t.0), Some(1.0));

@@ -65,25 +65,14 @@ pub(crate) fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
     }
     let raw = (hi - lo) / 5.0;
     let mag = 10f64.powf(raw.log10().floor());
-    let m = [1i64, 2, 5, 10]
-        .into_iter()
-        .find(|m| *m as f64 * mag >= raw)
-        .unwrap_or(10);
+    let m = [1i64, 2, 5, 10].into_iter().find(|m| *m as f64 * mag >= raw).unwrap_or(10);
     let step = m as f64 * mag;
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
     // Multiply integers and divide by an exact power of ten where possible, so
     // ticks come out as 0.6 rather than 0.6000000000000001.
     let inv = (1.0 / mag).round();
-    (first..=last)
-        .map(|k| {
-            if mag < 1.0 {
-                (k * m) as f64 / inv
-            } else {
-                (k * m) as f64 * mag
-            }
-        })
-        .collect()
+    (first..=last).map(|k| if mag < 1.0 { (k * m) as f64 / inv } else { (k * m) as f64 * mag }).collect()
 }
 
 /// Tick values, as exponents of ten, for a log colour bar over
@@ -92,9 +81,8 @@ pub(crate) fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
 /// fewer than two, the two ends.
 pub(crate) fn log_ticks(lo_exp: f64, hi_exp: f64) -> Vec<f64> {
     let eps = 1e-9;
-    let mut powers: Vec<f64> = ((lo_exp - eps).ceil() as i64..=(hi_exp + eps).floor() as i64)
-        .map(|k| k as f64)
-        .collect();
+    let mut powers: Vec<f64> =
+        ((lo_exp - eps).ceil() as i64..=(hi_exp + eps).floor() as i64).map(|k| k as f64).collect();
     // Thin out very long ranges so labels never collide.
     if powers.len() > 8 {
         let every = powers.len().div_ceil(8);

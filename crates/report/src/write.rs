@@ -40,10 +40,7 @@ pub fn write_heatmap(h: &Heatmap, png: &Path, svg: &Path) -> Result<(), Error> {
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    Error::Io { path: path.to_path_buf(), source }
 }
 
 /// The destination's directory, created if missing.
@@ -59,12 +56,12 @@ fn ensure_parent(dest: &Path) -> Result<PathBuf, Error> {
 /// A temporary file next to `dest`, named `.<file name>.<random><suffix>`.
 fn temp_next_to(dest: &Path, suffix: &str) -> Result<NamedTempFile, Error> {
     let parent = ensure_parent(dest)?;
-    let name = dest
-        .file_name()
-        .map_or_else(|| "heatmap".into(), |n| n.to_string_lossy());
+    let name = dest.file_name().map_or_else(|| "heatmap".into(), |n| n.to_string_lossy());
     tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(suffix)
+        // Readable by everyone like any other file (tempfile's default is owner-only).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(&parent)
         .map_err(|e| io_error(&parent, e))
 }
@@ -88,9 +85,7 @@ fn stage_png(rgb: &[u8], (w, h): (u32, u32), dest: &Path) -> Result<NamedTempFil
             .present()
             .map_err(|e| render_err(plotters::drawing::DrawingAreaErrorKind::BackendError(e)))?;
     }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| io_error(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| io_error(tmp.path(), e))?;
     Ok(tmp)
 }
 
@@ -98,17 +93,13 @@ fn stage_png(rgb: &[u8], (w, h): (u32, u32), dest: &Path) -> Result<NamedTempFil
 fn stage_bytes(bytes: &[u8], dest: &Path, suffix: &str) -> Result<NamedTempFile, Error> {
     let mut tmp = temp_next_to(dest, suffix)?;
     tmp.write_all(bytes).map_err(|e| io_error(tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| io_error(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| io_error(tmp.path(), e))?;
     Ok(tmp)
 }
 
 /// Renames the temporary file onto `dest`; on failure the temporary file is removed.
 fn persist(tmp: NamedTempFile, dest: &Path) -> Result<(), Error> {
-    tmp.persist(dest)
-        .map(drop)
-        .map_err(|e| io_error(dest, e.error))
+    tmp.persist(dest).map(drop).map_err(|e| io_error(dest, e.error))
 }
 
 #[cfg(test)]
@@ -137,10 +128,7 @@ mod tests {
     }
 
     fn grid() -> Heatmap {
-        sample(vec![
-            vec![Some(1e-4), Some(3e-3), Some(0.02)],
-            vec![Some(0.05), None, Some(1.0)],
-        ])
+        sample(vec![vec![Some(1e-4), Some(3e-3), Some(0.02)], vec![Some(0.05), None, Some(1.0)]])
     }
 
     #[test]
@@ -153,11 +141,7 @@ mod tests {
         assert_eq!(png_size(&bytes), (WIDTH, HEIGHT));
         let text = std::fs::read_to_string(&svg).unwrap();
         assert!(text.contains("test_error (relative L2), seed mean"));
-        assert_eq!(
-            entries(&out),
-            ["heat.png", "heat.svg"],
-            "no temporary files left behind"
-        );
+        assert_eq!(entries(&out), ["heat.png", "heat.svg"], "no temporary files left behind");
         // Overwriting an existing picture works too.
         write_heatmap(&grid(), &png, &svg).unwrap();
         assert_eq!(entries(&out), ["heat.png", "heat.svg"]);
@@ -197,18 +181,9 @@ mod tests {
         let png = dir.path().join("ok/heat.png");
         let svg = blocker.join("heat.svg");
         let err = write_heatmap(&grid(), &png, &svg).unwrap_err();
-        assert!(
-            matches!(&err, Error::Io { path, .. } if path == &blocker),
-            "{err:?}"
-        );
-        assert!(
-            !png.exists(),
-            "PNG must not be written when the SVG cannot be"
-        );
-        assert!(
-            entries(&dir.path().join("ok")).is_empty(),
-            "temporary PNG removed"
-        );
+        assert!(matches!(&err, Error::Io { path, .. } if path == &blocker), "{err:?}");
+        assert!(!png.exists(), "PNG must not be written when the SVG cannot be");
+        assert!(entries(&dir.path().join("ok")).is_empty(), "temporary PNG removed");
     }
 
     #[test]
@@ -219,10 +194,7 @@ mod tests {
         std::fs::write(png.join("keep"), b"x").unwrap();
         let svg = dir.path().join("heat.svg");
         let err = write_heatmap(&grid(), &png, &svg).unwrap_err();
-        assert!(
-            matches!(&err, Error::Io { path, .. } if path == &png),
-            "{err:?}"
-        );
+        assert!(matches!(&err, Error::Io { path, .. } if path == &png), "{err:?}");
         assert!(!svg.exists());
         assert_eq!(entries(dir.path()), ["heat.png"]);
         assert!(std::error::Error::source(&err).is_some(), "source kept");

@@ -39,9 +39,10 @@ impl ZooSpec {
     /// # Errors
     /// See [`ZooSpec::from_file`].
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self, SpecError> {
-        let mut table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| SpecError::Syntax { origin: origin.into(), message: e.to_string() })?;
+        let mut table: Table = text.parse().map_err(|e: toml::de::Error| SpecError::Syntax {
+            origin: origin.into(),
+            message: e.to_string(),
+        })?;
         for arg in overrides {
             let (key, value) = parse_override(arg)?;
             set_key(&mut table, &key, value)
@@ -119,9 +120,8 @@ pub(crate) fn set_key(table: &mut Table, key: &str, value: Value) -> Result<(), 
     let mut current = table;
     for (i, seg) in segments.iter().enumerate() {
         let entry = current.entry((*seg).to_string()).or_insert_with(|| Value::Table(Table::new()));
-        current = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{}` is not a table", segments[..=i].join(".")))?;
+        current =
+            entry.as_table_mut().ok_or_else(|| format!("`{}` is not a table", segments[..=i].join(".")))?;
     }
     current.insert(last.to_string(), value);
     Ok(())
@@ -188,7 +188,7 @@ fn validate_fields(spec: &ZooSpec) -> Vec<Problem> {
     if t.adam_betas.iter().any(|b| !(0.0..1.0).contains(b)) {
         problems.push(Problem::new("train.adam_betas", "each beta must be in [0, 1)"));
     }
-    if !(t.adam_eps > 0.0) {
+    if t.adam_eps.is_nan() || t.adam_eps <= 0.0 {
         problems.push(Problem::new("train.adam_eps", "must be > 0"));
     }
     match &spec.model {
@@ -242,10 +242,14 @@ fn validate_axis(section: &str, axis: &crate::Axis, table: &Table) -> Vec<Proble
             problems.push(Problem::new(format!("{section}.values[{i}]"), format!("{v} appears twice")));
         }
     }
-    if !(axis.key.starts_with("model.") || axis.key.starts_with("problem.") || axis.key.starts_with("train.")) {
+    if !(axis.key.starts_with("model.") || axis.key.starts_with("problem.") || axis.key.starts_with("train."))
+    {
         problems.push(
-            Problem::new(format!("{section}.key"), format!("`{}` is not a model, problem or train key", axis.key))
-                .hint("an axis sets what is trained, e.g. key = \"problem.beta\" or key = \"train.lr\""),
+            Problem::new(
+                format!("{section}.key"),
+                format!("`{}` is not a model, problem or train key", axis.key),
+            )
+            .hint("an axis sets what is trained, e.g. key = \"problem.beta\" or key = \"train.lr\""),
         );
         return problems;
     }
@@ -268,9 +272,10 @@ fn validate_axis(section: &str, axis: &crate::Axis, table: &Table) -> Vec<Proble
             }
             Ok(typed) => {
                 if let Some(p) = validate_fields(&typed).into_iter().find(|p| p.key == axis.key) {
-                    problems.push(Problem::new(format!("{section}.values[{i}]"), p.message).hint(
-                        p.hint.unwrap_or_else(|| format!("fix the value for {}", axis.key)),
-                    ));
+                    problems.push(
+                        Problem::new(format!("{section}.values[{i}]"), p.message)
+                            .hint(p.hint.unwrap_or_else(|| format!("fix the value for {}", axis.key))),
+                    );
                 }
             }
         }

@@ -89,9 +89,8 @@ impl Plan {
                 let mut table = base.clone();
                 for (axis, v) in [(&spec.grid.load, lv), (&spec.grid.temperature, tv)] {
                     let value = axis_value(get_key(&base, &axis.key), v);
-                    set_key(&mut table, &axis.key, value).map_err(|m| {
-                        invalid(crate::Problem::new(axis.key.clone(), m))
-                    })?;
+                    set_key(&mut table, &axis.key, value)
+                        .map_err(|m| invalid(crate::Problem::new(axis.key.clone(), m)))?;
                 }
                 let cell_spec = type_table(table).map_err(invalid)?;
                 for &seed in &spec.grid.seeds {

@@ -133,7 +133,9 @@ fn plan_applies_axes_and_ids_are_stable_and_distinct() {
 #[test]
 fn execution_settings_do_not_change_model_ids() {
     let a = Plan::new(&default_with(&[]).unwrap()).unwrap();
-    let b = Plan::new(&default_with(&["run.device=cpu", "checkpoint.every=1", "run.max_population=3"]).unwrap()).unwrap();
+    let b =
+        Plan::new(&default_with(&["run.device=cpu", "checkpoint.every=1", "run.max_population=3"]).unwrap())
+            .unwrap();
     let c = Plan::new(&default_with(&["train.epochs=21"]).unwrap()).unwrap();
     assert_eq!(a.models[0].id(), b.models[0].id());
     assert_ne!(a.models[0].id(), c.models[0].id());

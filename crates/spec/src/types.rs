@@ -263,7 +263,7 @@ impl CheckpointPolicy {
     pub fn keeps(&self, epoch: u32, last: u32) -> bool {
         epoch == 0
             || epoch == last
-            || (self.every > 0 && epoch % self.every == 0)
+            || (self.every > 0 && epoch.is_multiple_of(self.every))
             || self.epochs.contains(&epoch)
     }
 }

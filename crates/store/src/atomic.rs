@@ -27,6 +27,8 @@ pub fn atomic_write_with(
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", file_name(path)))
         .suffix(".tmp")
+        // Zoos are shared: readable by everyone like any other file (tempfile's default is 0600).
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(|e| with_path(e, path))?;
     {

@@ -84,6 +84,7 @@ impl Checkpoint {
         fs_err::create_dir_all(model_dir)?;
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{}.", Self::dir_name(state.epoch)))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .tempdir_in(model_dir)?;
         let mut manifest = BTreeMap::new();
         for (name, bytes) in &files {
@@ -93,7 +94,10 @@ impl Checkpoint {
                 ManifestEntry { bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)) },
             );
         }
-        write_synced(&tmp.path().join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest).expect("manifest"))?;
+        write_synced(
+            &tmp.path().join(MANIFEST_FILE),
+            &serde_json::to_vec_pretty(&manifest).expect("manifest"),
+        )?;
         sync_dir(tmp.path());
         let tmp = tmp.keep();
         if target.exists() {
@@ -125,7 +129,8 @@ impl Checkpoint {
         for entry in entries {
             let entry = entry?;
             let name = entry.file_name();
-            let Some(epoch) = name.to_str().and_then(|n| n.strip_prefix("checkpoint_")).and_then(|e| e.parse().ok())
+            let Some(epoch) =
+                name.to_str().and_then(|n| n.strip_prefix("checkpoint_")).and_then(|e| e.parse().ok())
             else {
                 continue;
             };
@@ -141,14 +146,17 @@ impl Checkpoint {
     /// [`Error::Corrupt`] naming the file that is missing, truncated or altered.
     pub fn load(&self) -> Result<LoadedCheckpoint> {
         let manifest_path = self.dir.join(MANIFEST_FILE);
-        let manifest_bytes = fs_err::read(&manifest_path)
-            .map_err(|_| Error::corrupt(&manifest_path, "missing: the checkpoint was not completely written"))?;
+        let manifest_bytes = fs_err::read(&manifest_path).map_err(|_| {
+            Error::corrupt(&manifest_path, "missing: the checkpoint was not completely written")
+        })?;
         let manifest: BTreeMap<String, ManifestEntry> = serde_json::from_slice(&manifest_bytes)
             .map_err(|source| Error::Json { path: manifest_path.clone(), line: None, source })?;
         let mut contents = HashMap::new();
         for name in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
             let path = self.dir.join(name);
-            let entry = manifest.get(name).ok_or_else(|| Error::corrupt(&manifest_path, format!("no entry for {name}")))?;
+            let entry = manifest
+                .get(name)
+                .ok_or_else(|| Error::corrupt(&manifest_path, format!("no entry for {name}")))?;
             let bytes = fs_err::read(&path).map_err(|_| Error::corrupt(&path, "missing"))?;
             if bytes.len() as u64 != entry.bytes {
                 return Err(Error::corrupt(
@@ -162,8 +170,11 @@ impl Checkpoint {
             contents.insert(name, bytes);
         }
         let state_path = self.dir.join(STATE_FILE);
-        let state = serde_json::from_slice(&contents[STATE_FILE])
-            .map_err(|source| Error::Json { path: state_path, line: None, source })?;
+        let state = serde_json::from_slice(&contents[STATE_FILE]).map_err(|source| Error::Json {
+            path: state_path,
+            line: None,
+            source,
+        })?;
         let (model, _) = decode_tensors(&self.dir.join(MODEL_FILE), &contents[MODEL_FILE])?;
         let (optimizer, _) = decode_tensors(&self.dir.join(OPTIMIZER_FILE), &contents[OPTIMIZER_FILE])?;
         Ok(LoadedCheckpoint { model, optimizer, state })
@@ -190,11 +201,17 @@ mod tests {
     use crate::Dtype;
 
     fn tensor(name: &str, v: f32) -> NamedTensor {
-        NamedTensor { name: name.into(), dtype: Dtype::F32, shape: vec![4], data: [v; 4].iter().flat_map(|x| x.to_le_bytes()).collect() }
+        NamedTensor {
+            name: name.into(),
+            dtype: Dtype::F32,
+            shape: vec![4],
+            data: [v; 4].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
     }
 
     fn write(dir: &Path, epoch: u32) -> Checkpoint {
-        let state = CheckpointState { epoch, step: u64::from(epoch) * 10, rng: BTreeMap::from([("data".into(), 7)]) };
+        let state =
+            CheckpointState { epoch, step: u64::from(epoch) * 10, rng: BTreeMap::from([("data".into(), 7)]) };
         Checkpoint::write(dir, &[tensor("w", epoch as f32)], &[tensor("exp_avg.w", 0.5)], &state).unwrap()
     }
 

@@ -68,6 +68,36 @@ pub fn write_index(path: &Path, rows: &[IndexRow]) -> Result<()> {
     atomic_write(path, &bytes)
 }
 
+/// The index rows of a planned zoo, read from its model folders.
+///
+/// # Errors
+/// Malformed status or result files.
+pub fn collect_rows(zoo: &crate::ZooDir, plan: &pz_spec::Plan) -> Result<Vec<IndexRow>> {
+    plan.models
+        .iter()
+        .map(|m| {
+            let dir = zoo.model(m.id());
+            let status = dir.read_status()?;
+            let last = dir.read_results()?.pop();
+            let c = &m.config;
+            Ok(IndexRow {
+                model_id: m.id().to_string(),
+                load_name: c.load.name.clone(),
+                load_value: c.load.value,
+                temperature_name: c.temperature.name.clone(),
+                temperature_value: c.temperature.value,
+                seed: c.seed,
+                status: status.state.to_string(),
+                epoch: last.as_ref().map(|r| r.epoch),
+                train_loss: last.as_ref().map(|r| r.train_loss),
+                test_loss: last.as_ref().map(|r| r.test_loss),
+                test_error: last.as_ref().map(|r| r.test_error),
+                message: status.message.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,34 +128,4 @@ mod tests {
         write_index(&path, &[]).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), INDEX_COLUMNS.join(","));
     }
-}
-
-/// The index rows of a planned zoo, read from its model folders.
-///
-/// # Errors
-/// Malformed status or result files.
-pub fn collect_rows(zoo: &crate::ZooDir, plan: &pz_spec::Plan) -> Result<Vec<IndexRow>> {
-    plan.models
-        .iter()
-        .map(|m| {
-            let dir = zoo.model(m.id());
-            let status = dir.read_status()?;
-            let last = dir.read_results()?.pop();
-            let c = &m.config;
-            Ok(IndexRow {
-                model_id: m.id().to_string(),
-                load_name: c.load.name.clone(),
-                load_value: c.load.value,
-                temperature_name: c.temperature.name.clone(),
-                temperature_value: c.temperature.value,
-                seed: c.seed,
-                status: status.state.to_string(),
-                epoch: last.as_ref().map(|r| r.epoch),
-                train_loss: last.as_ref().map(|r| r.train_loss),
-                test_loss: last.as_ref().map(|r| r.test_loss),
-                test_error: last.as_ref().map(|r| r.test_error),
-                message: status.message.unwrap_or_default(),
-            })
-        })
-        .collect()
 }

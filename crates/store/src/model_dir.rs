@@ -86,7 +86,9 @@ impl ModelDir {
     pub fn read_status(&self) -> Result<ModelStatus> {
         let path = self.status_path();
         match fs_err::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, line: None, source }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, line: None, source })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ModelStatus::pending()),
             Err(e) => Err(e.into()),
         }

@@ -57,7 +57,11 @@ pub(crate) fn read(path: &Path) -> Result<Vec<EpochRecord>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|source| Error::Json { path: path.into(), line: Some(i + 1), source })
+            serde_json::from_str(l).map_err(|source| Error::Json {
+                path: path.into(),
+                line: Some(i + 1),
+                source,
+            })
         })
         .collect()
 }
@@ -77,7 +81,14 @@ mod tests {
     use super::*;
 
     fn rec(epoch: u32, loss: f64) -> EpochRecord {
-        EpochRecord { epoch, train_loss: loss, test_loss: 0.5, test_error: 0.25, step: 10, extra: BTreeMap::new() }
+        EpochRecord {
+            epoch,
+            train_loss: loss,
+            test_loss: 0.5,
+            test_error: 0.25,
+            step: 10,
+            extra: BTreeMap::new(),
+        }
     }
 
     #[test]
@@ -99,7 +110,11 @@ mod tests {
     fn a_bad_line_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("result.json");
-        std::fs::write(&path, "{\"epoch\":0,\"train_loss\":1,\"test_loss\":1,\"test_error\":1,\"step\":0}\n{\"epo").unwrap();
+        std::fs::write(
+            &path,
+            "{\"epoch\":0,\"train_loss\":1,\"test_loss\":1,\"test_error\":1,\"step\":0}\n{\"epo",
+        )
+        .unwrap();
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("result.json: invalid JSON on line 2"), "{err}");
     }

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-pub use safetensors::Dtype;
 use safetensors::tensor::{SafeTensors, TensorView};
+pub use safetensors::Dtype;
 
 use crate::{Error, Result};
 
@@ -83,7 +83,8 @@ mod tests {
 
     #[test]
     fn round_trips_names_shapes_bytes_and_metadata() {
-        let tensors = vec![t("a.weight", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]), t("a.bias", &[0.5], &[1])];
+        let tensors =
+            vec![t("a.weight", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]), t("a.bias", &[0.5], &[1])];
         let meta = HashMap::from([("epoch".to_string(), "3".to_string())]);
         let bytes = encode_tensors(Path::new("x"), &tensors, &meta).unwrap();
         let (back, meta_back) = decode_tensors(Path::new("x"), &bytes).unwrap();

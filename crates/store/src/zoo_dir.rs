@@ -43,7 +43,8 @@ impl ZooDir {
         } else if path.exists() && fs_err::read_dir(path)?.next().is_some() {
             return Err(Error::NotAZoo {
                 path: path.into(),
-                message: "exists, is not empty and holds no zoo.toml\n  hint: choose another --out folder".into(),
+                message: "exists, is not empty and holds no zoo.toml\n  hint: choose another --out folder"
+                    .into(),
             });
         }
         fs_err::create_dir_all(path.join("models"))?;
@@ -165,7 +166,10 @@ mod tests {
     fn a_foreign_folder_is_not_a_zoo() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("x"), "hi").unwrap();
-        assert!(ZooDir::create_or_open(dir.path(), &spec(&[])).unwrap_err().to_string().contains("no zoo.toml"));
+        assert!(ZooDir::create_or_open(dir.path(), &spec(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("no zoo.toml"));
         assert!(ZooDir::open(dir.path()).unwrap_err().to_string().contains("no FORMAT file"));
     }
 

@@ -46,7 +46,8 @@ impl BatchedAdam {
         let bias2_sqrt = (1.0 - b2.powi(t)).sqrt();
         let step_size = &self.lr * (-1.0 / bias1);
         tch::no_grad(|| {
-            for (((p, g), m), v) in params.iter().zip(grads).zip(&mut self.exp_avg).zip(&mut self.exp_avg_sq) {
+            for (((p, g), m), v) in params.iter().zip(grads).zip(&mut self.exp_avg).zip(&mut self.exp_avg_sq)
+            {
                 let g = if self.weight_decay > 0.0 { g + p * self.weight_decay } else { g.shallow_clone() };
                 let _ = m.g_mul_scalar_(b1);
                 let _ = m.g_add_(&(&g * (1.0 - b1)));

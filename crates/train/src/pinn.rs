@@ -63,7 +63,6 @@ impl PinnPopulation {
     }
 
     /// The members' PINN losses without updating, `[K]`.
-    #[must_use]
     pub fn loss(&self) -> Tensor {
         self.problem.loss(|x| self.net.forward(x)).total().detach()
     }

@@ -86,7 +86,11 @@ pub fn train_population(
         }
     };
     for m in &members {
-        m.dir.write_status(&ModelStatus { state: ModelState::Running, epoch: Some(start_epoch), message: None })?;
+        m.dir.write_status(&ModelStatus {
+            state: ModelState::Running,
+            epoch: Some(start_epoch),
+            message: None,
+        })?;
     }
     let k = members.len() as u64;
     reporter.on_population_start(members.len(), k * u64::from(start_epoch) * u64::from(steps_per_epoch));
@@ -114,7 +118,11 @@ pub fn train_population(
             write_checkpoints(&members, &pop, epoch)?;
         }
         for m in &members {
-            m.dir.write_status(&ModelStatus { state: ModelState::Running, epoch: Some(epoch), message: m.failed.clone() })?;
+            m.dir.write_status(&ModelStatus {
+                state: ModelState::Running,
+                epoch: Some(epoch),
+                message: m.failed.clone(),
+            })?;
         }
         other_secs += after_steps.elapsed().as_secs_f64();
         tracing::debug!(epoch, secs = started.elapsed().as_secs_f64(), "population epoch");
@@ -143,7 +151,8 @@ fn find_resume_point(members: &[Member]) -> Result<Option<(u32, Vec<LoadedCheckp
     for m in members {
         available.push(Checkpoint::list(&m.dir.path)?);
     }
-    let mut candidates: Vec<Vec<u32>> = available.iter().map(|l| l.iter().map(|c| c.epoch).collect()).collect();
+    let mut candidates: Vec<Vec<u32>> =
+        available.iter().map(|l| l.iter().map(|c| c.epoch).collect()).collect();
     // Try the newest shared epoch; a member whose checkpoint there is damaged loses that epoch
     // and the search moves back.
     'search: while let Some(epoch) = common_resume_epoch(&candidates) {
@@ -164,7 +173,12 @@ fn find_resume_point(members: &[Member]) -> Result<Option<(u32, Vec<LoadedCheckp
     Ok(None)
 }
 
-fn record_epoch(members: &mut [Member], pop: &PinnPopulation, epoch: u32, train_loss: &[f64]) -> Result<(), Error> {
+fn record_epoch(
+    members: &mut [Member],
+    pop: &PinnPopulation,
+    epoch: u32,
+    train_loss: &[f64],
+) -> Result<(), Error> {
     let eval = pop.evaluate();
     for (k, m) in members.iter_mut().enumerate() {
         let record = EpochRecord {

@@ -44,11 +44,13 @@ fn a_population_of_k_equals_k_single_runs() {
     let stop = AtomicBool::new(false);
     let dir = tempfile::tempdir().unwrap();
     let together = ZooDir::create_or_open(&dir.path().join("pop"), &spec).unwrap();
-    let out = train_population(&together, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+    let out =
+        train_population(&together, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
     assert_eq!(out, Outcome::Finished);
     let alone = ZooDir::create_or_open(&dir.path().join("single"), &spec).unwrap();
     for m in &plan.models {
-        train_population(&alone, std::slice::from_ref(m), &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+        train_population(&alone, std::slice::from_ref(m), &spec.checkpoint, Device::Cpu, &NoReporter, &stop)
+            .unwrap();
     }
     let (a, b) = (results(&together, &plan), results(&alone, &plan));
     assert_eq!(a.len(), 4);
@@ -56,7 +58,9 @@ fn a_population_of_k_equals_k_single_runs() {
         assert_eq!(ra.len(), 4, "epochs 0..=3");
         for (x, y) in ra.iter().zip(rb) {
             // float64; batched and single matmuls may sum in a different order.
-            for (u, v) in [(x.train_loss, y.train_loss), (x.test_error, y.test_error), (x.test_loss, y.test_loss)] {
+            for (u, v) in
+                [(x.train_loss, y.train_loss), (x.test_error, y.test_error), (x.test_loss, y.test_loss)]
+            {
                 assert!((u - v).abs() <= 1e-10 * v.abs().max(1e-12), "{u} vs {v}");
             }
         }
@@ -91,7 +95,8 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     // A stop request returns at once and leaves a resumable zoo.
     let stop = AtomicBool::new(true);
     let fresh = ZooDir::create_or_open(&dir.path().join("stopped"), &spec).unwrap();
-    let out = train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+    let out =
+        train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
     assert_eq!(out, Outcome::Interrupted);
     train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
     assert_eq!(results(&fresh, &plan), results(&reference, &plan));
@@ -115,7 +120,8 @@ fn beta_one_is_solved_and_beta_thirty_fails() {
     let plan = Plan::new(&spec).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let zoo = ZooDir::create_or_open(dir.path(), &spec).unwrap();
-    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &AtomicBool::new(false)).unwrap();
+    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &AtomicBool::new(false))
+        .unwrap();
     let last = |i: usize| zoo.model(plan.models[i].id()).read_results().unwrap().last().unwrap().test_error;
     assert!(last(0) < 0.1, "beta=1: relative L2 {}", last(0));
     assert!(last(1) > 0.5, "beta=30: relative L2 {}", last(1));

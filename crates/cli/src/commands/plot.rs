@@ -17,7 +17,12 @@ pub fn run(dir: &Path) -> Result<Vec<PathBuf>> {
         values: a.values.clone(),
     };
     let panels = [
-        ("test_error", "final test error (relative L2), seed mean", "relative L2 error", view.grid(|r| r.test_error)),
+        (
+            "test_error",
+            "final test error (relative L2), seed mean",
+            "relative L2 error",
+            view.grid(|r| r.test_error),
+        ),
         ("train_loss", "final train loss (PINN loss), seed mean", "train loss", view.grid(|r| r.train_loss)),
     ];
     let mut written = Vec::new();

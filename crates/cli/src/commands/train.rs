@@ -62,9 +62,17 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         }
     }
     let populations = group_populations(&todo, spec.run.max_population);
-    let model_steps: u64 =
-        todo.iter().map(|m| u64::from(m.config.train.epochs) * u64::from(m.config.train.steps_per_epoch)).sum();
-    tracing::info!(models = plan.models.len(), todo = todo.len(), populations = populations.len(), ?devices, "plan");
+    let model_steps: u64 = todo
+        .iter()
+        .map(|m| u64::from(m.config.train.epochs) * u64::from(m.config.train.steps_per_epoch))
+        .sum();
+    tracing::info!(
+        models = plan.models.len(),
+        todo = todo.len(),
+        populations = populations.len(),
+        ?devices,
+        "plan"
+    );
     eprintln!(
         "phasezoo: zoo {} -> {}: {} models, {} to train in {} population(s) on {}",
         spec.name,
@@ -77,7 +85,12 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
 
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrlc(&stop);
-    let reporter = crate::progress::ZooProgress::new(plan.models.len(), plan.models.len() - todo.len(), model_steps, progress);
+    let reporter = crate::progress::ZooProgress::new(
+        plan.models.len(),
+        plan.models.len() - todo.len(),
+        model_steps,
+        progress,
+    );
     let jobs = args.jobs.unwrap_or(devices.len()).max(1);
     let outcome = run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop);
     reporter.finish();
@@ -90,7 +103,11 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         Outcome::Finished => {
             let rows = collect_rows(&zoo, &plan)?;
             let failed = rows.iter().filter(|r| r.status == "failed").count();
-            eprintln!("phasezoo: {} models done, {failed} failed; index: {}", rows.len() - failed, zoo.index_path().display());
+            eprintln!(
+                "phasezoo: {} models done, {failed} failed; index: {}",
+                rows.len() - failed,
+                zoo.index_path().display()
+            );
             if !args.no_plot {
                 for path in crate::commands::plot::run(&out)? {
                     eprintln!("phasezoo: wrote {}", path.display());
@@ -110,7 +127,10 @@ fn devices(request: DeviceRequest) -> Result<Vec<Device>> {
         }
         DeviceRequest::Cuda(None) => Ok((0..visible).map(Device::Cuda).collect()),
         DeviceRequest::Cuda(Some(n)) if n >= visible => {
-            bail!("--device cuda:{n}: only {visible} CUDA device(s) visible\n  hint: use cuda:0 .. cuda:{}", visible.max(1) - 1)
+            bail!(
+                "--device cuda:{n}: only {visible} CUDA device(s) visible\n  hint: use cuda:0 .. cuda:{}",
+                visible.max(1) - 1
+            )
         }
         other => Ok(vec![pz_train::resolve_device(other)]),
     }
@@ -137,8 +157,11 @@ fn run_populations(
                         let Some(population) = queue.lock().expect("queue").pop_front() else {
                             return Ok(Outcome::Finished);
                         };
-                        let outcome = train_population(zoo, &population, &spec.checkpoint, device, reporter, stop)
-                            .with_context(|| format!("training a population of {} models", population.len()))?;
+                        let outcome =
+                            train_population(zoo, &population, &spec.checkpoint, device, reporter, stop)
+                                .with_context(|| {
+                                    format!("training a population of {} models", population.len())
+                                })?;
                         if outcome == Outcome::Interrupted {
                             return Ok(outcome);
                         }
@@ -146,7 +169,10 @@ fn run_populations(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))))
+            .collect()
     });
     let mut outcome = Outcome::Finished;
     for r in results {
