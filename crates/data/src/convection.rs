@@ -15,18 +15,47 @@ use pz_spec::ConvectionConfig;
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
 
+/// A population as the PINN loss sees it: u at points, and u with a directional derivative.
+pub trait PinnModel {
+    /// u at `[K, P, 2]` points: `[K, P, 1]`.
+    fn u(&self, points: &Tensor) -> Tensor;
+    /// u `[K, P, 1]` and ∇u·d `[K, P, 1]` for one direction d `[K, 1, 2]` per member, at points
+    /// that require grad, differentiable with respect to the parameters.
+    fn u_and_derivative(&self, points: &Tensor, direction: &Tensor) -> (Tensor, Tensor);
+}
+
+/// A model whose input gradient comes from reverse-mode autograd with create_graph (the
+/// double-backward reference). Wraps any `[K, P, 2] → [K, P, 1]` function.
+pub struct Autograd<F>(pub F);
+
+impl<F: Fn(&Tensor) -> Tensor> PinnModel for Autograd<F> {
+    fn u(&self, points: &Tensor) -> Tensor {
+        (self.0)(points)
+    }
+    fn u_and_derivative(&self, points: &Tensor, direction: &Tensor) -> (Tensor, Tensor) {
+        let u = (self.0)(points);
+        let du = input_gradients(&u, points);
+        let along = (du * direction).sum_dim_intlist(2, true, None);
+        (u, along)
+    }
+}
+
 /// The problem for K members (same point counts, per-member β and collocation points).
 #[derive(Debug)]
 pub struct ConvectionBatch {
-    /// Training inputs `[K, P, 2]`, requiring grad (the residual needs u_x and u_t).
-    pub inputs: Tensor,
+    /// Collocation points `[K, n_f, 2]`, requiring grad (the residual needs u_x and u_t).
+    pub collocation: Tensor,
+    /// Initial and boundary points `[K, n_0 + 2 n_b, 2]` (no derivatives needed there).
+    pub fixed: Tensor,
     /// β per member, `[K, 1]`.
     pub beta: Tensor,
+    /// The residual's direction (β, 1) in (x, t) per member, `[K, 1, 2]`:
+    /// u_t + β u_x = ∇u·(β, 1).
+    direction: Tensor,
     /// sin of the initial points, `[1, n_0]`.
     initial_target: Tensor,
     /// Evaluation inputs `[1, N_eval, 2]`.
     eval_inputs: Tensor,
-    n_f: i64,
     n_0: i64,
     n_b: i64,
 }
@@ -67,8 +96,8 @@ impl ConvectionBatch {
             );
         }
         let (n_f, n_0, n_b) = (c0.collocation_points, c0.initial_points, c0.boundary_points);
-        let fixed = fixed_points(n_0, n_b);
-        let mut all = Vec::with_capacity(members.len() * (n_f * 2 + fixed.len()));
+        let fixed_xt = fixed_points(n_0, n_b);
+        let mut all = Vec::with_capacity(members.len() * (n_f * 2 + fixed_xt.len()));
         for (seed, _) in members {
             let mut rng = member_rng(*seed, Stream::Data);
             for _ in 0..n_f {
@@ -76,37 +105,35 @@ impl ConvectionBatch {
                 let t: f64 = rng.gen();
                 all.extend([x, t]);
             }
-            all.extend_from_slice(&fixed);
+            all.extend_from_slice(&fixed_xt);
         }
         let k = i64::try_from(members.len()).expect("small");
         let p = i64::try_from(n_f + n_0 + 2 * n_b).expect("small");
-        let inputs = Tensor::from_slice(&all)
-            .reshape([k, p, 2])
-            .to_kind(kind)
-            .to_device(device)
-            .set_requires_grad(true);
+        let n_f64 = i64::try_from(n_f).expect("small");
+        let inputs = Tensor::from_slice(&all).reshape([k, p, 2]).to_kind(kind).to_device(device);
+        let collocation = inputs.narrow(1, 0, n_f64).contiguous().set_requires_grad(true);
+        let fixed = inputs.narrow(1, n_f64, p - n_f64).contiguous();
         let betas: Vec<f64> = members.iter().map(|(_, c)| c.beta).collect();
         let beta = Tensor::from_slice(&betas).reshape([k, 1]).to_kind(kind).to_device(device);
+        let direction = Tensor::stack(&[beta.shallow_clone(), beta.ones_like()], 1).reshape([k, 1, 2]);
         let x0: Vec<f64> = (0..n_0).map(|i| sin_of(TAU * i as f64 / n_0 as f64)).collect();
         let initial_target = Tensor::from_slice(&x0).reshape([1, -1]).to_kind(kind).to_device(device);
         let eval_inputs = eval_grid(c0.eval_x, c0.eval_t).to_kind(kind).to_device(device);
         let n = |v: usize| i64::try_from(v).expect("small");
-        Self { inputs, beta, initial_target, eval_inputs, n_f: n(n_f), n_0: n(n_0), n_b: n(n_b) }
+        Self { collocation, fixed, beta, direction, initial_target, eval_inputs, n_0: n(n_0), n_b: n(n_b) }
     }
 
-    /// The PINN loss terms of `net` (any map `[K, P, 2] → [K, P, 1]`), with the graph kept so
-    /// that the caller can backpropagate to the parameters (double backward).
-    #[must_use]
-    pub fn loss(&self, net: impl Fn(&Tensor) -> Tensor) -> PinnLoss {
-        let u = net(&self.inputs).squeeze_dim(2); // [K, P]
-        let du = input_gradients(&u, &self.inputs); // [K, P, 2]
-        let colloc = du.narrow(1, 0, self.n_f);
-        let (u_x, u_t) = (colloc.select(2, 0), colloc.select(2, 1));
-        let residual = (u_t + &self.beta * u_x).square().mean_dim(1, false, None);
-        let u0 = u.narrow(1, self.n_f, self.n_0);
+    /// The PINN loss terms of `net`, with the graph kept so that the caller can backpropagate to
+    /// the parameters. Input derivatives are taken at the collocation points only.
+    pub fn loss(&self, net: &impl PinnModel) -> PinnLoss {
+        // u_t + β u_x as one directional derivative, [K, n_f, 1].
+        let (_, residual) = net.u_and_derivative(&self.collocation, &self.direction);
+        let residual = residual.squeeze_dim(2).square().mean_dim(1, false, None);
+        let u = net.u(&self.fixed).squeeze_dim(2); // [K, n_0 + 2 n_b]
+        let u0 = u.narrow(1, 0, self.n_0);
         let initial = (u0 - &self.initial_target).square().mean_dim(1, false, None);
-        let left = u.narrow(1, self.n_f + self.n_0, self.n_b);
-        let right = u.narrow(1, self.n_f + self.n_0 + self.n_b, self.n_b);
+        let left = u.narrow(1, self.n_0, self.n_b);
+        let right = u.narrow(1, self.n_0 + self.n_b, self.n_b);
         let boundary = (left - right).square().mean_dim(1, false, None);
         PinnLoss { residual, initial, boundary }
     }
@@ -114,7 +141,7 @@ impl ConvectionBatch {
     /// Test loss (mean squared error) and test error (relative L2 error) per member against the
     /// exact solution on the evaluation grid, each `[K]`. Runs without gradients, in chunks of
     /// points so that large populations fit in memory.
-    pub fn evaluate(&self, net: impl Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
+    pub fn evaluate(&self, net: &impl PinnModel) -> (Tensor, Tensor) {
         tch::no_grad(|| {
             let k = self.beta.size()[0];
             let n = self.eval_inputs.size()[1];
@@ -124,7 +151,7 @@ impl ConvectionBatch {
             while start < n {
                 let len = chunk.min(n - start);
                 let pts = self.eval_inputs.narrow(1, start, len).expand([k, len, 2], false);
-                let u = net(&pts).squeeze_dim(2);
+                let u = net.u(&pts).squeeze_dim(2);
                 let exact = exact_solution(&pts.select(2, 0), &pts.select(2, 1), &self.beta);
                 sq_err.push((u - &exact).square().sum_dim_intlist(1, false, None));
                 sq_ref.push(exact.square().sum_dim_intlist(1, false, None));
@@ -145,8 +172,9 @@ pub fn exact_solution(x: &Tensor, t: &Tensor, beta: &Tensor) -> Tensor {
 }
 
 /// ∂u/∂inputs for every point, keeping the graph (create_graph) so a loss built from the result
-/// can be differentiated again. `u` is `[K, P]` computed from `inputs` `[K, P, d]`; each output
-/// depends only on its own input point, so the gradient of Σu is the per-point derivative.
+/// can be differentiated again. `u` is `[K, P]` or `[K, P, 1]` computed from `inputs`
+/// `[K, P, d]`; each output depends only on its own input point, so the gradient of Σu is the
+/// per-point derivative.
 pub fn input_gradients(u: &Tensor, inputs: &Tensor) -> Tensor {
     let sum = u.sum(u.kind());
     Tensor::run_backward(&[sum], &[inputs], true, true).pop().expect("one input")
@@ -203,6 +231,7 @@ mod tests {
             boundary_points: 20,
             eval_x: 64,
             eval_t: 20,
+            derivatives: pz_spec::Derivatives::Autograd,
         }
     }
 
@@ -219,8 +248,9 @@ mod tests {
             let (x, t) = (p.select(2, 0), p.select(2, 1));
             x.sin() * t.square() + t * 3.0
         };
-        let du = input_gradients(&f(&batch.inputs), &batch.inputs);
-        let (x, t) = (batch.inputs.select(2, 0), batch.inputs.select(2, 1));
+        let pts = &batch.collocation;
+        let du = input_gradients(&f(pts), pts);
+        let (x, t) = (pts.select(2, 0), pts.select(2, 1));
         assert!(max_abs(&(du.select(2, 0) - x.cos() * t.square())) < 1e-12);
         assert!(max_abs(&(du.select(2, 1) - (x.sin() * &t * 2.0 + 3.0))) < 1e-12);
     }
@@ -229,10 +259,10 @@ mod tests {
     fn the_exact_solution_has_zero_loss_and_zero_error() {
         let (c1, c7) = (config(1.0), config(7.0));
         let batch = ConvectionBatch::new(&[(0, &c1), (1, &c7)], Kind::Double, Device::Cpu);
-        let exact = |p: &Tensor| exact_solution(&p.select(2, 0), &p.select(2, 1), &batch.beta).unsqueeze(2);
-        let loss = batch.loss(exact);
+        let exact = Autograd(|p: &Tensor| exact_solution(&p.select(2, 0), &p.select(2, 1), &batch.beta).unsqueeze(2));
+        let loss = batch.loss(&exact);
         assert!(max_abs(&loss.total()) < 1e-24, "{}", max_abs(&loss.total()));
-        let (test_loss, test_error) = batch.evaluate(exact);
+        let (test_loss, test_error) = batch.evaluate(&exact);
         assert!(max_abs(&test_loss) < 1e-24 && max_abs(&test_error) < 1e-12);
     }
 
@@ -242,8 +272,8 @@ mod tests {
         let c = ConvectionConfig { collocation_points: 20_000, ..config(5.0) };
         let batch = ConvectionBatch::new(&[(3, &c)], Kind::Double, Device::Cpu);
         let two = Tensor::from_slice(&[2.0f64]).reshape([1, 1]);
-        let u = |p: &Tensor| exact_solution(&p.select(2, 0), &p.select(2, 1), &two).unsqueeze(2);
-        let residual = f64::try_from(batch.loss(u).residual.get(0)).unwrap();
+        let u = Autograd(|p: &Tensor| exact_solution(&p.select(2, 0), &p.select(2, 1), &two).unsqueeze(2));
+        let residual = f64::try_from(batch.loss(&u).residual.get(0)).unwrap();
         assert!((residual - 4.5).abs() < 0.15, "{residual}");
     }
 
@@ -251,7 +281,7 @@ mod tests {
     fn zero_prediction_has_relative_error_one() {
         let c = config(3.0);
         let batch = ConvectionBatch::new(&[(0, &c)], Kind::Double, Device::Cpu);
-        let (test_loss, test_error) = batch.evaluate(|p| p.select(2, 0).zeros_like().unsqueeze(2));
+        let (test_loss, test_error) = batch.evaluate(&Autograd(|p: &Tensor| p.select(2, 0).zeros_like().unsqueeze(2)));
         assert!((f64::try_from(test_error.get(0)).unwrap() - 1.0).abs() < 1e-12);
         // Mean of sin² over a full period in x is 1/2.
         assert!((f64::try_from(test_loss.get(0)).unwrap() - 0.5).abs() < 1e-9);
@@ -262,7 +292,7 @@ mod tests {
         let c = config(1.0);
         let a = ConvectionBatch::new(&[(5, &c)], Kind::Float, Device::Cpu);
         let b = ConvectionBatch::new(&[(4, &c), (5, &c)], Kind::Float, Device::Cpu);
-        assert!(max_abs(&(a.inputs.get(0) - b.inputs.get(1))) == 0.0);
-        assert!(max_abs(&(a.inputs.get(0) - b.inputs.get(0))) > 0.1);
+        assert!(max_abs(&(a.collocation.get(0) - b.collocation.get(1))) == 0.0);
+        assert!(max_abs(&(a.collocation.get(0) - b.collocation.get(0))) > 0.1);
     }
 }

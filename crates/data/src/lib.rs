@@ -6,4 +6,4 @@
 
 mod convection;
 
-pub use convection::{exact_solution, input_gradients, ConvectionBatch, PinnLoss};
+pub use convection::{exact_solution, input_gradients, Autograd, ConvectionBatch, PinnLoss, PinnModel};

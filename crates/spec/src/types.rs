@@ -96,6 +96,21 @@ pub struct ConvectionConfig {
     /// Evaluation grid: points in t (Krishnapriyan et al.: 100).
     #[serde(default = "d100")]
     pub eval_t: usize,
+    /// How u_x and u_t are computed (same derivative, different rounding and speed).
+    #[serde(default)]
+    pub derivatives: Derivatives,
+}
+
+/// How a PINN's input derivatives are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Derivatives {
+    /// Reverse mode: backward with create_graph for u_x, u_t, then a second backward for the
+    /// parameter gradient (double backward), as PyTorch PINN code does.
+    #[default]
+    Autograd,
+    /// Forward-mode tangents through the MLP, then one backward.
+    Forward,
 }
 
 fn one() -> f64 {

@@ -1,8 +1,8 @@
 //! The PINN population: K MLPs, the convection problem per member, and batched Adam.
 
-use pz_data::ConvectionBatch;
+use pz_data::{input_gradients, ConvectionBatch, PinnModel};
 use pz_models::{kind_of, MlpPopulation};
-use pz_spec::{ModelConfig, ProblemConfig, ResolvedModel};
+use pz_spec::{Derivatives, ModelConfig, ProblemConfig, ResolvedModel};
 use pz_store::{CheckpointState, LoadedCheckpoint, NamedTensor};
 use tch::{Device, Tensor};
 
@@ -11,7 +11,7 @@ use crate::{BatchedAdam, Error};
 /// K PINNs trained in lockstep.
 #[derive(Debug)]
 pub struct PinnPopulation {
-    net: MlpPopulation,
+    net: PinnNet,
     problem: ConvectionBatch,
     adam: BatchedAdam,
 }
@@ -38,6 +38,8 @@ impl PinnPopulation {
         sizes.push(1);
         let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
         let net = MlpPopulation::init(&seeds, &sizes, kind, device);
+        let ProblemConfig::Convection(c0) = &first.problem;
+        let net = PinnNet { mlp: net, derivatives: c0.derivatives };
         let problems: Vec<_> = members
             .iter()
             .map(|m| {
@@ -48,29 +50,29 @@ impl PinnPopulation {
         let problem = ConvectionBatch::new(&problems, kind, device);
         let lrs: Vec<f64> = members.iter().map(|m| m.train.lr).collect();
         let t = &first.train;
-        let adam = BatchedAdam::new(&net.params, &lrs, t.adam_betas, t.adam_eps, t.weight_decay);
+        let adam = BatchedAdam::new(&net.mlp.params, &lrs, t.adam_betas, t.adam_eps, t.weight_decay);
         Self { net, problem, adam }
     }
 
     /// One full-batch Adam step of every member; returns the members' losses before the step,
     /// `[K]`, on the device (no host synchronization).
     pub fn step(&mut self) -> Tensor {
-        let per_member = self.problem.loss(|x| self.net.forward(x)).total();
+        let per_member = self.problem.loss(&self.net).total();
         let total = per_member.sum(per_member.kind());
-        let grads = Tensor::run_backward(&[total], &self.net.params, false, false);
-        self.adam.step(&self.net.params, &grads);
+        let grads = Tensor::run_backward(&[total], &self.net.mlp.params, false, false);
+        self.adam.step(&self.net.mlp.params, &grads);
         per_member.detach()
     }
 
     /// The members' PINN losses without updating, `[K]`.
     pub fn loss(&self) -> Tensor {
-        self.problem.loss(|x| self.net.forward(x)).total().detach()
+        self.problem.loss(&self.net).total().detach()
     }
 
     /// Test loss and error of every member.
     #[must_use]
     pub fn evaluate(&self) -> Evaluation {
-        let (loss, error) = self.problem.evaluate(|x| self.net.forward(x));
+        let (loss, error) = self.problem.evaluate(&self.net);
         Evaluation { test_loss: to_vec(&loss), test_error: to_vec(&error) }
     }
 
@@ -83,9 +85,9 @@ impl PinnPopulation {
     /// Member `k`'s parameters and optimizer state, PyTorch names.
     #[must_use]
     pub fn export(&self, k: usize) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
-        let model = self.net.export_member(&self.net.params, k, "");
-        let mut optimizer = self.net.export_member(&self.adam.exp_avg, k, "exp_avg.");
-        optimizer.extend(self.net.export_member(&self.adam.exp_avg_sq, k, "exp_avg_sq."));
+        let model = self.net.mlp.export_member(&self.net.mlp.params, k, "");
+        let mut optimizer = self.net.mlp.export_member(&self.adam.exp_avg, k, "exp_avg.");
+        optimizer.extend(self.net.mlp.export_member(&self.adam.exp_avg_sq, k, "exp_avg_sq."));
         (model, optimizer)
     }
 
@@ -94,20 +96,20 @@ impl PinnPopulation {
     /// # Errors
     /// A tensor is missing or of the wrong shape.
     pub fn import(&mut self, k: usize, checkpoint: &LoadedCheckpoint, model: &str) -> Result<(), Error> {
-        let mut params = std::mem::take(&mut self.net.params);
-        let result = self.net.import_member(&mut params, k, "", &checkpoint.model, model);
-        self.net.params = params;
+        let mut params = std::mem::take(&mut self.net.mlp.params);
+        let result = self.net.mlp.import_member(&mut params, k, "", &checkpoint.model, model);
+        self.net.mlp.params = params;
         result?;
         // `exp_avg.` is not a prefix of `exp_avg_sq.`: the dot keeps the two sets apart.
         let split = |prefix: &str| -> Vec<NamedTensor> {
             checkpoint.optimizer.iter().filter(|t| t.name.starts_with(prefix)).cloned().collect()
         };
         let mut m = std::mem::take(&mut self.adam.exp_avg);
-        let r1 = self.net.import_member(&mut m, k, "exp_avg.", &split("exp_avg."), model);
+        let r1 = self.net.mlp.import_member(&mut m, k, "exp_avg.", &split("exp_avg."), model);
         self.adam.exp_avg = m;
         r1?;
         let mut v = std::mem::take(&mut self.adam.exp_avg_sq);
-        let r2 = self.net.import_member(&mut v, k, "exp_avg_sq.", &split("exp_avg_sq."), model);
+        let r2 = self.net.mlp.import_member(&mut v, k, "exp_avg_sq.", &split("exp_avg_sq."), model);
         self.adam.exp_avg_sq = v;
         r2?;
         self.adam.step = checkpoint.state.step;
@@ -119,6 +121,29 @@ impl PinnPopulation {
     #[must_use]
     pub fn state(&self, epoch: u32) -> CheckpointState {
         CheckpointState { epoch, step: self.adam.step, rng: std::collections::BTreeMap::new() }
+    }
+}
+
+/// The MLP population with the spec's way of taking input derivatives.
+#[derive(Debug)]
+struct PinnNet {
+    mlp: MlpPopulation,
+    derivatives: Derivatives,
+}
+
+impl PinnModel for PinnNet {
+    fn u(&self, points: &Tensor) -> Tensor {
+        self.mlp.forward(points)
+    }
+    fn u_and_derivative(&self, points: &Tensor, direction: &Tensor) -> (Tensor, Tensor) {
+        match self.derivatives {
+            Derivatives::Autograd => {
+                let u = self.mlp.forward(points);
+                let du = input_gradients(&u, points);
+                (u, (du * direction).sum_dim_intlist(2, true, None))
+            }
+            Derivatives::Forward => self.mlp.forward_with_directional_derivative(points, direction),
+        }
     }
 }
 

@@ -126,3 +126,24 @@ fn beta_one_is_solved_and_beta_thirty_fails() {
     assert!(last(0) < 0.1, "beta=1: relative L2 {}", last(0));
     assert!(last(1) > 0.5, "beta=30: relative L2 {}", last(1));
 }
+
+#[test]
+fn forward_mode_derivatives_train_like_double_backward() {
+    // Same derivative, computed two ways: in float64 the trajectories agree to rounding.
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut per_mode = Vec::new();
+    for mode in ["autograd", "forward"] {
+        let spec = tiny_spec(&[&format!("problem.derivatives=\"{mode}\"")]);
+        let plan = Plan::new(&spec).unwrap();
+        let zoo = ZooDir::create_or_open(&dir.path().join(mode), &spec).unwrap();
+        train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+        per_mode.push(results(&zoo, &plan));
+    }
+    for (a, b) in per_mode[0].iter().zip(&per_mode[1]) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x.train_loss - y.train_loss).abs() <= 1e-9 * y.train_loss, "{} vs {}", x.train_loss, y.train_loss);
+            assert!((x.test_error - y.test_error).abs() <= 1e-9 * y.test_error);
+        }
+    }
+}
