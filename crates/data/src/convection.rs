@@ -47,11 +47,15 @@ pub struct ConvectionBatch {
     pub collocation: Tensor,
     /// Initial and boundary points `[K, n_0 + 2 n_b, 2]` (no derivatives needed there).
     pub fixed: Tensor,
+    /// All points `[K, P, 2]`: the collocation points first, then the fixed ones.
+    pub points: Tensor,
+    /// Number of collocation points.
+    pub n_f: i64,
     /// β per member, `[K, 1]`.
     pub beta: Tensor,
     /// The residual's direction (β, 1) in (x, t) per member, `[K, 1, 2]`:
     /// u_t + β u_x = ∇u·(β, 1).
-    direction: Tensor,
+    pub direction: Tensor,
     /// sin of the initial points, `[1, n_0]`.
     initial_target: Tensor,
     /// Evaluation inputs `[1, N_eval, 2]`.
@@ -113,6 +117,7 @@ impl ConvectionBatch {
         let inputs = Tensor::from_slice(&all).reshape([k, p, 2]).to_kind(kind).to_device(device);
         let collocation = inputs.narrow(1, 0, n_f64).contiguous().set_requires_grad(true);
         let fixed = inputs.narrow(1, n_f64, p - n_f64).contiguous();
+        let points = inputs;
         let betas: Vec<f64> = members.iter().map(|(_, c)| c.beta).collect();
         let beta = Tensor::from_slice(&betas).reshape([k, 1]).to_kind(kind).to_device(device);
         let direction = Tensor::stack(&[beta.shallow_clone(), beta.ones_like()], 1).reshape([k, 1, 2]);
@@ -120,7 +125,18 @@ impl ConvectionBatch {
         let initial_target = Tensor::from_slice(&x0).reshape([1, -1]).to_kind(kind).to_device(device);
         let eval_inputs = eval_grid(c0.eval_x, c0.eval_t).to_kind(kind).to_device(device);
         let n = |v: usize| i64::try_from(v).expect("small");
-        Self { collocation, fixed, beta, direction, initial_target, eval_inputs, n_0: n(n_0), n_b: n(n_b) }
+        Self {
+            collocation,
+            fixed,
+            points,
+            n_f: n_f64,
+            beta,
+            direction,
+            initial_target,
+            eval_inputs,
+            n_0: n(n_0),
+            n_b: n(n_b),
+        }
     }
 
     /// The PINN loss terms of `net`, with the graph kept so that the caller can backpropagate to
@@ -136,6 +152,36 @@ impl ConvectionBatch {
         let right = u.narrow(1, self.n_0 + self.n_b, self.n_b);
         let boundary = (left - right).square().mean_dim(1, false, None);
         PinnLoss { residual, initial, boundary }
+    }
+
+    /// The loss terms from the network's outputs u `[K, P, 1]` at [`ConvectionBatch::points`]
+    /// and residuals r = u_t + β u_x `[K, n_f, 1]` at the collocation points, with the adjoints
+    /// ∂L/∂u and ∂L/∂r of the total loss L = Σ_members (residual + initial + boundary), for a
+    /// hand-written backward pass.
+    pub fn loss_and_adjoints(&self, u: &Tensor, r: &Tensor) -> (PinnLoss, Tensor, Tensor) {
+        tch::no_grad(|| {
+            #[allow(clippy::cast_precision_loss)]
+            let (n_f, n_0, n_b) = (self.n_f as f64, self.n_0 as f64, self.n_b as f64);
+            let residual = r.squeeze_dim(2).square().mean_dim(1, false, None);
+            let r_bar = r * (2.0 / n_f);
+            let u_fixed = u.narrow(1, self.n_f, self.n_0 + 2 * self.n_b).squeeze_dim(2);
+            let initial_error = u_fixed.narrow(1, 0, self.n_0) - &self.initial_target;
+            let initial = initial_error.square().mean_dim(1, false, None);
+            let gap = u_fixed.narrow(1, self.n_0, self.n_b) - u_fixed.narrow(1, self.n_0 + self.n_b, self.n_b);
+            let boundary = gap.square().mean_dim(1, false, None);
+            let gap_bar = gap * (2.0 / n_b);
+            let u_bar = Tensor::cat(
+                &[
+                    u.narrow(1, 0, self.n_f).squeeze_dim(2).zeros_like(),
+                    initial_error * (2.0 / n_0),
+                    gap_bar.shallow_clone(),
+                    -gap_bar,
+                ],
+                1,
+            )
+            .unsqueeze(2);
+            (PinnLoss { residual, initial, boundary }, u_bar, r_bar)
+        })
     }
 
     /// Test loss (mean squared error) and test error (relative L2 error) per member against the
@@ -275,6 +321,26 @@ mod tests {
         let u = Autograd(|p: &Tensor| exact_solution(&p.select(2, 0), &p.select(2, 1), &two).unsqueeze(2));
         let residual = f64::try_from(batch.loss(&u).residual.get(0)).unwrap();
         assert!((residual - 4.5).abs() < 0.15, "{residual}");
+    }
+
+    #[test]
+    fn adjoints_are_the_gradient_of_the_total_loss() {
+        let (c1, c4) = (config(1.0), config(4.0));
+        let batch = ConvectionBatch::new(&[(0, &c1), (1, &c4)], Kind::Double, Device::Cpu);
+        let p = batch.points.size()[1];
+        let u = Tensor::randn([2, p, 1], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+        let r = Tensor::randn([2, batch.n_f, 1], (Kind::Double, Device::Cpu)).set_requires_grad(true);
+        let (loss, u_bar, r_bar) = batch.loss_and_adjoints(&u, &r);
+        // The same terms written directly, differentiated by autograd.
+        let uf = u.narrow(1, batch.n_f, p - batch.n_f).squeeze_dim(2);
+        let (n0, nb) = (batch.n_0, batch.n_b);
+        let total = r.square().mean_dim(1, false, None).sum(Kind::Double)
+            + (uf.narrow(1, 0, n0) - &batch.initial_target).square().mean_dim(1, false, None).sum(Kind::Double)
+            + (uf.narrow(1, n0, nb) - uf.narrow(1, n0 + nb, nb)).square().mean_dim(1, false, None).sum(Kind::Double);
+        let grads = Tensor::run_backward(&[&total], &[&u, &r], false, false);
+        assert!(max_abs(&(&grads[0] - u_bar)) < 1e-14);
+        assert!(max_abs(&(&grads[1] - r_bar)) < 1e-14);
+        assert!((f64::try_from(loss.total().sum(Kind::Double)).unwrap() - f64::try_from(total).unwrap()).abs() < 1e-12);
     }
 
     #[test]

@@ -8,8 +8,10 @@ mod convert;
 mod error;
 mod mlp;
 mod rng;
+mod tangent;
 
 pub use convert::{kind_of, tensor_from_named, tensor_to_named};
 pub use error::Error;
 pub use mlp::MlpPopulation;
 pub use rng::{member_rng, Stream};
+pub use tangent::TangentTape;

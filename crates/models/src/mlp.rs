@@ -78,34 +78,6 @@ impl MlpPopulation {
         h
     }
 
-    /// The outputs and their directional derivatives along one input direction per member, by
-    /// forward-mode tangent propagation: `([K, P, in], [K, 1, in]) → ([K, P, out], [K, P, out])`.
-    ///
-    /// For z = hW + b and h' = tanh z, the tangent obeys ż = ḣW and ḣ' = (1 − h'²) ż, starting
-    /// from ẋ = d, so the first layer's tangent is dW, the same for every point. A PDE residual
-    /// that needs one directional derivative (convection: u_t + β u_x = ∇u·(β, 1)) costs one
-    /// extra matmul per layer this way, and the parameter gradient one ordinary backward
-    /// instead of a double one.
-    pub fn forward_with_directional_derivative(&self, x: &Tensor, direction: &Tensor) -> (Tensor, Tensor) {
-        let layers = self.sizes.len() - 1;
-        let mut h = self.params[1].baddbmm(x, &self.params[0], 1.0, 1.0);
-        let mut tangent = direction.bmm(&self.params[0]); // [K, 1, out]: constant over points
-        for l in 1..=layers {
-            if l > 1 {
-                let (w, b) = (&self.params[2 * (l - 1)], &self.params[2 * (l - 1) + 1]);
-                h = b.baddbmm(&h, w, 1.0, 1.0);
-                tangent = tangent.bmm(w);
-            }
-            if l < layers {
-                h = h.tanh();
-                // tanh_backward(ż, h') = ż (1 − h'²) in one kernel.
-                tangent = Tensor::tanh_backward(&tangent.expand_as(&h), &h);
-            }
-        }
-        let tangent = tangent.expand_as(&h);
-        (h, tangent)
-    }
-
     /// State-dict names, in `params` order.
     #[must_use]
     pub fn names(&self) -> Vec<String> {
@@ -213,19 +185,6 @@ mod tests {
 
     fn st_names(pop: &MlpPopulation) -> Vec<String> {
         pop.names()
-    }
-
-    #[test]
-    fn directional_derivatives_equal_autograd_gradients_dotted_with_the_direction() {
-        let pop = MlpPopulation::init(&[3, 4], &[2, 6, 5, 1], Kind::Double, Device::Cpu);
-        let x = Tensor::randn([2, 7, 2], (Kind::Double, Device::Cpu)).set_requires_grad(true);
-        let d = Tensor::from_slice(&[3.0f64, 1.0, -0.5, 1.0]).reshape([2, 1, 2]);
-        let (u, du_d) = pop.forward_with_directional_derivative(&x, &d);
-        let reference = pop.forward(&x);
-        assert!(f64::try_from((&u - &reference).abs().max()).unwrap() < 1e-14);
-        let grad = Tensor::run_backward(&[reference.sum(Kind::Double)], &[&x], false, false).pop().unwrap();
-        let expected = (grad * &d).sum_dim_intlist(2, true, None); // [K, P, 1]
-        assert!(f64::try_from((du_d - expected).abs().max()).unwrap() < 1e-13);
     }
 
     #[test]

@@ -57,11 +57,23 @@ impl PinnPopulation {
     /// One full-batch Adam step of every member; returns the members' losses before the step,
     /// `[K]`, on the device (no host synchronization).
     pub fn step(&mut self) -> Tensor {
-        let per_member = self.problem.loss(&self.net).total();
-        let total = per_member.sum(per_member.kind());
-        let grads = Tensor::run_backward(&[total], &self.net.mlp.params, false, false);
-        self.adam.step(&self.net.mlp.params, &grads);
-        per_member.detach()
+        let mlp = &self.net.mlp;
+        let (per_member, grads) = match self.net.derivatives {
+            Derivatives::Autograd => {
+                let per_member = self.problem.loss(&self.net).total();
+                let total = per_member.sum(per_member.kind());
+                let grads = Tensor::run_backward(&[total], &mlp.params, false, false);
+                (per_member.detach(), grads)
+            }
+            Derivatives::Forward => {
+                let p = &self.problem;
+                let (u, r, tape) = mlp.tangent_forward(&p.points, p.n_f, &p.direction);
+                let (loss, u_bar, r_bar) = p.loss_and_adjoints(&u, &r);
+                (loss.total(), mlp.tangent_backward(&tape, &u_bar, &r_bar))
+            }
+        };
+        self.adam.step(&mlp.params, &grads);
+        per_member
     }
 
     /// The members' PINN losses without updating, `[K]`.
@@ -135,15 +147,12 @@ impl PinnModel for PinnNet {
     fn u(&self, points: &Tensor) -> Tensor {
         self.mlp.forward(points)
     }
+    /// Reverse mode with create_graph: the double-backward reference (the `Forward` mode has its
+    /// own hand-written step in [`PinnPopulation::step`]).
     fn u_and_derivative(&self, points: &Tensor, direction: &Tensor) -> (Tensor, Tensor) {
-        match self.derivatives {
-            Derivatives::Autograd => {
-                let u = self.mlp.forward(points);
-                let du = input_gradients(&u, points);
-                (u, (du * direction).sum_dim_intlist(2, true, None))
-            }
-            Derivatives::Forward => self.mlp.forward_with_directional_derivative(points, direction),
-        }
+        let u = self.mlp.forward(points);
+        let du = input_gradients(&u, points);
+        (u, (du * direction).sum_dim_intlist(2, true, None))
     }
 }
 
