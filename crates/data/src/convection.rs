@@ -167,7 +167,8 @@ impl ConvectionBatch {
             let u_fixed = u.narrow(1, self.n_f, self.n_0 + 2 * self.n_b).squeeze_dim(2);
             let initial_error = u_fixed.narrow(1, 0, self.n_0) - &self.initial_target;
             let initial = initial_error.square().mean_dim(1, false, None);
-            let gap = u_fixed.narrow(1, self.n_0, self.n_b) - u_fixed.narrow(1, self.n_0 + self.n_b, self.n_b);
+            let gap =
+                u_fixed.narrow(1, self.n_0, self.n_b) - u_fixed.narrow(1, self.n_0 + self.n_b, self.n_b);
             let boundary = gap.square().mean_dim(1, false, None);
             let gap_bar = gap * (2.0 / n_b);
             let u_bar = Tensor::cat(
@@ -305,7 +306,8 @@ mod tests {
     fn the_exact_solution_has_zero_loss_and_zero_error() {
         let (c1, c7) = (config(1.0), config(7.0));
         let batch = ConvectionBatch::new(&[(0, &c1), (1, &c7)], Kind::Double, Device::Cpu);
-        let exact = Autograd(|p: &Tensor| exact_solution(&p.select(2, 0), &p.select(2, 1), &batch.beta).unsqueeze(2));
+        let exact =
+            Autograd(|p: &Tensor| exact_solution(&p.select(2, 0), &p.select(2, 1), &batch.beta).unsqueeze(2));
         let loss = batch.loss(&exact);
         assert!(max_abs(&loss.total()) < 1e-24, "{}", max_abs(&loss.total()));
         let (test_loss, test_error) = batch.evaluate(&exact);
@@ -335,19 +337,29 @@ mod tests {
         let uf = u.narrow(1, batch.n_f, p - batch.n_f).squeeze_dim(2);
         let (n0, nb) = (batch.n_0, batch.n_b);
         let total = r.square().mean_dim(1, false, None).sum(Kind::Double)
-            + (uf.narrow(1, 0, n0) - &batch.initial_target).square().mean_dim(1, false, None).sum(Kind::Double)
-            + (uf.narrow(1, n0, nb) - uf.narrow(1, n0 + nb, nb)).square().mean_dim(1, false, None).sum(Kind::Double);
+            + (uf.narrow(1, 0, n0) - &batch.initial_target)
+                .square()
+                .mean_dim(1, false, None)
+                .sum(Kind::Double)
+            + (uf.narrow(1, n0, nb) - uf.narrow(1, n0 + nb, nb))
+                .square()
+                .mean_dim(1, false, None)
+                .sum(Kind::Double);
         let grads = Tensor::run_backward(&[&total], &[&u, &r], false, false);
         assert!(max_abs(&(&grads[0] - u_bar)) < 1e-14);
         assert!(max_abs(&(&grads[1] - r_bar)) < 1e-14);
-        assert!((f64::try_from(loss.total().sum(Kind::Double)).unwrap() - f64::try_from(total).unwrap()).abs() < 1e-12);
+        assert!(
+            (f64::try_from(loss.total().sum(Kind::Double)).unwrap() - f64::try_from(total).unwrap()).abs()
+                < 1e-12
+        );
     }
 
     #[test]
     fn zero_prediction_has_relative_error_one() {
         let c = config(3.0);
         let batch = ConvectionBatch::new(&[(0, &c)], Kind::Double, Device::Cpu);
-        let (test_loss, test_error) = batch.evaluate(&Autograd(|p: &Tensor| p.select(2, 0).zeros_like().unsqueeze(2)));
+        let (test_loss, test_error) =
+            batch.evaluate(&Autograd(|p: &Tensor| p.select(2, 0).zeros_like().unsqueeze(2)));
         assert!((f64::try_from(test_error.get(0)).unwrap() - 1.0).abs() < 1e-12);
         // Mean of sin² over a full period in x is 1/2.
         assert!((f64::try_from(test_loss.get(0)).unwrap() - 0.5).abs() < 1e-9);

@@ -44,7 +44,12 @@ impl MlpPopulation {
     /// Outputs u `[K, P, out]` at all points and the directional derivatives r = ∇u·d
     /// `[K, n, out]` at the first `n`, with the tape for [`MlpPopulation::tangent_backward`].
     /// Runs without recording an autograd graph.
-    pub fn tangent_forward(&self, points: &Tensor, n: i64, direction: &Tensor) -> (Tensor, Tensor, TangentTape) {
+    pub fn tangent_forward(
+        &self,
+        points: &Tensor,
+        n: i64,
+        direction: &Tensor,
+    ) -> (Tensor, Tensor, TangentTape) {
         tch::no_grad(|| {
             let hidden = self.sizes.len() - 2;
             let mut z = self.params[1].baddbmm(points, &self.params[0], 1.0, 1.0);
@@ -85,7 +90,8 @@ impl MlpPopulation {
                 // Layer l+1 maps (a_l, ȧ_l) → (z_{l+1}, ż_{l+1}).
                 let (a, a_dot, z_dot) = (&tape.activations[l], &tape.tangents[l], &tape.pre_tangents[l]);
                 let w = &self.params[2 * l + 2];
-                let w_grad = a.transpose(1, 2).bmm(&z_bar).baddbmm(&a_dot.transpose(1, 2), &z_dot_bar, 1.0, 1.0);
+                let w_grad =
+                    a.transpose(1, 2).bmm(&z_bar).baddbmm(&a_dot.transpose(1, 2), &z_dot_bar, 1.0, 1.0);
                 grads[2 * l + 2] = Some(w_grad);
                 grads[2 * l + 3] = Some(z_bar.sum_dim_intlist(1, true, None));
                 let w_t = w.transpose(1, 2);

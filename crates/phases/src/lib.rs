@@ -13,16 +13,19 @@ use serde::Serialize;
 
 /// A first label from train loss and test error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
 pub enum FirstLabel {
     /// Low train loss and low test error: trained and generalizing (a PINN that solves the PDE).
+    #[serde(rename = "fit+solved")]
     FitSolved,
     /// Low train loss, high test error: fits its loss but not the task (a PINN stuck in a
     /// trivial or wrong solution).
+    #[serde(rename = "fit+failed")]
     FitFailed,
     /// High train loss, low test error.
+    #[serde(rename = "underfit+solved")]
     UnderfitSolved,
     /// High train loss and high test error: under-fitted, failed.
+    #[serde(rename = "underfit+failed")]
     UnderfitFailed,
 }
 

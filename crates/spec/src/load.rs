@@ -84,6 +84,8 @@ pub(crate) fn type_table(table: Table) -> Result<ZooSpec, Problem> {
         let message = e.into_inner().message().to_string();
         let hint = if message.starts_with("unknown field") {
             Some("check the spelling; docs/FORMAT.md lists every key".to_string())
+        } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+            Some("write a value of the type named after `expected`".to_string())
         } else if message.starts_with("missing field") {
             Some("add the key; examples/convection-small.toml shows every section".to_string())
         } else {

@@ -63,6 +63,12 @@ pub fn train_population(
     let train = &plan[0].config.train;
     let (epochs, steps_per_epoch) = (train.epochs, train.steps_per_epoch);
     let mut pop = PinnPopulation::new(&configs, device);
+    for m in &members {
+        let removed = m.dir.remove_partial_writes()?;
+        if removed > 0 {
+            tracing::info!(model = %m.plan.id(), removed, "removed partial writes of an interrupted run");
+        }
+    }
 
     let resume = find_resume_point(&members)?;
     let start_epoch = match &resume {

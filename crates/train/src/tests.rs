@@ -142,7 +142,12 @@ fn forward_mode_derivatives_train_like_double_backward() {
     }
     for (a, b) in per_mode[0].iter().zip(&per_mode[1]) {
         for (x, y) in a.iter().zip(b) {
-            assert!((x.train_loss - y.train_loss).abs() <= 1e-9 * y.train_loss, "{} vs {}", x.train_loss, y.train_loss);
+            assert!(
+                (x.train_loss - y.train_loss).abs() <= 1e-9 * y.train_loss,
+                "{} vs {}",
+                x.train_loss,
+                y.train_loss
+            );
             assert!((x.test_error - y.test_error).abs() <= 1e-9 * y.test_error);
         }
     }

@@ -48,10 +48,11 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     };
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("zoos").join(&spec.name));
     let plan = Plan::new(&spec)?;
+    // Everything that can be refused is checked before the first write to --out.
+    let devices = devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
     let zoo = ZooDir::create_or_open(&out, &spec)?;
     let _lock = zoo.lock()?;
     logs.set_models_dir(out.join("models"));
-    let devices = devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
 
     let mut todo = Vec::new();
     for m in &plan.models {

@@ -1,1 +1,11 @@
+//! CLI integration tests: the `phasezoo` binary run as a user runs it, on tiny zoos that train in
+//! well under a second per epoch on two CPU cores. One topic per module.
 
+mod crash_remnants;
+mod format;
+mod interrupt;
+mod result_lines;
+mod resume;
+mod spec_errors;
+mod status;
+mod util;
