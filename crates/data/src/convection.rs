@@ -185,6 +185,13 @@ impl ConvectionBatch {
         })
     }
 
+    /// The evaluation grid for `k` members, `[k, N, 2]` (a broadcast view).
+    #[must_use]
+    pub fn eval_points(&self, k: i64) -> Tensor {
+        let n = self.eval_inputs.size()[1];
+        self.eval_inputs.expand([k, n, 2], false)
+    }
+
     /// Test loss (mean squared error) and test error (relative L2 error) per member against the
     /// exact solution on the evaluation grid, each `[K]`. Runs without gradients, in chunks of
     /// points so that large populations fit in memory.

@@ -67,15 +67,24 @@ impl MlpPopulation {
 
     /// `[K, P, in] → [K, P, out]`, tanh after every layer but the last.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let layers = self.sizes.len() - 1;
-        let mut h = x.shallow_clone();
-        for l in 0..layers {
-            h = self.params[2 * l + 1].baddbmm(&h, &self.params[2 * l], 1.0, 1.0);
-            if l + 1 < layers {
-                h = h.tanh();
-            }
+        Self::forward_with(&self.params, x)
+    }
+
+    /// [`MlpPopulation::forward`] with other stacked parameters of the same layout (a point on a
+    /// curve between members, a perturbed copy).
+    pub fn forward_with(params: &[Tensor], x: &Tensor) -> Tensor {
+        Self::hidden_and_output(params, x).1
+    }
+
+    /// The last hidden layer's activations `[K, P, w]` and the outputs `[K, P, out]`.
+    pub fn hidden_and_output(params: &[Tensor], x: &Tensor) -> (Tensor, Tensor) {
+        let layers = params.len() / 2;
+        let mut hidden = x.shallow_clone();
+        for l in 0..layers - 1 {
+            hidden = params[2 * l + 1].baddbmm(&hidden, &params[2 * l], 1.0, 1.0).tanh();
         }
-        h
+        let out = params[2 * layers - 1].baddbmm(&hidden, &params[2 * layers - 2], 1.0, 1.0);
+        (hidden, out)
     }
 
     /// State-dict names, in `params` order.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use pz_spec::{ModelId, ResolvedModel};
 
 use crate::checkpoint::LoadedCheckpoint;
-use crate::{atomic_write, results, Checkpoint, EpochRecord, Error, ModelStatus, Result};
+use crate::{atomic_write, metrics, results, Checkpoint, EpochRecord, Error, MetricsRecord, ModelStatus, Result};
 
 /// One model's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,28 @@ impl ModelDir {
     pub fn status_path(&self) -> PathBuf {
         self.path.join("status.json")
     }
+    /// `metrics.json`: loss-landscape metrics, one JSON line per measured epoch.
+    #[must_use]
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join("metrics.json")
+    }
+
+    /// All measured epochs (empty when none).
+    ///
+    /// # Errors
+    /// Malformed lines, named by file and line.
+    pub fn read_metrics(&self) -> Result<Vec<MetricsRecord>> {
+        metrics::read(&self.metrics_path())
+    }
+
+    /// Add metric values to an epoch's line, keeping all others (atomic rewrite).
+    ///
+    /// # Errors
+    /// I/O errors or a malformed existing file.
+    pub fn merge_metrics(&self, epoch: u32, values: std::collections::BTreeMap<String, serde_json::Value>) -> Result<()> {
+        metrics::merge(&self.metrics_path(), epoch, values)
+    }
+
     /// `train.log`: the model's log lines.
     #[must_use]
     pub fn log_path(&self) -> PathBuf {

@@ -9,6 +9,14 @@ pub enum Error {
     /// A checkpoint does not fit the model.
     #[error(transparent)]
     Model(#[from] pz_models::Error),
+    /// A model has no checkpoint at the epoch asked for.
+    #[error("model {model} has no checkpoint at epoch {epoch}\n  hint: measure an epoch that was kept ([checkpoint] every/epochs), or add it to [checkpoint] epochs and retrain")]
+    MissingCheckpoint {
+        /// The model id.
+        model: String,
+        /// The epoch.
+        epoch: u32,
+    },
     /// libtorch refused an operation (out of memory, a device that does not exist, …).
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

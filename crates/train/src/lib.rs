@@ -13,6 +13,7 @@
 mod adam;
 mod error;
 mod group;
+mod load;
 mod pinn;
 mod reporter;
 mod resume;
@@ -21,7 +22,8 @@ mod runner;
 pub use adam::BatchedAdam;
 pub use error::Error;
 pub use group::group_populations;
-pub use pinn::PinnPopulation;
+pub use load::load_population;
+pub use pinn::{Evaluation, PinnPopulation};
 pub use reporter::{NoReporter, Reporter};
 pub use resume::common_resume_epoch;
 pub use runner::{resolve_device, train_population, Outcome};

@@ -128,6 +128,44 @@ impl PinnPopulation {
         Ok(())
     }
 
+    /// The stacked parameters (leaves that require grad), state-dict order.
+    #[must_use]
+    pub fn params(&self) -> &[Tensor] {
+        &self.net.mlp.params
+    }
+
+    /// Per-member PINN losses `[K]` at other stacked parameters of the same layout, by autograd
+    /// with create_graph, so the result can be differentiated twice more with respect to
+    /// `params` (Hessian-vector products need the double backward of a loss that already holds
+    /// input derivatives).
+    #[must_use]
+    pub fn losses_at(&self, params: &[Tensor]) -> Tensor {
+        let net = pz_data::Autograd(|x: &Tensor| MlpPopulation::forward_with(params, x));
+        self.problem.loss(&net).total()
+    }
+
+    /// Test loss and error per member at other stacked parameters.
+    #[must_use]
+    pub fn evaluate_at(&self, params: &[Tensor]) -> Evaluation {
+        let net = pz_data::Autograd(|x: &Tensor| MlpPopulation::forward_with(params, x));
+        let (loss, error) = self.problem.evaluate(&net);
+        Evaluation { test_loss: to_vec(&loss), test_error: to_vec(&error) }
+    }
+
+    /// What CKA compares: the members' outputs `[K, N, 1]` or last hidden layer `[K, N, w]` on
+    /// the evaluation grid.
+    #[must_use]
+    pub fn representations(&self, hidden: bool) -> Tensor {
+        tch::no_grad(|| {
+            let (h, u) = MlpPopulation::hidden_and_output(self.params(), &self.problem.eval_points(self.params()[0].size()[0]));
+            if hidden {
+                h
+            } else {
+                u
+            }
+        })
+    }
+
     /// Resume state of the population at `epoch` (the PINN draws no random numbers after
     /// initialization, so no stream positions are needed).
     #[must_use]
