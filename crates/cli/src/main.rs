@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Train a zoo (the embedded default when no SPEC is given), resuming what exists.
     Train(commands::train::Args),
+    /// Compute loss-landscape metrics (Hessian, CKA, mode connectivity) that are missing.
+    Metrics(commands::metrics::Args),
     /// Print done/running/failed/pending models per grid cell.
     Status {
         /// The zoo folder.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let progress = progress::enabled(cli.no_progress);
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args, &model_logs, progress),
+        Command::Metrics(args) => commands::metrics::run(&args, &model_logs, progress),
         Command::Status { dir } => commands::status::run(&dir),
         Command::Plot { dir } => commands::plot::run(&dir).map(|_| ExitCode::SUCCESS),
         Command::Phases { dir, json } => commands::phases::run(&dir, json),

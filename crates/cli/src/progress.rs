@@ -59,3 +59,38 @@ impl Reporter for ZooProgress {
         self.set_message();
     }
 }
+
+/// A bar over units of work of unknown total until planned (metrics).
+pub struct WorkProgress {
+    bar: ProgressBar,
+}
+
+impl WorkProgress {
+    pub fn new(what: &str, visible: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(
+            Some(0),
+            if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} | ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_message(what.to_string());
+        Self { bar }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl pz_landscape::MeasureReporter for WorkProgress {
+    fn on_planned(&self, units: u64) {
+        self.bar.inc_length(units);
+    }
+    fn on_done(&self, units: u64) {
+        self.bar.inc(units);
+    }
+}

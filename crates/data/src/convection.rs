@@ -186,7 +186,6 @@ impl ConvectionBatch {
     }
 
     /// The evaluation grid for `k` members, `[k, N, 2]` (a broadcast view).
-    #[must_use]
     pub fn eval_points(&self, k: i64) -> Tensor {
         let n = self.eval_inputs.size()[1];
         self.eval_inputs.expand([k, n, 2], false)

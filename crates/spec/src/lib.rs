@@ -29,8 +29,9 @@ pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
 pub use types::{
-    Activation, Axis, CheckpointPolicy, CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, MetricsConfig, ConvectionConfig, DType, Derivatives, GridSpec, MlpConfig,
-    ModelConfig, Optimizer, PhaseThresholds, ProblemConfig, RunConfig, Schedule, TrainConfig, ZooSpec,
+    Activation, Axis, CheckpointPolicy, CkaConfig, CkaKernel, CkaLayer, ConvectionConfig, CurveConfig, DType,
+    Derivatives, GridSpec, HessianConfig, MetricsConfig, MlpConfig, ModelConfig, Optimizer, PhaseThresholds,
+    ProblemConfig, RunConfig, Schedule, TrainConfig, ZooSpec,
 };
 
 #[cfg(test)]

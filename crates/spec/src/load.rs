@@ -223,7 +223,8 @@ fn validate_fields(spec: &ZooSpec) -> Vec<Problem> {
     }
     let m = &spec.metrics;
     if m.hessian.top_n == 0 || m.hessian.max_iter == 0 || m.hessian.trace_max_iter == 0 {
-        problems.push(Problem::new("metrics.hessian", "top_n, max_iter and trace_max_iter must be at least 1"));
+        problems
+            .push(Problem::new("metrics.hessian", "top_n, max_iter and trace_max_iter must be at least 1"));
     }
     if m.curve.points < 3 {
         problems.push(
@@ -235,7 +236,10 @@ fn validate_fields(spec: &ZooSpec) -> Vec<Problem> {
         problems.push(Problem::new("metrics.curve.lr", "must be > 0"));
     }
     if m.epochs.iter().any(|&e| e > spec.train.epochs) {
-        problems.push(Problem::new("metrics.epochs", format!("lists an epoch after the last ({})", spec.train.epochs)));
+        problems.push(Problem::new(
+            "metrics.epochs",
+            format!("lists an epoch after the last ({})", spec.train.epochs),
+        ));
     }
     if let Err(message) = crate::DeviceRequest::parse(&spec.run.device) {
         problems.push(Problem::new("run.device", message).hint("use auto, cpu, cuda or cuda:N"));

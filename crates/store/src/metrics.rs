@@ -30,7 +30,11 @@ pub(crate) fn read(path: &Path) -> Result<Vec<MetricsRecord>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|source| Error::Json { path: path.into(), line: Some(i + 1), source })
+            serde_json::from_str(l).map_err(|source| Error::Json {
+                path: path.into(),
+                line: Some(i + 1),
+                source,
+            })
         })
         .collect()
 }

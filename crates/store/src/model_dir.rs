@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use pz_spec::{ModelId, ResolvedModel};
 
 use crate::checkpoint::LoadedCheckpoint;
-use crate::{atomic_write, metrics, results, Checkpoint, EpochRecord, Error, MetricsRecord, ModelStatus, Result};
+use crate::{
+    atomic_write, metrics, results, Checkpoint, EpochRecord, Error, MetricsRecord, ModelStatus, Result,
+};
 
 /// One model's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +58,11 @@ impl ModelDir {
     ///
     /// # Errors
     /// I/O errors or a malformed existing file.
-    pub fn merge_metrics(&self, epoch: u32, values: std::collections::BTreeMap<String, serde_json::Value>) -> Result<()> {
+    pub fn merge_metrics(
+        &self,
+        epoch: u32,
+        values: std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
         metrics::merge(&self.metrics_path(), epoch, values)
     }
 

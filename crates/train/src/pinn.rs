@@ -129,7 +129,6 @@ impl PinnPopulation {
     }
 
     /// The stacked parameters (leaves that require grad), state-dict order.
-    #[must_use]
     pub fn params(&self) -> &[Tensor] {
         &self.net.mlp.params
     }
@@ -138,7 +137,6 @@ impl PinnPopulation {
     /// with create_graph, so the result can be differentiated twice more with respect to
     /// `params` (Hessian-vector products need the double backward of a loss that already holds
     /// input derivatives).
-    #[must_use]
     pub fn losses_at(&self, params: &[Tensor]) -> Tensor {
         let net = pz_data::Autograd(|x: &Tensor| MlpPopulation::forward_with(params, x));
         self.problem.loss(&net).total()
@@ -154,10 +152,12 @@ impl PinnPopulation {
 
     /// What CKA compares: the members' outputs `[K, N, 1]` or last hidden layer `[K, N, w]` on
     /// the evaluation grid.
-    #[must_use]
     pub fn representations(&self, hidden: bool) -> Tensor {
         tch::no_grad(|| {
-            let (h, u) = MlpPopulation::hidden_and_output(self.params(), &self.problem.eval_points(self.params()[0].size()[0]));
+            let (h, u) = MlpPopulation::hidden_and_output(
+                self.params(),
+                &self.problem.eval_points(self.params()[0].size()[0]),
+            );
             if hidden {
                 h
             } else {

@@ -185,7 +185,7 @@ fn run_populations(
 }
 
 /// First Ctrl-C: stop at the next step, keeping everything finished. Second: exit at once.
-fn install_ctrlc(stop: &Arc<AtomicBool>) {
+pub fn install_ctrlc(stop: &Arc<AtomicBool>) {
     let stop = Arc::clone(stop);
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {

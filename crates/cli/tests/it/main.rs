@@ -4,6 +4,7 @@
 mod crash_remnants;
 mod format;
 mod interrupt;
+mod metrics;
 mod pytorch;
 mod result_lines;
 mod resume;

@@ -7,6 +7,7 @@
 use crate::util::{model_dirs, train_tiny};
 
 #[test]
+#[allow(clippy::print_stderr)] // the skip must be visible in the test output
 fn checkpoints_load_into_the_pytorch_reference_and_reproduce_the_recorded_error() {
     let Some(python) = std::env::var_os("PZ_PYTHON") else {
         eprintln!("skipped: PZ_PYTHON is not set (run the tests through ./pz test)");

@@ -1,0 +1,100 @@
+//! `phasezoo metrics DIR`: loss-landscape metrics of a trained zoo (docs/METRICS.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use pz_landscape::{measure_zoo, Selection};
+use pz_spec::{DeviceRequest, Plan};
+use pz_store::ZooDir;
+
+use crate::logging::ModelLogs;
+
+/// Arguments of `phasezoo metrics`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The zoo folder.
+    dir: PathBuf,
+    /// Checkpoint epochs to measure, comma-separated (default: [metrics] epochs, else the last).
+    #[arg(long, value_delimiter = ',')]
+    epochs: Vec<u32>,
+    /// Only these metrics, comma-separated: hessian, cka, mc (default: all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Device: auto, cpu, cuda or cuda:N (default: the spec's run.device).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
+    let selection = selection(&args.only)?;
+    let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
+    let spec = &zoo.spec;
+    let epochs = if !args.epochs.is_empty() {
+        args.epochs.clone()
+    } else if !spec.metrics.epochs.is_empty() {
+        spec.metrics.epochs.clone()
+    } else {
+        vec![spec.train.epochs]
+    };
+    if let Some(&e) = epochs.iter().find(|&&e| e > spec.train.epochs) {
+        bail!(
+            "--epochs {e}: the zoo trains {} epochs\n  hint: pick epochs up to {}",
+            spec.train.epochs,
+            spec.train.epochs
+        );
+    }
+    let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
+    let device = match DeviceRequest::parse(&request).map_err(anyhow::Error::msg)? {
+        DeviceRequest::Cuda(_) if !tch::Cuda::is_available() => {
+            bail!("--device {request}: no CUDA device is visible\n  hint: use --device cpu")
+        }
+        other => pz_train::resolve_device(other),
+    };
+    let plan = Plan::new(spec)?;
+    let _lock = zoo.lock()?;
+    logs.set_models_dir(args.dir.join("models"));
+    let stop = Arc::new(AtomicBool::new(false));
+    crate::commands::train::install_ctrlc(&stop);
+    let bar = crate::progress::WorkProgress::new("metrics", progress);
+    let summary = measure_zoo(&zoo, &plan, &epochs, selection, device, &bar, &stop)?;
+    bar.finish();
+    eprintln!(
+        "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells{}",
+        summary.hessians,
+        summary.ckas,
+        summary.mcs,
+        if summary.unfinished_cells > 0 {
+            format!("; {} unfinished cells skipped (train them first)", summary.unfinished_cells)
+        } else {
+            String::new()
+        }
+    );
+    if summary.interrupted {
+        eprintln!(
+            "phasezoo: interrupted; measured values are saved. Run the same command again to continue."
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn selection(only: &[String]) -> Result<Selection> {
+    if only.is_empty() {
+        return Ok(Selection::all());
+    }
+    let mut s = Selection { hessian: false, cka: false, mc: false };
+    for name in only {
+        match name.as_str() {
+            "hessian" => s.hessian = true,
+            "cka" => s.cka = true,
+            "mc" => s.mc = true,
+            other => {
+                bail!("--only {other}: unknown metric\n  hint: use hessian, cka or mc (comma-separated)")
+            }
+        }
+    }
+    Ok(s)
+}

@@ -1,0 +1,52 @@
+//! `phasezoo metrics`: fills every metric of every model of a finished zoo, and a rerun computes
+//! nothing and changes no byte.
+
+use crate::util::{model_dirs, run, snapshot, strings, train_tiny};
+
+#[test]
+fn metrics_fill_every_model_and_a_rerun_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    assert_eq!(train_tiny(tmp.path(), &zoo, 2, 10, 1).code, 0);
+    let mut args = strings(&["metrics", "--device", "cpu"]);
+    args.push(zoo.to_str().expect("UTF-8").to_string());
+    let r = run(tmp.path(), &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("4 Hessians, 2 CKA cells, 2 mode-connectivity cells"), "{}", r.stderr);
+    for model in model_dirs(&zoo) {
+        let text = std::fs::read_to_string(model.join("metrics.json")).expect("metrics.json");
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!(line["epoch"], 2, "the last epoch by default");
+        for key in
+            ["hessian_top_ev", "hessian_trace", "cka", "mc_train_loss", "mc_test_loss", "mc_test_error"]
+        {
+            assert!(line[key].is_number(), "{key} missing in {text}");
+        }
+        // Five points along the curve; the ends are the two seeds (t = 0 is this cell's first).
+        assert_eq!(line["curve_test_error"].as_array().expect("series").len(), 5);
+        let cka = line["cka"].as_f64().unwrap();
+        assert!((0.0..=1.0 + 1e-12).contains(&cka), "{cka}");
+    }
+    let before = snapshot(&zoo);
+    let again = run(tmp.path(), &args);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("0 Hessians, 0 CKA cells, 0 mode-connectivity cells"), "{}", again.stderr);
+    let changed: Vec<_> = crate::util::differences(&before, &snapshot(&zoo))
+        .into_iter()
+        .filter(|p| !p.ends_with("train.log"))
+        .collect();
+    assert!(changed.is_empty(), "a rerun changed {changed:?}");
+}
+
+#[test]
+fn an_unknown_metric_is_refused_with_the_names_that_exist() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    assert_eq!(train_tiny(tmp.path(), &zoo, 1, 2, 1).code, 0);
+    let mut args = strings(&["metrics", "--only", "hessian,curvature"]);
+    args.push(zoo.to_str().expect("UTF-8").to_string());
+    let r = run(tmp.path(), &args);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--only curvature: unknown metric"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: use hessian, cka or mc"), "{}", r.stderr);
+}

@@ -1,0 +1,214 @@
+//! Fitting the bend of a Bézier curve between pairs of models, and evaluating along the curve
+//! (Garipov et al. 2018, §3; PTMZ `curve_fitting.py`; SPEC §3.3), for P pairs at once.
+//!
+//! Training minimises E_{t~U(0,1)} [L(φ(t)) + ½·wd·‖φ(t)‖²] over the bend θ₁ only, with the
+//! endpoints frozen: each step draws one t per pair, evaluates the caller's per-pair loss at
+//! φ(t), adds the L2 term **at the sampled t** over every curve tensor (Garipov's
+//! `l2_regularizer`, BN γ/β included when passed), and takes one SGD step with momentum on θ₁
+//! (PyTorch `SGD(momentum, dampening=0, nesterov=False, weight_decay=0)`:
+//! b ← μ b + g, θ₁ ← θ₁ − lr · b, with b = g at the first step). θ₁ starts at the midpoint
+//! ½(θ₀ + θ₂) (Garipov's `init_linear`).
+
+use tch::Tensor;
+
+use crate::curve::{bezier_point, bezier_point_per_member, curve_lr};
+use crate::probe::MemberStreams;
+use crate::vector::{detach_members, member_dot, members_of, to_f64s};
+
+/// Settings of curve training. [`CurveTraining::ptmz`] gives SPEC §3.3's values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveTraining {
+    /// Optimiser steps per epoch (one per mini-batch: ⌈50000/128⌉ = 391 for CIFAR at batch 128).
+    pub steps_per_epoch: usize,
+    /// Epochs (PTMZ: 10; Yang et al.: 50).
+    pub epochs: usize,
+    /// Base learning rate (PTMZ: 0.1; Yang et al.: 0.01).
+    pub lr: f64,
+    /// SGD momentum (0.9).
+    pub momentum: f64,
+    /// wd of the ½·wd·‖φ(t)‖² term (5e-4); the optimiser itself has no weight decay.
+    pub weight_decay: f64,
+    /// Seed of the t draws (pair p uses ChaCha8 stream p).
+    pub seed: u64,
+    /// `false`: base_lr × factor each epoch (Garipov). `true`: PTMZ's compounding schedule.
+    pub ptmz_compat: bool,
+}
+
+impl CurveTraining {
+    /// SPEC §3.3: 10 epochs, lr 0.1, momentum 0.9, wd 5e-4, seed 0, correct schedule.
+    #[must_use]
+    pub fn ptmz(steps_per_epoch: usize) -> Self {
+        Self {
+            steps_per_epoch,
+            epochs: 10,
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            seed: 0,
+            ptmz_compat: false,
+        }
+    }
+}
+
+/// Train the bends θ₁ of P curves and return them (detached, `[P, …]` per tensor).
+///
+/// `loss(φ)` gets the stacked curve points `[P, …]` (graph attached to θ₁) and returns the
+/// per-pair losses `[P]`, pair p depending only on slice p; the closure owns the data (e.g.
+/// the next mini-batch per call) and the model's forward. `theta0`, `theta2`: the frozen
+/// endpoints, `[P, …]` per tensor (detached here). The learning rate of epoch e (1-based,
+/// as PTMZ) is [`curve_lr`].
+pub fn train_bezier_middle(
+    mut loss: impl FnMut(&[Tensor]) -> Tensor,
+    theta0: &[Tensor],
+    theta2: &[Tensor],
+    cfg: &CurveTraining,
+) -> Vec<Tensor> {
+    let theta0 = detach_members(theta0);
+    let theta2 = detach_members(theta2);
+    let pairs = members_of(&theta0);
+    let device = theta0[0].device();
+    let mut theta1: Vec<Tensor> =
+        theta0.iter().zip(&theta2).map(|(a, c)| ((a + c) * 0.5).detach().set_requires_grad(true)).collect();
+    let mut momentum: Option<Vec<Tensor>> = None;
+    let mut streams = MemberStreams::new(cfg.seed, pairs);
+    let mut lr = cfg.lr;
+    for epoch in 1..=cfg.epochs {
+        lr = curve_lr(cfg.lr, epoch, cfg.epochs, cfg.ptmz_compat, lr);
+        let mut epoch_loss = vec![0.0; pairs];
+        for _ in 0..cfg.steps_per_epoch {
+            let t = Tensor::from_slice(&streams.uniform()).to_device(device);
+            let phi = bezier_point_per_member(&theta0, &theta1, &theta2, &t);
+            let per_pair = loss(&phi) + member_dot(&phi, &phi) * (0.5 * cfg.weight_decay); // [P]
+            for (s, l) in epoch_loss.iter_mut().zip(to_f64s(&per_pair.detach())) {
+                *s += l;
+            }
+            let grads = Tensor::run_backward(&[per_pair.sum(per_pair.kind())], &theta1, false, false);
+            let buffers = match momentum.take() {
+                None => grads,
+                Some(b) => b.iter().zip(&grads).map(|(b, g)| b * cfg.momentum + g).collect(),
+            };
+            tch::no_grad(|| {
+                for (p, b) in theta1.iter_mut().zip(&buffers) {
+                    let _ = p.g_sub_(&(b * lr));
+                }
+            });
+            momentum = Some(buffers);
+        }
+        tracing::debug!(epoch, lr, ?epoch_loss, "curve training epoch (summed regularised loss per pair)");
+    }
+    detach_members(&theta1)
+}
+
+/// Evaluate P curves at t ∈ linspace(0, 1, points): `result[i][j][p]` is metric j of pair p
+/// at t_i. `eval(φ)` gets the stacked points `[P, …]` and returns per-pair metrics, each `[P]`
+/// (e.g. [regularised loss, NLL, error %]; PTMZ recomputes BN statistics at each t inside
+/// its evaluation). Runs under `no_grad`.
+#[must_use]
+pub fn evaluate_curve(
+    mut eval: impl FnMut(&[Tensor]) -> Vec<Tensor>,
+    theta0: &[Tensor],
+    theta1: &[Tensor],
+    theta2: &[Tensor],
+    points: usize,
+) -> Vec<Vec<Vec<f64>>> {
+    tch::no_grad(|| {
+        (0..points)
+            .map(|i| {
+                #[allow(clippy::cast_precision_loss)]
+                let t = if points > 1 { i as f64 / (points - 1) as f64 } else { 0.0 };
+                let phi = detach_members(&bezier_point(theta0, theta1, theta2, t));
+                eval(&phi).iter().map(to_f64s).collect()
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::curve::mode_connectivity;
+    use tch::Kind;
+
+    /// Two pairs of endpoints on the unit circle, 120° apart.
+    fn ends() -> (Vec<Tensor>, Vec<Tensor>) {
+        let s = 3f64.sqrt() / 2.0;
+        let a = Tensor::from_slice(&[-1.0, 0.0, 1.0, 0.0]).reshape([2, 2]);
+        let b = Tensor::from_slice(&[0.5, s, -0.5, -s]).reshape([2, 2]);
+        (vec![a], vec![b])
+    }
+
+    /// A ring valley (|x|² − 1)² plus 0.05 |x − a|² |x − b|², which makes the two endpoints
+    /// its isolated minima. The straight segment cuts through the ring's inside (a ridge of
+    /// height up to 1 at the origin); the arc of the ring stays below 0.05.
+    fn ring_loss(phi: &[Tensor]) -> Tensor {
+        let (a, b) = ends();
+        let x = &phi[0];
+        let r2 = x.square().sum_dim_intlist(1, false, Kind::Double);
+        let da = (x - &a[0]).square().sum_dim_intlist(1, false, Kind::Double);
+        let db = (x - &b[0]).square().sum_dim_intlist(1, false, Kind::Double);
+        (r2 - 1.0).square() + da * db * 0.05
+    }
+
+    fn max_along(theta1: &[Tensor]) -> (Vec<f64>, Vec<f64>) {
+        let (a, b) = ends();
+        let curve = evaluate_curve(|phi| vec![ring_loss(phi)], &a, theta1, &b, 41);
+        let per_pair = |p: usize| curve.iter().map(|m| m[0][p]).collect::<Vec<f64>>();
+        let maxes = (0..2).map(|p| per_pair(p).into_iter().fold(f64::MIN, f64::max)).collect();
+        let mcs = (0..2).map(|p| mode_connectivity(&per_pair(p))).collect();
+        (maxes, mcs)
+    }
+
+    #[test]
+    fn a_trained_bend_goes_around_the_ridge_and_lowers_the_curves_maximum() {
+        let (a, b) = ends();
+        let straight: Vec<Tensor> = vec![(&a[0] + &b[0]) * 0.5];
+        let cfg = CurveTraining { steps_per_epoch: 50, ..CurveTraining::ptmz(50) };
+        let bend = train_bezier_middle(ring_loss, &a, &b, &cfg);
+        let (line_max, line_mc) = max_along(&straight);
+        let (bend_max, bend_mc) = max_along(&bend);
+        for p in 0..2 {
+            assert!(line_max[p] > 0.5, "pair {p}: straight max {}", line_max[p]);
+            assert!(bend_max[p] < 0.2 * line_max[p], "pair {p}: {} vs straight {}", bend_max[p], line_max[p]);
+            assert!(
+                line_mc[p] < -0.5 && bend_mc[p] > 0.2 * line_mc[p],
+                "pair {p}: mc {} → {}",
+                line_mc[p],
+                bend_mc[p]
+            );
+        }
+    }
+
+    #[test]
+    fn each_pair_trains_as_if_it_were_alone() {
+        let (a, b) = ends();
+        let cfg = CurveTraining { steps_per_epoch: 10, epochs: 3, ..CurveTraining::ptmz(10) };
+        let both = train_bezier_middle(ring_loss, &a, &b, &cfg);
+        let first = |v: &[Tensor]| vec![v[0].narrow(0, 0, 1)];
+        let alone = train_bezier_middle(
+            |phi: &[Tensor]| {
+                // Pad to two pairs so ring_loss sees its endpoints; keep only pair 0.
+                let padded = Tensor::cat(&[&phi[0], &b[0].narrow(0, 1, 1)], 0);
+                ring_loss(&[padded]).narrow(0, 0, 1)
+            },
+            &first(&a),
+            &first(&b),
+            &cfg,
+        );
+        let diff = f64::try_from((both[0].narrow(0, 0, 1) - &alone[0]).abs().max()).unwrap();
+        assert!(diff < 1e-14, "{diff}");
+        // The bend moved away from the midpoint.
+        let mid = (&a[0] + &b[0]) * 0.5;
+        assert!(f64::try_from((&both[0] - mid).abs().max()).unwrap() > 0.1);
+    }
+
+    #[test]
+    fn evaluation_walks_linspace_from_end_to_end() {
+        let (a, b) = ends();
+        let mid = vec![Tensor::zeros([2, 2], (Kind::Double, tch::Device::Cpu))];
+        let out = evaluate_curve(|phi| vec![phi[0].select(1, 0), phi[0].select(1, 1)], &a, &mid, &b, 3);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], vec![vec![-1.0, 1.0], vec![0.0, 0.0]]);
+        assert_eq!(out[1][0], vec![-0.25 + 0.25 * 0.5, 0.25 - 0.25 * 0.5]);
+        assert_eq!(out[2][0], vec![0.5, -0.5]);
+    }
+}

@@ -1,0 +1,153 @@
+//! Cell metrics: CKA and mode connectivity between the seeds of each cell.
+
+use std::collections::BTreeMap;
+
+use pz_spec::{CkaKernel, CkaLayer, PlannedModel, ResolvedModel};
+use pz_store::ZooDir;
+use pz_train::{load_population, PinnPopulation};
+use tch::{Device, Kind, Tensor};
+
+use super::{number, MeasureError};
+use crate::{
+    evaluate_curve, feature_space_linear_cka, linear_cka, mode_connectivity, rbf_cka, train_bezier_middle,
+    CurveTraining, Hsic,
+};
+
+/// Most points of a Gram-matrix CKA (n × n matrices): a regular subset of the grid beyond it.
+const MAX_GRAM_POINTS: i64 = 2048;
+
+/// Unordered pairs (i < j) of `n` seeds.
+fn pairs(n: usize) -> Vec<(usize, usize)> {
+    (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect()
+}
+
+/// CKA of every pair of seeds, per cell, on the evaluation grid.
+pub(super) fn measure_cka(
+    zoo: &ZooDir,
+    cells: &[Vec<PlannedModel>],
+    epoch: u32,
+    device: Device,
+) -> Result<(), MeasureError> {
+    let cfg = &zoo.spec.metrics.cka;
+    let all = cells.concat();
+    let pop = load_population(zoo, &all, epoch, device)?;
+    let reps =
+        pop.representations(cfg.layer == CkaLayer::Hidden).to_kind(Kind::Double).to_device(Device::Cpu);
+    let mut offset = 0;
+    for models in cells {
+        let values: Vec<f64> = pairs(models.len())
+            .into_iter()
+            .map(|(i, j)| {
+                let (x, y) = (reps.get((offset + i) as i64), reps.get((offset + j) as i64));
+                match (cfg.kernel, cfg.unbiased) {
+                    // Kornblith's identity: the biased linear CKA needs only d × d matrices.
+                    (CkaKernel::Linear, false) => feature_space_linear_cka(&x, &y),
+                    (kernel, unbiased) => {
+                        let (x, y) = (subsample(&x), subsample(&y));
+                        let hsic = if unbiased { Hsic::Unbiased } else { Hsic::Biased };
+                        match kernel {
+                            CkaKernel::Linear => linear_cka(&x, &y, hsic),
+                            CkaKernel::Rbf => rbf_cka(&x, &y, 1.0, hsic),
+                        }
+                    }
+                }
+            })
+            .collect();
+        #[allow(clippy::cast_precision_loss)]
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        for m in models {
+            let entry = BTreeMap::from([
+                ("cka".to_string(), number(mean)),
+                ("cka_pairs".to_string(), values.iter().copied().map(number).collect()),
+            ]);
+            zoo.model(m.id()).merge_metrics(epoch, entry)?;
+        }
+        tracing::info!(models = models.len(), epoch, cka = mean, "cka");
+        offset += models.len();
+    }
+    Ok(())
+}
+
+/// Every `step`-th row so that at most [`MAX_GRAM_POINTS`] remain.
+fn subsample(x: &Tensor) -> Tensor {
+    let n = x.size()[0];
+    let step = (n + MAX_GRAM_POINTS - 1) / MAX_GRAM_POINTS;
+    x.slice(0, 0, n, step.max(1))
+}
+
+/// Train a Bezier curve between every pair of seeds of each cell and score it.
+pub(super) fn measure_mc(
+    zoo: &ZooDir,
+    cells: &[Vec<PlannedModel>],
+    epoch: u32,
+    device: Device,
+) -> Result<(), MeasureError> {
+    let cfg = &zoo.spec.metrics.curve;
+    let all = cells.concat();
+    let pop = load_population(zoo, &all, epoch, device)?;
+    let (mut first, mut second, mut cell_of) = (Vec::new(), Vec::new(), Vec::new());
+    let mut offset = 0;
+    for (c, models) in cells.iter().enumerate() {
+        for (i, j) in pairs(models.len()) {
+            first.push((offset + i) as i64);
+            second.push((offset + j) as i64);
+            cell_of.push(c);
+        }
+        offset += models.len();
+    }
+    let pick = |idx: &[i64]| -> Vec<Tensor> {
+        let idx = Tensor::from_slice(idx).to_device(device);
+        pop.params().iter().map(|p| p.detach().index_select(0, &idx)).collect()
+    };
+    let (theta0, theta2) = (pick(&first), pick(&second));
+    // The curve of a pair is trained and scored on its first endpoint's problem (its own
+    // collocation points and β; β is the cell's, so both ends share it).
+    #[allow(clippy::cast_sign_loss)]
+    let owners: Vec<&ResolvedModel> = first.iter().map(|&i| &all[i as usize].config).collect();
+    let pairs_pop = PinnPopulation::new(&owners, device);
+    let training = CurveTraining {
+        steps_per_epoch: cfg.steps_per_epoch as usize,
+        epochs: cfg.epochs as usize,
+        lr: cfg.lr,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
+        seed: cfg.seed,
+        ptmz_compat: cfg.ptmz_compat,
+    };
+    let theta1 = train_bezier_middle(|p| pairs_pop.losses_at(p), &theta0, &theta2, &training);
+    // The PINN loss needs input gradients, so evaluation turns autograd back on inside the
+    // curve evaluation's no_grad.
+    let series = evaluate_curve(
+        |p| {
+            let train_loss = tch::with_grad(|| pairs_pop.losses_at(p).detach());
+            let eval = pairs_pop.evaluate_at(p);
+            vec![train_loss, Tensor::from_slice(&eval.test_loss), Tensor::from_slice(&eval.test_error)]
+        },
+        &theta0,
+        &theta1,
+        &theta2,
+        cfg.points,
+    ); // [t][metric][pair]
+    const NAMES: [&str; 3] = ["train_loss", "test_loss", "test_error"];
+    for (c, models) in cells.iter().enumerate() {
+        let mine: Vec<usize> = (0..cell_of.len()).filter(|&p| cell_of[p] == c).collect();
+        let mut values = BTreeMap::new();
+        for (metric, name) in NAMES.iter().enumerate() {
+            let curves: Vec<Vec<f64>> =
+                mine.iter().map(|&p| series.iter().map(|at_t| at_t[metric][p]).collect()).collect();
+            #[allow(clippy::cast_precision_loss)]
+            let mc = curves.iter().map(|v| mode_connectivity(v)).sum::<f64>() / curves.len() as f64;
+            #[allow(clippy::cast_precision_loss)]
+            let mean_curve: Vec<f64> = (0..cfg.points)
+                .map(|t| curves.iter().map(|v| v[t]).sum::<f64>() / curves.len() as f64)
+                .collect();
+            values.insert(format!("mc_{name}"), number(mc));
+            values.insert(format!("curve_{name}"), mean_curve.into_iter().map(number).collect());
+        }
+        tracing::info!(models = models.len(), epoch, mc_test_error = ?values["mc_test_error"], "mode connectivity");
+        for m in models {
+            zoo.model(m.id()).merge_metrics(epoch, values.clone())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,207 @@
+//! Measuring a trained zoo: which metrics are missing, on which populations, stored where.
+//!
+//! Model-level metrics (Hessian) run on populations of models; cell-level metrics (CKA, mode
+//! connectivity) on the seeds of each cell, all cells of a chunk at once. Values go to each
+//! model's `metrics.json` line of the measured epoch (cell values to every member, as PTMZ).
+//! What a model's line already holds is not computed again, so an interrupted run resumes and a
+//! finished one does nothing.
+
+mod cells;
+mod hessian;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pz_spec::{CellIndex, Plan, PlannedModel};
+use pz_store::{ModelState, ZooDir};
+use tch::Device;
+
+/// Which metrics to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    /// Hessian top eigenvalues, trace (and density when configured).
+    pub hessian: bool,
+    /// CKA between seeds.
+    pub cka: bool,
+    /// Bezier mode connectivity between seeds.
+    pub mc: bool,
+}
+
+impl Selection {
+    /// Every metric.
+    #[must_use]
+    pub fn all() -> Self {
+        Self { hessian: true, cka: true, mc: true }
+    }
+}
+
+/// Progress callbacks (the CLI draws them).
+pub trait MeasureReporter: Sync {
+    /// `units` pieces of work (model-metrics) are planned.
+    fn on_planned(&self, _units: u64) {}
+    /// `units` more are done.
+    fn on_done(&self, _units: u64) {}
+}
+
+/// What a measuring run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MeasureSummary {
+    /// (model, epoch) Hessians computed.
+    pub hessians: usize,
+    /// (cell, epoch) CKAs computed.
+    pub ckas: usize,
+    /// (cell, epoch) mode connectivities computed.
+    pub mcs: usize,
+    /// Cells skipped because a model is not done.
+    pub unfinished_cells: usize,
+    /// Whether a stop request ended it early.
+    pub interrupted: bool,
+}
+
+/// Errors of measuring.
+#[derive(Debug, thiserror::Error)]
+pub enum MeasureError {
+    /// Reading or writing the zoo failed.
+    #[error(transparent)]
+    Store(#[from] pz_store::Error),
+    /// Loading a population failed.
+    #[error(transparent)]
+    Train(#[from] pz_train::Error),
+}
+
+/// Compute the selected metrics that are missing at `epochs` for every finished cell.
+///
+/// # Errors
+/// Unreadable files, missing checkpoints at an epoch asked for.
+pub fn measure_zoo(
+    zoo: &ZooDir,
+    plan: &Plan,
+    epochs: &[u32],
+    selection: Selection,
+    device: Device,
+    reporter: &dyn MeasureReporter,
+    stop: &AtomicBool,
+) -> Result<MeasureSummary, MeasureError> {
+    let mut summary = MeasureSummary::default();
+    let cells = finished_cells(zoo, plan, &mut summary)?;
+    let max_population = zoo.spec.run.max_population;
+    for &epoch in epochs {
+        let pending = |key: &str| -> Result<Vec<PlannedModel>, MeasureError> {
+            let mut todo = Vec::new();
+            for models in cells.values() {
+                for m in models {
+                    if !has_key(zoo, m, epoch, key)? {
+                        todo.push(m.clone());
+                    }
+                }
+            }
+            Ok(todo)
+        };
+        let hessian_todo = if selection.hessian { pending("hessian_trace")? } else { Vec::new() };
+        let cka_todo = if selection.cka { cells_needing(&cells, &pending("cka")?) } else { Vec::new() };
+        let mc_todo =
+            if selection.mc { cells_needing(&cells, &pending("mc_test_error")?) } else { Vec::new() };
+        let pairs =
+            |c: &[Vec<PlannedModel>]| -> u64 { c.iter().map(|m| (m.len() * (m.len() - 1) / 2) as u64).sum() };
+        reporter.on_planned(hessian_todo.len() as u64 + pairs(&cka_todo) + pairs(&mc_todo));
+
+        for chunk in chunks(&hessian_todo, max_population) {
+            if stop.load(Ordering::Relaxed) {
+                summary.interrupted = true;
+                return Ok(summary);
+            }
+            hessian::measure(zoo, chunk, epoch, device)?;
+            summary.hessians += chunk.len();
+            reporter.on_done(chunk.len() as u64);
+        }
+        for group in cell_chunks(&cka_todo, max_population) {
+            if stop.load(Ordering::Relaxed) {
+                summary.interrupted = true;
+                return Ok(summary);
+            }
+            cells::measure_cka(zoo, group, epoch, device)?;
+            summary.ckas += group.len();
+            reporter.on_done(pairs(group));
+        }
+        for group in cell_chunks(&mc_todo, max_population) {
+            if stop.load(Ordering::Relaxed) {
+                summary.interrupted = true;
+                return Ok(summary);
+            }
+            cells::measure_mc(zoo, group, epoch, device)?;
+            summary.mcs += group.len();
+            reporter.on_done(pairs(group));
+        }
+    }
+    Ok(summary)
+}
+
+/// Cells whose every model is done, in plan order; counts the others.
+fn finished_cells(
+    zoo: &ZooDir,
+    plan: &Plan,
+    summary: &mut MeasureSummary,
+) -> Result<BTreeMap<CellIndex, Vec<PlannedModel>>, MeasureError> {
+    let mut cells: BTreeMap<CellIndex, Vec<PlannedModel>> = BTreeMap::new();
+    for m in &plan.models {
+        cells.entry(m.cell).or_default().push(m.clone());
+    }
+    let mut finished = BTreeMap::new();
+    for (cell, models) in cells {
+        let mut done = true;
+        for m in &models {
+            done &= zoo.model(m.id()).read_status()?.state == ModelState::Done;
+        }
+        if done {
+            finished.insert(cell, models);
+        } else {
+            summary.unfinished_cells += 1;
+            tracing::warn!(load = cell.load, temperature = cell.temperature, "cell not finished: skipped");
+        }
+    }
+    Ok(finished)
+}
+
+fn has_key(zoo: &ZooDir, m: &PlannedModel, epoch: u32, key: &str) -> Result<bool, MeasureError> {
+    let records = zoo.model(m.id()).read_metrics()?;
+    Ok(records.iter().any(|r| r.epoch == epoch && r.values.contains_key(key)))
+}
+
+/// The cells (as model lists) that contain a model of `todo`; cells with one seed have no pair.
+fn cells_needing(
+    cells: &BTreeMap<CellIndex, Vec<PlannedModel>>,
+    todo: &[PlannedModel],
+) -> Vec<Vec<PlannedModel>> {
+    cells
+        .values()
+        .filter(|models| models.len() > 1 && models.iter().any(|m| todo.iter().any(|t| t.id() == m.id())))
+        .cloned()
+        .collect()
+}
+
+fn chunks(models: &[PlannedModel], max: usize) -> impl Iterator<Item = &[PlannedModel]> {
+    models.chunks(if max == 0 { usize::MAX } else { max })
+}
+
+/// Groups of whole cells with at most `max` models each (at least one cell per group).
+fn cell_chunks(cells: &[Vec<PlannedModel>], max: usize) -> Vec<&[Vec<PlannedModel>]> {
+    let max = if max == 0 { usize::MAX } else { max };
+    let mut groups = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, c) in cells.iter().enumerate() {
+        if size > 0 && size + c.len() > max {
+            groups.push(&cells[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += c.len();
+    }
+    if start < cells.len() {
+        groups.push(&cells[start..]);
+    }
+    groups
+}
+
+/// A JSON number, `null` when not finite.
+pub(crate) fn number(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
