@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Train a zoo (the embedded default when no SPEC is given), resuming what exists.
     Train(commands::train::Args),
+    /// Run a benchmark workload and print one JSON line (see BENCHMARKS.md).
+    Bench(commands::bench::Args),
     /// Compute loss-landscape metrics (Hessian, CKA, mode connectivity) that are missing.
     Metrics(commands::metrics::Args),
     /// Print done/running/failed/pending models per grid cell.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
     let progress = progress::enabled(cli.no_progress);
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args, &model_logs, progress),
+        Command::Bench(args) => commands::bench::run(&args),
         Command::Metrics(args) => commands::metrics::run(&args, &model_logs, progress),
         Command::Status { dir } => commands::status::run(&dir),
         Command::Plot { dir } => commands::plot::run(&dir).map(|_| ExitCode::SUCCESS),

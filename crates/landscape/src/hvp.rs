@@ -95,26 +95,23 @@ impl HvpOperator for LossHvp {
     fn apply(&self, v: &[Tensor]) -> Vec<Tensor> {
         assert_eq!(v.len(), self.params.len(), "v must be shaped like the parameters");
         let v = detach_members(v);
-        let mut total = zeros_like_members(&self.params);
-        for (weight, g) in &self.grads {
-            // s = Σ_i Σ_all g_i ∘ v_i = Σ_k ⟨g_k, v_k⟩; ∇_θ s = (H_k v_k)_k.
-            let terms: Vec<Tensor> = g
-                .iter()
-                .zip(&v)
-                .filter(|(gi, _)| gi.requires_grad())
-                .map(|(gi, vi)| (gi * vi).sum(gi.kind()))
-                .collect();
-            let Some(s) = terms.into_iter().reduce(|a, b| a + b) else {
-                continue; // the gradient is constant: this batch's Hessian is zero
-            };
-            let hv = Tensor::run_backward(&[s], &self.params, true, false);
-            total = total
-                .iter()
-                .zip(hv)
-                .map(|(t, h)| if h.defined() { t + h * *weight } else { t.shallow_clone() })
-                .collect();
-        }
-        total
+        // s = Σ_b w_b Σ_i Σ_all g_bi ∘ v_i = Σ_k Σ_b w_b ⟨g_bk, v_k⟩, so ∇_θ s = (Σ_b w_b H_bk v_k)_k:
+        // one backward pass through every batch's kept graph, no per-batch accumulation.
+        let terms: Vec<Tensor> = self
+            .grads
+            .iter()
+            .flat_map(|(weight, g)| {
+                g.iter()
+                    .zip(&v)
+                    .filter(|(gi, _)| gi.requires_grad())
+                    .map(move |(gi, vi)| (gi * vi).sum(gi.kind()) * *weight)
+            })
+            .collect();
+        let Some(s) = terms.into_iter().reduce(|a, b| a + b) else {
+            return zeros_like_members(&self.params); // constant gradients: the Hessian is zero
+        };
+        let hv = Tensor::run_backward(&[s], &self.params, true, false);
+        hv.into_iter().zip(&self.params).map(|(h, p)| if h.defined() { h } else { p.detach().zeros_like() }).collect()
     }
 }
 

@@ -39,6 +39,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bench;
 mod cka;
 mod curve;
 mod curve_fit;
@@ -55,6 +56,7 @@ mod vector;
 #[cfg(test)]
 mod testkit;
 
+pub use bench::{run_hessian_bench, HessianBench, HessianBenchReport};
 pub use cka::{
     center_gram, cka_from_grams, feature_space_linear_cka, gram_linear, gram_rbf, linear_cka, rbf_cka, Hsic,
 };

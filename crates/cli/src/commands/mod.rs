@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod bench;
 pub mod metrics;
 pub mod phases;
 pub mod plot;

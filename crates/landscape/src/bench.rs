@@ -1,0 +1,129 @@
+//! The Hessian benchmark workload (BENCHMARKS.md): the SPEC Hessian metric — top eigenvalue by
+//! power iteration and trace by Hutchinson, HVPs over 10 batches of 64 training samples — on a
+//! deep ReLU MLP classifier with CIFAR-shaped random inputs, until the vision models land.
+//!
+//! Both sides of the comparison (here and bench/hessian_pytorch.py) run a fixed number of
+//! iterations (tolerance 0), so they do the same number of Hessian-vector products.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::{hutchinson_trace, top_eigenvalues, HvpOperator, Hutchinson, LossHvp, PowerIteration};
+
+/// The workload's size.
+#[derive(Debug, Clone)]
+pub struct HessianBench {
+    /// Hidden width.
+    pub width: i64,
+    /// Hidden layers.
+    pub depth: usize,
+    /// Batches of the Hessian loss (SPEC: 10).
+    pub batches: usize,
+    /// Samples per batch (SPEC: 64).
+    pub batch_size: i64,
+    /// Power iterations and Hutchinson samples, each.
+    pub iterations: usize,
+    /// Seed of data and weights.
+    pub seed: u64,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct HessianBenchReport {
+    /// Always "phasezoo".
+    pub r#impl: &'static str,
+    /// Device name.
+    pub device: String,
+    /// Parameters of the model.
+    pub params: i64,
+    /// Hessian-vector products timed for the rate.
+    pub hvps: usize,
+    /// HVPs per second (each over all batches), first-backward graphs already built.
+    pub hvps_per_s: f64,
+    /// Seconds of the whole metric: graphs, power iteration, Hutchinson.
+    pub metric_s: f64,
+    /// The top eigenvalue found.
+    pub top_ev: f64,
+    /// The trace estimate.
+    pub trace: f64,
+}
+
+/// Run the workload once on `device`.
+#[must_use]
+pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchReport {
+    #[allow(clippy::cast_possible_wrap)]
+    tch::manual_seed(cfg.seed as i64);
+    let opts = (Kind::Float, device);
+    let mut sizes = vec![3 * 32 * 32];
+    sizes.extend(std::iter::repeat_n(cfg.width, cfg.depth));
+    sizes.push(10);
+    let mut params = Vec::new();
+    for pair in sizes.windows(2) {
+        #[allow(clippy::cast_precision_loss)]
+        let bound = (6.0 / pair[0] as f64).sqrt(); // kaiming_uniform, fan_in
+        params.push((Tensor::rand([1, pair[0], pair[1]], opts) * (2.0 * bound) - bound).set_requires_grad(true));
+        params.push(Tensor::zeros([1, 1, pair[1]], opts).set_requires_grad(true));
+    }
+    let data: Vec<(Tensor, Tensor)> = (0..cfg.batches)
+        .map(|_| {
+            let x = Tensor::randn([1, cfg.batch_size, sizes[0]], opts);
+            let y = Tensor::randint(10, [cfg.batch_size], (Kind::Int64, device));
+            (x, y)
+        })
+        .collect();
+    let forward = |x: &Tensor| {
+        let mut h = x.shallow_clone();
+        for l in 0..params.len() / 2 {
+            h = params[2 * l + 1].baddbmm(&h, &params[2 * l], 1.0, 1.0);
+            if l + 1 < params.len() / 2 {
+                h = h.relu();
+            }
+        }
+        h
+    };
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i64::try_from(i).expect("small"));
+        }
+    };
+    let run_metric = || {
+        #[allow(clippy::cast_precision_loss)]
+        let batches = data
+            .iter()
+            .map(|(x, y)| (1.0 / cfg.batches as f64, forward(x).squeeze_dim(0).cross_entropy_for_logits(y).reshape([1])))
+            .collect();
+        let op = LossHvp::new(&params, batches);
+        let power = PowerIteration { max_iter: cfg.iterations, tol: 0.0, ..PowerIteration::default() };
+        let top = top_eigenvalues(&op, &params, 1, &power)[0][0];
+        let hutch = Hutchinson { max_iter: cfg.iterations, tol: 0.0, ..Hutchinson::default() };
+        let trace = hutchinson_trace(&op, &params, &hutch)[0].mean;
+        (op, top, trace)
+    };
+    let _ = run_metric(); // warm-up: kernels, allocator
+    sync();
+    let started = Instant::now();
+    let (op, top_ev, trace) = run_metric();
+    sync();
+    let metric_s = started.elapsed().as_secs_f64();
+    let v: Vec<Tensor> = params.iter().map(|p| p.detach().randn_like()).collect();
+    sync();
+    let started = Instant::now();
+    for _ in 0..cfg.iterations {
+        let _ = op.apply(&v);
+    }
+    sync();
+    #[allow(clippy::cast_precision_loss)]
+    let hvps_per_s = cfg.iterations as f64 / started.elapsed().as_secs_f64();
+    HessianBenchReport {
+        r#impl: "phasezoo",
+        device: format!("{device:?}"),
+        params: params.iter().map(Tensor::numel).sum::<usize>() as i64,
+        hvps: cfg.iterations,
+        hvps_per_s,
+        metric_s,
+        top_ev,
+        trace,
+    }
+}
