@@ -44,11 +44,28 @@ impl MemberStreams {
 
     /// Rademacher entries: ±1 with probability ½ each (PyHessian: `randint(0, 2)`, 0 → −1).
     pub(crate) fn rademacher(&mut self, like: &[Tensor]) -> Vec<Tensor> {
-        let all = vec![true; self.rngs.len()];
-        self.draw(like, &all, |rng| if rng.gen::<bool>() { 1.0 } else { -1.0 })
+        // One bit per entry from 64-bit words: drawing a full word per entry made the probes of
+        // a 10M-parameter model cost more than its Hessian-vector products.
+        let k = members_of(like);
+        assert_eq!(k, self.rngs.len(), "streams for {} members, vector has {k}", self.rngs.len());
+        like.iter()
+            .map(|t| {
+                let per = t.numel() / k;
+                let mut buf: Vec<f32> = Vec::with_capacity(per * k);
+                for rng in &mut self.rngs {
+                    let mut left = per;
+                    while left > 0 {
+                        let word: u64 = rng.gen();
+                        let take = left.min(64);
+                        buf.extend((0..take).map(|b| if (word >> b) & 1 == 1 { 1.0f32 } else { -1.0 }));
+                        left -= take;
+                    }
+                }
+                Tensor::from_slice(&buf).reshape(t.size().as_slice()).to_kind(t.kind()).to_device(t.device())
+            })
+            .collect()
     }
 
-    /// One U[0, 1) value per member.
     pub(crate) fn uniform(&mut self) -> Vec<f64> {
         self.rngs.iter_mut().map(|rng| rng.gen::<f64>()).collect()
     }
