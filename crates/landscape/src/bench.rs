@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::{hutchinson_trace, top_eigenvalues, HvpOperator, Hutchinson, LossHvp, PowerIteration};
+use crate::{hutchinson_trace, top_eigenvalues, Hutchinson, HvpOperator, LossHvp, PowerIteration};
 
 /// The workload's size.
 #[derive(Debug, Clone)]
@@ -63,7 +63,9 @@ pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchRepo
     for pair in sizes.windows(2) {
         #[allow(clippy::cast_precision_loss)]
         let bound = (6.0 / pair[0] as f64).sqrt(); // kaiming_uniform, fan_in
-        params.push((Tensor::rand([1, pair[0], pair[1]], opts) * (2.0 * bound) - bound).set_requires_grad(true));
+        params.push(
+            (Tensor::rand([1, pair[0], pair[1]], opts) * (2.0 * bound) - bound).set_requires_grad(true),
+        );
         params.push(Tensor::zeros([1, 1, pair[1]], opts).set_requires_grad(true));
     }
     let data: Vec<(Tensor, Tensor)> = (0..cfg.batches)
@@ -92,7 +94,9 @@ pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchRepo
         #[allow(clippy::cast_precision_loss)]
         let batches = data
             .iter()
-            .map(|(x, y)| (1.0 / cfg.batches as f64, forward(x).squeeze_dim(0).cross_entropy_for_logits(y).reshape([1])))
+            .map(|(x, y)| {
+                (1.0 / cfg.batches as f64, forward(x).squeeze_dim(0).cross_entropy_for_logits(y).reshape([1]))
+            })
             .collect();
         let op = LossHvp::new(&params, batches);
         let power = PowerIteration { max_iter: cfg.iterations, tol: 0.0, ..PowerIteration::default() };

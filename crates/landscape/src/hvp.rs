@@ -35,17 +35,22 @@ pub trait HvpOperator {
 /// Hessian-vector products of a weighted sum of per-member batch losses.
 ///
 /// Built once from the losses' graphs: each batch's gradient g_b = ∇Σ_k L_{b,k} is computed
-/// **once** with `create_graph` and kept; every [`HvpOperator::apply`] then runs one second
-/// backward per batch through g_b (keeping the graph for the next call) and returns
-/// Σ_b w_b ∇(⟨g_b, v⟩). PyHessian instead recomputes the forward and first backward for every
-/// product; with fixed data and an eval-mode model the result is identical, and this costs one
-/// backward instead of a forward and two backwards per product, at the price of keeping every
-/// batch's double-backward graph in memory.
+/// **once** with `create_graph`, and the weighted gradient G = Σ_b w_b g_b is kept as one flat
+/// `[K, n]` tensor with its graph. Every [`HvpOperator::apply`] is then one backward of
+/// ⟨G, v⟩ through all batches' graphs (kept for the next call): H v = ∇⟨G, v⟩. PyHessian
+/// instead recomputes the forward and first backward of every batch for every product; with
+/// fixed data and an eval-mode model the result is identical, and this costs one backward
+/// instead of a forward and two backwards per product per batch, at the price of keeping every
+/// batch's double-backward graph in memory. The flat G makes the inner product two kernels
+/// instead of two per parameter tensor and batch (the products of small models are bound by
+/// kernel launches).
 #[derive(Debug)]
 pub struct LossHvp {
     params: Vec<Tensor>,
-    /// (w_b, g_b) per batch; g_b tensors that do not depend on θ are detached zeros or constants.
-    grads: Vec<(f64, Vec<Tensor>)>,
+    /// G = Σ_b w_b g_b, `[K, n]`, with its graph back to `params`.
+    weighted: Tensor,
+    /// Whether G depends on the parameters at all (it does not for a linear loss).
+    curved: bool,
     members: usize,
 }
 
@@ -63,27 +68,43 @@ impl LossHvp {
     pub fn new(params: &[Tensor], batches: Vec<(f64, Tensor)>) -> Self {
         let members = members_of(params);
         let k = i64::try_from(members).expect("small");
-        let grads = batches
-            .into_iter()
-            .map(|(weight, loss)| {
-                assert_eq!(loss.size(), [k], "per-member losses must be [K] = [{k}]");
-                let g = Tensor::run_backward(&[loss.sum(loss.kind())], params, true, true);
-                // A parameter this batch does not reach has an undefined gradient: zero.
-                let g = g.into_iter().zip(params).map(|(g, p)| if g.defined() { g } else { p.zeros_like() });
-                (weight, g.collect())
-            })
-            .collect();
-        Self { params: params.iter().map(Tensor::shallow_clone).collect(), grads, members }
+        let mut weighted: Option<Tensor> = None;
+        for (weight, loss) in batches {
+            assert_eq!(loss.size(), [k], "per-member losses must be [K] = [{k}]");
+            let g = Tensor::run_backward(&[loss.sum(loss.kind())], params, true, true);
+            // A parameter this batch does not reach has an undefined gradient: zero.
+            let flat: Vec<Tensor> = g
+                .into_iter()
+                .zip(params)
+                .map(|(g, p)| if g.defined() { g } else { p.detach().zeros_like() }.reshape([k, -1]))
+                .collect();
+            let g = Tensor::cat(&flat, 1) * weight;
+            weighted = Some(match weighted {
+                None => g,
+                Some(total) => total + g,
+            });
+        }
+        let weighted = weighted.unwrap_or_else(|| {
+            Tensor::cat(&zeros_like_members(params).iter().map(|z| z.reshape([k, -1])).collect::<Vec<_>>(), 1)
+        });
+        let curved = weighted.requires_grad();
+        Self { params: params.iter().map(Tensor::shallow_clone).collect(), weighted, curved, members }
     }
 
     /// The weighted gradient Σ_b w_b ∇L_b (detached), shaped like the parameters.
     #[must_use]
     pub fn gradient(&self) -> Vec<Tensor> {
-        let mut total = zeros_like_members(&self.params);
-        for (w, g) in &self.grads {
-            total = total.iter().zip(g).map(|(t, gi)| t + gi.detach() * *w).collect();
-        }
-        total
+        let flat = self.weighted.detach();
+        let mut offset = 0;
+        self.params
+            .iter()
+            .map(|p| {
+                let n = i64::try_from(p.numel() / self.members).expect("small");
+                let part = flat.narrow(1, offset, n).reshape(p.size().as_slice());
+                offset += n;
+                part
+            })
+            .collect()
     }
 }
 
@@ -94,24 +115,18 @@ impl HvpOperator for LossHvp {
 
     fn apply(&self, v: &[Tensor]) -> Vec<Tensor> {
         assert_eq!(v.len(), self.params.len(), "v must be shaped like the parameters");
-        let v = detach_members(v);
-        // s = Σ_b w_b Σ_i Σ_all g_bi ∘ v_i = Σ_k Σ_b w_b ⟨g_bk, v_k⟩, so ∇_θ s = (Σ_b w_b H_bk v_k)_k:
-        // one backward pass through every batch's kept graph, no per-batch accumulation.
-        let terms: Vec<Tensor> = self
-            .grads
-            .iter()
-            .flat_map(|(weight, g)| {
-                g.iter()
-                    .zip(&v)
-                    .filter(|(gi, _)| gi.requires_grad())
-                    .map(move |(gi, vi)| (gi * vi).sum(gi.kind()) * *weight)
-            })
-            .collect();
-        let Some(s) = terms.into_iter().reduce(|a, b| a + b) else {
-            return zeros_like_members(&self.params); // constant gradients: the Hessian is zero
-        };
+        if !self.curved {
+            return zeros_like_members(&self.params); // constant gradient: the Hessian is zero
+        }
+        let k = i64::try_from(self.members).expect("small");
+        let flat: Vec<Tensor> = detach_members(v).iter().map(|t| t.reshape([k, -1])).collect();
+        // s = Σ_k ⟨G_k, v_k⟩, so ∇_θ s = (H_k v_k)_k.
+        let s = (&self.weighted * Tensor::cat(&flat, 1)).sum(self.weighted.kind());
         let hv = Tensor::run_backward(&[s], &self.params, true, false);
-        hv.into_iter().zip(&self.params).map(|(h, p)| if h.defined() { h } else { p.detach().zeros_like() }).collect()
+        hv.into_iter()
+            .zip(&self.params)
+            .map(|(h, p)| if h.defined() { h } else { p.detach().zeros_like() })
+            .collect()
     }
 }
 

@@ -37,7 +37,14 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     match &args.workload {
         Workload::Hessian { width, depth, iterations, device } => {
             let device = pz_train::resolve_device(DeviceRequest::parse(device).map_err(anyhow::Error::msg)?);
-            let cfg = HessianBench { width: *width, depth: *depth, batches: 10, batch_size: 64, iterations: *iterations, seed: 0 };
+            let cfg = HessianBench {
+                width: *width,
+                depth: *depth,
+                batches: 10,
+                batch_size: 64,
+                iterations: *iterations,
+                seed: 0,
+            };
             let report = run_hessian_bench(&cfg, device);
             println!("{}", serde_json::to_string(&report)?);
         }
