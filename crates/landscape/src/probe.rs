@@ -44,24 +44,30 @@ impl MemberStreams {
 
     /// Rademacher entries: ±1 with probability ½ each (PyHessian: `randint(0, 2)`, 0 → −1).
     pub(crate) fn rademacher(&mut self, like: &[Tensor]) -> Vec<Tensor> {
-        // One bit per entry from 64-bit words: drawing a full word per entry made the probes of
-        // a 10M-parameter model cost more than its Hessian-vector products.
+        // One bit per entry: 64-bit words are drawn here and unpacked into ±1 on the tensor's
+        // device, so a probe of a 10M-parameter model moves 1.3 MB to the GPU instead of 42 MB
+        // of floats built one by one on the host.
         let k = members_of(like);
         assert_eq!(k, self.rngs.len(), "streams for {} members, vector has {k}", self.rngs.len());
         like.iter()
             .map(|t| {
                 let per = t.numel() / k;
-                let mut buf: Vec<f32> = Vec::with_capacity(per * k);
+                let words_per = per.div_ceil(64);
+                let mut words: Vec<i64> = Vec::with_capacity(words_per * k);
                 for rng in &mut self.rngs {
-                    let mut left = per;
-                    while left > 0 {
-                        let word: u64 = rng.gen();
-                        let take = left.min(64);
-                        buf.extend((0..take).map(|b| if (word >> b) & 1 == 1 { 1.0f32 } else { -1.0 }));
-                        left -= take;
-                    }
+                    #[allow(clippy::cast_possible_wrap)]
+                    words.extend((0..words_per).map(|_| rng.gen::<u64>() as i64));
                 }
-                Tensor::from_slice(&buf).reshape(t.size().as_slice()).to_kind(t.kind()).to_device(t.device())
+                let device = t.device();
+                let shifts = Tensor::arange(64, (Kind::Int64, device));
+                let bits = Tensor::from_slice(&words)
+                    .to_device(device)
+                    .reshape([i64::try_from(k).expect("small"), -1, 1])
+                    .bitwise_right_shift(&shifts)
+                    .bitwise_and(1)
+                    .reshape([i64::try_from(k).expect("small"), -1])
+                    .narrow(1, 0, i64::try_from(per).expect("fits"));
+                (bits * 2 - 1).to_kind(t.kind()).reshape(t.size().as_slice())
             })
             .collect()
     }
