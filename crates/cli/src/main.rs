@@ -3,6 +3,7 @@
 
 mod cells;
 mod commands;
+mod devices;
 mod logging;
 mod progress;
 

@@ -23,7 +23,8 @@ pub struct Args {
     /// Only these metrics, comma-separated: hessian, cka, mc (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Device: auto, cpu, cuda or cuda:N (default: the spec's run.device).
+    /// Device: auto, cpu, cuda (every visible GPU, work spread over them) or cuda:N (default:
+    /// the spec's run.device).
     #[arg(long)]
     device: Option<String>,
 }
@@ -47,19 +48,14 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         );
     }
     let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
-    let device = match DeviceRequest::parse(&request).map_err(anyhow::Error::msg)? {
-        DeviceRequest::Cuda(_) if !tch::Cuda::is_available() => {
-            bail!("--device {request}: no CUDA device is visible\n  hint: use --device cpu")
-        }
-        other => pz_train::resolve_device(other),
-    };
+    let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
     let plan = Plan::new(spec)?;
     let _lock = zoo.lock()?;
     logs.set_models_dir(args.dir.join("models"));
     let stop = Arc::new(AtomicBool::new(false));
     crate::commands::train::install_ctrlc(&stop);
     let bar = crate::progress::WorkProgress::new("metrics", progress);
-    let summary = measure_zoo(&zoo, &plan, &epochs, selection, device, &bar, &stop)?;
+    let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, &bar, &stop)?;
     bar.finish();
     eprintln!(
         "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells{}",

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use pz_spec::{DeviceRequest, Plan, PlannedModel, ZooSpec, EMBEDDED_DEFAULT_NAME};
 use pz_store::{collect_rows, write_index, ModelState, ZooDir};
 use pz_train::{group_populations, train_population, Outcome};
@@ -49,7 +49,8 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("zoos").join(&spec.name));
     let plan = Plan::new(&spec)?;
     // Everything that can be refused is checked before the first write to --out.
-    let devices = devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
+    let devices =
+        crate::devices::devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
     let zoo = ZooDir::create_or_open(&out, &spec)?;
     let _lock = zoo.lock()?;
     logs.set_models_dir(out.join("models"));
@@ -116,24 +117,6 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-/// Devices a request means: every visible GPU for `cuda`.
-fn devices(request: DeviceRequest) -> Result<Vec<Device>> {
-    let visible = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
-    match request {
-        DeviceRequest::Cuda(None) if visible == 0 => {
-            bail!("--device cuda: no CUDA device is visible\n  hint: use --device cpu, or check nvidia-smi")
-        }
-        DeviceRequest::Cuda(None) => Ok((0..visible).map(Device::Cuda).collect()),
-        DeviceRequest::Cuda(Some(n)) if n >= visible => {
-            bail!(
-                "--device cuda:{n}: only {visible} CUDA device(s) visible\n  hint: use cuda:0 .. cuda:{}",
-                visible.max(1) - 1
-            )
-        }
-        other => Ok(vec![pz_train::resolve_device(other)]),
     }
 }
 

@@ -69,7 +69,11 @@ pub enum MeasureError {
     Train(#[from] pz_train::Error),
 }
 
-/// Compute the selected metrics that are missing at `epochs` for every finished cell.
+/// Compute the selected metrics that are missing at `epochs` for every finished cell, spreading
+/// the work over `devices` (one worker thread each).
+///
+/// Metrics of one kind run in parallel on disjoint sets of models; the kinds run one after the
+/// other, so no two workers ever update the same `metrics.json`.
 ///
 /// # Errors
 /// Unreadable files, missing checkpoints at an epoch asked for.
@@ -78,7 +82,7 @@ pub fn measure_zoo(
     plan: &Plan,
     epochs: &[u32],
     selection: Selection,
-    device: Device,
+    devices: &[Device],
     reporter: &dyn MeasureReporter,
     stop: &AtomicBool,
 ) -> Result<MeasureSummary, MeasureError> {
@@ -101,39 +105,69 @@ pub fn measure_zoo(
         let cka_todo = if selection.cka { cells_needing(&cells, &pending("cka")?) } else { Vec::new() };
         let mc_todo =
             if selection.mc { cells_needing(&cells, &pending("mc_test_error")?) } else { Vec::new() };
-        let pairs =
-            |c: &[Vec<PlannedModel>]| -> u64 { c.iter().map(|m| (m.len() * (m.len() - 1) / 2) as u64).sum() };
-        reporter.on_planned(hessian_todo.len() as u64 + pairs(&cka_todo) + pairs(&mc_todo));
+        reporter.on_planned(hessian_todo.len() as u64 + pair_count(&cka_todo) + pair_count(&mc_todo));
 
-        for chunk in chunks(&hessian_todo, max_population) {
-            if stop.load(Ordering::Relaxed) {
-                summary.interrupted = true;
-                return Ok(summary);
-            }
+        let units: Vec<&[PlannedModel]> = chunks(&hessian_todo, max_population).collect();
+        summary.hessians += in_parallel(&units, devices, stop, |chunk, device| {
             hessian::measure(zoo, chunk, epoch, device)?;
-            summary.hessians += chunk.len();
             reporter.on_done(chunk.len() as u64);
-        }
-        for group in cell_chunks(&cka_todo, max_population) {
-            if stop.load(Ordering::Relaxed) {
-                summary.interrupted = true;
-                return Ok(summary);
-            }
-            cells::measure_cka(zoo, group, epoch, device)?;
-            summary.ckas += group.len();
-            reporter.on_done(pairs(group));
-        }
-        for group in cell_chunks(&mc_todo, max_population) {
-            if stop.load(Ordering::Relaxed) {
-                summary.interrupted = true;
-                return Ok(summary);
-            }
-            cells::measure_mc(zoo, group, epoch, device)?;
-            summary.mcs += group.len();
-            reporter.on_done(pairs(group));
+            Ok(chunk.len())
+        })?;
+        summary.ckas +=
+            in_parallel(&cell_chunks(&cka_todo, max_population), devices, stop, |group, device| {
+                cells::measure_cka(zoo, group, epoch, device)?;
+                reporter.on_done(pair_count(group));
+                Ok(group.len())
+            })?;
+        summary.mcs +=
+            in_parallel(&cell_chunks(&mc_todo, max_population), devices, stop, |group, device| {
+                cells::measure_mc(zoo, group, epoch, device)?;
+                reporter.on_done(pair_count(group));
+                Ok(group.len())
+            })?;
+        if stop.load(Ordering::Relaxed) {
+            summary.interrupted = true;
+            return Ok(summary);
         }
     }
     Ok(summary)
+}
+
+/// Seed pairs of a list of cells.
+fn pair_count(cells: &[Vec<PlannedModel>]) -> u64 {
+    cells.iter().map(|m| (m.len() * (m.len() - 1) / 2) as u64).sum()
+}
+
+/// Run `work` on every unit, one worker per device pulling from a shared queue; stops taking
+/// units once `stop` is set. Returns the sum of what the units return.
+fn in_parallel<U: Sync>(
+    units: &[U],
+    devices: &[Device],
+    stop: &AtomicBool,
+    work: impl Fn(&U, Device) -> Result<usize, MeasureError> + Sync,
+) -> Result<usize, MeasureError> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<usize, MeasureError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = devices
+            .iter()
+            .map(|&device| {
+                let (next, work) = (&next, &work);
+                s.spawn(move || {
+                    let mut done = 0;
+                    loop {
+                        if stop.load(Ordering::Relaxed) {
+                            return Ok(done);
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(unit) = units.get(i) else { return Ok(done) };
+                        done += work(unit, device)?;
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("a measuring thread panicked")).collect()
+    });
+    results.into_iter().sum()
 }
 
 /// Cells whose every model is done, in plan order; counts the others.
