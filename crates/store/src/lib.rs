@@ -13,6 +13,7 @@ mod atomic;
 mod checkpoint;
 mod error;
 mod index;
+mod jsonl;
 mod metrics;
 mod model_dir;
 mod results;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{atomic_write, Error, Result};
+use crate::Result;
 
 /// One measured epoch: named values (docs/METRICS.md lists the keys).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,22 +21,7 @@ pub struct MetricsRecord {
 }
 
 pub(crate) fn read(path: &Path) -> Result<Vec<MetricsRecord>> {
-    let text = match fs_err::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|source| Error::Json {
-                path: path.into(),
-                line: Some(i + 1),
-                source,
-            })
-        })
-        .collect()
+    crate::jsonl::read(path)
 }
 
 /// Add `values` to the line of `epoch` (creating it), keeping every other key and line.
@@ -47,12 +32,7 @@ pub(crate) fn merge(path: &Path, epoch: u32, values: BTreeMap<String, serde_json
         None => records.push(MetricsRecord { epoch, values }),
     }
     records.sort_by_key(|r| r.epoch);
-    let mut text = String::new();
-    for r in &records {
-        text.push_str(&serde_json::to_string(r).expect("records serialize"));
-        text.push('\n');
-    }
-    atomic_write(path, text.as_bytes())
+    crate::jsonl::write(path, &records)
 }
 
 #[cfg(test)]

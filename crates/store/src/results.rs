@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{atomic_write, Error, Result};
+use crate::Result;
 
 /// One evaluated epoch. Non-finite numbers (a diverged model) are written as `null` and read
 /// back as NaN, so a failed model's file stays valid JSON.
@@ -48,32 +48,12 @@ mod nan_as_null {
 
 /// Read all records; a malformed line is an error naming the file and line.
 pub(crate) fn read(path: &Path) -> Result<Vec<EpochRecord>> {
-    let text = match fs_err::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|source| Error::Json {
-                path: path.into(),
-                line: Some(i + 1),
-                source,
-            })
-        })
-        .collect()
+    crate::jsonl::read(path)
 }
 
 /// Replace the file with these records.
 pub(crate) fn write(path: &Path, records: &[EpochRecord]) -> Result<()> {
-    let mut text = String::new();
-    for r in records {
-        text.push_str(&serde_json::to_string(r).expect("records always serialize"));
-        text.push('\n');
-    }
-    atomic_write(path, text.as_bytes())
+    crate::jsonl::write(path, records)
 }
 
 #[cfg(test)]
