@@ -19,7 +19,11 @@ pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|source| Error::Json { path: path.into(), line: Some(i + 1), source })
+            serde_json::from_str(l).map_err(|source| Error::Json {
+                path: path.into(),
+                line: Some(i + 1),
+                source,
+            })
         })
         .collect()
 }
