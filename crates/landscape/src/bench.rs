@@ -3,14 +3,15 @@
 //! deep ReLU MLP classifier with CIFAR-shaped random inputs, until the vision models land.
 //!
 //! Both sides of the comparison (here and bench/hessian_pytorch.py) run a fixed number of
-//! iterations (tolerance 0), so they do the same number of Hessian-vector products.
+//! iterations (tolerance 0), so they use the same number of probe vectors; phasezoo computes the
+//! Hutchinson probes together ([`hutchinson_trace_replicated`]), PyHessian one by one.
 
 use std::time::Instant;
 
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::{hutchinson_trace, top_eigenvalues, Hutchinson, HvpOperator, LossHvp, PowerIteration};
+use crate::{hutchinson_trace_replicated, top_eigenvalues, Hutchinson, HvpOperator, LossHvp, PowerIteration};
 
 /// The workload's size.
 #[derive(Debug, Clone)]
@@ -75,15 +76,24 @@ pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchRepo
             (x, y)
         })
         .collect();
-    let forward = |x: &Tensor| {
-        let mut h = x.shallow_clone();
-        for l in 0..params.len() / 2 {
-            h = params[2 * l + 1].baddbmm(&h, &params[2 * l], 1.0, 1.0);
-            if l + 1 < params.len() / 2 {
+    // Per-member mean cross-entropy `[K]` of stacked parameters θ on one batch (inputs shared by
+    // all members).
+    let losses_at = |theta: &[Tensor], x: &Tensor, y: &Tensor| {
+        let k = theta[0].size()[0];
+        let mut h = x.expand([k, x.size()[1], x.size()[2]], false);
+        for l in 0..theta.len() / 2 {
+            h = theta[2 * l + 1].baddbmm(&h, &theta[2 * l], 1.0, 1.0);
+            if l + 1 < theta.len() / 2 {
                 h = h.relu();
             }
         }
-        h
+        let picked =
+            h.log_softmax(-1, Kind::Float).gather(2, &y.view([1, -1, 1]).expand([k, -1, 1], false), false);
+        -picked.mean_dim(&[1i64, 2][..], false, Kind::Float)
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let batches_at = |theta: &[Tensor]| -> Vec<(f64, Tensor)> {
+        data.iter().map(|(x, y)| (1.0 / cfg.batches as f64, losses_at(theta, x, y))).collect()
     };
     let sync = || {
         if let Device::Cuda(i) = device {
@@ -91,18 +101,12 @@ pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchRepo
         }
     };
     let run_metric = || {
-        #[allow(clippy::cast_precision_loss)]
-        let batches = data
-            .iter()
-            .map(|(x, y)| {
-                (1.0 / cfg.batches as f64, forward(x).squeeze_dim(0).cross_entropy_for_logits(y).reshape([1]))
-            })
-            .collect();
-        let op = LossHvp::new(&params, batches);
+        let op = LossHvp::new(&params, batches_at(&params));
         let power = PowerIteration { max_iter: cfg.iterations, tol: 0.0, ..PowerIteration::default() };
         let top = top_eigenvalues(&op, &params, 1, &power)[0][0];
+        // All Hutchinson probes in one product: the model replicated once per probe.
         let hutch = Hutchinson { max_iter: cfg.iterations, tol: 0.0, ..Hutchinson::default() };
-        let trace = hutchinson_trace(&op, &params, &hutch)[0].mean;
+        let trace = hutchinson_trace_replicated(batches_at, &params, cfg.iterations, &hutch)[0].mean;
         (op, top, trace)
     };
     let _ = run_metric(); // warm-up: kernels, allocator

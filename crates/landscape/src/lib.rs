@@ -67,7 +67,7 @@ pub use eigen::{power_iteration, rayleigh_quotients, top_eigenvalues, PowerItera
 pub use hvp::{HvpOperator, LossHvp};
 pub use lanczos::{lanczos, lanczos_top_eigenvalues};
 pub use measure::{measure_zoo, MeasureError, MeasureReporter, MeasureSummary, Selection};
-pub use trace::{hutchinson_trace, Hutchinson, TraceEstimate};
+pub use trace::{hutchinson_trace, hutchinson_trace_replicated, Hutchinson, TraceEstimate};
 pub use tridiagonal::Tridiagonal;
 pub use vector::{
     axpy_members, detach_members, flatten_members, from_f64s, member_dot, member_norm, member_numel,

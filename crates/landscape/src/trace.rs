@@ -17,7 +17,7 @@
 
 use tch::Tensor;
 
-use crate::hvp::HvpOperator;
+use crate::hvp::{HvpOperator, LossHvp};
 use crate::probe::MemberStreams;
 use crate::vector::{member_dot, to_f64s};
 
@@ -66,6 +66,33 @@ impl TraceEstimate {
     }
 }
 
+/// One member's running estimate with PyHessian's stopping rule (module doc).
+#[derive(Debug, Default)]
+struct Running {
+    samples: Vec<f64>,
+    previous: f64,
+    done: bool,
+}
+
+impl Running {
+    /// Take one more sample unless stopped already.
+    fn push(&mut self, value: f64, cfg: &Hutchinson) {
+        if self.done || self.samples.len() >= cfg.max_iter {
+            self.done = true;
+            return;
+        }
+        self.samples.push(value);
+        #[allow(clippy::cast_precision_loss)]
+        let mean = self.samples.iter().sum::<f64>() / self.samples.len() as f64;
+        let denominator = if cfg.ptmz_compat { self.previous + 1e-6 } else { self.previous.abs() + 1e-6 };
+        if (mean - self.previous).abs() / denominator < cfg.tol || self.samples.len() >= cfg.max_iter {
+            self.done = true;
+        } else {
+            self.previous = mean;
+        }
+    }
+}
+
 /// Per member, Hutchinson's trace estimate with PyHessian's stopping rule (module doc).
 ///
 /// `params` gives the shapes, kind and device of the probes (`[K, …]` per tensor).
@@ -73,31 +100,52 @@ impl TraceEstimate {
 pub fn hutchinson_trace(op: &impl HvpOperator, params: &[Tensor], cfg: &Hutchinson) -> Vec<TraceEstimate> {
     let k = op.members();
     let mut streams = MemberStreams::new(cfg.seed, k);
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); k];
-    let mut previous = vec![0.0f64; k];
-    let mut done = vec![false; k];
-    for _ in 0..cfg.max_iter {
+    let mut running: Vec<Running> = (0..k).map(|_| Running::default()).collect();
+    while !running.iter().all(|r| r.done) {
         let z = streams.rademacher(params);
         let zhz = to_f64s(&member_dot(&op.apply(&z), &z));
-        for m in 0..k {
-            if done[m] {
-                continue;
-            }
-            samples[m].push(zhz[m]);
-            #[allow(clippy::cast_precision_loss)]
-            let mean = samples[m].iter().sum::<f64>() / samples[m].len() as f64;
-            let denominator = if cfg.ptmz_compat { previous[m] + 1e-6 } else { previous[m].abs() + 1e-6 };
-            if (mean - previous[m]).abs() / denominator < cfg.tol {
-                done[m] = true;
-            } else {
-                previous[m] = mean;
-            }
-        }
-        if done.iter().all(|&d| d) {
-            break;
+        for (r, v) in running.iter_mut().zip(zhz) {
+            r.push(v, cfg);
         }
     }
-    samples.into_iter().map(TraceEstimate::from_samples).collect()
+    running.into_iter().map(|r| TraceEstimate::from_samples(r.samples)).collect()
+}
+
+/// [`hutchinson_trace`] with `replicas` probes per Hessian-vector product: each member is
+/// replicated into `replicas` identical members (member-major: rows k·R … k·R + R − 1), every
+/// replica gets its own probe, and one double backward serves them all. The samples are then
+/// taken in replica order with the same stopping rule, so the estimate is PyHessian's, computed
+/// with fewer, larger products — worth it when products are bound by kernel launches (one large
+/// model, small batches), as the "several probe vectors per backward".
+///
+/// `losses(θ)` must return the weighted batch losses (as for [`LossHvp::new`]) of a population
+/// with stacked parameters θ, `[K·R]` each. Probes come from streams k·R + r of `cfg.seed`.
+#[must_use]
+pub fn hutchinson_trace_replicated(
+    losses: impl Fn(&[Tensor]) -> Vec<(f64, Tensor)>,
+    params: &[Tensor],
+    replicas: usize,
+    cfg: &Hutchinson,
+) -> Vec<TraceEstimate> {
+    let k = crate::vector::members_of(params);
+    let r = i64::try_from(replicas.max(1)).expect("small");
+    let replicated: Vec<Tensor> = params
+        .iter()
+        .map(|p| p.detach().repeat_interleave_self_int(r, 0, None).set_requires_grad(true))
+        .collect();
+    let op = LossHvp::new(&replicated, losses(&replicated));
+    let mut streams = MemberStreams::new(cfg.seed, k * replicas.max(1));
+    let mut running: Vec<Running> = (0..k).map(|_| Running::default()).collect();
+    while !running.iter().all(|s| s.done) {
+        let z = streams.rademacher(&replicated);
+        let zhz = to_f64s(&member_dot(&op.apply(&z), &z));
+        for (m, chunk) in zhz.chunks(replicas.max(1)).enumerate() {
+            for &v in chunk {
+                running[m].push(v, cfg);
+            }
+        }
+    }
+    running.into_iter().map(|s| TraceEstimate::from_samples(s.samples)).collect()
 }
 
 #[cfg(test)]
@@ -132,6 +180,28 @@ mod tests {
             let var = e.std_err.powi(2) * 2000.0;
             assert!((var / (2.0 * off) - 1.0).abs() < 0.15, "member {k}: variance {var} vs {}", 2.0 * off);
         }
+    }
+
+    #[test]
+    fn replicated_probes_estimate_the_exact_trace_with_the_same_stopping_rule() {
+        let tiny = Tiny::new(3, 12, 23);
+        let exact = traces(&explicit_hessian(&tiny.hvp(&[12]), &tiny.params));
+        // Each replica sees its member's data: repeat the data the way the parameters are.
+        let losses = |theta: &[Tensor]| {
+            let x = tiny.x.repeat_interleave_self_int(8, 0, None);
+            let y = tiny.y.repeat_interleave_self_int(8, 0, None);
+            vec![(1.0, Tiny::loss_of(theta, &x, &y))]
+        };
+        let cfg = Hutchinson { max_iter: 2000, tol: 0.0, seed: 8, ptmz_compat: false };
+        let est = hutchinson_trace_replicated(losses, &tiny.params, 8, &cfg);
+        for (k, (e, t)) in est.iter().zip(&exact).enumerate() {
+            assert_eq!(e.samples.len(), 2000, "2000 samples from 250 products of 8 probes");
+            let z = (e.mean - t) / e.std_err;
+            assert!(z.abs() < 3.0, "member {k}: {} vs {t} ({z:.2} standard errors)", e.mean);
+        }
+        // PyHessian's tolerance still stops each member on its own.
+        let default = hutchinson_trace_replicated(losses, &tiny.params, 8, &Hutchinson::default());
+        assert!(default.iter().all(|e| e.samples.len() < 2000));
     }
 
     #[test]
