@@ -1,5 +1,6 @@
 //! A zoo's models gathered per grid cell, for status, plots and phases.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -14,6 +15,8 @@ pub struct ZooView {
     pub plan: Plan,
     /// One row per planned model, plan order.
     pub rows: Vec<IndexRow>,
+    /// Per planned model, the numeric values of its newest `metrics.json` line (empty if none).
+    pub metrics: Vec<BTreeMap<String, f64>>,
 }
 
 impl ZooView {
@@ -21,7 +24,38 @@ impl ZooView {
         let zoo = ZooDir::open(dir).with_context(|| format!("cannot open zoo {}", dir.display()))?;
         let plan = Plan::new(&zoo.spec)?;
         let rows = collect_rows(&zoo, &plan)?;
-        Ok(Self { zoo, plan, rows })
+        let mut metrics = Vec::with_capacity(plan.models.len());
+        for m in &plan.models {
+            let newest = zoo.model(m.id()).read_metrics()?.pop();
+            let values =
+                newest.map(|r| r.values.into_iter().filter_map(|(k, v)| Some((k, v.as_f64()?))).collect());
+            metrics.push(values.unwrap_or_default());
+        }
+        Ok(Self { zoo, plan, rows, metrics })
+    }
+
+    /// (rows = temperature, columns = load) grid of the seed mean of a metric key; `None` where
+    /// no model of the cell has it.
+    pub fn metric_grid(&self, key: &str) -> Vec<Vec<Option<f64>>> {
+        let g = &self.zoo.spec.grid;
+        (0..g.temperature.values.len())
+            .map(|t| {
+                (0..g.load.values.len())
+                    .map(|l| {
+                        let values: Vec<f64> = self
+                            .plan
+                            .models
+                            .iter()
+                            .zip(&self.metrics)
+                            .filter(|(m, _)| m.cell.load == l && m.cell.temperature == t)
+                            .filter_map(|(_, values)| values.get(key).copied())
+                            .collect();
+                        #[allow(clippy::cast_precision_loss)]
+                        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Rows of the cell (load index, temperature index).

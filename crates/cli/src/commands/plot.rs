@@ -1,5 +1,6 @@
 //! `phasezoo plot DIR`: heatmaps of the final test error and train loss (seed means) over the
-//! load × temperature grid, as PNG and SVG under `DIR/plots/`.
+//! load × temperature grid, and of the loss-landscape metrics once measured, as PNG and SVG under
+//! `DIR/plots/`.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ pub fn run(dir: &Path) -> Result<Vec<PathBuf>> {
         name: if a.label.is_empty() { a.short_name().to_string() } else { a.label.clone() },
         values: a.values.clone(),
     };
-    let panels = [
+    let mut panels = vec![
         (
             "test_error",
             "final test error (relative L2), seed mean",
@@ -25,6 +26,19 @@ pub fn run(dir: &Path) -> Result<Vec<PathBuf>> {
         ),
         ("train_loss", "final train loss (PINN loss), seed mean", "train loss", view.grid(|r| r.train_loss)),
     ];
+    // Loss-landscape panels, where `phasezoo metrics` has measured the cells (seed means of the
+    // newest measured epoch; docs/METRICS.md).
+    for (key, title, unit) in [
+        ("hessian_top_ev", "Hessian top eigenvalue, seed mean", "top eigenvalue"),
+        ("hessian_trace", "Hessian trace (Hutchinson), seed mean", "trace"),
+        ("cka", "CKA between seeds (outputs)", "linear CKA"),
+        ("mc_test_error", "mode connectivity of test error", "mc (test error)"),
+    ] {
+        let values = view.metric_grid(key);
+        if values.iter().flatten().any(Option::is_some) {
+            panels.push((key, title, unit, values));
+        }
+    }
     let mut written = Vec::new();
     for (name, title, unit, values) in panels {
         let heatmap = Heatmap {

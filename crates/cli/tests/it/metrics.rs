@@ -27,6 +27,15 @@ fn metrics_fill_every_model_and_a_rerun_changes_nothing() {
         let cka = line["cka"].as_f64().unwrap();
         assert!((0.0..=1.0 + 1e-12).contains(&cka), "{cka}");
     }
+    // The plot gains one panel per measured metric (cell seed means).
+    let mut plot = strings(&["plot"]);
+    plot.push(zoo.to_str().expect("UTF-8").to_string());
+    assert_eq!(run(tmp.path(), &plot).code, 0);
+    for name in ["test_error", "train_loss", "hessian_top_ev", "hessian_trace", "cka", "mc_test_error"] {
+        for ext in ["png", "svg"] {
+            assert!(zoo.join("plots").join(format!("{name}.{ext}")).is_file(), "no {name}.{ext}");
+        }
+    }
     let before = snapshot(&zoo);
     let again = run(tmp.path(), &args);
     assert_eq!(again.code, 0, "{}", again.stderr);
