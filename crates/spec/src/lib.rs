@@ -19,6 +19,7 @@
 mod device;
 mod error;
 mod load;
+mod metrics;
 mod model_id;
 mod plan;
 mod types;
@@ -26,12 +27,12 @@ mod types;
 pub use device::DeviceRequest;
 pub use error::{Problem, SpecError};
 pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};
+pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, MetricsConfig};
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
 pub use types::{
-    Activation, Axis, CheckpointPolicy, CkaConfig, CkaKernel, CkaLayer, ConvectionConfig, CurveConfig, DType,
-    Derivatives, GridSpec, HessianConfig, MetricsConfig, MlpConfig, ModelConfig, Optimizer, PhaseThresholds,
-    ProblemConfig, RunConfig, Schedule, TrainConfig, ZooSpec,
+    Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, MlpConfig,
+    ModelConfig, Optimizer, PhaseThresholds, ProblemConfig, RunConfig, Schedule, TrainConfig, ZooSpec,
 };
 
 #[cfg(test)]

@@ -1,0 +1,188 @@
+//! The `[metrics]` section: which loss-landscape metrics `phasezoo metrics` computes and how.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{d100, d100u32};
+
+/// Loss-landscape metrics and their settings (docs/METRICS.md). Defaults follow the original
+/// PTMZ scripts (PyHessian settings) where those apply to a model; PINN-specific choices are
+/// marked.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Epochs to measure (empty = the last epoch). PTMZ used one "analysis epoch" per zoo.
+    #[serde(default)]
+    pub epochs: Vec<u32>,
+    /// Hessian top eigenvalues and trace.
+    #[serde(default)]
+    pub hessian: HessianConfig,
+    /// CKA between the seeds of a cell.
+    #[serde(default)]
+    pub cka: CkaConfig,
+    /// Bezier mode connectivity between the seeds of a cell.
+    #[serde(default)]
+    pub curve: CurveConfig,
+}
+
+/// Hessian settings (PyHessian defaults as used by PTMZ, SPEC §3.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HessianConfig {
+    /// Top eigenvalues reported (PTMZ: 1).
+    #[serde(default = "one_usize")]
+    pub top_n: usize,
+    /// Power-iteration cap (PyHessian: 100).
+    #[serde(default = "d100")]
+    pub max_iter: usize,
+    /// Power-iteration relative tolerance (PyHessian: 1e-3).
+    #[serde(default = "d1e_3")]
+    pub tol: f64,
+    /// Hutchinson cap (PyHessian: 100).
+    #[serde(default = "d100")]
+    pub trace_max_iter: usize,
+    /// Hutchinson relative tolerance (PyHessian: 1e-3).
+    #[serde(default = "d1e_3")]
+    pub trace_tol: f64,
+    /// Probe vectors of the stochastic Lanczos quadrature density (0 = no density).
+    #[serde(default)]
+    pub density_probes: usize,
+    /// Lanczos steps per density probe.
+    #[serde(default = "d30")]
+    pub density_steps: usize,
+    /// `true` reproduces the PTMZ copy of PyHessian's trace tolerance without abs().
+    #[serde(default)]
+    pub ptmz_compat: bool,
+    /// Seed of the random start and probe vectors.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn one_usize() -> usize {
+    1
+}
+fn d1e_3() -> f64 {
+    1e-3
+}
+fn d30() -> usize {
+    30
+}
+
+impl Default for HessianConfig {
+    fn default() -> Self {
+        Self {
+            top_n: 1,
+            max_iter: 100,
+            tol: 1e-3,
+            trace_max_iter: 100,
+            trace_tol: 1e-3,
+            density_probes: 0,
+            density_steps: 30,
+            ptmz_compat: false,
+            seed: 0,
+        }
+    }
+}
+
+/// CKA settings (SPEC §3.2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CkaConfig {
+    /// `linear` (PTMZ) or `rbf`.
+    #[serde(default)]
+    pub kernel: CkaKernel,
+    /// HSIC estimator: biased (PTMZ) or unbiased.
+    #[serde(default)]
+    pub unbiased: bool,
+    /// Which representation: `output` (PTMZ: the model's outputs) or `hidden` (last hidden
+    /// layer).
+    #[serde(default)]
+    pub layer: CkaLayer,
+}
+
+impl Default for CkaConfig {
+    fn default() -> Self {
+        Self { kernel: CkaKernel::Linear, unbiased: false, layer: CkaLayer::Output }
+    }
+}
+
+/// CKA kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CkaKernel {
+    /// Linear kernel.
+    #[default]
+    Linear,
+    /// Gaussian kernel, bandwidth = median distance.
+    Rbf,
+}
+
+/// Representation compared by CKA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CkaLayer {
+    /// The model's outputs.
+    #[default]
+    Output,
+    /// The last hidden layer's activations.
+    Hidden,
+}
+
+/// Bezier-curve training and evaluation (Garipov et al. 2018; SPEC §3.3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurveConfig {
+    /// Curve-training epochs (PTMZ: 10).
+    #[serde(default = "d10u32")]
+    pub epochs: u32,
+    /// Steps per curve epoch (PINN: full-batch steps; PINN choice).
+    #[serde(default = "d100u32")]
+    pub steps_per_epoch: u32,
+    /// SGD learning rate of the middle point (PTMZ: 0.1 for ResNets). PINN default 1e-2, chosen
+    /// on the embedded zoo: 1e-3 barely moves the middle point in 1,000 steps, 5e-2 diverges at
+    /// β = 30.
+    #[serde(default = "d1e_2")]
+    pub lr: f64,
+    /// SGD momentum (PTMZ: 0.9).
+    #[serde(default = "d0_9")]
+    pub momentum: f64,
+    /// L2 weight decay on the curve point (PTMZ: 5e-4; PINN default 0).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Evaluation points along the curve, ends included (PTMZ: 5).
+    #[serde(default = "d5usize")]
+    pub points: usize,
+    /// `true` reproduces PTMZ's compounding learning-rate schedule.
+    #[serde(default)]
+    pub ptmz_compat: bool,
+    /// Seed of the sampled curve positions.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn d1e_2() -> f64 {
+    1e-2
+}
+fn d10u32() -> u32 {
+    10
+}
+fn d0_9() -> f64 {
+    0.9
+}
+fn d5usize() -> usize {
+    5
+}
+
+impl Default for CurveConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            steps_per_epoch: 100,
+            lr: 1e-2,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            points: 5,
+            ptmz_compat: false,
+            seed: 0,
+        }
+    }
+}
