@@ -211,4 +211,40 @@ mod tests {
         assert_eq!(out[1][0], vec![-0.25 + 0.25 * 0.5, 0.25 - 0.25 * 0.5]);
         assert_eq!(out[2][0], vec![0.5, -0.5]);
     }
+
+    /// mc of a trained curve between `a` and `b` on the 2-parameter loss `f` (one pair).
+    fn trained_mc(f: impl Fn(&Tensor) -> Tensor, a: [f64; 2], b: [f64; 2]) -> f64 {
+        let point = |p: [f64; 2]| vec![Tensor::from_slice(&p).reshape([1, 2])];
+        let (theta0, theta2) = (point(a), point(b));
+        let loss = |theta: &[Tensor]| f(&theta[0]);
+        let cfg = CurveTraining {
+            steps_per_epoch: 50,
+            epochs: 10,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            seed: 1,
+            ptmz_compat: false,
+        };
+        let theta1 = train_bezier_middle(loss, &theta0, &theta2, &cfg);
+        let series = evaluate_curve(|t| vec![f(&t[0])], &theta0, &theta1, &theta2, 5);
+        mode_connectivity(&series.iter().map(|at_t| at_t[0][0]).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn constructed_landscapes_give_the_three_signs_of_mc() {
+        let x = |t: &Tensor| t.select(1, 0);
+        let y = |t: &Tensor| t.select(1, 1);
+        // Convex bowl, ends near its bottom: connected, mc ≈ 0.
+        let bowl = |t: &Tensor| (x(t) - 0.3).square() + (y(t) + 0.2).square();
+        let mc = trained_mc(bowl, [0.31, -0.2], [0.29, -0.2]);
+        assert!(mc.abs() < 1e-3, "bowl: {mc}");
+        // The same bowl, ends high on its walls (under-trained): the curve finds lower points.
+        let mc = trained_mc(bowl, [1.3, -0.2], [0.3, 0.8]);
+        assert!(mc > 0.3, "under-trained ends: {mc}");
+        // Two wells separated by a ridge every path must cross (height 1 at x = 0): a barrier.
+        let wells = |t: &Tensor| (x(t).square() - 1.0).square() + y(t).square();
+        let mc = trained_mc(wells, [-1.0, 0.0], [1.0, 0.0]);
+        assert!(mc < -0.5, "barrier: {mc}");
+    }
 }
