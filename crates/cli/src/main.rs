@@ -44,14 +44,8 @@ enum Command {
         /// The zoo folder.
         dir: PathBuf,
     },
-    /// Print a first phase label per grid cell (thresholds from the spec's [phases]).
-    Phases {
-        /// The zoo folder.
-        dir: PathBuf,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Print the phase of every grid cell (Yang et al. once measured; thresholds: [phases]).
+    Phases(commands::phases::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,7 +58,7 @@ fn main() -> ExitCode {
         Command::Metrics(args) => commands::metrics::run(&args, &model_logs, progress),
         Command::Status { dir } => commands::status::run(&dir),
         Command::Plot { dir } => commands::plot::run(&dir).map(|_| ExitCode::SUCCESS),
-        Command::Phases { dir, json } => commands::phases::run(&dir, json),
+        Command::Phases(args) => commands::phases::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,104 +1,20 @@
 //! Phase labels of a zoo's grid cells.
 //!
-//! This first version labels a cell from its seed-mean final train loss and test error against
-//! two thresholds of the spec (`[phases] train_loss`, `test_error`), and reports for each the
-//! margin (log10 of value / threshold: negative = below, |margin| < 0.3 = within a factor of 2)
-//! so a reader sees how firm a label is. The Yang et al. (2021) taxonomy (phases I, II, III,
-//! IV-A, IV-B) needs the loss-landscape metrics (mode connectivity, CKA) and replaces it once
-//! those are computed.
+//! Two rule sets, both pure functions of a cell's seed means and the spec's `[phases]`
+//! thresholds, and both reporting the margin to every threshold so a reader sees how firm a
+//! label is:
+//! - [`label_cell_yang`]: the Yang et al. (2021) taxonomy — phases I (under-fitted and
+//!   under-sized), II (under-fitted), III (under-sized), IV-A (over-fitted), IV-B (generalizing)
+//!   — from train loss, mode connectivity and CKA (SPEC §4's operational rule; the original has
+//!   no code or thresholds for it).
+//! - [`label_cell`]: first labels from train loss and test error alone, for zoos whose
+//!   landscape metrics are not measured yet.
+//!
+//! No files and no tensors here: callers hand in numbers (`phasezoo phases` does).
 #![deny(missing_docs)]
 
-use pz_spec::PhaseThresholds;
-use serde::Serialize;
+mod first;
+mod yang;
 
-/// A first label from train loss and test error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum FirstLabel {
-    /// Low train loss and low test error: trained and generalizing (a PINN that solves the PDE).
-    #[serde(rename = "fit+solved")]
-    FitSolved,
-    /// Low train loss, high test error: fits its loss but not the task (a PINN stuck in a
-    /// trivial or wrong solution).
-    #[serde(rename = "fit+failed")]
-    FitFailed,
-    /// High train loss, low test error.
-    #[serde(rename = "underfit+solved")]
-    UnderfitSolved,
-    /// High train loss and high test error: under-fitted, failed.
-    #[serde(rename = "underfit+failed")]
-    UnderfitFailed,
-}
-
-impl FirstLabel {
-    /// Short code for grids printed in a terminal.
-    #[must_use]
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::FitSolved => "fit+solved",
-            Self::FitFailed => "fit+failed",
-            Self::UnderfitSolved => "underfit+solved",
-            Self::UnderfitFailed => "underfit+failed",
-        }
-    }
-}
-
-/// A cell's label with the numbers behind it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CellLabel {
-    /// The label.
-    pub label: FirstLabel,
-    /// Seed-mean train loss.
-    pub train_loss: f64,
-    /// Seed-mean test error.
-    pub test_error: f64,
-    /// log10(train_loss / threshold).
-    pub train_loss_margin: f64,
-    /// log10(test_error / threshold).
-    pub test_error_margin: f64,
-}
-
-/// Label a cell from its seed means. `None` when a mean is not finite (a failed seed).
-#[must_use]
-pub fn label_cell(train_loss: f64, test_error: f64, thresholds: &PhaseThresholds) -> Option<CellLabel> {
-    if !(train_loss.is_finite() && test_error.is_finite()) {
-        return None;
-    }
-    let high_loss = train_loss > thresholds.train_loss;
-    let fails = test_error > thresholds.test_error;
-    let label = match (high_loss, fails) {
-        (false, false) => FirstLabel::FitSolved,
-        (false, true) => FirstLabel::FitFailed,
-        (true, false) => FirstLabel::UnderfitSolved,
-        (true, true) => FirstLabel::UnderfitFailed,
-    };
-    Some(CellLabel {
-        label,
-        train_loss,
-        test_error,
-        train_loss_margin: (train_loss / thresholds.train_loss).log10(),
-        test_error_margin: (test_error / thresholds.test_error).log10(),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const T: PhaseThresholds = PhaseThresholds { train_loss: 1e-3, test_error: 0.1 };
-
-    #[test]
-    fn four_quadrants_and_margins() {
-        assert_eq!(label_cell(1e-4, 0.01, &T).unwrap().label, FirstLabel::FitSolved);
-        assert_eq!(label_cell(1e-4, 0.9, &T).unwrap().label, FirstLabel::FitFailed);
-        assert_eq!(label_cell(1e-1, 0.05, &T).unwrap().label, FirstLabel::UnderfitSolved);
-        let c = label_cell(1e-1, 1.0, &T).unwrap();
-        assert_eq!(c.label, FirstLabel::UnderfitFailed);
-        assert!((c.train_loss_margin - 2.0).abs() < 1e-12 && (c.test_error_margin - 1.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn thresholds_are_inclusive_below() {
-        assert_eq!(label_cell(1e-3, 0.1, &T).unwrap().label, FirstLabel::FitSolved);
-        assert_eq!(label_cell(f64::NAN, 0.1, &T), None);
-    }
-}
+pub use first::{label_cell, CellLabel, FirstLabel};
+pub use yang::{label_cell_yang, loss_threshold, CellMetrics, Margins, Phase, PhaseLabel};

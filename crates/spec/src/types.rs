@@ -310,16 +310,33 @@ impl Default for RunConfig {
     }
 }
 
-/// Thresholds of the first phase labels (see docs/FORMAT.md, "phases").
+/// Thresholds of the phase labels (docs/FORMAT.md, "phases"). SPEC §4: the original has no
+/// thresholds (boundaries were drawn by eye); these are phasezoo's documented choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseThresholds {
     /// A cell whose seed-mean final train loss exceeds this is "high loss".
     #[serde(default = "default_loss_threshold")]
     pub train_loss: f64,
-    /// A cell whose seed-mean final test error exceeds this "fails"; below, it "solves".
+    /// If set, the loss threshold is this factor times the smallest cell loss of the zoo
+    /// instead (relative to the zoo, SPEC §4 "τ_L = k·min cell loss").
+    #[serde(default)]
+    pub train_loss_relative: Option<f64>,
+    /// A cell whose seed-mean final test error exceeds this "fails" (first labels).
     #[serde(default = "default_error_threshold")]
     pub test_error: f64,
+    /// Metric key of the mode connectivity used by the rules (PTMZ: mc of train error; a PINN
+    /// has no train error, so its train loss).
+    #[serde(default = "default_mc_metric")]
+    pub mc_metric: String,
+    /// Dead zone ε: |mc| ≤ ε counts as "no barrier" (PTMZ plots: about 1–2 percentage points
+    /// of train error; in the mc metric's units).
+    #[serde(default = "default_mc_epsilon")]
+    pub mc_epsilon: f64,
+    /// Low-loss, connected cells with seed-mean CKA below this are IV-A (over-fitted), at or
+    /// above IV-B (generalizing).
+    #[serde(default = "default_cka_threshold")]
+    pub cka: f64,
 }
 
 fn default_loss_threshold() -> f64 {
@@ -328,9 +345,25 @@ fn default_loss_threshold() -> f64 {
 fn default_error_threshold() -> f64 {
     0.1
 }
+fn default_mc_metric() -> String {
+    "mc_train_loss".into()
+}
+fn default_mc_epsilon() -> f64 {
+    1e-3
+}
+fn default_cka_threshold() -> f64 {
+    0.9
+}
 
 impl Default for PhaseThresholds {
     fn default() -> Self {
-        Self { train_loss: default_loss_threshold(), test_error: default_error_threshold() }
+        Self {
+            train_loss: default_loss_threshold(),
+            train_loss_relative: None,
+            test_error: default_error_threshold(),
+            mc_metric: default_mc_metric(),
+            mc_epsilon: default_mc_epsilon(),
+            cka: default_cka_threshold(),
+        }
     }
 }

@@ -52,8 +52,8 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
-    /// CSV writing failed.
-    #[error("{path}: cannot write CSV")]
+    /// CSV reading or writing failed.
+    #[error("{path}: not valid CSV, or not writable as CSV")]
     Csv {
         /// The file.
         path: PathBuf,

@@ -36,6 +36,16 @@ fn metrics_fill_every_model_and_a_rerun_changes_nothing() {
             assert!(zoo.join("plots").join(format!("{name}.{ext}")).is_file(), "no {name}.{ext}");
         }
     }
+    // With mode connectivity measured, every cell gets a Yang et al. phase or a reason.
+    let mut phases = strings(&["phases", "--json"]);
+    phases.push(zoo.to_str().expect("UTF-8").to_string());
+    let r = run(tmp.path(), &phases);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    for c in doc["cells"].as_array().expect("cells") {
+        let yang = &c["yang"];
+        assert!(yang["phase"].is_string() || !yang["reason"].as_str().unwrap_or("").is_empty(), "{c}");
+        assert!(c["mc"].is_number() && c["cka"].is_number(), "{c}");
+    }
     let before = snapshot(&zoo);
     let again = run(tmp.path(), &args);
     assert_eq!(again.code, 0, "{}", again.stderr);

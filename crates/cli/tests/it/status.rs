@@ -31,7 +31,8 @@ fn phases_json_has_one_labelled_cell_per_grid_cell() {
     assert_eq!(loads, [1.0, 20.0]);
     for c in cells {
         assert_eq!(c["temperature"].as_f64(), Some(0.01), "{c}");
-        assert!(c["label"].is_string(), "every cell is finished, so labelled: {c}");
+        assert!(c["first"]["label"].is_string(), "every cell is finished, so labelled: {c}");
+        assert!(c["yang"].is_null(), "no metrics yet, so no Yang phase: {c}");
     }
     assert_eq!(doc["load"], "beta");
     assert_eq!(doc["temperature"], "lr");
