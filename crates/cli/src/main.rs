@@ -4,6 +4,7 @@
 mod cells;
 mod commands;
 mod devices;
+mod index;
 mod logging;
 mod progress;
 

@@ -11,6 +11,7 @@
 
 mod atomic;
 mod checkpoint;
+mod epoch_index;
 mod error;
 mod index;
 mod jsonl;
@@ -24,6 +25,7 @@ mod zoo_dir;
 
 pub use atomic::{atomic_write, atomic_write_with};
 pub use checkpoint::{Checkpoint, CheckpointState, LoadedCheckpoint};
+pub use epoch_index::{collect_epoch_rows, write_epoch_index, EpochIndexRow, METRIC_COLUMNS};
 pub use error::{Error, Result};
 pub use index::{collect_rows, write_index, IndexRow, INDEX_COLUMNS};
 pub use metrics::MetricsRecord;

@@ -102,6 +102,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
 fn zoo_grid(dir: &std::path::Path) -> Result<Grid> {
     let view = ZooView::open(dir)?;
+    // The labels also go to the index (index_epochs.csv, index.parquet).
+    crate::index::write(&view.zoo, &view.plan)?;
     let spec = &view.zoo.spec;
     let (g, t) = (&spec.grid, spec.phases.clone());
     let mc = view.metric_grid(&t.mc_metric);

@@ -97,6 +97,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let outcome = run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop);
     reporter.finish();
     write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
+    crate::index::write(&zoo, &plan)?;
     match outcome? {
         Outcome::Interrupted => {
             eprintln!("phasezoo: interrupted; finished work is saved. Run the same command again to resume.");

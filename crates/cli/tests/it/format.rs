@@ -43,7 +43,9 @@ fn a_finished_zoo_has_exactly_the_documented_layout() {
     // Exactly these entries: no plots (--no-plot), no temp files, nothing else.
     ids.sort();
     let mut expected: Vec<String> =
-        ["FORMAT", ".lock", "index.csv", "zoo.toml", "models/"].map(String::from).into();
+        ["FORMAT", ".lock", "index.csv", "index_epochs.csv", "index.parquet", "zoo.toml", "models/"]
+            .map(String::from)
+            .into();
     for id in &ids {
         let m = format!("models/{id}/");
         expected

@@ -5,6 +5,7 @@ mod crash_remnants;
 mod format;
 mod interrupt;
 mod metrics;
+mod parquet;
 mod phases_summary;
 mod pytorch;
 mod result_lines;
