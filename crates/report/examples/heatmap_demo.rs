@@ -30,6 +30,8 @@ fn main() -> Result<(), pz_report::Error> {
         scale: ColorScale::Auto,
         colorbar_label: "relative L2 error".into(),
         annotate: true,
+        cell_text: Vec::new(),
+        regions: Vec::new(),
     };
     write_heatmap(&log, &out.join("log.png"), &out.join("log.svg"))?;
 
@@ -41,6 +43,8 @@ fn main() -> Result<(), pz_report::Error> {
         scale: ColorScale::Auto,
         colorbar_label: "value".into(),
         annotate: true,
+        cell_text: Vec::new(),
+        regions: Vec::new(),
     };
     write_heatmap(&small, &out.join("small.png"), &out.join("small.svg"))?;
 
@@ -57,6 +61,8 @@ fn main() -> Result<(), pz_report::Error> {
         scale: ColorScale::Auto,
         colorbar_label: "train loss".into(),
         annotate: true,
+        cell_text: Vec::new(),
+        regions: Vec::new(),
     };
     write_heatmap(&wide, &out.join("wide.png"), &out.join("wide.svg"))
 }

@@ -114,15 +114,46 @@ fn draw_cells<DB: DrawingBackend>(
             };
             let colour = viridis(p.mapping.t(v));
             fill_rect(area, r, rgb(colour))?;
-            if let Some(size) = font {
+            let text = h.cell_text.get(row).and_then(|t| t.get(col)).cloned().flatten();
+            if let Some(size) = font.or_else(|| text.as_ref().map(|_| annotation_size(l))) {
                 let ink = if luminance(colour) < 0.5 { WHITE } else { BLACK };
                 let style = text_style(size, &ink, HPos::Center, VPos::Center);
-                area.draw(&Text::new(format_compact(v), r.center(), style))?;
+                area.draw(&Text::new(text.unwrap_or_else(|| format_compact(v)), r.center(), style))?;
             }
         }
     }
+    draw_region_boundaries(area, h, l)?;
     let p = l.plot;
     area.draw(&Rectangle::new([(p.x0, p.y0), (p.x1 - 1, p.y1 - 1)], BLACK.stroke_width(1)))
+}
+
+/// Thick lines on the edges between neighbouring cells of different regions (phase boundaries).
+fn draw_region_boundaries<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    h: &Heatmap,
+    l: &Layout,
+) -> DrawResult<DB> {
+    let region = |row: usize, col: usize| h.regions.get(row).and_then(|r| r.get(col)).copied().flatten();
+    for row in 0..l.n_rows {
+        for col in 0..l.n_cols {
+            let Some(here) = region(row, col) else { continue };
+            let r = cell_rect(l, row, col);
+            if col + 1 < l.n_cols && region(row, col + 1).is_some_and(|there| there != here) {
+                fill_rect(area, Rect { x0: r.x1 - 2, y0: r.y0, x1: r.x1 + 2, y1: r.y1 }, BLACK)?;
+            }
+            // Row 0 is drawn at the bottom, so row + 1 is the neighbour above.
+            if row + 1 < l.n_rows && region(row + 1, col).is_some_and(|there| there != here) {
+                fill_rect(area, Rect { x0: r.x0, y0: r.y0 - 2, x1: r.x1, y1: r.y0 + 2 }, BLACK)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Font size for cell texts when values are not annotated.
+fn annotation_size(l: &Layout) -> f64 {
+    let r = cell_rect(l, 0, 0);
+    (f64::from((r.x1 - r.x0).min(r.y1 - r.y0)) * 0.25).clamp(8.0, 15.0)
 }
 
 /// Tick marks, tick labels and titles of both axes.

@@ -44,6 +44,12 @@ pub struct Heatmap {
     pub colorbar_label: String,
     /// Write the value into each cell (3 significant digits).
     pub annotate: bool,
+    /// Optional text per cell (`[row][col]`) written instead of the value, e.g. a phase name;
+    /// empty for none.
+    pub cell_text: Vec<Vec<Option<String>>>,
+    /// Optional region per cell (`[row][col]`, e.g. a phase); thick lines are drawn between
+    /// neighbouring cells of different regions. Empty for none.
+    pub regions: Vec<Vec<Option<u8>>>,
 }
 
 impl Heatmap {
@@ -104,6 +110,8 @@ pub(crate) fn sample(values: Vec<Vec<Option<f64>>>) -> Heatmap {
         scale: ColorScale::Auto,
         colorbar_label: "relative L2 error".into(),
         annotate: false,
+        cell_text: Vec::new(),
+        regions: Vec::new(),
     }
 }
 

@@ -67,6 +67,24 @@ mod tests {
     }
 
     #[test]
+    fn region_boundaries_are_drawn_only_between_different_regions() {
+        let mut h = sample(vec![vec![Some(0.5), Some(0.5)], vec![Some(0.5), Some(0.5)]]);
+        // Bottom row: regions 1 | 2 (a boundary); top row: 1 | 1 (none); columns differ at the
+        // bottom right only, so the horizontal edge above it is a boundary too.
+        h.regions = vec![vec![Some(1), Some(2)], vec![Some(1), Some(1)]];
+        h.cell_text = vec![vec![Some("I".into()), None], vec![None, None]];
+        let (p, buf) = rgb_of(&h);
+        let l = &p.layout;
+        let (a, b) = (cell_rect(l, 0, 0), cell_rect(l, 1, 0));
+        let black = (0, 0, 0);
+        assert_eq!(pixel(&buf, (a.x1, (a.y0 + a.y1) / 2)), black, "vertical boundary, bottom row");
+        assert_ne!(pixel(&buf, (b.x1, (b.y0 + b.y1) / 2)), black, "no boundary inside region 1, top row");
+        let br = cell_rect(l, 0, 1);
+        assert_eq!(pixel(&buf, ((br.x0 + br.x1) / 2, br.y0)), black, "horizontal boundary above region 2");
+        assert_ne!(pixel(&buf, ((a.x0 + a.x1) / 4 + a.x0 / 2, a.y0)), black, "none above region 1");
+    }
+
+    #[test]
     fn two_by_two_cell_centres_have_viridis_colours() {
         let h = sample(vec![vec![Some(0.0), Some(1.0)], vec![None, Some(0.5)]]);
         let (p, buf) = rgb_of(&h);

@@ -104,6 +104,27 @@ fn zoo_grid(dir: &std::path::Path) -> Result<Grid> {
     let view = ZooView::open(dir)?;
     // The labels also go to the index (index_epochs.csv, index.parquet).
     crate::index::write(&view.zoo, &view.plan)?;
+    Ok(grid_of_view(&view))
+}
+
+/// The phase of every cell as (region number 1–5, name), rows = temperature, columns = load;
+/// `None` where a cell has no phase (not measured, or outside the taxonomy).
+pub fn phase_regions(view: &ZooView) -> Vec<Vec<Option<(u8, &'static str)>>> {
+    let grid = grid_of_view(view);
+    grid.cells
+        .chunks(grid.loads.len())
+        .map(|row| {
+            row.iter()
+                .map(|c| {
+                    let phase = c.yang.as_ref()?.phase?;
+                    Some((phase as u8 + 1, phase.code()))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn grid_of_view(view: &ZooView) -> Grid {
     let spec = &view.zoo.spec;
     let (g, t) = (&spec.grid, spec.phases.clone());
     let mc = view.metric_grid(&t.mc_metric);
@@ -124,14 +145,14 @@ fn zoo_grid(dir: &std::path::Path) -> Result<Grid> {
             });
         }
     }
-    Ok(label_all(
+    label_all(
         g.load.short_name(),
         g.temperature.short_name(),
         g.load.values.clone(),
         g.temperature.values.clone(),
         cells,
         t,
-    ))
+    )
 }
 
 fn summary_grid(csv: &std::path::Path, t: PhaseThresholds) -> Result<Grid> {

@@ -39,6 +39,15 @@ pub fn run(dir: &Path) -> Result<Vec<PathBuf>> {
             panels.push((key, title, unit, values));
         }
     }
+    // The phase map, and its boundaries drawn on every panel, once cells have phases.
+    let phases = crate::commands::phases::phase_regions(&view);
+    let regions: Vec<Vec<Option<u8>>> =
+        phases.iter().map(|r| r.iter().map(|c| c.map(|(n, _)| n)).collect()).collect();
+    let has_phases = regions.iter().flatten().any(Option::is_some);
+    if has_phases {
+        let values = regions.iter().map(|r| r.iter().map(|c| c.map(f64::from)).collect()).collect();
+        panels.push(("phases", "Yang et al. phases (1 = I … 5 = IV-B)", "phase", values));
+    }
     let mut written = Vec::new();
     for (name, title, unit, values) in panels {
         let heatmap = Heatmap {
@@ -49,6 +58,15 @@ pub fn run(dir: &Path) -> Result<Vec<PathBuf>> {
             scale: ColorScale::Auto,
             colorbar_label: unit.to_string(),
             annotate: true,
+            cell_text: if name == "phases" {
+                phases
+                    .iter()
+                    .map(|r| r.iter().map(|c| c.map(|(_, code)| code.to_string())).collect())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            regions: if has_phases { regions.clone() } else { Vec::new() },
         };
         let png = dir.join("plots").join(format!("{name}.png"));
         let svg = png.with_extension("svg");
