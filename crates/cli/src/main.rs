@@ -8,6 +8,7 @@ mod index;
 mod logging;
 mod progress;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,6 +46,8 @@ enum Command {
         /// The zoo folder.
         dir: PathBuf,
     },
+    /// Write the zoo's report: one self-contained HTML page (spec, phase map, panels, models).
+    Report(commands::report::Args),
     /// Print the phase of every grid cell (Yang et al. once measured; thresholds: [phases]).
     Phases(commands::phases::Args),
 }
@@ -60,6 +63,10 @@ fn main() -> ExitCode {
         Command::Status { dir } => commands::status::run(&dir),
         Command::Plot { dir } => commands::plot::run(&dir).map(|_| ExitCode::SUCCESS),
         Command::Phases(args) => commands::phases::run(&args),
+        Command::Report(args) => commands::report::run(&args).map(|path| {
+            let _ = writeln!(std::io::stdout(), "wrote {}", path.display());
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,4 @@
-//! Plots of a phasezoo grid.
+//! Plots of a phasezoo grid and the zoo report page.
 //!
 //! This crate owns the *pictures* of a zoo: given the numbers already
 //! aggregated for a grid of training runs (one value per grid cell, e.g. the
@@ -19,6 +19,7 @@ mod draw;
 mod error;
 mod font;
 mod heatmap;
+mod html;
 mod layout;
 mod render;
 mod scale;
@@ -27,4 +28,5 @@ mod write;
 
 pub use error::Error;
 pub use heatmap::{ColorScale, GridAxis, Heatmap};
-pub use write::write_heatmap;
+pub use html::{render_html, Cell, Column, Curves, ModelRow, ModelTable, Panel, ReportPage};
+pub use write::{render_heatmap_svg, write_heatmap, write_html};

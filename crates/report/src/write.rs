@@ -1,4 +1,5 @@
-//! `write_heatmap`: render both pictures in memory, then write them atomically.
+//! `write_heatmap`: render both pictures in memory, then write them atomically; the same for
+//! the report page.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,21 @@ pub fn write_heatmap(h: &Heatmap, png: &Path, svg: &Path) -> Result<(), Error> {
     let svg_tmp = stage_bytes(svg_text.as_bytes(), svg, ".svg")?;
     persist(png_tmp, png)?;
     persist(svg_tmp, svg)
+}
+
+/// Draws `h` as an SVG document in memory (the same picture [`write_heatmap`] writes), for
+/// pages that inline their panels.
+pub fn render_heatmap_svg(h: &Heatmap) -> Result<String, Error> {
+    let prepared = prepare(h, WIDTH, HEIGHT)?;
+    ensure_font()?;
+    render_svg(h, &prepared, (WIDTH, HEIGHT), Path::new("<inline svg>"))
+}
+
+/// Writes the report page to `dest` atomically (temporary file next to it, then rename).
+pub fn write_html(page: &crate::ReportPage, dest: &Path) -> Result<(), Error> {
+    let text = crate::render_html(page);
+    let tmp = stage_bytes(text.as_bytes(), dest, ".html")?;
+    persist(tmp, dest)
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> Error {

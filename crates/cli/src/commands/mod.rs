@@ -4,5 +4,6 @@ pub mod bench;
 pub mod metrics;
 pub mod phases;
 pub mod plot;
+pub mod report;
 pub mod status;
 pub mod train;

@@ -32,7 +32,7 @@ pub struct Args {
     /// Populations trained at once (default: one per device).
     #[arg(long)]
     jobs: Option<usize>,
-    /// Do not draw the heatmaps at the end.
+    /// Do not draw the heatmaps and the report page at the end.
     #[arg(long)]
     no_plot: bool,
 }
@@ -115,6 +115,8 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
                 for path in crate::commands::plot::run(&out)? {
                     eprintln!("phasezoo: wrote {}", path.display());
                 }
+                let report = crate::commands::report::Args { dir: out.clone(), out: None };
+                eprintln!("phasezoo: wrote {}", crate::commands::report::run(&report)?.display());
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -8,6 +8,7 @@ mod metrics;
 mod parquet;
 mod phases_summary;
 mod pytorch;
+mod report;
 mod result_lines;
 mod resume;
 mod spec_errors;

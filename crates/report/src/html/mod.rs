@@ -1,0 +1,93 @@
+//! The zoo report: one self-contained HTML file (`phasezoo report DIR`).
+//!
+//! Everything the page needs is inside the file: the heatmap panels as inline SVG, the model
+//! table and training curves as an embedded JSON document drawn by a small inline script, and
+//! the stylesheet. Nothing is loaded from the network, so the file can be mailed, archived or
+//! opened from a cluster's scratch disk. Like the rest of the crate it knows nothing of the
+//! store: callers hand it the page's contents.
+
+mod escape;
+mod render;
+
+use serde::Serialize;
+
+pub use render::render_html;
+
+/// Everything shown on the page.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportPage {
+    /// Zoo name, the page title.
+    pub title: String,
+    /// The spec's free-text description.
+    pub description: String,
+    /// Short facts shown under the title, e.g. ("models", "36 done of 36").
+    pub facts: Vec<(String, String)>,
+    /// The resolved spec (zoo.toml), shown verbatim.
+    pub spec_toml: String,
+    /// Heatmap panels, in display order; the phase map first reads best.
+    pub panels: Vec<Panel>,
+    /// One row per model.
+    pub table: ModelTable,
+}
+
+/// One heatmap, already rendered as an SVG document (see [`crate::render_heatmap_svg`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Panel {
+    /// Short machine name, e.g. `test_error`; the element id `panel-<name>`.
+    pub name: String,
+    /// Caption under the picture.
+    pub caption: String,
+    /// The SVG document.
+    #[serde(skip)]
+    pub svg: String,
+}
+
+/// The sortable table of models and, per model, its training curves.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelTable {
+    /// Column headers; every row has one cell per column.
+    pub columns: Vec<Column>,
+    /// The models.
+    pub rows: Vec<ModelRow>,
+}
+
+/// A table column.
+#[derive(Debug, Clone, Serialize)]
+pub struct Column {
+    /// Header text.
+    pub label: String,
+    /// Sort numerically (else as text).
+    pub numeric: bool,
+}
+
+/// A table cell: text, a number, or nothing.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Cell {
+    /// A number (NaN and infinities are shown as text by the caller).
+    Number(f64),
+    /// Text.
+    Text(String),
+    /// No value.
+    Empty,
+}
+
+/// One model: its table cells and curves.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    /// Model id, shown in the curve title.
+    pub id: String,
+    /// One cell per column.
+    pub cells: Vec<Cell>,
+    /// Training curves: per series name, one value (or none) per epoch.
+    pub curves: Curves,
+}
+
+/// A model's training curves over epochs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Curves {
+    /// The evaluated epochs.
+    pub epochs: Vec<f64>,
+    /// (series name, one value per epoch); `None` where missing or not finite.
+    pub series: Vec<(String, Vec<Option<f64>>)>,
+}
