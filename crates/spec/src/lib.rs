@@ -31,8 +31,9 @@ pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, Me
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
 pub use types::{
-    Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, MlpConfig,
-    ModelConfig, Optimizer, PhaseThresholds, ProblemConfig, RunConfig, Schedule, TrainConfig, ZooSpec,
+    Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, ImageConfig,
+    MlpConfig, ModelConfig, Optimizer, PhaseThresholds, Precision, ProblemConfig, ResnetConfig, RunConfig,
+    Schedule, TrainConfig, VitConfig, ZooSpec, DATASETS,
 };
 
 #[cfg(test)]

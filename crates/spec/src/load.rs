@@ -193,34 +193,8 @@ fn validate_fields(spec: &ZooSpec) -> Vec<Problem> {
     if t.adam_eps.is_nan() || t.adam_eps <= 0.0 {
         problems.push(Problem::new("train.adam_eps", "must be > 0"));
     }
-    match &spec.model {
-        crate::ModelConfig::Mlp(m) => {
-            if m.hidden.is_empty() || m.hidden.contains(&0) {
-                problems.push(
-                    Problem::new("model.hidden", "needs at least one layer, each of width >= 1")
-                        .hint("e.g. hidden = [50, 50, 50, 50]"),
-                );
-            }
-        }
-    }
-    match &spec.problem {
-        crate::ProblemConfig::Convection(c) => {
-            if !c.beta.is_finite() || c.beta < 0.0 {
-                problems.push(Problem::new("problem.beta", "must be finite and >= 0"));
-            }
-            for (key, n) in [
-                ("collocation_points", c.collocation_points),
-                ("initial_points", c.initial_points),
-                ("boundary_points", c.boundary_points),
-                ("eval_x", c.eval_x),
-                ("eval_t", c.eval_t),
-            ] {
-                if n == 0 {
-                    problems.push(Problem::new(format!("problem.{key}"), "must be at least 1"));
-                }
-            }
-        }
-    }
+    problems.extend(validate_model(spec));
+    problems.extend(validate_problem(spec));
     let m = &spec.metrics;
     if m.hessian.top_n == 0 || m.hessian.max_iter == 0 || m.hessian.trace_max_iter == 0 {
         problems
@@ -248,6 +222,115 @@ fn validate_fields(spec: &ZooSpec) -> Vec<Problem> {
 }
 
 /// An axis must be non-empty, finite, duplicate-free, and set a key that exists and types.
+/// The architecture: its own fields, and that it fits the problem.
+fn validate_model(spec: &ZooSpec) -> Vec<Problem> {
+    use crate::{ModelConfig, ProblemConfig};
+    let mut problems = Vec::new();
+    match &spec.model {
+        ModelConfig::Mlp(m) => {
+            if m.hidden.is_empty() || m.hidden.contains(&0) {
+                problems.push(
+                    Problem::new("model.hidden", "needs at least one layer, each of width >= 1")
+                        .hint("e.g. hidden = [50, 50, 50, 50]"),
+                );
+            }
+        }
+        ModelConfig::Resnet18(r) | ModelConfig::Resnet50(r) => {
+            if r.width == 0 {
+                problems.push(Problem::new("model.width", "must be at least 1").hint("e.g. width = 64"));
+            }
+        }
+        ModelConfig::Vit(v) => {
+            if v.width == 0 || v.head_dim == 0 || v.width % v.head_dim != 0 {
+                problems.push(
+                    Problem::new(
+                        "model.width",
+                        format!("{} is not a positive multiple of model.head_dim = {}", v.width, v.head_dim),
+                    )
+                    .hint("heads = width / head_dim: e.g. width = 128 with head_dim = 16"),
+                );
+            }
+            for (key, n) in [("depth", v.depth), ("patch_size", v.patch_size), ("mlp_ratio", v.mlp_ratio)] {
+                if n == 0 {
+                    problems.push(Problem::new(format!("model.{key}"), "must be at least 1"));
+                }
+            }
+        }
+    }
+    let fits = matches!(
+        (&spec.model, &spec.problem),
+        (ModelConfig::Mlp(_), ProblemConfig::Convection(_)) | (_, ProblemConfig::Image(_))
+    ) && !matches!((&spec.model, &spec.problem), (ModelConfig::Mlp(_), ProblemConfig::Image(_)));
+    if !fits {
+        problems.push(
+            Problem::new(
+                "model.architecture",
+                format!("`{}` cannot be trained on problem.kind = {}", spec.model.architecture(), problem_kind(spec)),
+            )
+            .hint("the convection PINN uses architecture = \"mlp\"; image problems use resnet18, resnet50 or vit"),
+        );
+    }
+    problems
+}
+
+fn problem_kind(spec: &ZooSpec) -> &'static str {
+    match spec.problem {
+        crate::ProblemConfig::Convection(_) => "\"convection\"",
+        crate::ProblemConfig::Image(_) => "\"image\"",
+    }
+}
+
+/// The problem's own fields, and the recipe each problem trains with.
+fn validate_problem(spec: &ZooSpec) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let t = &spec.train;
+    match &spec.problem {
+        crate::ProblemConfig::Convection(c) => {
+            if !c.beta.is_finite() || c.beta < 0.0 {
+                problems.push(Problem::new("problem.beta", "must be finite and >= 0"));
+            }
+            for (key, n) in [
+                ("collocation_points", c.collocation_points),
+                ("initial_points", c.initial_points),
+                ("boundary_points", c.boundary_points),
+                ("eval_x", c.eval_x),
+                ("eval_t", c.eval_t),
+            ] {
+                if n == 0 {
+                    problems.push(Problem::new(format!("problem.{key}"), "must be at least 1"));
+                }
+            }
+            if t.optimizer != crate::Optimizer::Adam || t.schedule != crate::Schedule::Constant {
+                problems.push(
+                    Problem::new("train.optimizer", "the PINN population trains with Adam at a constant lr")
+                        .hint("remove train.optimizer and train.schedule, or set optimizer = \"adam\""),
+                );
+            }
+        }
+        crate::ProblemConfig::Image(i) => {
+            if !crate::DATASETS.contains(&i.dataset.as_str()) {
+                problems.push(
+                    Problem::new("problem.dataset", format!("`{}` is not a dataset phasezoo reads", i.dataset))
+                        .hint(format!("use one of {}", crate::DATASETS.join(", "))),
+                );
+            }
+            if t.batch_size == 0 {
+                problems.push(Problem::new("train.batch_size", "must be at least 1").hint("e.g. batch_size = 128"));
+            }
+            if !(0.0..1.0).contains(&t.momentum) {
+                problems.push(Problem::new("train.momentum", "must be in [0, 1)"));
+            }
+            if t.dtype != crate::DType::Float32 {
+                problems.push(
+                    Problem::new("train.dtype", "image models train in float32")
+                        .hint("use train.precision = \"bf16_autocast\" for bfloat16 on CUDA"),
+                );
+            }
+        }
+    }
+    problems
+}
+
 fn validate_axis(section: &str, axis: &crate::Axis, table: &Table) -> Vec<Problem> {
     let mut problems = Vec::new();
     if axis.values.is_empty() {

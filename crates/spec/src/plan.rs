@@ -132,6 +132,10 @@ pub(crate) fn axis_value(current: Option<&Value>, v: f64) -> Value {
     #[allow(clippy::cast_possible_truncation)]
     match current {
         Some(Value::Integer(_)) if v.fract() == 0.0 => Value::Integer(v as i64),
-        _ => Value::Float(v),
+        Some(_) => Value::Float(v),
+        // A key left at its default: whole numbers as integers, which also deserialize into
+        // float fields (so `model.width = 8` and `train.lr = 1` both work).
+        None if v.fract() == 0.0 && v.abs() < 9e15 => Value::Integer(v as i64),
+        None => Value::Float(v),
     }
 }

@@ -43,6 +43,68 @@ pub struct ZooSpec {
 pub enum ModelConfig {
     /// A fully connected network.
     Mlp(MlpConfig),
+    /// ResNet-18 of base width `width` (SPEC §1.2: 3×3 stride-1 stem, no max-pool).
+    Resnet18(ResnetConfig),
+    /// ResNet-50 (Bottleneck v1.5) of base width `width`.
+    Resnet50(ResnetConfig),
+    /// A CIFAR-size Vision Transformer whose width is its embedding dim (docs/MODELS.md).
+    Vit(VitConfig),
+}
+
+impl ModelConfig {
+    /// The architecture's name as written in the spec.
+    #[must_use]
+    pub fn architecture(&self) -> &'static str {
+        match self {
+            Self::Mlp(_) => "mlp",
+            Self::Resnet18(_) => "resnet18",
+            Self::Resnet50(_) => "resnet50",
+            Self::Vit(_) => "vit",
+        }
+    }
+}
+
+/// A width-scaled ResNet: stages of w, 2w, 4w, 8w channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResnetConfig {
+    /// Base width w (the load axis; 64 is the standard ResNet).
+    #[serde(default = "d64")]
+    pub width: u32,
+}
+
+/// A Vision Transformer (patch embedding, class token, pre-norm encoder blocks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VitConfig {
+    /// Embedding dim (the load axis); a multiple of `head_dim`.
+    #[serde(default = "d128")]
+    pub width: u32,
+    /// Encoder blocks.
+    #[serde(default = "d6")]
+    pub depth: u32,
+    /// Side of the square patches; must divide the image side.
+    #[serde(default = "d4")]
+    pub patch_size: u32,
+    /// Dim of each attention head; heads = width / head_dim.
+    #[serde(default = "d16")]
+    pub head_dim: u32,
+    /// MLP hidden dim = mlp_ratio × width.
+    #[serde(default = "d4")]
+    pub mlp_ratio: u32,
+}
+
+fn d64() -> u32 {
+    64
+}
+fn d6() -> u32 {
+    6
+}
+fn d4() -> u32 {
+    4
+}
+fn d16() -> u32 {
+    16
 }
 
 /// A multilayer perceptron: `in → hidden[0] → … → hidden[n-1] → out`.
@@ -76,6 +138,32 @@ pub enum Activation {
 pub enum ProblemConfig {
     /// 1-D convection `u_t + β u_x = 0` (Krishnapriyan et al. 2021).
     Convection(ConvectionConfig),
+    /// Image classification on a dataset (`phasezoo data fetch NAME`).
+    Image(ImageConfig),
+}
+
+/// Image classification: the dataset and how much of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageConfig {
+    /// One of [`DATASETS`].
+    pub dataset: String,
+    /// Train on the first n training images only (0 = all); for quick zoos and tests.
+    #[serde(default)]
+    pub train_subset: usize,
+    /// Evaluate on the first n test images only (0 = all).
+    #[serde(default)]
+    pub test_subset: usize,
+    /// The dataset's train-time augmentation (SPEC §1.2: crop with padding, flip, rotation).
+    #[serde(default = "yes")]
+    pub augment: bool,
+}
+
+/// The image datasets phasezoo reads.
+pub const DATASETS: [&str; 5] = ["fashion-mnist", "cifar10", "cifar100", "svhn", "tiny-imagenet"];
+
+fn yes() -> bool {
+    true
 }
 
 /// 1-D convection on x ∈ [0, 2π), t ∈ [0, 1], u(x, 0) = sin x, periodic in x;
@@ -160,6 +248,54 @@ pub struct TrainConfig {
     /// Floating-point type of parameters and arithmetic.
     #[serde(default)]
     pub dtype: DType,
+    // Keys below came after format v1 and are written (and hashed into model ids) only when
+    // they differ from their default, so that adding them renamed no existing model.
+    /// SGD momentum (OneCycle overrides it per step, cycling 0.95 → 0.85 → 0.95).
+    #[serde(default = "d09", skip_serializing_if = "is_09")]
+    pub momentum: f64,
+    /// Images per optimizer step (the usual temperature axis of image zoos).
+    #[serde(default = "d128", skip_serializing_if = "is_128")]
+    pub batch_size: u32,
+    /// Largest batch run at once; a larger batch is split and its gradients accumulated, which
+    /// changes nothing but memory (0 = the whole batch at once).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub micro_batch: u32,
+    /// Arithmetic of image models on CUDA (CPU always computes in float32).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub precision: Precision,
+    /// Channels-last memory format for image models on CUDA (faster convolutions).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub channels_last: bool,
+}
+
+fn d09() -> f64 {
+    0.9
+}
+fn is_09(v: &f64) -> bool {
+    *v == 0.9
+}
+fn d128() -> u32 {
+    128
+}
+fn is_128(v: &u32) -> bool {
+    *v == 128
+}
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// Arithmetic of image models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// float32 everywhere, as the original.
+    #[default]
+    Float32,
+    /// bfloat16 autocast of the forward and backward (parameters and optimizer stay float32).
+    Bf16Autocast,
 }
 
 pub(crate) fn d100u32() -> u32 {
@@ -179,6 +315,8 @@ pub enum Optimizer {
     /// Adam (Kingma & Ba), as `torch.optim.Adam`.
     #[default]
     Adam,
+    /// SGD with momentum and weight decay, as `torch.optim.SGD` (the image zoos' recipe).
+    Sgd,
 }
 
 /// Learning-rate schedule.
@@ -188,6 +326,9 @@ pub enum Schedule {
     /// The learning rate stays `lr`.
     #[default]
     Constant,
+    /// `torch.optim.lr_scheduler.OneCycleLR` with PyTorch's defaults and `max_lr = lr`, stepped
+    /// after every optimizer step (SPEC §1.2).
+    OneCycle,
 }
 
 /// Floating-point type.

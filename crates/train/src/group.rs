@@ -32,8 +32,10 @@ pub fn group_populations(models: &[PlannedModel], max_population: usize) -> Vec<
 fn shape_key(m: &PlannedModel) -> String {
     let mut train = m.config.train.clone();
     train.lr = 0.0;
-    let ProblemConfig::Convection(mut problem) = m.config.problem.clone();
-    problem.beta = 0.0;
+    let mut problem = m.config.problem.clone();
+    if let ProblemConfig::Convection(c) = &mut problem {
+        c.beta = 0.0;
+    }
     serde_json::json!({ "model": m.config.model, "problem": problem, "train": train }).to_string()
 }
 

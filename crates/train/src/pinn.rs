@@ -28,22 +28,31 @@ pub struct Evaluation {
 impl PinnPopulation {
     /// Fresh members (initialized from their seeds). All members must share everything but
     /// seed, β and learning rate ([`crate::group_populations`] guarantees it).
+    ///
+    /// # Panics
+    /// If the members are not MLPs on the convection problem (spec validation guarantees it).
     #[must_use]
     pub fn new(members: &[&ResolvedModel], device: Device) -> Self {
         let first = members[0];
-        let ModelConfig::Mlp(mlp) = &first.model;
+        let ModelConfig::Mlp(mlp) = &first.model else {
+            panic!("a PINN population needs architecture = mlp")
+        };
         let kind = kind_of(first.train.dtype);
         let mut sizes = vec![2];
         sizes.extend(&mlp.hidden);
         sizes.push(1);
         let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
         let net = MlpPopulation::init(&seeds, &sizes, kind, device);
-        let ProblemConfig::Convection(c0) = &first.problem;
+        let ProblemConfig::Convection(c0) = &first.problem else {
+            panic!("a PINN needs problem.kind = convection")
+        };
         let net = PinnNet { mlp: net, derivatives: c0.derivatives };
         let problems: Vec<_> = members
             .iter()
             .map(|m| {
-                let ProblemConfig::Convection(c) = &m.problem;
+                let ProblemConfig::Convection(c) = &m.problem else {
+                    panic!("mixed problems in a population")
+                };
                 (m.seed, c)
             })
             .collect();
