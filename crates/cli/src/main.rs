@@ -32,6 +32,8 @@ struct Cli {
 enum Command {
     /// Train a zoo (the embedded default when no SPEC is given), resuming what exists.
     Train(commands::train::Args),
+    /// Get a dataset into the cache image zoos train from (download or import a local copy).
+    Data(commands::data::Args),
     /// Run a benchmark workload and print one JSON line (see BENCHMARKS.md).
     Bench(commands::bench::Args),
     /// Compute loss-landscape metrics (Hessian, CKA, mode connectivity) that are missing.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => commands::train::run(&args, &model_logs, progress),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Data(args) => commands::data::run(&args, progress),
         Command::Metrics(args) => commands::metrics::run(&args, &model_logs, progress),
         Command::Status { dir } => commands::status::run(&dir),
         Command::Plot { dir } => commands::plot::run(&dir).map(|_| ExitCode::SUCCESS),

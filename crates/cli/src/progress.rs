@@ -94,3 +94,19 @@ impl pz_landscape::MeasureReporter for WorkProgress {
         self.bar.inc(units);
     }
 }
+
+/// A bar over bytes (downloads); its length is set once the server says it.
+pub fn bytes_bar(visible: bool, what: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} | {bytes_per_sec} | ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}

@@ -9,9 +9,11 @@ mod error;
 mod mlp;
 mod rng;
 mod tangent;
+pub mod vision;
 
 pub use convert::{kind_of, tensor_from_named, tensor_to_named};
 pub use error::Error;
 pub use mlp::MlpPopulation;
 pub use rng::{member_rng, Stream};
 pub use tangent::TangentTape;
+pub use vision::{AttentionKernel, VisionArch, VisionModel, VisionModelConfig};

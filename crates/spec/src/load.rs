@@ -310,12 +310,17 @@ fn validate_problem(spec: &ZooSpec) -> Vec<Problem> {
         crate::ProblemConfig::Image(i) => {
             if !crate::DATASETS.contains(&i.dataset.as_str()) {
                 problems.push(
-                    Problem::new("problem.dataset", format!("`{}` is not a dataset phasezoo reads", i.dataset))
-                        .hint(format!("use one of {}", crate::DATASETS.join(", "))),
+                    Problem::new(
+                        "problem.dataset",
+                        format!("`{}` is not a dataset phasezoo reads", i.dataset),
+                    )
+                    .hint(format!("use one of {}", crate::DATASETS.join(", "))),
                 );
             }
             if t.batch_size == 0 {
-                problems.push(Problem::new("train.batch_size", "must be at least 1").hint("e.g. batch_size = 128"));
+                problems.push(
+                    Problem::new("train.batch_size", "must be at least 1").hint("e.g. batch_size = 128"),
+                );
             }
             if !(0.0..1.0).contains(&t.momentum) {
                 problems.push(Problem::new("train.momentum", "must be in [0, 1)"));

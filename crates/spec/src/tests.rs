@@ -155,7 +155,7 @@ const FASHION: &str = include_str!("../../../examples/fashion-resnet18-small.tom
 fn image_grid_sets_integer_widths_and_batch_sizes() {
     let spec = parse(FASHION, &[]).unwrap();
     let plan = Plan::new(&spec).unwrap();
-    assert_eq!(plan.models.len(), 4);
+    assert_eq!(plan.models.len(), 9);
     let m = &plan.models[plan.models.len() - 1];
     let crate::ModelConfig::Resnet18(r) = &m.config.model else { panic!("resnet18") };
     assert_eq!(u64::from(r.width) as f64, *spec.grid.load.values.last().unwrap());
@@ -181,7 +181,16 @@ fn image_spec_errors_name_the_key_and_the_fix() {
 
 #[test]
 fn vit_width_must_be_a_multiple_of_the_head_dim() {
-    let err = parse(FASHION, &["model.architecture=\"vit\"", "model.width=40", "grid.load.key=\"model.depth\"", "grid.load.values=[2]"]).unwrap_err();
+    let err = parse(
+        FASHION,
+        &[
+            "model.architecture=\"vit\"",
+            "model.width=40",
+            "grid.load.key=\"model.depth\"",
+            "grid.load.values=[2]",
+        ],
+    )
+    .unwrap_err();
     assert_eq!(problem_keys(&err), ["model.width"], "{err}");
     assert!(err.to_string().contains("head_dim = 16"), "{err}");
 }

@@ -20,4 +20,10 @@ pub enum Error {
     /// libtorch refused an operation (out of memory, a device that does not exist, …).
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// A model's config cannot be built (e.g. a ViT patch that does not divide the images).
+    #[error("{0}")]
+    Config(String),
+    /// A checkpoint's content does not fit the model or optimizer.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
 }

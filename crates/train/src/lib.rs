@@ -11,6 +11,7 @@
 //! parameters is that member's own gradient.
 
 mod adam;
+pub mod classify;
 mod error;
 mod group;
 mod load;
@@ -18,6 +19,7 @@ mod pinn;
 mod reporter;
 mod resume;
 mod runner;
+pub mod vision;
 
 pub use adam::BatchedAdam;
 pub use error::Error;

@@ -31,6 +31,10 @@ enum Workload {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// ResNet-18 training steps of the image recipe (augmentation, SGD + OneCycle) on
+    /// Fashion-MNIST-shaped random data, per (width, batch size) cell and for the whole grid;
+    /// compare with bench/resnet_pytorch.py.
+    Resnet(crate::commands::bench_resnet::Args),
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
@@ -48,6 +52,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             let report = run_hessian_bench(&cfg, device);
             println!("{}", serde_json::to_string(&report)?);
         }
+        Workload::Resnet(args) => crate::commands::bench_resnet::run(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

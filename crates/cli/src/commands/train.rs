@@ -8,8 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
-use pz_spec::{DeviceRequest, Plan, PlannedModel, ZooSpec, EMBEDDED_DEFAULT_NAME};
+use std::str::FromStr;
+
+use pz_data::vision::{default_data_dir, DatasetName, VisionData};
+use pz_spec::{
+    DeviceRequest, ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel, ZooSpec,
+    EMBEDDED_DEFAULT_NAME,
+};
 use pz_store::{collect_rows, write_index, ModelState, ZooDir};
+use pz_train::classify::{train_image_model, ImageTask};
 use pz_train::{group_populations, train_population, Outcome};
 use tch::Device;
 
@@ -32,6 +39,10 @@ pub struct Args {
     /// Populations trained at once (default: one per device).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Folder of the dataset caches for image zoos (default: $PHASEZOO_DATA, else
+    /// ~/.cache/phasezoo/data; see `phasezoo data fetch`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Do not draw the heatmaps and the report page at the end.
     #[arg(long)]
     no_plot: bool,
@@ -51,6 +62,10 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     // Everything that can be refused is checked before the first write to --out.
     let devices =
         crate::devices::devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
+    let dataset = match &spec.problem {
+        ProblemConfig::Image(image) => Some(load_dataset(&image.dataset, args.data_dir.as_deref())?),
+        ProblemConfig::Convection(_) => None,
+    };
     let zoo = ZooDir::create_or_open(&out, &spec)?;
     let _lock = zoo.lock()?;
     logs.set_models_dir(out.join("models"));
@@ -63,10 +78,15 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
             _ => todo.push(m.clone()),
         }
     }
-    let populations = group_populations(&todo, spec.run.max_population);
+    // Image models train one at a time per worker: populations of one.
+    let populations = if dataset.is_some() {
+        todo.iter().map(|m| vec![m.clone()]).collect()
+    } else {
+        group_populations(&todo, spec.run.max_population)
+    };
     let model_steps: u64 = todo
         .iter()
-        .map(|m| u64::from(m.config.train.epochs) * u64::from(m.config.train.steps_per_epoch))
+        .map(|m| u64::from(m.config.train.epochs) * steps_per_epoch(&m.config, dataset.as_ref()))
         .sum();
     tracing::info!(
         models = plan.models.len(),
@@ -94,7 +114,10 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         progress,
     );
     let jobs = args.jobs.unwrap_or(devices.len()).max(1);
-    let outcome = run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop);
+    let outcome = match &dataset {
+        None => run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop),
+        Some(data) => run_image_models(&zoo, &spec, data, populations, &devices, jobs, &reporter, &stop),
+    };
     reporter.finish();
     write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
     crate::index::write(&zoo, &plan)?;
@@ -149,6 +172,91 @@ fn run_populations(
                                 .with_context(|| {
                                     format!("training a population of {} models", population.len())
                                 })?;
+                        if outcome == Outcome::Interrupted {
+                            return Ok(outcome);
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))))
+            .collect()
+    });
+    let mut outcome = Outcome::Finished;
+    for r in results {
+        if r? == Outcome::Interrupted {
+            outcome = Outcome::Interrupted;
+        }
+    }
+    Ok(outcome)
+}
+
+/// The dataset of an image zoo, read from the cache (refused before anything is written).
+fn load_dataset(name: &str, data_dir: Option<&std::path::Path>) -> Result<VisionData> {
+    let name = DatasetName::from_str(name)?;
+    let dir = data_dir.map_or_else(default_data_dir, std::path::Path::to_path_buf);
+    let data = pz_data::vision::load(name, &dir).with_context(|| format!("cannot load dataset {name}"))?;
+    tracing::info!(dataset = %name, train = data.train.n, test = data.test.n, "dataset");
+    Ok(data)
+}
+
+/// Optimizer steps per epoch of a model: the spec's for the PINN, a pass over the (sub)set of
+/// training images at the model's batch size for image models.
+fn steps_per_epoch(config: &ResolvedModel, data: Option<&VisionData>) -> u64 {
+    match (&config.problem, data) {
+        (ProblemConfig::Image(image), Some(data)) => {
+            let n = if image.train_subset == 0 { data.train.n } else { image.train_subset.min(data.train.n) };
+            (n as u64).div_ceil(u64::from(config.train.batch_size))
+        }
+        _ => u64::from(config.train.steps_per_epoch),
+    }
+}
+
+/// Train image models on `jobs` worker threads; worker i uses device i mod n and puts the
+/// dataset on it once (again only if a model's problem differs, e.g. another subset).
+#[allow(clippy::too_many_arguments)]
+fn run_image_models(
+    zoo: &ZooDir,
+    spec: &ZooSpec,
+    data: &VisionData,
+    populations: Vec<Vec<PlannedModel>>,
+    devices: &[Device],
+    jobs: usize,
+    reporter: &crate::progress::ZooProgress,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
+    let queue = Mutex::new(populations.into_iter().flatten().collect::<VecDeque<_>>());
+    let results: Vec<Result<Outcome>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs)
+            .map(|i| {
+                let queue = &queue;
+                let device = devices[i % devices.len()];
+                s.spawn(move || -> Result<Outcome> {
+                    let mut task: Option<(ImageConfig, ImageTask)> = None;
+                    loop {
+                        let Some(model) = queue.lock().expect("queue").pop_front() else {
+                            return Ok(Outcome::Finished);
+                        };
+                        let ProblemConfig::Image(image) = &model.config.problem else {
+                            anyhow::bail!("model {} is not an image model", model.id());
+                        };
+                        if task.as_ref().is_none_or(|(c, _)| c != image) {
+                            drop(task.take()); // free the old copy first
+                            task = Some((image.clone(), ImageTask::new(data, image, device)));
+                        }
+                        let (_, on_device) = task.as_ref().expect("set above");
+                        let outcome = train_image_model(
+                            zoo,
+                            &model,
+                            on_device,
+                            &spec.checkpoint,
+                            device,
+                            reporter,
+                            stop,
+                        )
+                        .with_context(|| format!("training model {}", model.id()))?;
                         if outcome == Outcome::Interrupted {
                             return Ok(outcome);
                         }

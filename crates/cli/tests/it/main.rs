@@ -14,3 +14,4 @@ mod resume;
 mod spec_errors;
 mod status;
 mod util;
+mod vision;

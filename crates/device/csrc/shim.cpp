@@ -1,0 +1,57 @@
+// C entry points into libtorch for what tch 0.24 does not wrap. Each function is tiny, takes
+// and returns plain C values, and never throws across the boundary.
+//
+// Autocast goes through the per-device API (at::autocast::*_autocast_enabled(kCUDA, …)):
+// tch's own `autocast` calls the deprecated device-less functions, which print a deprecation
+// warning on every call in libtorch 2.11.
+#include <ATen/autocast_mode.h>
+
+extern "C" {
+
+// Enter a CUDA autocast region computing in bfloat16 on this thread. Returns the previous
+// enabled state (0 or 1) for pz_cuda_autocast_exit, or -1 if libtorch refused.
+int pz_cuda_autocast_enter_bf16() {
+  try {
+    bool previous = at::autocast::is_autocast_enabled(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::increment_nesting();
+    return previous ? 1 : 0;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// Leave the region entered by pz_cuda_autocast_enter_bf16; `previous` is what it returned.
+// The cast cache is dropped when the outermost region ends, as torch.autocast does.
+int pz_cuda_autocast_exit(int previous) {
+  try {
+    if (at::autocast::decrement_nesting() == 0) {
+      at::autocast::clear_cache();
+    }
+    at::autocast::set_autocast_enabled(at::kCUDA, previous == 1);
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+// The current CUDA autocast dtype as c10::ScalarType's number (BFloat16 = 15, Half = 5).
+int pz_cuda_autocast_dtype() {
+  try {
+    return static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
+  } catch (...) {
+    return -1;
+  }
+}
+
+// Whether CUDA autocast is on for this thread (1), off (0).
+int pz_cuda_autocast_enabled() {
+  try {
+    return at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
+  } catch (...) {
+    return -1;
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,295 @@
+//! One image model's training state and its epoch: shuffled batches, augmentation, forward,
+//! cross-entropy, backward (accumulated over micro-batches), an SGD step at the schedule's
+//! learning rate and momentum.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pz_models::vision::{VisionArch, VisionModel, VisionModelConfig};
+use pz_models::{tensor_from_named, tensor_to_named};
+use pz_spec::{ModelConfig, Precision, ResolvedModel, Schedule};
+use pz_store::{LoadedCheckpoint, NamedTensor};
+use tch::{Device, Kind, Tensor};
+
+use super::ImageTask;
+use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
+use crate::Error;
+
+/// Evaluation batch when the spec sets no micro-batch. Evaluation is in eval mode without
+/// gradients, so the batch changes only rounding, not the numbers' meaning.
+const EVAL_BATCH: i64 = 1000;
+
+/// Mean loss and accuracy over a pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochStats {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction correct, in [0, 1].
+    pub accuracy: f64,
+}
+
+/// A model, its optimizer and schedule.
+pub struct ImageTrainer {
+    /// The network.
+    pub model: VisionModel,
+    params: Vec<Tensor>,
+    sgd: Sgd,
+    schedule: Option<OneCycle>,
+    lr: f64,
+    momentum: f64,
+    seed: u64,
+    batch_size: i64,
+    micro_batch: i64,
+    channels_last: bool,
+    bf16: bool,
+}
+
+/// The model shape of a resolved config on a task's images.
+///
+/// # Panics
+/// If the config is not an image architecture (spec validation guarantees it).
+#[must_use]
+pub fn model_config(config: &ResolvedModel, task: &ImageTask) -> VisionModelConfig {
+    let (c, k) = (task.channels, task.classes);
+    match &config.model {
+        ModelConfig::Resnet18(r) => VisionModelConfig::resnet18(i64::from(r.width), c, k),
+        ModelConfig::Resnet50(r) => VisionModelConfig::resnet50(i64::from(r.width), c, k),
+        ModelConfig::Vit(v) => VisionModelConfig {
+            arch: VisionArch::Vit,
+            width: i64::from(v.width),
+            in_channels: c,
+            classes: k,
+            image_size: task.image_size,
+            patch_size: i64::from(v.patch_size),
+            depth: i64::from(v.depth),
+            head_dim: i64::from(v.head_dim),
+            mlp_ratio: i64::from(v.mlp_ratio),
+        },
+        ModelConfig::Mlp(_) => panic!("an MLP is not an image model"),
+    }
+}
+
+impl ImageTrainer {
+    /// A freshly initialized model (from its seed) with its optimizer.
+    ///
+    /// # Errors
+    /// A model that does not fit the images (e.g. a ViT patch that does not divide them).
+    pub fn new(config: &ResolvedModel, task: &ImageTask, device: Device) -> Result<Self, Error> {
+        let shape = model_config(config, task);
+        let problems = shape.problems();
+        if !problems.is_empty() {
+            return Err(Error::Config(format!("model {}: {}", config.model_id, problems.join("; "))));
+        }
+        let t = &config.train;
+        let model = VisionModel::new(&shape, device, config.seed);
+        let params = model.trainable();
+        let schedule = (t.schedule == Schedule::OneCycle)
+            .then(|| OneCycle::new(t.lr, u64::from(t.epochs) * task.steps_per_epoch(t.batch_size)));
+        let channels_last = t.channels_last && device.is_cuda();
+        // CPU always computes in float32 (the spec key documents it).
+        let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
+        if channels_last {
+            to_channels_last(&params);
+        }
+        Ok(Self {
+            sgd: Sgd::new(params.len(), t.weight_decay),
+            model,
+            params,
+            schedule,
+            lr: t.lr,
+            momentum: t.momentum,
+            seed: config.seed,
+            batch_size: i64::from(t.batch_size),
+            micro_batch: if t.micro_batch == 0 { i64::from(t.batch_size) } else { i64::from(t.micro_batch) },
+            channels_last,
+            bf16,
+        })
+    }
+
+    /// Optimizer steps taken.
+    #[must_use]
+    pub fn steps(&self) -> u64 {
+        self.sgd.steps()
+    }
+
+    /// The learning rate of the last step taken (the schedule's value before the newest step).
+    #[must_use]
+    pub fn last_lr(&self) -> f64 {
+        let steps = self.sgd.steps();
+        self.schedule.as_ref().map_or(self.lr, |s| s.lr_momentum(steps.saturating_sub(1)).0)
+    }
+
+    /// The learning rate and momentum of the next step.
+    fn lr_momentum(&self) -> (f64, f64) {
+        self.schedule.as_ref().map_or((self.lr, self.momentum), |s| s.lr_momentum(self.sgd.steps()))
+    }
+
+    /// One epoch (1-based `epoch`) over the shuffled training set; the running mean of the
+    /// batches' train-mode losses and accuracies, as the original reports them. `None` if `stop`
+    /// was raised (the epoch is then incomplete and must be redone from a checkpoint).
+    pub fn train_epoch(
+        &mut self,
+        task: &ImageTask,
+        epoch: u32,
+        stop: &AtomicBool,
+        on_step: &mut dyn FnMut(),
+    ) -> Option<EpochStats> {
+        let n = task.train_len();
+        let device = task.train_images.device();
+        let order = epoch_permutation(self.seed, u64::from(epoch), n).to_device(device);
+        let (mut loss_sum, mut correct) =
+            (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
+        #[allow(clippy::cast_possible_wrap)]
+        let n_i = n as i64;
+        for (b, start) in (0..n_i).step_by(usize::try_from(self.batch_size).expect("batch > 0")).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let len = self.batch_size.min(n_i - start);
+            let idx = order.narrow(0, start, len);
+            let images = task.train_images.index_select(0, &idx);
+            let labels = task.train_labels.index_select(0, &idx);
+            let mut rng = augment_rng(self.seed, u64::from(epoch), b as u64);
+            let inputs = self.prepare(task.train_transform.train_batch(&images, &mut rng));
+            for p in &mut self.params {
+                p.zero_grad();
+            }
+            let mut micro_start = 0;
+            while micro_start < len {
+                let m = self.micro_batch.min(len - micro_start);
+                let x = inputs.narrow(0, micro_start, m);
+                let y = labels.narrow(0, micro_start, m);
+                let logits = self.forward(&x, true);
+                let summed = logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(
+                    &y,
+                    None,
+                    tch::Reduction::Sum,
+                    -100,
+                );
+                // Mean over the whole batch, however it is split.
+                #[allow(clippy::cast_precision_loss)]
+                (&summed / len as f64).backward();
+                loss_sum += summed.detach().to_kind(Kind::Double);
+                correct += logits.detach().argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+                micro_start += m;
+            }
+            let (lr, momentum) = self.lr_momentum();
+            self.sgd.step(&self.params, lr, momentum);
+            on_step();
+        }
+        Some(stats(&loss_sum, &correct, n))
+    }
+
+    /// Mean loss and accuracy in eval mode without gradients. `augment`: draw the train-time
+    /// augmentation from `(epoch, batch)` streams (the original's epoch 0 evaluates its
+    /// augmented training set), else the test transform.
+    #[must_use]
+    pub fn evaluate(
+        &self,
+        images: &Tensor,
+        labels: &Tensor,
+        transform: &Augmentation,
+        augment: Option<u32>,
+    ) -> EpochStats {
+        let n = images.size()[0];
+        let batch = if self.micro_batch < self.batch_size { 2 * self.micro_batch } else { EVAL_BATCH };
+        let device = images.device();
+        tch::no_grad(|| {
+            let (mut loss_sum, mut correct) =
+                (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
+            for (b, start) in (0..n).step_by(usize::try_from(batch).expect("batch > 0")).enumerate() {
+                let len = batch.min(n - start);
+                let x = images.narrow(0, start, len);
+                let y = labels.narrow(0, start, len);
+                let x = match augment {
+                    Some(epoch) => {
+                        transform.train_batch(&x, &mut augment_rng(self.seed, u64::from(epoch), b as u64))
+                    }
+                    None => transform.eval_batch(&x),
+                };
+                let logits = self.forward(&self.prepare(x), false);
+                loss_sum += logits
+                    .log_softmax(-1, Kind::Float)
+                    .nll_loss_nd::<Tensor>(&y, None, tch::Reduction::Sum, -100)
+                    .to_kind(Kind::Double);
+                correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+            }
+            stats(&loss_sum, &correct, usize::try_from(n).expect("a length"))
+        })
+    }
+
+    /// Logits, under bf16 autocast when asked (parameters and gradients stay float32).
+    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        if self.bf16 {
+            pz_device::with_bf16_autocast(|| self.model.forward_t(x, train))
+        } else {
+            self.model.forward_t(x, train)
+        }
+    }
+
+    fn prepare(&self, x: Tensor) -> Tensor {
+        if self.channels_last {
+            channels_last(&x)
+        } else {
+            x
+        }
+    }
+
+    /// The model's state dict and the optimizer state, as checkpoint tensors.
+    #[must_use]
+    pub fn checkpoint_tensors(&self) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
+        let model = self.model.state_dict().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
+        let optimizer = self.sgd.state_tensors().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
+        (model, optimizer)
+    }
+
+    /// Restore model and optimizer from a checkpoint.
+    ///
+    /// # Errors
+    /// Missing or misshapen tensors.
+    pub fn restore(&mut self, checkpoint: &LoadedCheckpoint) -> Result<(), Error> {
+        let device = self.model.device();
+        let named = |list: &[NamedTensor]| -> Result<Vec<(String, Tensor)>, Error> {
+            list.iter()
+                .map(|t| {
+                    let tensor = tensor_from_named(t).ok_or_else(|| {
+                        Error::Checkpoint(format!("tensor {} has an unsupported dtype", t.name))
+                    })?;
+                    Ok((t.name.clone(), tensor.to_device(device)))
+                })
+                .collect()
+        };
+        self.model.load_state_dict(&named(&checkpoint.model)?)?;
+        // The model may have replaced its variables: take the optimizer's list anew.
+        self.params = self.model.trainable();
+        if self.channels_last {
+            to_channels_last(&self.params);
+        }
+        self.sgd
+            .load_state(&self.params, &named(&checkpoint.optimizer)?)
+            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))?;
+        Ok(())
+    }
+}
+
+fn stats(loss_sum: &Tensor, correct: &Tensor, n: usize) -> EpochStats {
+    #[allow(clippy::cast_precision_loss)]
+    let n = n.max(1) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    EpochStats { loss: loss_sum.double_value(&[]) / n, accuracy: correct.int64_value(&[]) as f64 / n }
+}
+
+/// An N×C×H×W tensor with channels-last strides (same shape and values): permuting to NHWC,
+/// making that contiguous and permuting back is what `memory_format=torch.channels_last` does.
+fn channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Convolution weights to channels-last in place (cuDNN then picks NHWC kernels).
+fn to_channels_last(params: &[Tensor]) {
+    tch::no_grad(|| {
+        for p in params.iter().filter(|p| p.dim() == 4) {
+            let mut p = p.shallow_clone();
+            p.set_data(&channels_last(&p));
+        }
+    });
+}
