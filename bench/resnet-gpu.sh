@@ -5,7 +5,8 @@
 #
 #   bench/resnet-gpu.sh PHASEZOO_BINARY FASHION_MNIST_DIR [STEPS]
 #
-# Per cell: STEPS timed optimizer steps after STEPS warm-up steps (default 20). The grid line of
+# Per cell: STEPS timed optimizer steps after STEPS warm-up steps (default 20). E2E=0 skips the
+# end-to-end grid; CHANNELS_LAST=1 adds channels-last runs of both systems. The grid line of
 # each run is all images (warm-up included) over the run's wall time; phasezoo's --jobs 4 trains
 # four cells at once on the GPU.
 set -euo pipefail
@@ -18,14 +19,19 @@ py=${PYTHON:-python3}
 here=$(cd "$(dirname "$0")" && pwd)
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 "$py" -c 'import torch; print("torch", torch.__version__)'
-for precision in float32 bf16_autocast; do
-  for jobs in 1 4; do
-    "$bin" bench resnet --device cuda --widths "$widths" --batches "$batches" --steps "$steps" \
-      --precision "$precision" --jobs "$jobs" | sed 's/^/phasezoo /'
+layouts=("")
+[ "${CHANNELS_LAST:-0}" = 1 ] && layouts+=("--channels-last")
+for layout in "${layouts[@]}"; do
+  for precision in float32 bf16_autocast; do
+    for jobs in 1 4; do
+      "$bin" bench resnet --device cuda --widths "$widths" --batches "$batches" --steps "$steps" \
+        --precision "$precision" --jobs "$jobs" $layout | sed 's/^/phasezoo /'
+    done
+    flag=""; [ "$precision" = bf16_autocast ] && flag="--bf16"
+    "$py" "$here/resnet_pytorch.py" --widths "$widths" --batches "$batches" --steps "$steps" $flag $layout
   done
-  flag=""; [ "$precision" = bf16_autocast ] && flag="--bf16"
-  "$py" "$here/resnet_pytorch.py" --widths "$widths" --batches "$batches" --steps "$steps" $flag
 done
+[ "${E2E:-1}" = 0 ] && exit 0
 # End to end: the real dataset, imported from its IDX files, the grid at one epoch.
 dir=$(mktemp -d)
 "$bin" data fetch fashion-mnist --from "$data" --data-dir "$dir/data"

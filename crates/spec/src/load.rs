@@ -325,6 +325,13 @@ fn validate_problem(spec: &ZooSpec) -> Vec<Problem> {
             if !(0.0..1.0).contains(&t.momentum) {
                 problems.push(Problem::new("train.momentum", "must be in [0, 1)"));
             }
+            if t.optimizer != crate::Optimizer::Sgd {
+                problems.push(
+                    Problem::new("train.optimizer", "image models train with SGD (the PTMZ recipe)").hint(
+                        "set optimizer = \"sgd\" (with momentum, weight_decay and schedule = \"one_cycle\")",
+                    ),
+                );
+            }
             if t.dtype != crate::DType::Float32 {
                 problems.push(
                     Problem::new("train.dtype", "image models train in float32")

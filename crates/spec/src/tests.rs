@@ -177,6 +177,9 @@ fn image_spec_errors_name_the_key_and_the_fix() {
     assert!(problem_keys(&err).contains(&"train.batch_size".to_string()), "{err}");
     let err = default_with(&["train.optimizer=\"sgd\""]).unwrap_err();
     assert_eq!(problem_keys(&err), ["train.optimizer"], "{err}");
+    let err = parse(FASHION, &["train.optimizer=\"adam\""]).unwrap_err();
+    assert_eq!(problem_keys(&err), ["train.optimizer"], "{err}");
+    assert!(err.to_string().contains("optimizer = \"sgd\""), "{err}");
 }
 
 #[test]
@@ -205,4 +208,19 @@ fn keys_added_after_v1_keep_the_pinn_model_ids() {
     for key in ["momentum", "batch_size", "micro_batch", "precision", "channels_last"] {
         assert!(!text.contains(key), "{key} in {text}");
     }
+}
+
+#[test]
+fn every_paper_image_spec_parses_with_the_ptmz_grid_sizes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/paper");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let spec = ZooSpec::from_file(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let expected = if path.to_string_lossy().contains("-vit") { 147 } else { 192 };
+        assert_eq!(spec.grid.len(), expected, "{}", path.display());
+        assert_eq!(Plan::new(&spec).unwrap().models.len(), expected);
+        seen += 1;
+    }
+    assert_eq!(seen, 10, "R18 and R50 on four datasets, ViT on two");
 }

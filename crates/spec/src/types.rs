@@ -256,8 +256,9 @@ pub struct TrainConfig {
     /// Images per optimizer step (the usual temperature axis of image zoos).
     #[serde(default = "d128", skip_serializing_if = "is_128")]
     pub batch_size: u32,
-    /// Largest batch run at once; a larger batch is split and its gradients accumulated, which
-    /// changes nothing but memory (0 = the whole batch at once).
+    /// Largest batch run at once; a larger batch is split and its gradients accumulated (one
+    /// optimizer step per batch; BatchNorm normalizes over each micro-batch, as the original's
+    /// gradient accumulation did). 0 = the whole batch at once.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub micro_batch: u32,
     /// Arithmetic of image models on CUDA (CPU always computes in float32).

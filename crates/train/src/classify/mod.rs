@@ -9,6 +9,9 @@ mod runner;
 mod task;
 mod trainer;
 
+#[cfg(test)]
+mod tests;
+
 pub use runner::train_image_model;
 pub use task::ImageTask;
 pub use trainer::{EpochStats, ImageTrainer};

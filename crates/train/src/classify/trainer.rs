@@ -150,9 +150,9 @@ impl ImageTrainer {
             let labels = task.train_labels.index_select(0, &idx);
             let mut rng = augment_rng(self.seed, u64::from(epoch), b as u64);
             let inputs = self.prepare(task.train_transform.train_batch(&images, &mut rng));
-            for p in &mut self.params {
-                p.zero_grad();
-            }
+            // Gradients as fresh tensors (no zeroing of `.grad`, no accumulation kernels),
+            // summed over micro-batches when the batch is split.
+            let mut grads: Option<Vec<Tensor>> = None;
             let mut micro_start = 0;
             while micro_start < len {
                 let m = self.micro_batch.min(len - micro_start);
@@ -167,13 +167,17 @@ impl ImageTrainer {
                 );
                 // Mean over the whole batch, however it is split.
                 #[allow(clippy::cast_precision_loss)]
-                (&summed / len as f64).backward();
+                let g = Tensor::run_backward(&[&summed / len as f64], &self.params, false, false);
+                grads = Some(match grads {
+                    None => g,
+                    Some(acc) => acc.iter().zip(&g).map(|(a, b)| a + b).collect(),
+                });
                 loss_sum += summed.detach().to_kind(Kind::Double);
                 correct += logits.detach().argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
                 micro_start += m;
             }
             let (lr, momentum) = self.lr_momentum();
-            self.sgd.step(&self.params, lr, momentum);
+            self.sgd.step_with(&self.params, &grads.expect("len >= 1"), lr, momentum);
             on_step();
         }
         Some(stats(&loss_sum, &correct, n))

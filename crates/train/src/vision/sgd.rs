@@ -41,7 +41,19 @@ impl Sgd {
     /// # Panics
     /// If `params` is not as long as the list the state was made for.
     pub fn step(&mut self, params: &[Tensor], lr: f64, momentum: f64) {
+        let grads: Vec<Tensor> = params.iter().map(Tensor::grad).collect();
+        self.step_with(params, &grads, lr, momentum);
+    }
+
+    /// One update of `params` from `grads` (one per parameter; an undefined tensor skips its
+    /// parameter), e.g. gradients taken by `Tensor::run_backward`, which saves zeroing and
+    /// accumulating into `.grad`: two kernels a parameter per step.
+    ///
+    /// # Panics
+    /// If `params` or `grads` is not as long as the list the state was made for.
+    pub fn step_with(&mut self, params: &[Tensor], grads: &[Tensor], lr: f64, momentum: f64) {
         assert_eq!(params.len(), self.momentum_buffers.len(), "SGD made for another parameter list");
+        assert_eq!(grads.len(), params.len(), "one gradient per parameter");
         self.steps += 1;
         let Some(first) = params.first() else { return };
         // The three factors as 0-dim tensors on the device, so each update below is one fused
@@ -50,8 +62,7 @@ impl Sgd {
         let scalar = |x: f64| Tensor::full([] as [i64; 0], x, (kind, device));
         let (weight_decay, momentum_t, neg_lr) = (scalar(self.weight_decay), scalar(momentum), scalar(-lr));
         tch::no_grad(|| {
-            for (p, buf) in params.iter().zip(&mut self.momentum_buffers) {
-                let g = p.grad();
+            for ((p, g), buf) in params.iter().zip(grads).zip(&mut self.momentum_buffers) {
                 if !g.defined() {
                     continue;
                 }

@@ -1,0 +1,130 @@
+//! The image loop against runs that need no trust: the same model interrupted and resumed, and
+//! a batch split into micro-batches.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use pz_data::vision::{DatasetName, ImageSet, VisionData};
+use pz_spec::{Plan, ProblemConfig, ZooSpec};
+use pz_store::ZooDir;
+use tch::Device;
+
+use super::{train_image_model, ImageTask};
+use crate::{NoReporter, Outcome, Reporter};
+
+const FASHION: &str = include_str!("../../../../examples/fashion-resnet18-small.toml");
+
+/// 96 random 1×12×12 images of 10 classes (tiny but real ResNet-18 shapes at width 2).
+fn data() -> VisionData {
+    let mut x: u32 = 12345;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let mut set = |n: usize| ImageSet {
+        #[allow(clippy::cast_possible_truncation)]
+        images: (0..n * 144).map(|_| next() as u8).collect(),
+        labels: (0..n).map(|_| i64::from(next() % 10)).collect(),
+        n,
+        channels: 1,
+        height: 12,
+        width: 12,
+    };
+    VisionData { name: DatasetName::FashionMnist, classes: 10, train: set(96), test: set(32) }
+}
+
+fn spec(extra: &[&str]) -> ZooSpec {
+    let mut overrides: Vec<String> = [
+        "grid.load.values=[2]",
+        "grid.temperature.values=[32]",
+        "train.epochs=3",
+        "problem.train_subset=0",
+        "problem.test_subset=0",
+        "problem.augment=true",
+        "checkpoint.every=1",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    overrides.extend(extra.iter().map(|s| (*s).to_string()));
+    ZooSpec::parse(FASHION, "t", &overrides).unwrap()
+}
+
+/// Raises `stop` after a number of optimizer steps, as Ctrl-C would.
+struct StopAfter<'a> {
+    steps: AtomicU64,
+    limit: u64,
+    stop: &'a AtomicBool,
+}
+
+impl Reporter for StopAfter<'_> {
+    fn on_model_steps(&self, n: u64) {
+        if self.steps.fetch_add(n, Ordering::SeqCst) + n >= self.limit {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn train(zoo: &ZooDir, spec: &ZooSpec, reporter: &dyn Reporter, stop: &AtomicBool) -> Outcome {
+    let plan = Plan::new(spec).unwrap();
+    let m = &plan.models[0];
+    let ProblemConfig::Image(image) = &m.config.problem else { panic!("image") };
+    let task = ImageTask::new(&data(), image, Device::Cpu);
+    train_image_model(zoo, m, &task, &spec.checkpoint, Device::Cpu, reporter, stop).unwrap()
+}
+
+fn files(zoo: &ZooDir, spec: &ZooSpec) -> (String, Vec<u8>) {
+    let plan = Plan::new(spec).unwrap();
+    let dir = zoo.model(plan.models[0].id());
+    let results = std::fs::read_to_string(dir.results_path()).unwrap();
+    let last = std::fs::read(dir.path.join("checkpoint_000003/model.safetensors")).unwrap();
+    (results, last)
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_bytes_as_an_uninterrupted_one() {
+    let spec = spec(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let straight = ZooDir::create_or_open(&tmp.path().join("a"), &spec).unwrap();
+    assert_eq!(train(&straight, &spec, &NoReporter, &AtomicBool::new(false)), Outcome::Finished);
+
+    let resumed = ZooDir::create_or_open(&tmp.path().join("b"), &spec).unwrap();
+    let stop = AtomicBool::new(false);
+    // 3 steps an epoch: stop in the middle of epoch 2, after epoch 1's checkpoint.
+    let interrupt = StopAfter { steps: AtomicU64::new(0), limit: 5, stop: &stop };
+    assert_eq!(train(&resumed, &spec, &interrupt, &stop), Outcome::Interrupted);
+    assert_eq!(train(&resumed, &spec, &NoReporter, &AtomicBool::new(false)), Outcome::Finished);
+
+    let (a, b) = (files(&straight, &spec), files(&resumed, &spec));
+    assert_eq!(a.0.lines().count(), 4, "epochs 0..=3");
+    assert_eq!(a.0, b.0, "result.json");
+    assert!(a.1 == b.1, "the final checkpoints differ");
+}
+
+#[test]
+fn micro_batches_take_one_optimizer_step_per_batch() {
+    // BatchNorm normalizes each micro-batch over its own images, so the numbers differ a little;
+    // the optimizer steps, the schedule and the loss scale must not.
+    let whole = spec(&["train.epochs=1"]);
+    let split = spec(&["train.epochs=1", "train.micro_batch=8"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (za, zb) = (
+        ZooDir::create_or_open(&tmp.path().join("a"), &whole).unwrap(),
+        ZooDir::create_or_open(&tmp.path().join("b"), &split).unwrap(),
+    );
+    let stop = AtomicBool::new(false);
+    train(&za, &whole, &NoReporter, &stop);
+    train(&zb, &split, &NoReporter, &stop);
+    let last = |zoo: &ZooDir, spec: &ZooSpec| -> serde_json::Value {
+        let plan = Plan::new(spec).unwrap();
+        let text = std::fs::read_to_string(zoo.model(plan.models[0].id()).results_path()).unwrap();
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    };
+    let (a, b) = (last(&za, &whole), last(&zb, &split));
+    assert_eq!(a["step"], 3, "96 images / 32 per step");
+    assert_eq!(a["step"], b["step"], "micro-batches do not add optimizer steps");
+    assert_eq!(a["lr"], b["lr"]);
+    let (la, lb) = (a["train_loss"].as_f64().unwrap(), b["train_loss"].as_f64().unwrap());
+    assert!(la.is_finite() && lb.is_finite() && (la - lb).abs() < 0.5 * la, "{la} vs {lb}");
+}
