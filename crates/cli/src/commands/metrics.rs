@@ -33,6 +33,13 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let selection = selection(&args.only)?;
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
     let spec = &zoo.spec;
+    if let pz_spec::ProblemConfig::Image(_) = spec.problem {
+        bail!(
+            "{}: loss-landscape metrics of image zoos are not implemented yet (they run on PINN \
+             zoos); the zoo's results, plots, phases of train loss and report work as for any zoo",
+            args.dir.display()
+        );
+    }
     let epochs = if !args.epochs.is_empty() {
         args.epochs.clone()
     } else if !spec.metrics.epochs.is_empty() {

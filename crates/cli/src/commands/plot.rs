@@ -39,14 +39,22 @@ pub fn panels(view: &ZooView) -> Vec<PanelSpec> {
         name: if a.label.is_empty() { a.short_name().to_string() } else { a.label.clone() },
         values: a.values.clone(),
     };
-    let mut values = vec![
-        (
-            "test_error",
+    // What test error and train loss are depends on the problem (docs/FORMAT.md, result.json).
+    let (error_title, error_unit, loss_title) = match view.zoo.spec.problem {
+        pz_spec::ProblemConfig::Convection(_) => (
             "final test error (relative L2), seed mean",
             "relative L2 error",
-            view.grid(|r| r.test_error),
+            "final train loss (PINN loss), seed mean",
         ),
-        ("train_loss", "final train loss (PINN loss), seed mean", "train loss", view.grid(|r| r.train_loss)),
+        pz_spec::ProblemConfig::Image(_) => (
+            "final test error (1 - accuracy), seed mean",
+            "test error",
+            "final train loss (cross-entropy), seed mean",
+        ),
+    };
+    let mut values = vec![
+        ("test_error", error_title, error_unit, view.grid(|r| r.test_error)),
+        ("train_loss", loss_title, "train loss", view.grid(|r| r.train_loss)),
     ];
     for (key, title, unit) in [
         ("hessian_top_ev", "Hessian top eigenvalue, seed mean", "top eigenvalue"),
