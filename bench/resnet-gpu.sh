@@ -6,7 +6,8 @@
 #   bench/resnet-gpu.sh PHASEZOO_BINARY FASHION_MNIST_DIR [STEPS]
 #
 # Per cell: STEPS timed optimizer steps after STEPS warm-up steps (default 20). E2E=0 skips the
-# end-to-end grid; CHANNELS_LAST=1 adds channels-last runs of both systems. The grid line of
+# end-to-end grid (E2E_JOBS="1 4" by default: its --jobs values); CHANNELS_LAST=1 adds
+# channels-last runs of both systems. The grid line of
 # each run is all images (warm-up included) over the run's wall time; phasezoo's --jobs 4 trains
 # four cells at once on the GPU.
 set -euo pipefail
@@ -35,7 +36,7 @@ done
 # End to end: the real dataset, imported from its IDX files, the grid at one epoch.
 dir=$(mktemp -d)
 "$bin" data fetch fashion-mnist --from "$data" --data-dir "$dir/data"
-for jobs in 1 4; do
+for jobs in ${E2E_JOBS:-1 4}; do
   start=$(date +%s%N)
   PHASEZOO_NO_PROGRESS=1 "$bin" train "$here/../examples/fashion-resnet18-small.toml" --out "$dir/zoo$jobs" \
     --device cuda --jobs "$jobs" --data-dir "$dir/data" --no-plot --set train.epochs=1 \
