@@ -5,6 +5,7 @@
 // tch's own `autocast` calls the deprecated device-less functions, which print a deprecation
 // warning on every call in libtorch 2.11.
 #include <ATen/autocast_mode.h>
+#include <ATen/core/Tensor.h>
 
 extern "C" {
 
@@ -51,6 +52,17 @@ int pz_cuda_autocast_enabled() {
     return at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
   } catch (...) {
     return -1;
+  }
+}
+
+// A pinned (page-locked) copy of a CPU tensor, as a new heap-allocated at::Tensor that the
+// caller owns (tch's tensor handle is exactly such a pointer); null if libtorch refused. tch's
+// `pin_memory` passes a device argument that libtorch 2.11 deprecates with a warning per call.
+at::Tensor* pz_pin_memory(const at::Tensor* t) {
+  try {
+    return new at::Tensor(t->pin_memory());
+  } catch (...) {
+    return nullptr;
   }
 }
 

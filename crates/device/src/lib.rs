@@ -10,6 +10,7 @@ mod ffi {
         pub fn pz_cuda_autocast_exit(previous: i32) -> i32;
         pub fn pz_cuda_autocast_dtype() -> i32;
         pub fn pz_cuda_autocast_enabled() -> i32;
+        pub fn pz_pin_memory(t: *const torch_sys::C_tensor) -> *mut torch_sys::C_tensor;
     }
 }
 
@@ -48,6 +49,19 @@ pub fn with_bf16_autocast<T>(f: impl FnOnce() -> T) -> T {
 pub fn cuda_autocast_is_bf16() -> bool {
     // SAFETY: pure queries without arguments; the C++ side catches every exception.
     unsafe { ffi::pz_cuda_autocast_enabled() == 1 && ffi::pz_cuda_autocast_dtype() == BFLOAT16 }
+}
+
+/// A pinned (page-locked) copy of a CPU tensor, from which a non-blocking copy to a GPU does
+/// not wait for the device. Needs a CUDA-capable libtorch with a GPU present.
+///
+/// # Panics
+/// If libtorch cannot pin memory (no CUDA).
+pub fn pin_memory(t: &tch::Tensor) -> tch::Tensor {
+    // SAFETY: `as_ptr` is a live at::Tensor handle for the duration of the call; the shim returns
+    // a new owned handle (or null on failure), which `from_ptr` takes ownership of exactly once.
+    let ptr = unsafe { ffi::pz_pin_memory(t.as_ptr()) };
+    assert!(!ptr.is_null(), "libtorch could not pin host memory");
+    unsafe { tch::Tensor::from_ptr(ptr) }
 }
 
 #[cfg(test)]
