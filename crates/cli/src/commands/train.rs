@@ -156,24 +156,41 @@ fn run_populations(
     reporter: &crate::progress::ZooProgress,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    let queue = Mutex::new(populations.into_iter().collect::<VecDeque<_>>());
+    run_workers(
+        populations,
+        devices,
+        jobs,
+        |_| (),
+        |(), population, device| {
+            train_population(zoo, &population, &spec.checkpoint, device, reporter, stop)
+                .with_context(|| format!("training a population of {} models", population.len()))
+        },
+    )
+}
+
+/// Hands `items` out to `jobs` worker threads (worker i on device i mod n, with its own state
+/// from `init`) until they run out or one is interrupted; the first error wins.
+fn run_workers<T: Send, S>(
+    items: Vec<T>,
+    devices: &[Device],
+    jobs: usize,
+    init: impl Fn(Device) -> S + Sync,
+    work: impl Fn(&mut S, T, Device) -> Result<Outcome> + Sync,
+) -> Result<Outcome> {
+    let queue = Mutex::new(items.into_iter().collect::<VecDeque<_>>());
     let results: Vec<Result<Outcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..jobs)
             .map(|i| {
-                let queue = &queue;
+                let (queue, init, work) = (&queue, &init, &work);
                 let device = devices[i % devices.len()];
                 s.spawn(move || -> Result<Outcome> {
+                    let mut state = init(device);
                     loop {
-                        let Some(population) = queue.lock().expect("queue").pop_front() else {
+                        let Some(item) = queue.lock().expect("queue").pop_front() else {
                             return Ok(Outcome::Finished);
                         };
-                        let outcome =
-                            train_population(zoo, &population, &spec.checkpoint, device, reporter, stop)
-                                .with_context(|| {
-                                    format!("training a population of {} models", population.len())
-                                })?;
-                        if outcome == Outcome::Interrupted {
-                            return Ok(outcome);
+                        if work(&mut state, item, device)? == Outcome::Interrupted {
+                            return Ok(Outcome::Interrupted);
                         }
                     }
                 })
@@ -227,55 +244,25 @@ fn run_image_models(
     reporter: &crate::progress::ZooProgress,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    let queue = Mutex::new(populations.into_iter().flatten().collect::<VecDeque<_>>());
-    let results: Vec<Result<Outcome>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs)
-            .map(|i| {
-                let queue = &queue;
-                let device = devices[i % devices.len()];
-                s.spawn(move || -> Result<Outcome> {
-                    let mut task: Option<(ImageConfig, ImageTask)> = None;
-                    loop {
-                        let Some(model) = queue.lock().expect("queue").pop_front() else {
-                            return Ok(Outcome::Finished);
-                        };
-                        let ProblemConfig::Image(image) = &model.config.problem else {
-                            anyhow::bail!("model {} is not an image model", model.id());
-                        };
-                        if task.as_ref().is_none_or(|(c, _)| c != image) {
-                            drop(task.take()); // free the old copy first
-                            task = Some((image.clone(), ImageTask::new(data, image, device)));
-                        }
-                        let (_, on_device) = task.as_ref().expect("set above");
-                        let outcome = train_image_model(
-                            zoo,
-                            &model,
-                            on_device,
-                            &spec.checkpoint,
-                            device,
-                            reporter,
-                            stop,
-                        )
-                        .with_context(|| format!("training model {}", model.id()))?;
-                        if outcome == Outcome::Interrupted {
-                            return Ok(outcome);
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))))
-            .collect()
-    });
-    let mut outcome = Outcome::Finished;
-    for r in results {
-        if r? == Outcome::Interrupted {
-            outcome = Outcome::Interrupted;
-        }
-    }
-    Ok(outcome)
+    let models: Vec<PlannedModel> = populations.into_iter().flatten().collect();
+    run_workers(
+        models,
+        devices,
+        jobs,
+        |_| None::<(ImageConfig, ImageTask)>,
+        |task, model, device| {
+            let ProblemConfig::Image(image) = &model.config.problem else {
+                anyhow::bail!("model {} is not an image model", model.id());
+            };
+            if task.as_ref().is_none_or(|(c, _)| c != image) {
+                drop(task.take()); // free the old copy first
+                *task = Some((image.clone(), ImageTask::new(data, image, device)));
+            }
+            let (_, on_device) = task.as_ref().expect("set above");
+            train_image_model(zoo, &model, on_device, &spec.checkpoint, device, reporter, stop)
+                .with_context(|| format!("training model {}", model.id()))
+        },
+    )
 }
 
 /// First Ctrl-C: stop at the next step, keeping everything finished. Second: exit at once.
