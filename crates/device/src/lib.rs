@@ -12,6 +12,11 @@ mod ffi {
         pub fn pz_cuda_autocast_enabled() -> i32;
         pub fn pz_pin_memory(t: *const torch_sys::C_tensor) -> *mut torch_sys::C_tensor;
     }
+    #[cfg(pz_cuda_shim)]
+    extern "C" {
+        pub fn pz_use_pool_stream(device: i32) -> i32;
+        pub fn pz_current_stream_id(device: i32) -> i64;
+    }
 }
 
 /// c10::ScalarType's number of bfloat16.
@@ -64,6 +69,45 @@ pub fn pin_memory(t: &tch::Tensor) -> tch::Tensor {
     unsafe { tch::Tensor::from_ptr(ptr) }
 }
 
+/// Gives the calling thread its own CUDA stream on `device` (from libtorch's pool), so that the
+/// kernels of several threads each training a model run concurrently instead of queueing on
+/// the device's default stream. Returns whether it did: false without a CUDA build of the shim
+/// (then the thread keeps the default stream, which is correct, only slower).
+///
+/// Invariant the callers keep: a thread creates the tensors it trains with after this call, so
+/// every kernel touching them is ordered on the one stream (no cross-stream use to synchronize).
+pub fn use_own_cuda_stream(device: usize) -> bool {
+    #[cfg(pz_cuda_shim)]
+    {
+        let Ok(device) = i32::try_from(device) else { return false };
+        // SAFETY: an integer argument; the C++ side catches every exception.
+        unsafe { ffi::pz_use_pool_stream(device) == 0 }
+    }
+    #[cfg(not(pz_cuda_shim))]
+    {
+        let _ = device;
+        false
+    }
+}
+
+/// The id of the calling thread's current CUDA stream on `device` (0: the default stream);
+/// `None` without the CUDA shim or a usable device.
+#[must_use]
+pub fn current_cuda_stream_id(device: usize) -> Option<i64> {
+    #[cfg(pz_cuda_shim)]
+    {
+        let device = i32::try_from(device).ok()?;
+        // SAFETY: an integer argument; the C++ side catches every exception.
+        let id = unsafe { ffi::pz_current_stream_id(device) };
+        (id >= 0).then_some(id)
+    }
+    #[cfg(not(pz_cuda_shim))]
+    {
+        let _ = device;
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +125,26 @@ mod tests {
         let caught = std::panic::catch_unwind(|| with_bf16_autocast(|| panic!("inside")));
         assert!(caught.is_err());
         assert!(!cuda_autocast_is_bf16(), "a panic leaves the region too");
+    }
+
+    #[test]
+    fn own_streams_per_thread_where_a_gpu_exists() {
+        if !tch::Cuda::is_available() {
+            assert!(!use_own_cuda_stream(usize::MAX), "no such device");
+            return;
+        }
+        assert_eq!(current_cuda_stream_id(0), Some(0), "threads start on the default stream");
+        let ids: Vec<i64> = (0..2)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    assert!(use_own_cuda_stream(0));
+                    current_cuda_stream_id(0).expect("a stream")
+                })
+                .join()
+                .unwrap()
+            })
+            .collect();
+        assert!(ids.iter().all(|&id| id != 0), "{ids:?}");
+        assert_eq!(current_cuda_stream_id(0), Some(0), "other threads keep theirs");
     }
 }

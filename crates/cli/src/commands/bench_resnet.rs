@@ -74,6 +74,9 @@ pub fn run(args: &Args) -> Result<()> {
         let handles: Vec<_> = (0..args.jobs.max(1))
             .map(|_| {
                 s.spawn(|| -> Result<Vec<CellReport>> {
+                    if let tch::Device::Cuda(index) = device {
+                        pz_device::use_own_cuda_stream(index); // as `train` workers do
+                    }
                     let mut out = Vec::new();
                     while let Some(model) = queue.lock().expect("queue").pop_front() {
                         let batch = model.config.train.batch_size;

@@ -169,7 +169,9 @@ fn run_populations(
 }
 
 /// Hands `items` out to `jobs` worker threads (worker i on device i mod n, with its own state
-/// from `init`) until they run out or one is interrupted; the first error wins.
+/// from `init`) until they run out or one is interrupted; the first error wins. On a GPU each
+/// worker gets its own CUDA stream, so that workers sharing a device run their kernels
+/// concurrently rather than queueing on the default stream; each creates its tensors itself.
 fn run_workers<T: Send, S>(
     items: Vec<T>,
     devices: &[Device],
@@ -184,6 +186,10 @@ fn run_workers<T: Send, S>(
                 let (queue, init, work) = (&queue, &init, &work);
                 let device = devices[i % devices.len()];
                 s.spawn(move || -> Result<Outcome> {
+                    if let Device::Cuda(index) = device {
+                        let own = pz_device::use_own_cuda_stream(index);
+                        tracing::debug!(worker = i, own, "CUDA stream");
+                    }
                     let mut state = init(device);
                     loop {
                         let Some(item) = queue.lock().expect("queue").pop_front() else {
