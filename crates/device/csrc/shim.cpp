@@ -10,27 +10,31 @@
 extern "C" {
 
 // Enter a CUDA autocast region computing in bfloat16 on this thread. Returns the previous
-// enabled state (0 or 1) for pz_cuda_autocast_exit, or -1 if libtorch refused.
+// state for pz_cuda_autocast_exit — enabled (bit 0) and dtype (the bits above) — or -1 if
+// libtorch refused.
 int pz_cuda_autocast_enter_bf16() {
   try {
-    bool previous = at::autocast::is_autocast_enabled(at::kCUDA);
+    int enabled = at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
+    int dtype = static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
     at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
     at::autocast::set_autocast_enabled(at::kCUDA, true);
     at::autocast::increment_nesting();
-    return previous ? 1 : 0;
+    return enabled | (dtype << 1);
   } catch (...) {
     return -1;
   }
 }
 
 // Leave the region entered by pz_cuda_autocast_enter_bf16; `previous` is what it returned.
-// The cast cache is dropped when the outermost region ends, as torch.autocast does.
+// Restores the enabled state and dtype, and drops the cast cache when the outermost region
+// ends, as torch.autocast does.
 int pz_cuda_autocast_exit(int previous) {
   try {
     if (at::autocast::decrement_nesting() == 0) {
       at::autocast::clear_cache();
     }
-    at::autocast::set_autocast_enabled(at::kCUDA, previous == 1);
+    at::autocast::set_autocast_dtype(at::kCUDA, static_cast<at::ScalarType>(previous >> 1));
+    at::autocast::set_autocast_enabled(at::kCUDA, (previous & 1) == 1);
     return 0;
   } catch (...) {
     return 1;

@@ -125,6 +125,9 @@ mod tests {
         let caught = std::panic::catch_unwind(|| with_bf16_autocast(|| panic!("inside")));
         assert!(caught.is_err());
         assert!(!cuda_autocast_is_bf16(), "a panic leaves the region too");
+        // The dtype before the first region (libtorch's default, float16 = 5) is restored too.
+        // SAFETY: no arguments.
+        assert_eq!(unsafe { ffi::pz_cuda_autocast_dtype() }, 5);
     }
 
     #[test]

@@ -15,9 +15,9 @@ use pz_spec::{
     DeviceRequest, ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel, ZooSpec,
     EMBEDDED_DEFAULT_NAME,
 };
-use pz_store::{collect_rows, write_index, ModelState, ZooDir};
+use pz_store::{collect_rows, write_index, ModelState, ModelStatus, ZooDir};
 use pz_train::classify::{train_image_model, ImageTask};
-use pz_train::{group_populations, train_population, Outcome};
+use pz_train::{group_populations, train_population, Outcome, Reporter as _};
 use tch::Device;
 
 use crate::logging::ModelLogs;
@@ -63,7 +63,11 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let devices =
         crate::devices::devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
     let dataset = match &spec.problem {
-        ProblemConfig::Image(image) => Some(load_dataset(&image.dataset, args.data_dir.as_deref())?),
+        ProblemConfig::Image(image) => {
+            let data = load_dataset(&image.dataset, args.data_dir.as_deref())?;
+            check_image_models(&plan, &data)?;
+            Some(data)
+        }
         ProblemConfig::Convection(_) => None,
     };
     let zoo = ZooDir::create_or_open(&out, &spec)?;
@@ -220,9 +224,36 @@ fn run_workers<T: Send, S>(
 fn load_dataset(name: &str, data_dir: Option<&std::path::Path>) -> Result<VisionData> {
     let name = DatasetName::from_str(name)?;
     let dir = data_dir.map_or_else(default_data_dir, std::path::Path::to_path_buf);
-    let data = pz_data::vision::load(name, &dir).with_context(|| format!("cannot load dataset {name}"))?;
+    let data = pz_data::vision::load(name, &dir).with_context(|| match data_dir {
+        // The hint inside names the default folder's command; this zoo reads another folder.
+        Some(d) => format!("cannot load dataset {name} from --data-dir {} (fetch it there with `phasezoo data fetch {name} --data-dir {}`)", d.display(), d.display()),
+        None => format!("cannot load dataset {name}"),
+    })?;
     tracing::info!(dataset = %name, train = data.train.n, test = data.test.n, "dataset");
     Ok(data)
+}
+
+/// Every planned image model can be built on the dataset's images (e.g. a ViT patch that
+/// divides them), checked before anything is written.
+fn check_image_models(plan: &Plan, data: &VisionData) -> Result<()> {
+    #[allow(clippy::cast_possible_wrap)]
+    let (c, k, side) = (data.train.channels as i64, data.classes as i64, data.train.height as i64);
+    for m in &plan.models {
+        let problems = pz_train::classify::model_config(&m.config, c, k, side).problems();
+        if !problems.is_empty() {
+            anyhow::bail!(
+                "model {} ({} = {}, {} = {}) cannot be built on {}×{side}×{side} images: {}\n  hint: check model.width, model.patch_size and model.head_dim (docs/MODELS.md)",
+                m.id(),
+                m.config.load.name,
+                m.config.load.value,
+                m.config.temperature.name,
+                m.config.temperature.value,
+                c,
+                problems.join("; ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Optimizer steps per epoch of a model: the spec's for the PINN, a pass over the (sub)set of
@@ -265,10 +296,35 @@ fn run_image_models(
                 *task = Some((image.clone(), ImageTask::new(data, image, device)));
             }
             let (_, on_device) = task.as_ref().expect("set above");
-            train_image_model(zoo, &model, on_device, &spec.checkpoint, device, reporter, stop)
-                .with_context(|| format!("training model {}", model.id()))
+            match train_image_model(zoo, &model, on_device, &spec.checkpoint, device, reporter, stop) {
+                Ok(outcome) => Ok(outcome),
+                // One model's failure (out of memory in the widest cell, …) is that model's: it
+                // is marked failed with the reason and the queue goes on.
+                Err(e) => {
+                    let message = failure_message(&e);
+                    tracing::error!(model = %model.id(), "{message}");
+                    eprintln!("phasezoo: model {} failed: {message}", model.id());
+                    zoo.model(model.id()).write_status(&ModelStatus {
+                        state: ModelState::Failed,
+                        epoch: None,
+                        message: Some(message),
+                    })?;
+                    reporter.on_model_done(model.id(), ModelState::Failed);
+                    Ok(Outcome::Finished)
+                }
+            }
         },
     )
+}
+
+/// A failed model's reason, with what to try for running out of GPU memory.
+fn failure_message(e: &pz_train::Error) -> String {
+    let text = e.to_string();
+    if text.contains("out of memory") {
+        format!("{text} (hint: set train.micro_batch, e.g. --set train.micro_batch=128, or train fewer models per GPU with --jobs; delete this model's status.json to retry)")
+    } else {
+        text
+    }
 }
 
 /// First Ctrl-C: stop at the next step, keeping everything finished. Second: exit at once.

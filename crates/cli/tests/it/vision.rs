@@ -143,3 +143,26 @@ fn data_fetch_from_a_missing_path_names_it() {
     assert!(r.stderr.contains(&missing.display().to_string()), "{}", r.stderr);
     assert!(!tmp.path().join("data/cifar10.safetensors").exists());
 }
+
+#[test]
+fn a_vit_that_cannot_cut_the_images_into_patches_is_refused_before_writing() {
+    if !Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install dataset-fashion-mnist (.ci/run does)");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    let mut args = strings(&["train", EXAMPLE, "--device", "cpu", "--out"]);
+    args.push(path_arg(&zoo));
+    // 28×28 Fashion-MNIST images do not split into 3×3 patches.
+    for s in ["model={architecture=\"vit\", width=16, patch_size=3}", "grid.load.values=[16]"] {
+        args.extend(strings(&["--set", s]));
+    }
+    let mut c = command(tmp.path(), &args);
+    c.env("PHASEZOO_DATA", tmp.path().join("data"));
+    let r = run_command(c);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("cannot be built on 1×28×28 images"), "{}", r.stderr);
+    assert!(r.stderr.contains("model.patch_size"), "{}", r.stderr);
+    assert!(!zoo.exists(), "nothing written");
+}

@@ -12,11 +12,14 @@
   }
   window.addEventListener("error", function (e) { fail(e.message); });
 
-  // Three significant digits, exponent form outside [1e-3, 1e4).
+  // Whole numbers as they are; others with three significant digits, exponent form outside
+  // [1e-3, 1e4).
   function fmt(v) {
     if (v === null || v === undefined) { return ""; }
     if (typeof v !== "number") { return String(v); }
     if (v === 0) { return "0"; }
+    // Whole numbers (widths, batch sizes, seeds, epochs) exactly as they are.
+    if (Number.isInteger(v) && Math.abs(v) < 1e15) { return String(v); }
     var a = Math.abs(v);
     if (a >= 1e-3 && a < 1e4) { return String(Number(v.toPrecision(3))); }
     return v.toExponential(2);

@@ -3,7 +3,7 @@
 //! recorded and checkpointed every epoch, and resumed after a crash.
 //!
 //! Unlike the PINN, image models train one model at a time per worker (packing many onto one GPU
-//! is the scheduler's job); the dataset is put on the device once and shared by every model.
+//! is the scheduler's job); each worker puts the dataset on its device once for all its models.
 
 mod runner;
 mod task;
@@ -14,4 +14,4 @@ mod tests;
 
 pub use runner::train_image_model;
 pub use task::ImageTask;
-pub use trainer::{EpochStats, ImageTrainer};
+pub use trainer::{model_config, EpochStats, ImageTrainer};

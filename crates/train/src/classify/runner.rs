@@ -42,6 +42,13 @@ pub fn train_image_model(
             trainer.restore(&checkpoint)?;
             let epoch = checkpoint.state.epoch;
             records = dir.read_results()?.into_iter().filter(|r| r.epoch <= epoch).collect::<Vec<_>>();
+            // A crash between a diverged epoch's checkpoint and its `failed` status: it stays failed.
+            if let Some(last) =
+                records.last().filter(|r| !(r.train_loss.is_finite() && r.test_loss.is_finite()))
+            {
+                let message = format!("loss became non-finite at epoch {}", last.epoch);
+                return finish(&dir, plan, reporter, last.epoch, Some(message));
+            }
             tracing::info!(model = %id, epoch, "resuming from checkpoint");
             epoch
         }

@@ -128,3 +128,29 @@ fn micro_batches_take_one_optimizer_step_per_batch() {
     let (la, lb) = (a["train_loss"].as_f64().unwrap(), b["train_loss"].as_f64().unwrap());
     assert!(la.is_finite() && lb.is_finite() && (la - lb).abs() < 0.5 * la, "{la} vs {lb}");
 }
+
+#[test]
+fn without_batch_norm_micro_batches_give_the_whole_batch_numbers() {
+    // A ViT has no BatchNorm: splitting a batch must change nothing but rounding.
+    let vit = ["model={architecture=\"vit\", width=16}", "grid.load.values=[16]", "train.epochs=1"];
+    let whole = spec(&vit);
+    let split = spec(&[&vit[..], &["train.micro_batch=8"]].concat());
+    let tmp = tempfile::tempdir().unwrap();
+    let (za, zb) = (
+        ZooDir::create_or_open(&tmp.path().join("a"), &whole).unwrap(),
+        ZooDir::create_or_open(&tmp.path().join("b"), &split).unwrap(),
+    );
+    let stop = AtomicBool::new(false);
+    train(&za, &whole, &NoReporter, &stop);
+    train(&zb, &split, &NoReporter, &stop);
+    let last = |zoo: &ZooDir, spec: &ZooSpec| -> serde_json::Value {
+        let plan = Plan::new(spec).unwrap();
+        let text = std::fs::read_to_string(zoo.model(plan.models[0].id()).results_path()).unwrap();
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    };
+    let (a, b) = (last(&za, &whole), last(&zb, &split));
+    for key in ["train_loss", "test_loss"] {
+        let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-4 * x.abs(), "{key}: whole {x} vs micro-batches {y}");
+    }
+}

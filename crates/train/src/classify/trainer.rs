@@ -43,13 +43,19 @@ pub struct ImageTrainer {
     bf16: bool,
 }
 
-/// The model shape of a resolved config on a task's images.
+/// The model shape of a resolved config on images of `channels` × `image_size`² and `classes`
+/// classes (the dataset's; spec validation guarantees an image architecture).
 ///
 /// # Panics
-/// If the config is not an image architecture (spec validation guarantees it).
+/// If the config is an MLP.
 #[must_use]
-pub fn model_config(config: &ResolvedModel, task: &ImageTask) -> VisionModelConfig {
-    let (c, k) = (task.channels, task.classes);
+pub fn model_config(
+    config: &ResolvedModel,
+    channels: i64,
+    classes: i64,
+    image_size: i64,
+) -> VisionModelConfig {
+    let (c, k) = (channels, classes);
     match &config.model {
         ModelConfig::Resnet18(r) => VisionModelConfig::resnet18(i64::from(r.width), c, k),
         ModelConfig::Resnet50(r) => VisionModelConfig::resnet50(i64::from(r.width), c, k),
@@ -58,7 +64,7 @@ pub fn model_config(config: &ResolvedModel, task: &ImageTask) -> VisionModelConf
             width: i64::from(v.width),
             in_channels: c,
             classes: k,
-            image_size: task.image_size,
+            image_size,
             patch_size: i64::from(v.patch_size),
             depth: i64::from(v.depth),
             head_dim: i64::from(v.head_dim),
@@ -74,7 +80,7 @@ impl ImageTrainer {
     /// # Errors
     /// A model that does not fit the images (e.g. a ViT patch that does not divide them).
     pub fn new(config: &ResolvedModel, task: &ImageTask, device: Device) -> Result<Self, Error> {
-        let shape = model_config(config, task);
+        let shape = model_config(config, task.channels, task.classes, task.image_size);
         let problems = shape.problems();
         if !problems.is_empty() {
             return Err(Error::Config(format!("model {}: {}", config.model_id, problems.join("; "))));
@@ -85,8 +91,11 @@ impl ImageTrainer {
         let schedule = (t.schedule == Schedule::OneCycle)
             .then(|| OneCycle::new(t.lr, u64::from(t.epochs) * task.steps_per_epoch(t.batch_size)));
         let channels_last = t.channels_last && device.is_cuda();
-        // CPU always computes in float32 (the spec key documents it).
+        // CPU always computes in float32 and contiguous (the spec keys document it); say so.
         let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
+        if !device.is_cuda() && (t.precision != Precision::Float32 || t.channels_last) {
+            tracing::warn!(model = %config.model_id, "train.precision and train.channels_last apply on CUDA only; this CPU run is float32, contiguous");
+        }
         if channels_last {
             to_channels_last(&params);
         }
