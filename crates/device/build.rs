@@ -1,6 +1,7 @@
 //! Compiles the C++ shim against the libtorch that torch-sys links (its headers sit next to the
 //! library folder torch-sys exports as DEP_TCH_LIBTORCH_LIB). csrc/shim.cpp needs only
-//! libtorch's headers; csrc/streams.cpp also needs CUDA's, and is built only where they exist
+//! libtorch's headers; csrc/streams.cpp and csrc/graphs.cpp also need CUDA's, and are built only
+//! where they exist
 //! (then the cfg `pz_cuda_shim` is set), so a CPU machine builds without any CUDA toolkit.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     println!("cargo:rerun-if-changed=csrc/streams.cpp");
+    println!("cargo:rerun-if-changed=csrc/graphs.cpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo::rustc-check-cfg=cfg(pz_cuda_shim)");
@@ -28,9 +30,10 @@ fn main() {
     build("csrc/shim.cpp").compile("pz_device_shim");
     let cuda = cuda_include(lib);
     if let (Some(cuda), true) = (cuda, lib.join("libc10_cuda.so").exists()) {
-        build("csrc/streams.cpp").include(cuda).compile("pz_device_streams");
+        build("csrc/streams.cpp").file("csrc/graphs.cpp").include(cuda).compile("pz_device_cuda");
         println!("cargo:rustc-cfg=pz_cuda_shim");
         println!("cargo:rustc-link-lib=dylib=c10_cuda");
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
     }
     // The shims call into libtorch_cpu and c10 directly: link them (after the archives).
     println!("cargo:rustc-link-search=native={}", lib.display());

@@ -6,6 +6,7 @@
 // warning on every call in libtorch 2.11.
 #include <ATen/autocast_mode.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/Context.h>
 
 extern "C" {
 
@@ -56,6 +57,30 @@ int pz_cuda_autocast_enabled() {
     return at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
   } catch (...) {
     return -1;
+  }
+}
+
+// TF32 for cuBLAS matmuls and cuDNN convolutions (libtorch's defaults: off and on).
+int pz_set_tf32(int matmul, int cudnn) {
+  try {
+    at::globalContext().setAllowTF32CuBLAS(matmul != 0);
+    at::globalContext().setAllowTF32CuDNN(cudnn != 0);
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+// Deterministic algorithms everywhere (torch.use_deterministic_algorithms), deterministic and
+// non-benchmarking cuDNN; cuBLAS also needs CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment.
+int pz_set_deterministic(int on) {
+  try {
+    at::globalContext().setDeterministicAlgorithms(on != 0, /*warn_only=*/false);
+    at::globalContext().setDeterministicCuDNN(on != 0);
+    at::globalContext().setBenchmarkCuDNN(false);
+    return 0;
+  } catch (...) {
+    return 1;
   }
 }
 

@@ -1,0 +1,53 @@
+// CUDA graphs: capture a sequence of kernels once, replay it with one launch. Compiled only
+// where CUDA headers exist (build.rs). Plain C values across the boundary, no exceptions escape.
+#include <ATen/cuda/CUDAGraph.h>
+
+extern "C" {
+
+// A new, empty graph owned by the caller (free with pz_graph_free); null on failure.
+at::cuda::CUDAGraph* pz_graph_new() {
+  try {
+    return new at::cuda::CUDAGraph();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// Start capturing the calling thread's current stream (which must not be the default stream).
+int pz_graph_capture_begin(at::cuda::CUDAGraph* g) {
+  try {
+    g->capture_begin();
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+// End the capture and instantiate the graph.
+int pz_graph_capture_end(at::cuda::CUDAGraph* g) {
+  try {
+    g->capture_end();
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+// Launch the captured kernels again on the current stream.
+int pz_graph_replay(at::cuda::CUDAGraph* g) {
+  try {
+    g->replay();
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+void pz_graph_free(at::cuda::CUDAGraph* g) {
+  try {
+    delete g;
+  } catch (...) {
+  }
+}
+
+}  // extern "C"
