@@ -22,6 +22,10 @@ pub const METRIC_COLUMNS: [&str; 7] = [
     "mc_test_error",
 ];
 
+/// Further result.json keys with a column of their own (image zoos: accuracies and the learning
+/// rate); empty where a zoo's results have no such key (the PINN).
+pub const RESULT_COLUMNS: [&str; 3] = ["train_acc", "test_acc", "lr"];
+
 /// One model at one evaluated epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochIndexRow {
@@ -49,6 +53,8 @@ pub struct EpochIndexRow {
     pub test_loss: Option<f64>,
     /// Test error.
     pub test_error: Option<f64>,
+    /// Values of [`RESULT_COLUMNS`] in this epoch's result line.
+    pub results: BTreeMap<String, f64>,
     /// Values of [`METRIC_COLUMNS`] measured at this epoch.
     pub metrics: BTreeMap<String, f64>,
     /// The cell's phase at this epoch (`I` … `IV-B`), when labelled.
@@ -86,6 +92,12 @@ pub fn collect_epoch_rows(zoo: &ZooDir, plan: &pz_spec::Plan) -> Result<Vec<Epoc
                 train_loss: finite(r.train_loss),
                 test_loss: finite(r.test_loss),
                 test_error: finite(r.test_error),
+                results: RESULT_COLUMNS
+                    .iter()
+                    .filter_map(|k| {
+                        Some(((*k).to_string(), r.extra.get(*k)?.as_f64().filter(|v| v.is_finite())?))
+                    })
+                    .collect(),
                 metrics: values,
                 phase: None,
             });
@@ -120,6 +132,7 @@ fn write_csv(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
         "test_loss",
         "test_error",
     ];
+    header.extend(RESULT_COLUMNS);
     header.extend(METRIC_COLUMNS);
     header.push("phase");
     w.write_record(&header).map_err(csv_err)?;
@@ -139,6 +152,7 @@ fn write_csv(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
             opt(r.test_loss),
             opt(r.test_error),
         ];
+        record.extend(RESULT_COLUMNS.iter().map(|k| opt(r.results.get(*k).copied())));
         record.extend(METRIC_COLUMNS.iter().map(|k| opt(r.metrics.get(*k).copied())));
         record.push(r.phase.clone().unwrap_or_default());
         w.write_record(&record).map_err(csv_err)?;
@@ -182,9 +196,10 @@ fn write_parquet(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
         float(&|r| r.test_loss),
         float(&|r| r.test_error),
     ];
-    for key in METRIC_COLUMNS {
+    for key in RESULT_COLUMNS.into_iter().chain(METRIC_COLUMNS) {
+        let in_results = RESULT_COLUMNS.contains(&key);
         fields.push(Field::new(key, DataType::Float64, true));
-        columns.push(float(&|r| r.metrics.get(key).copied()));
+        columns.push(float(&|r| if in_results { r.results.get(key) } else { r.metrics.get(key) }.copied()));
     }
     fields.push(Field::new("phase", DataType::Utf8, true));
     columns.push(Arc::new(StringArray::from(rows.iter().map(|r| r.phase.as_deref()).collect::<Vec<_>>())));

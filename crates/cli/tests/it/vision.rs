@@ -55,6 +55,16 @@ fn the_fashion_example_trains_one_cell_to_85_percent_test_accuracy() {
             assert!(ckpt.join(file).is_file(), "{}/{file}", ckpt.display());
         }
     }
+    // The per-epoch index carries the accuracies (one row per result line).
+    let index = std::fs::read_to_string(zoo.join("index_epochs.csv")).expect("index_epochs.csv");
+    let header: Vec<&str> = index.lines().next().expect("header").split(',').collect();
+    let column =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name} column"));
+    let last_row: Vec<&str> = index.lines().last().expect("rows").split(',').collect();
+    assert_eq!(index.lines().count(), 1 + 4);
+    let indexed: f64 = last_row[column("test_acc")].parse().expect("a number");
+    assert!((indexed - acc).abs() < 1e-12, "index {indexed} vs result.json {acc}");
+    assert!(last_row[column("lr")].parse::<f64>().is_ok());
     checkpoint_loads_into_pytorch_with_the_same_logits(
         &models[0].join("checkpoint_000003/model.safetensors"),
     );
