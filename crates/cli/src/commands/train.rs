@@ -82,30 +82,22 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
             _ => todo.push(m.clone()),
         }
     }
-    // Image models train one at a time per worker: populations of one.
-    let populations = if dataset.is_some() {
-        todo.iter().map(|m| vec![m.clone()]).collect()
-    } else {
-        group_populations(&todo, spec.run.max_population)
-    };
+    // Image models train one at a time per worker (populations of one); PINN models in groups.
+    let populations =
+        if dataset.is_some() { Vec::new() } else { group_populations(&todo, spec.run.max_population) };
+    let units = if dataset.is_some() { todo.len() } else { populations.len() };
     let model_steps: u64 = todo
         .iter()
         .map(|m| u64::from(m.config.train.epochs) * steps_per_epoch(&m.config, dataset.as_ref()))
         .sum();
-    tracing::info!(
-        models = plan.models.len(),
-        todo = todo.len(),
-        populations = populations.len(),
-        ?devices,
-        "plan"
-    );
+    tracing::info!(models = plan.models.len(), todo = todo.len(), populations = units, ?devices, "plan");
     eprintln!(
         "phasezoo: zoo {} -> {}: {} models, {} to train in {} population(s) on {}",
         spec.name,
         out.display(),
         plan.models.len(),
         todo.len(),
-        populations.len(),
+        units,
         devices.iter().map(|d| format!("{d:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
     );
 
@@ -120,7 +112,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let jobs = args.jobs.unwrap_or(devices.len()).max(1);
     let outcome = match &dataset {
         None => run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop),
-        Some(data) => run_image_models(&zoo, &spec, data, populations, &devices, jobs, &reporter, &stop),
+        Some(data) => run_image_models(&zoo, &spec, data, todo, &devices, jobs, &reporter, &stop),
     };
     reporter.finish();
     write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
@@ -275,13 +267,12 @@ fn run_image_models(
     zoo: &ZooDir,
     spec: &ZooSpec,
     data: &VisionData,
-    populations: Vec<Vec<PlannedModel>>,
+    models: Vec<PlannedModel>,
     devices: &[Device],
     jobs: usize,
     reporter: &crate::progress::ZooProgress,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    let models: Vec<PlannedModel> = populations.into_iter().flatten().collect();
     run_workers(
         models,
         devices,

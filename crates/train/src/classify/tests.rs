@@ -82,6 +82,21 @@ fn files(zoo: &ZooDir, spec: &ZooSpec) -> (String, Vec<u8>) {
     (results, last)
 }
 
+/// Trains `whole` and `split` (the same model, the second with micro-batches) into their own
+/// zoos and returns each one's last result line.
+fn last_lines(whole: &ZooSpec, split: &ZooSpec) -> (serde_json::Value, serde_json::Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let last = |name: &str, spec: &ZooSpec| -> serde_json::Value {
+        let zoo = ZooDir::create_or_open(&tmp.path().join(name), spec).unwrap();
+        train(&zoo, spec, &NoReporter, &stop);
+        let plan = Plan::new(spec).unwrap();
+        let text = std::fs::read_to_string(zoo.model(plan.models[0].id()).results_path()).unwrap();
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    };
+    (last("whole", whole), last("split", split))
+}
+
 #[test]
 fn an_interrupted_run_resumes_to_the_same_bytes_as_an_uninterrupted_one() {
     let spec = spec(&[]);
@@ -108,20 +123,7 @@ fn micro_batches_take_one_optimizer_step_per_batch() {
     // the optimizer steps, the schedule and the loss scale must not.
     let whole = spec(&["train.epochs=1"]);
     let split = spec(&["train.epochs=1", "train.micro_batch=8"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let (za, zb) = (
-        ZooDir::create_or_open(&tmp.path().join("a"), &whole).unwrap(),
-        ZooDir::create_or_open(&tmp.path().join("b"), &split).unwrap(),
-    );
-    let stop = AtomicBool::new(false);
-    train(&za, &whole, &NoReporter, &stop);
-    train(&zb, &split, &NoReporter, &stop);
-    let last = |zoo: &ZooDir, spec: &ZooSpec| -> serde_json::Value {
-        let plan = Plan::new(spec).unwrap();
-        let text = std::fs::read_to_string(zoo.model(plan.models[0].id()).results_path()).unwrap();
-        serde_json::from_str(text.lines().last().unwrap()).unwrap()
-    };
-    let (a, b) = (last(&za, &whole), last(&zb, &split));
+    let (a, b) = last_lines(&whole, &split);
     assert_eq!(a["step"], 3, "96 images / 32 per step");
     assert_eq!(a["step"], b["step"], "micro-batches do not add optimizer steps");
     assert_eq!(a["lr"], b["lr"]);
@@ -135,20 +137,7 @@ fn without_batch_norm_micro_batches_give_the_whole_batch_numbers() {
     let vit = ["model={architecture=\"vit\", width=16}", "grid.load.values=[16]", "train.epochs=1"];
     let whole = spec(&vit);
     let split = spec(&[&vit[..], &["train.micro_batch=8"]].concat());
-    let tmp = tempfile::tempdir().unwrap();
-    let (za, zb) = (
-        ZooDir::create_or_open(&tmp.path().join("a"), &whole).unwrap(),
-        ZooDir::create_or_open(&tmp.path().join("b"), &split).unwrap(),
-    );
-    let stop = AtomicBool::new(false);
-    train(&za, &whole, &NoReporter, &stop);
-    train(&zb, &split, &NoReporter, &stop);
-    let last = |zoo: &ZooDir, spec: &ZooSpec| -> serde_json::Value {
-        let plan = Plan::new(spec).unwrap();
-        let text = std::fs::read_to_string(zoo.model(plan.models[0].id()).results_path()).unwrap();
-        serde_json::from_str(text.lines().last().unwrap()).unwrap()
-    };
-    let (a, b) = (last(&za, &whole), last(&zb, &split));
+    let (a, b) = last_lines(&whole, &split);
     for key in ["train_loss", "test_loss"] {
         let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
         assert!((x - y).abs() <= 1e-4 * x.abs(), "{key}: whole {x} vs micro-batches {y}");
