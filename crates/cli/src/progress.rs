@@ -22,15 +22,10 @@ pub struct ZooProgress {
 
 impl ZooProgress {
     pub fn new(total_models: usize, already_done: usize, model_steps: u64, visible: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(
+        let bar = styled_bar(
             Some(model_steps),
-            if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-        );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {msg} | {per_sec} model-steps | ETA {eta}",
-            )
-            .expect("valid template"),
+            visible,
+            "{spinner} [{elapsed_precise}] {wide_bar} {msg} | {per_sec} model-steps | ETA {eta}",
         );
         let p = Self { bar, total_models, done: AtomicUsize::new(already_done) };
         p.set_message();
@@ -67,15 +62,10 @@ pub struct WorkProgress {
 
 impl WorkProgress {
     pub fn new(what: &str, visible: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(
+        let bar = styled_bar(
             Some(0),
-            if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-        );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} | ETA {eta}",
-            )
-            .expect("valid template"),
+            visible,
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} | ETA {eta}",
         );
         bar.set_message(what.to_string());
         Self { bar }
@@ -97,16 +87,21 @@ impl pz_landscape::MeasureReporter for WorkProgress {
 
 /// A bar over bytes (downloads); its length is set once the server says it.
 pub fn bytes_bar(visible: bool, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
+    let bar = styled_bar(
         None,
-        if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-    );
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} | {bytes_per_sec} | ETA {eta}",
-        )
-        .expect("valid template"),
+        visible,
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} | {bytes_per_sec} | ETA {eta}",
     );
     bar.set_message(what.to_string());
+    bar
+}
+
+/// A bar on stderr (or hidden) with `template`.
+fn styled_bar(len: Option<u64>, visible: bool, template: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        len,
+        if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+    );
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
     bar
 }
