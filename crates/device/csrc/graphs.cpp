@@ -14,9 +14,11 @@ at::cuda::CUDAGraph* pz_graph_new() {
 }
 
 // Start capturing the calling thread's current stream (which must not be the default stream).
+// Thread-local mode: other threads training their own models may keep allocating and
+// synchronizing meanwhile (global mode would make those calls fail during the capture).
 int pz_graph_capture_begin(at::cuda::CUDAGraph* g) {
   try {
-    g->capture_begin();
+    g->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     return 0;
   } catch (...) {
     return 1;

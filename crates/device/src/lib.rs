@@ -4,6 +4,10 @@
 
 #![allow(unsafe_code)] // the FFI calls below; each says why it is sound
 
+mod optim;
+
+pub use optim::{sgd_step, StepError};
+
 mod ffi {
     extern "C" {
         pub fn pz_cuda_autocast_enter_bf16() -> i32;
@@ -13,6 +17,15 @@ mod ffi {
         pub fn pz_pin_memory(t: *const torch_sys::C_tensor) -> *mut torch_sys::C_tensor;
         pub fn pz_set_tf32(matmul: i32, cudnn: i32) -> i32;
         pub fn pz_set_deterministic(on: i32) -> i32;
+        pub fn pz_sgd_step(
+            params: *const *const torch_sys::C_tensor,
+            grads: *const *const torch_sys::C_tensor,
+            buffers: *const *const torch_sys::C_tensor,
+            n: i64,
+            weight_decay: f64,
+            momentum: *const torch_sys::C_tensor,
+            lr: *const torch_sys::C_tensor,
+        ) -> i32;
     }
     #[cfg(pz_cuda_shim)]
     extern "C" {
@@ -134,6 +147,13 @@ pub fn set_tf32(matmul: bool, cudnn: bool) {
 pub fn set_deterministic(on: bool) {
     // SAFETY: an integer argument; the C++ side catches every exception.
     assert_eq!(unsafe { ffi::pz_set_deterministic(i32::from(on)) }, 0);
+}
+
+/// Whether this build can capture CUDA graphs (it was compiled with CUDA headers); a GPU must
+/// also be present.
+#[must_use]
+pub fn cuda_graphs_available() -> bool {
+    cfg!(pz_cuda_shim)
 }
 
 /// Why a CUDA graph could not be made or run.

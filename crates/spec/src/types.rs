@@ -440,6 +440,11 @@ pub struct RunConfig {
     /// Most models trained in one population (0 = all of a kind at once); lower it to fit memory.
     #[serde(default)]
     pub max_population: usize,
+    /// On CUDA, run each image model's full-batch training step as a captured CUDA graph (one
+    /// launch a step). `false` runs every kernel eagerly, for debugging; results agree to
+    /// rounding either way, so the key is not part of a model's identity.
+    #[serde(default = "yes")]
+    pub graph: bool,
 }
 
 fn default_device() -> String {
@@ -448,7 +453,7 @@ fn default_device() -> String {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { device: default_device(), max_population: 0 }
+        Self { device: default_device(), max_population: 0, graph: true }
     }
 }
 

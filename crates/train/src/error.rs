@@ -23,6 +23,9 @@ pub enum Error {
     /// A model's config cannot be built (e.g. a ViT patch that does not divide the images).
     #[error("{0}")]
     Config(String),
+    /// A CUDA feature (graph capture or replay) failed.
+    #[error("CUDA: {0}")]
+    Device(String),
     /// A checkpoint's content does not fit the model or optimizer.
     #[error("checkpoint: {0}")]
     Checkpoint(String),

@@ -32,6 +32,9 @@ pub struct Args {
     /// Channels-last memory format (CUDA).
     #[arg(long)]
     channels_last: bool,
+    /// Launch every kernel eagerly (no CUDA graphs), as `run.graph = false`.
+    #[arg(long)]
+    eager: bool,
     /// Cells trained at once on the device (threads).
     #[arg(long, default_value_t = 1)]
     jobs: usize,
@@ -46,6 +49,7 @@ struct CellReport {
     batch_size: u32,
     precision: String,
     channels_last: bool,
+    graphs: bool,
     jobs: usize,
     images_per_sec: f64,
 }
@@ -82,10 +86,11 @@ pub fn run(args: &Args) -> Result<()> {
                         let batch = model.config.train.batch_size;
                         let ProblemConfig::Image(image) = &model.config.problem else { unreachable!() };
                         let task = ImageTask::new(&random_fashion(batch, args.steps), image, device);
-                        let mut trainer = ImageTrainer::new(&model.config, &task, device)?;
-                        trainer.train_epoch(&task, 1, &stop, &mut || {});
+                        let mut trainer =
+                            ImageTrainer::new(&model.config, &task, device)?.with_cuda_graphs(!args.eager);
+                        trainer.train_epoch(&task, 1, &stop, &mut || {})?;
                         let t0 = Instant::now();
-                        trainer.train_epoch(&task, 2, &stop, &mut || {}); // reads the loss: synchronizes
+                        trainer.train_epoch(&task, 2, &stop, &mut || {})?; // reads the loss: synchronizes
                         let secs = t0.elapsed().as_secs_f64();
                         let n = u64::from(batch) * u64::from(args.steps);
                         *images.lock().expect("count") += 2 * n;
@@ -96,6 +101,7 @@ pub fn run(args: &Args) -> Result<()> {
                             batch_size: batch,
                             precision: args.precision.clone(),
                             channels_last: args.channels_last,
+                            graphs: !args.eager,
                             jobs: args.jobs,
                             images_per_sec,
                         });
@@ -118,7 +124,7 @@ pub fn run(args: &Args) -> Result<()> {
     let total = *images.lock().expect("count");
     #[allow(clippy::cast_precision_loss)]
     let grid = serde_json::json!({
-        "grid": true, "precision": args.precision, "channels_last": args.channels_last, "jobs": args.jobs,
+        "grid": true, "precision": args.precision, "channels_last": args.channels_last, "graphs": !args.eager, "jobs": args.jobs,
         "cells": plan.models.len(), "images": total, "wall_s": wall, "images_per_sec": total as f64 / wall,
         "device": format!("{device:?}"),
     });

@@ -287,12 +287,19 @@ fn run_image_models(
                 *task = Some((image.clone(), ImageTask::new(data, image, device)));
             }
             let (_, on_device) = task.as_ref().expect("set above");
-            match train_image_model(zoo, &model, on_device, &spec.checkpoint, device, reporter, stop) {
+            let graphs = spec.run.graph;
+            // libtorch errors inside tch's tensor operations (CUDA out of memory, …) arrive as
+            // panics: caught here, they are the failing model's, not the whole run's.
+            let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                train_image_model(zoo, &model, on_device, &spec.checkpoint, device, graphs, reporter, stop)
+                    .map_err(|e| failure_message(&e.to_string()))
+            }))
+            .unwrap_or_else(|panic| Err(failure_message(&panic_message(panic.as_ref()))));
+            match trained {
                 Ok(outcome) => Ok(outcome),
                 // One model's failure (out of memory in the widest cell, …) is that model's: it
                 // is marked failed with the reason and the queue goes on.
-                Err(e) => {
-                    let message = failure_message(&e);
+                Err(message) => {
                     tracing::error!(model = %model.id(), "{message}");
                     eprintln!("phasezoo: model {} failed: {message}", model.id());
                     zoo.model(model.id()).write_status(&ModelStatus {
@@ -308,9 +315,18 @@ fn run_image_models(
     )
 }
 
+/// The text of a caught panic (tch panics with libtorch's error message).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| "training panicked".to_string())
+}
+
 /// A failed model's reason, with what to try for running out of GPU memory.
-fn failure_message(e: &pz_train::Error) -> String {
-    let text = e.to_string();
+fn failure_message(text: &str) -> String {
+    let text = text.to_string();
     if text.contains("out of memory") {
         format!("{text} (hint: set train.micro_batch, e.g. --set train.micro_batch=128, or train fewer models per GPU with --jobs; delete this model's status.json to retry)")
     } else {

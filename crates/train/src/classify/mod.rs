@@ -2,9 +2,11 @@
 //! momentum and weight decay, OneCycle stepped per batch, on-device augmentation — evaluated,
 //! recorded and checkpointed every epoch, and resumed after a crash.
 //!
-//! Unlike the PINN, image models train one model at a time per worker (packing many onto one GPU
-//! is the scheduler's job); each worker puts the dataset on its device once for all its models.
+//! Unlike the PINN, image models train one model at a time per worker; several workers share a
+//! GPU, each on its own CUDA stream with its step captured as a CUDA graph (graph_step.rs), and
+//! each worker puts the dataset on its device once for all its models.
 
+mod graph_step;
 mod runner;
 mod task;
 mod trainer;

@@ -15,15 +15,18 @@ use crate::{Error, Outcome, Reporter};
 
 /// Train one image model to its last epoch, resuming from its newest intact checkpoint. A model
 /// whose loss turns non-finite is marked failed with the reason and training stops there.
+/// `cuda_graphs`: full batches replay a captured CUDA graph where CUDA graphs exist.
 ///
 /// # Errors
 /// I/O errors, a model that cannot be built, libtorch errors.
+#[allow(clippy::too_many_arguments)]
 pub fn train_image_model(
     zoo: &ZooDir,
     plan: &PlannedModel,
     task: &ImageTask,
     policy: &CheckpointPolicy,
     device: Device,
+    cuda_graphs: bool,
     reporter: &dyn Reporter,
     stop: &AtomicBool,
 ) -> Result<Outcome, Error> {
@@ -35,7 +38,7 @@ pub fn train_image_model(
     if removed > 0 {
         tracing::info!(model = %id, removed, "removed partial writes of an interrupted run");
     }
-    let mut trainer = ImageTrainer::new(&plan.config, task, device)?;
+    let mut trainer = ImageTrainer::new(&plan.config, task, device)?.with_cuda_graphs(cuda_graphs);
     let mut records;
     let start = match newest_intact_checkpoint(&dir)? {
         Some(checkpoint) => {
@@ -73,7 +76,7 @@ pub fn train_image_model(
 
     for epoch in start + 1..=epochs {
         let mut on_step = || reporter.on_model_steps(1);
-        let Some(train) = trainer.train_epoch(task, epoch, stop, &mut on_step) else {
+        let Some(train) = trainer.train_epoch(task, epoch, stop, &mut on_step)? else {
             return Ok(Outcome::Interrupted);
         };
         let lr = trainer.last_lr();

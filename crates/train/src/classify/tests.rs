@@ -71,7 +71,7 @@ fn train(zoo: &ZooDir, spec: &ZooSpec, reporter: &dyn Reporter, stop: &AtomicBoo
     let m = &plan.models[0];
     let ProblemConfig::Image(image) = &m.config.problem else { panic!("image") };
     let task = ImageTask::new(&data(), image, Device::Cpu);
-    train_image_model(zoo, m, &task, &spec.checkpoint, Device::Cpu, reporter, stop).unwrap()
+    train_image_model(zoo, m, &task, &spec.checkpoint, Device::Cpu, true, reporter, stop).unwrap()
 }
 
 fn files(zoo: &ZooDir, spec: &ZooSpec) -> (String, Vec<u8>) {
@@ -142,4 +142,65 @@ fn without_batch_norm_micro_batches_give_the_whole_batch_numbers() {
         let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
         assert!((x - y).abs() <= 1e-4 * x.abs(), "{key}: whole {x} vs micro-batches {y}");
     }
+}
+
+/// A captured step equals the eager one (ResNet-18, SGD with weight decay, OneCycle changing the
+/// learning rate and momentum every step, BatchNorm statistics) under deterministic algorithms:
+/// one eager warm-up step, then two graph steps and an eager partial batch, against four eager
+/// steps. Needs a GPU; run as BENCHMARKS.md says (CUBLAS_WORKSPACE_CONFIG=:4096:8).
+#[test]
+fn cuda_graph_steps_equal_eager_steps() {
+    assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
+    if !tch::Cuda::is_available() {
+        return;
+    }
+    std::thread::spawn(|| {
+        assert!(pz_device::use_own_cuda_stream(0));
+        pz_device::set_deterministic(true);
+        let device = Device::Cuda(0);
+        // 3 full batches of 16 and a partial one of 4 (52 images); a small peak learning rate.
+        let spec = spec(&[
+            "grid.temperature.values=[16]",
+            "train.lr=0.001",
+            "train.epochs=1",
+            "problem.train_subset=52",
+        ]);
+        let plan = Plan::new(&spec).unwrap();
+        let m = &plan.models[0];
+        let ProblemConfig::Image(image) = &m.config.problem else { panic!("image") };
+        let task = ImageTask::new(&data(), image, device);
+        let stop = AtomicBool::new(false);
+        let run = |graphs: bool| {
+            let mut trainer = super::ImageTrainer::new(&m.config, &task, device).unwrap().with_cuda_graphs(graphs);
+            let stats = trainer.train_epoch(&task, 1, &stop, &mut || {}).unwrap().unwrap();
+            assert_eq!(trainer.replays_cuda_graph(), graphs, "graphs {graphs}");
+            assert_eq!(trainer.steps(), 4);
+            (trainer, stats)
+        };
+        let (eager, eager_stats) = run(false);
+        let (graph, graph_stats) = run(true);
+        let relative = |a: f64, b: f64| (a - b).abs() / b.abs().max(1e-12);
+        assert!(relative(graph_stats.loss, eager_stats.loss) < 1e-5, "{graph_stats:?} vs {eager_stats:?}");
+        assert!((graph_stats.accuracy - eager_stats.accuracy).abs() < 1e-9);
+        let eager_state = eager.model.state_dict();
+        let graph_state = graph.model.state_dict();
+        assert_eq!(eager_state.len(), graph_state.len());
+        let mut worst = 0.0f64;
+        for ((name, e), (_, g)) in eager_state.iter().zip(&graph_state) {
+            let e = e.to_kind(tch::Kind::Double);
+            let g = g.to_kind(tch::Kind::Double);
+            let scale = f64::try_from(e.abs().max()).unwrap().max(1e-12);
+            let diff = f64::try_from((&g - &e).abs().max()).unwrap() / scale;
+            assert!(diff < 1e-5, "{name}: graph and eager differ by {diff:e} (relative)");
+            worst = worst.max(diff);
+        }
+        println!("graph vs eager after 4 steps: worst relative difference {worst:e}");
+        let initial = super::ImageTrainer::new(&m.config, &task, device).unwrap().model.state_dict();
+        let moved = initial.iter().zip(&graph_state).any(|((_, a), (_, b))| {
+            f64::try_from((a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double)).abs().max()).unwrap() > 0.0
+        });
+        assert!(moved, "the steps changed the model");
+    })
+    .join()
+    .unwrap();
 }

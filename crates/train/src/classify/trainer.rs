@@ -10,6 +10,7 @@ use pz_spec::{ModelConfig, Precision, ResolvedModel, Schedule};
 use pz_store::{LoadedCheckpoint, NamedTensor};
 use tch::{Device, Kind, Tensor};
 
+use super::graph_step::{CapturedStep, GraphState};
 use super::ImageTask;
 use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
 use crate::Error;
@@ -31,8 +32,13 @@ pub struct EpochStats {
 pub struct ImageTrainer {
     /// The network.
     pub model: VisionModel,
-    params: Vec<Tensor>,
-    sgd: Sgd,
+    pub(super) params: Vec<Tensor>,
+    pub(super) sgd: Sgd,
+    /// The epoch's summed train loss (float64) and number correct, on the device (a captured
+    /// step adds to them in place).
+    pub(super) loss_sum: Tensor,
+    pub(super) correct: Tensor,
+    graph: GraphState,
     schedule: Option<OneCycle>,
     lr: f64,
     momentum: f64,
@@ -101,6 +107,9 @@ impl ImageTrainer {
         }
         Ok(Self {
             sgd: Sgd::new(params.len(), t.weight_decay),
+            loss_sum: Tensor::zeros([], (Kind::Double, device)),
+            correct: Tensor::zeros([], (Kind::Int64, device)),
+            graph: GraphState::initial(device, true),
             model,
             params,
             schedule,
@@ -112,6 +121,23 @@ impl ImageTrainer {
             channels_last,
             bf16,
         })
+    }
+
+    /// Whether full batches may run as a captured CUDA graph (on by default where CUDA graphs
+    /// exist; `run.graph = false` turns them off for debugging). Takes effect before the first
+    /// capture only.
+    #[must_use]
+    pub fn with_cuda_graphs(mut self, on: bool) -> Self {
+        if !on {
+            self.graph = GraphState::Off;
+        }
+        self
+    }
+
+    /// Whether full batches now replay a captured CUDA graph.
+    #[must_use]
+    pub fn replays_cuda_graph(&self) -> bool {
+        matches!(self.graph, GraphState::Ready(_))
     }
 
     /// Optimizer steps taken.
@@ -135,23 +161,30 @@ impl ImageTrainer {
     /// One epoch (1-based `epoch`) over the shuffled training set; the running mean of the
     /// batches' train-mode losses and accuracies, as the original reports them. `None` if `stop`
     /// was raised (the epoch is then incomplete and must be redone from a checkpoint).
+    ///
+    /// # Errors
+    /// A CUDA graph replay that libtorch refuses.
+    ///
+    /// On CUDA with graphs on (the default), full batches after the first run as one captured
+    /// CUDA graph each (see [`super::graph_step`]); the first full batch warms up eagerly and a
+    /// last partial batch runs eagerly, so every image is trained on, as the original does.
     pub fn train_epoch(
         &mut self,
         task: &ImageTask,
         epoch: u32,
         stop: &AtomicBool,
         on_step: &mut dyn FnMut(),
-    ) -> Option<EpochStats> {
+    ) -> Result<Option<EpochStats>, Error> {
         let n = task.train_len();
         let device = task.train_images.device();
         let order = epoch_permutation(self.seed, u64::from(epoch), n).to_device(device);
-        let (mut loss_sum, mut correct) =
-            (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
+        let _ = self.loss_sum.zero_();
+        let _ = self.correct.zero_();
         #[allow(clippy::cast_possible_wrap)]
         let n_i = n as i64;
         for (b, start) in (0..n_i).step_by(usize::try_from(self.batch_size).expect("batch > 0")).enumerate() {
             if stop.load(Ordering::Relaxed) {
-                return None;
+                return Ok(None);
             }
             let len = self.batch_size.min(n_i - start);
             let idx = order.narrow(0, start, len);
@@ -159,37 +192,79 @@ impl ImageTrainer {
             let labels = task.train_labels.index_select(0, &idx);
             let mut rng = augment_rng(self.seed, u64::from(epoch), b as u64);
             let inputs = self.prepare(task.train_transform.train_batch(&images, &mut rng));
-            // Gradients as fresh tensors (no zeroing of `.grad`, no accumulation kernels),
-            // summed over micro-batches when the batch is split.
-            let mut grads: Option<Vec<Tensor>> = None;
-            let mut micro_start = 0;
-            while micro_start < len {
-                let m = self.micro_batch.min(len - micro_start);
-                let x = inputs.narrow(0, micro_start, m);
-                let y = labels.narrow(0, micro_start, m);
-                let logits = self.forward(&x, true);
-                let summed = logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(
-                    &y,
-                    None,
-                    tch::Reduction::Sum,
-                    -100,
-                );
-                // Mean over the whole batch, however it is split.
-                #[allow(clippy::cast_precision_loss)]
-                let g = Tensor::run_backward(&[&summed / len as f64], &self.params, false, false);
-                grads = Some(match grads {
-                    None => g,
-                    Some(acc) => acc.iter().zip(&g).map(|(a, b)| a + b).collect(),
-                });
-                loss_sum += summed.detach().to_kind(Kind::Double);
-                correct += logits.detach().argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
-                micro_start += m;
-            }
             let (lr, momentum) = self.lr_momentum();
-            self.sgd.step_with(&self.params, &grads.expect("len >= 1"), lr, momentum);
+            if len == self.batch_size && self.graph_step(&inputs, &labels, lr, momentum)? {
+                self.sgd.count_step();
+            } else {
+                self.eager_step(&inputs, &labels, lr, momentum);
+            }
             on_step();
         }
-        Some(stats(&loss_sum, &correct, n))
+        Ok(Some(stats(&self.loss_sum, &self.correct, n)))
+    }
+
+    /// One optimizer step launched kernel by kernel; adds to the epoch's loss and accuracy.
+    fn eager_step(&mut self, inputs: &Tensor, labels: &Tensor, lr: f64, momentum: f64) {
+        let (grads, loss, correct) = self.batch_gradients(inputs, labels);
+        self.loss_sum += loss;
+        self.correct += correct;
+        self.sgd.step_with(&self.params, &grads, lr, momentum);
+    }
+
+    /// Replays this model's captured step on a full batch, capturing it first if due. False if
+    /// the step must run eagerly instead: graphs off or unavailable (CPU), the warm-up step, or a
+    /// capture that failed (then graphs stay off for this model, with a warning).
+    fn graph_step(&mut self, inputs: &Tensor, labels: &Tensor, lr: f64, momentum: f64) -> Result<bool, Error> {
+        match &self.graph {
+            GraphState::Off => return Ok(false),
+            GraphState::WarmUp => {
+                self.graph = GraphState::Capture;
+                return Ok(false);
+            }
+            GraphState::Capture => match CapturedStep::capture(self, inputs, labels) {
+                Ok(step) => self.graph = GraphState::Ready(Box::new(step)),
+                Err(e) => {
+                    tracing::warn!("CUDA graph capture failed, this model trains eagerly: {e}");
+                    self.graph = GraphState::Off;
+                    return Ok(false);
+                }
+            },
+            GraphState::Ready(_) => {}
+        }
+        let GraphState::Ready(step) = &self.graph else { unreachable!("set above") };
+        step.replay(inputs, labels, lr, momentum)?;
+        Ok(true)
+    }
+
+    /// Gradients of the batch's mean cross-entropy (summed over micro-batches when the batch is
+    /// split), with the batch's summed loss (float64) and number correct. Gradients are fresh
+    /// tensors (no zeroing of `.grad`, no accumulation kernels).
+    pub(super) fn batch_gradients(&self, inputs: &Tensor, labels: &Tensor) -> (Vec<Tensor>, Tensor, Tensor) {
+        let len = inputs.size()[0];
+        let device = inputs.device();
+        let (mut loss_sum, mut correct) =
+            (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
+        let mut grads: Option<Vec<Tensor>> = None;
+        let mut micro_start = 0;
+        while micro_start < len {
+            let m = self.micro_batch.min(len - micro_start);
+            let x = inputs.narrow(0, micro_start, m);
+            let y = labels.narrow(0, micro_start, m);
+            let logits = self.forward(&x, true);
+            let summed =
+                logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(&y, None, tch::Reduction::Sum, -100);
+            // Mean over the whole batch, however it is split.
+            #[allow(clippy::cast_precision_loss)]
+            let g = Tensor::run_backward(&[&summed / len as f64], &self.params, false, false);
+            grads = Some(match grads {
+                None => g,
+                Some(acc) => acc.iter().zip(&g).map(|(a, b)| a + b).collect(),
+            });
+            loss_sum += summed.detach().to_kind(Kind::Double);
+            correct += logits.detach().argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+            micro_start += m;
+        }
+        (grads.expect("a batch of at least one image"), loss_sum, correct)
     }
 
     /// Mean loss and accuracy in eval mode without gradients. `augment`: draw the train-time
@@ -272,6 +347,10 @@ impl ImageTrainer {
                 .collect()
         };
         self.model.load_state_dict(&named(&checkpoint.model)?)?;
+        // A captured graph would keep updating the replaced tensors: capture anew.
+        if !matches!(self.graph, GraphState::Off) {
+            self.graph = GraphState::WarmUp;
+        }
         // The model may have replaced its variables: take the optimizer's list anew.
         self.params = self.model.trainable();
         if self.channels_last {

@@ -80,6 +80,27 @@ impl Sgd {
         });
     }
 
+    /// The momentum buffers as tensors updated in place, for a step outside [`Sgd::step_with`]
+    /// (a captured CUDA graph): parameters without one get zeros, which makes their next update
+    /// `buf = d` exactly as a first step. The returned tensors share storage with the state, so
+    /// checkpoints see what the graph writes.
+    ///
+    /// # Panics
+    /// If `params` is not as long as the list the state was made for.
+    pub fn buffers_in_place(&mut self, params: &[Tensor]) -> Vec<Tensor> {
+        assert_eq!(params.len(), self.momentum_buffers.len(), "SGD made for another parameter list");
+        params
+            .iter()
+            .zip(&mut self.momentum_buffers)
+            .map(|(p, buf)| buf.get_or_insert_with(|| p.detach().zeros_like()).shallow_clone())
+            .collect()
+    }
+
+    /// Count a step taken outside [`Sgd::step_with`] on the buffers of [`Sgd::buffers_in_place`].
+    pub fn count_step(&mut self) {
+        self.steps += 1;
+    }
+
     /// The state to checkpoint: `"step"` (0-dim i64) and `"momentum_buffer.<i>"` for every
     /// parameter that has one (none before the first step).
     #[must_use]
