@@ -71,10 +71,10 @@ mod tests {
         let opts = (Kind::Double, Device::Cpu);
         tch::manual_seed(3);
         let p0 = [Tensor::randn([3, 4], opts), Tensor::randn([5], opts)];
-        let grads = [[Tensor::randn([3, 4], opts), Tensor::randn([5], opts)], [
-            Tensor::randn([3, 4], opts),
-            Tensor::randn([5], opts),
-        ]];
+        let grads = [
+            [Tensor::randn([3, 4], opts), Tensor::randn([5], opts)],
+            [Tensor::randn([3, 4], opts), Tensor::randn([5], opts)],
+        ];
         let params: Vec<Tensor> = p0.iter().map(Tensor::copy).collect();
         let buffers: Vec<Tensor> = p0.iter().map(Tensor::zeros_like).collect();
         let (lr, momentum) = (Tensor::zeros([], opts), Tensor::zeros([], opts));
@@ -95,7 +95,8 @@ mod tests {
                 *buf = Some(b);
             }
         }
-        for (got, want) in params.iter().zip(&expect_p).chain(buffers.iter().zip(expect_buf.iter().flatten())) {
+        for (got, want) in params.iter().zip(&expect_p).chain(buffers.iter().zip(expect_buf.iter().flatten()))
+        {
             let diff = f64::try_from((got - want).abs().max()).unwrap();
             assert!(diff < 1e-12, "{diff}");
         }
@@ -104,11 +105,13 @@ mod tests {
     #[test]
     fn mismatched_lists_are_refused_with_their_lengths() {
         let t = || Tensor::zeros([2], (Kind::Float, Device::Cpu));
-        let err = sgd_step(&[t(), t()], &[t()], &[t(), t()], 0.0, &t().sum(Kind::Float), &t().sum(Kind::Float))
-            .unwrap_err();
+        let err =
+            sgd_step(&[t(), t()], &[t()], &[t(), t()], 0.0, &t().sum(Kind::Float), &t().sum(Kind::Float))
+                .unwrap_err();
         assert_eq!(err.0, "SGD step: 2 parameters, 1 gradients, 2 buffers");
         let misshapen = Tensor::zeros([3], (Kind::Float, Device::Cpu));
-        let refused = sgd_step(&[t()], &[misshapen], &[t()], 0.0, &t().sum(Kind::Float), &t().sum(Kind::Float));
+        let refused =
+            sgd_step(&[t()], &[misshapen], &[t()], 0.0, &t().sum(Kind::Float), &t().sum(Kind::Float));
         assert!(refused.is_err(), "a gradient shaped unlike its parameter");
     }
 }

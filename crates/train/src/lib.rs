@@ -15,6 +15,7 @@ pub mod classify;
 mod error;
 mod group;
 mod load;
+pub mod pack;
 mod pinn;
 mod reporter;
 mod resume;

@@ -1,9 +1,14 @@
-//! `phasezoo bench resnet`: images/s of the image recipe's training step per (width, batch)
-//! cell, and of the whole grid with `--jobs` models training at once on the device. Data:
-//! random Fashion-MNIST-shaped uint8 images made on the device (throughput does not depend on
-//! pixel values). Each cell trains one epoch of `steps` batches as warm-up, then a timed one.
+//! `phasezoo bench resnet`: a ResNet-18 zoo grid (widths × batch sizes, one seed each) trained
+//! the way `train` trains it — packed onto the GPU by expected cost, `--jobs` workers each on its
+//! own CUDA stream, full batches replaying a captured CUDA graph — without evaluation or files.
+//! Every cell trains `--epochs` epochs over the same `--images` random Fashion-MNIST-shaped
+//! images made on the device (throughput does not depend on pixel values), last partial batch
+//! included. `bench/resnet_zoo_pytorch.py` runs the same protocol in PyTorch, eagerly one cell
+//! at a time (the original system) or packed with streams and graphs.
+//!
+//! One JSON line per cell (seconds from model construction to the end of its last epoch) and
+//! one for the grid (all images over the wall time of the whole grid).
 
-use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -11,21 +16,25 @@ use std::time::Instant;
 use anyhow::Result;
 use pz_data::vision::{DatasetName, ImageSet, VisionData};
 use pz_spec::{DeviceRequest, Plan, ProblemConfig, ZooSpec};
-use pz_train::classify::{ImageTask, ImageTrainer};
+use pz_train::classify::{step_multiply_adds, ImageTask, ImageTrainer};
+use pz_train::pack::{gpu_share, PackQueue, WORKERS_PER_GPU};
 
 const SPEC: &str = include_str!("../../../../examples/fashion-resnet18-small.toml");
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// ResNet-18 widths (the load axis).
-    #[arg(long, value_delimiter = ',', default_value = "4,16,64")]
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8,16,32,64,128,256")]
     widths: Vec<u32>,
     /// Batch sizes (the temperature axis).
-    #[arg(long, value_delimiter = ',', default_value = "32,128,512")]
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32,64,128,256,512,1024")]
     batches: Vec<u32>,
-    /// Timed optimizer steps per cell (after as many warm-up steps).
-    #[arg(long, default_value_t = 30)]
-    steps: u32,
+    /// Training images of every cell.
+    #[arg(long, default_value_t = 4096)]
+    images: u32,
+    /// Epochs of every cell.
+    #[arg(long, default_value_t = 2)]
+    epochs: u32,
     /// float32 or bf16_autocast.
     #[arg(long, default_value = "float32")]
     precision: String,
@@ -35,9 +44,9 @@ pub struct Args {
     /// Launch every kernel eagerly (no CUDA graphs), as `run.graph = false`.
     #[arg(long)]
     eager: bool,
-    /// Cells trained at once on the device (threads).
-    #[arg(long, default_value_t = 1)]
-    jobs: usize,
+    /// Cells trained at once (worker threads; default 8 on CUDA, packed by cost, 1 on CPU).
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Device: auto, cpu, cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -45,68 +54,78 @@ pub struct Args {
 
 #[derive(serde::Serialize)]
 struct CellReport {
+    system: &'static str,
     width: u32,
     batch_size: u32,
-    precision: String,
-    channels_last: bool,
-    graphs: bool,
-    jobs: usize,
+    images: u64,
+    seconds: f64,
     images_per_sec: f64,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let device = pz_train::resolve_device(DeviceRequest::parse(&args.device).map_err(anyhow::Error::msg)?);
-    let widths = args.widths.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-    let batches = args.batches.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let join = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     let overrides = vec![
-        format!("grid.load.values=[{widths}]"),
-        format!("grid.temperature.values=[{batches}]"),
+        format!("grid.load.values=[{}]", join(&args.widths)),
+        format!("grid.temperature.values=[{}]", join(&args.batches)),
+        "grid.seeds=[0]".to_string(),
         "problem.augment=true".to_string(),
-        // The example trains on a 10,000-image subset; the bench's set is exactly its batches.
         "problem.train_subset=0".to_string(),
         format!("train.precision=\"{}\"", args.precision),
         format!("train.channels_last={}", args.channels_last),
-        "train.epochs=2".to_string(),
+        format!("train.epochs={}", args.epochs),
     ];
     let spec = ZooSpec::parse(SPEC, "examples/fashion-resnet18-small.toml", &overrides)?;
     let plan = Plan::new(&spec)?;
-    let queue = Mutex::new(plan.models.iter().collect::<VecDeque<_>>());
+    let data = random_fashion(args.images as usize);
+    let jobs = args.jobs.unwrap_or(if device.is_cuda() { WORKERS_PER_GPU } else { 1 }).max(1);
+    let cells = plan
+        .models
+        .iter()
+        .map(|m| {
+            let share =
+                if device.is_cuda() { gpu_share(step_multiply_adds(&m.config, 1, 10, 28)) } else { 0.0 };
+            (m, share)
+        })
+        .collect();
+    let queue = PackQueue::new(cells, 1);
     let stop = AtomicBool::new(false);
+    let reports = Mutex::new(Vec::new());
     let started = Instant::now();
-    let images = Mutex::new(0u64);
-    let reports: Vec<Result<Vec<CellReport>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..args.jobs.max(1))
+    let outcomes: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs)
             .map(|_| {
-                s.spawn(|| -> Result<Vec<CellReport>> {
+                s.spawn(|| -> Result<()> {
                     if let tch::Device::Cuda(index) = device {
                         pz_device::use_own_cuda_stream(index); // as `train` workers do
                     }
-                    let mut out = Vec::new();
-                    while let Some(model) = queue.lock().expect("queue").pop_front() {
-                        let batch = model.config.train.batch_size;
-                        let ProblemConfig::Image(image) = &model.config.problem else { unreachable!() };
-                        let task = ImageTask::new(&random_fashion(batch, args.steps), image, device);
+                    let Some(ProblemConfig::Image(image)) = plan.models.first().map(|m| &m.config.problem)
+                    else {
+                        anyhow::bail!("the bench spec has image models");
+                    };
+                    let task = ImageTask::new(&data, image, device);
+                    while let Some((model, lease)) = queue.next(0) {
+                        let t0 = Instant::now();
                         let mut trainer =
                             ImageTrainer::new(&model.config, &task, device)?.with_cuda_graphs(!args.eager);
-                        trainer.train_epoch(&task, 1, &stop, &mut || {})?;
-                        let t0 = Instant::now();
-                        trainer.train_epoch(&task, 2, &stop, &mut || {})?; // reads the loss: synchronizes
-                        let secs = t0.elapsed().as_secs_f64();
-                        let n = u64::from(batch) * u64::from(args.steps);
-                        *images.lock().expect("count") += 2 * n;
+                        for epoch in 1..=args.epochs {
+                            trainer.train_epoch(&task, epoch, &stop, &mut || {})?;
+                            // reads the loss: synchronizes
+                        }
+                        let seconds = t0.elapsed().as_secs_f64();
+                        drop(lease);
+                        let images = u64::from(args.images) * u64::from(args.epochs);
                         #[allow(clippy::cast_precision_loss)]
-                        let images_per_sec = n as f64 / secs;
-                        out.push(CellReport {
+                        reports.lock().expect("reports").push(CellReport {
+                            system: "phasezoo",
                             width: width_of(&model.config.model),
-                            batch_size: batch,
-                            precision: args.precision.clone(),
-                            channels_last: args.channels_last,
-                            graphs: !args.eager,
-                            jobs: args.jobs,
-                            images_per_sec,
+                            batch_size: model.config.train.batch_size,
+                            images,
+                            seconds,
+                            images_per_sec: images as f64 / seconds,
                         });
                     }
-                    Ok(out)
+                    Ok(())
                 })
             })
             .collect();
@@ -116,17 +135,17 @@ pub fn run(args: &Args) -> Result<()> {
             .collect()
     });
     let wall = started.elapsed().as_secs_f64();
-    for r in reports {
-        for cell in r? {
-            println!("{}", serde_json::to_string(&cell)?);
-        }
+    outcomes.into_iter().collect::<Result<Vec<()>>>()?;
+    let reports = reports.into_inner().expect("reports");
+    for cell in &reports {
+        println!("{}", serde_json::to_string(cell)?);
     }
-    let total = *images.lock().expect("count");
+    let total: u64 = reports.iter().map(|c| c.images).sum();
     #[allow(clippy::cast_precision_loss)]
     let grid = serde_json::json!({
-        "grid": true, "precision": args.precision, "channels_last": args.channels_last, "graphs": !args.eager, "jobs": args.jobs,
-        "cells": plan.models.len(), "images": total, "wall_s": wall, "images_per_sec": total as f64 / wall,
-        "device": format!("{device:?}"),
+        "system": "phasezoo", "grid": true, "precision": args.precision, "channels_last": args.channels_last,
+        "graphs": !args.eager, "jobs": jobs, "cells": reports.len(), "images": total, "wall_s": wall,
+        "images_per_sec": total as f64 / wall, "device": format!("{device:?}"),
     });
     println!("{grid}");
     Ok(())
@@ -140,9 +159,8 @@ fn width_of(model: &pz_spec::ModelConfig) -> u32 {
     }
 }
 
-/// `steps` batches of random 1×28×28 images with labels 0..9 (and a 1,000-image test set, unused).
-fn random_fashion(batch: u32, steps: u32) -> VisionData {
-    let n = batch as usize * steps as usize;
+/// `n` random 1×28×28 images with labels 0..9 (and a 1,000-image test set, unused).
+fn random_fashion(n: usize) -> VisionData {
     let set = |n: usize| {
         let mut x: u32 = 0x9E37_79B9;
         let mut next = || {

@@ -1,11 +1,10 @@
 //! `phasezoo train`: plan the grid, skip finished models, resume the rest, population by
 //! population, on one or more devices.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use std::str::FromStr;
@@ -17,6 +16,7 @@ use pz_spec::{
 };
 use pz_store::{collect_rows, write_index, ModelState, ModelStatus, ZooDir};
 use pz_train::classify::{train_image_model, ImageTask};
+use pz_train::pack::PackQueue;
 use pz_train::{group_populations, train_population, Outcome, Reporter as _};
 use tch::Device;
 
@@ -36,7 +36,8 @@ pub struct Args {
     /// Device: auto, cpu, cuda (every visible GPU) or cuda:N. Default: the spec's run.device.
     #[arg(long)]
     device: Option<String>,
-    /// Populations trained at once (default: one per device).
+    /// Trainings at once (default: one per device, and for image zoos on CUDA 8 per GPU,
+    /// packed by expected cost: small models share a GPU, a model that fills one runs alone).
     #[arg(long)]
     jobs: Option<usize>,
     /// Folder of the dataset caches for image zoos (default: $PHASEZOO_DATA, else
@@ -109,7 +110,9 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         model_steps,
         progress,
     );
-    let jobs = args.jobs.unwrap_or(devices.len()).max(1);
+    let packing = dataset.is_some() && devices.iter().all(|d| d.is_cuda());
+    let per_device = if packing { pz_train::pack::WORKERS_PER_GPU } else { 1 };
+    let jobs = args.jobs.unwrap_or(per_device * devices.len()).max(1);
     let outcome = match &dataset {
         None => run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop),
         Some(data) => run_image_models(&zoo, &spec, data, todo, &devices, jobs, &reporter, &stop),
@@ -153,7 +156,7 @@ fn run_populations(
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     run_workers(
-        populations,
+        populations.into_iter().map(|p| (p, 0.0)).collect(),
         devices,
         jobs,
         |_| (),
@@ -164,37 +167,40 @@ fn run_populations(
     )
 }
 
-/// Hands `items` out to `jobs` worker threads (worker i on device i mod n, with its own state
-/// from `init`) until they run out or one is interrupted; the first error wins. On a GPU each
-/// worker gets its own CUDA stream, so that workers sharing a device run their kernels
-/// concurrently rather than queueing on the default stream; each creates its tensors itself.
+/// Hands `(item, share)` pairs out to `jobs` worker threads (worker i on device i mod n, with
+/// its own state from `init`) until they run out or one is interrupted; the first error wins.
+/// Items are packed by their expected share of a GPU (pz_train::pack: largest first, a device
+/// takes more only while the shares fit; share 0 never waits). On a GPU each worker gets its
+/// own CUDA stream, so that workers sharing a device run their kernels concurrently rather than
+/// queueing on the default stream; each creates its tensors itself.
 fn run_workers<T: Send, S>(
-    items: Vec<T>,
+    items: Vec<(T, f64)>,
     devices: &[Device],
     jobs: usize,
     init: impl Fn(Device) -> S + Sync,
     work: impl Fn(&mut S, T, Device) -> Result<Outcome> + Sync,
 ) -> Result<Outcome> {
-    let queue = Mutex::new(items.into_iter().collect::<VecDeque<_>>());
+    let queue = PackQueue::new(items, devices.len());
     let results: Vec<Result<Outcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..jobs)
             .map(|i| {
                 let (queue, init, work) = (&queue, &init, &work);
-                let device = devices[i % devices.len()];
+                let slot = i % devices.len();
+                let device = devices[slot];
                 s.spawn(move || -> Result<Outcome> {
                     if let Device::Cuda(index) = device {
                         let own = pz_device::use_own_cuda_stream(index);
                         tracing::debug!(worker = i, own, "CUDA stream");
                     }
                     let mut state = init(device);
-                    loop {
-                        let Some(item) = queue.lock().expect("queue").pop_front() else {
-                            return Ok(Outcome::Finished);
-                        };
-                        if work(&mut state, item, device)? == Outcome::Interrupted {
+                    while let Some((item, lease)) = queue.next(slot) {
+                        let outcome = work(&mut state, item, device)?;
+                        drop(lease);
+                        if outcome == Outcome::Interrupted {
                             return Ok(Outcome::Interrupted);
                         }
                     }
+                    Ok(Outcome::Finished)
                 })
             })
             .collect();
@@ -273,8 +279,21 @@ fn run_image_models(
     reporter: &crate::progress::ZooProgress,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
+    #[allow(clippy::cast_possible_wrap)]
+    let (c, k, side) = (data.train.channels as i64, data.classes as i64, data.train.height as i64);
+    let packed = models
+        .into_iter()
+        .map(|m| {
+            let share = if devices.iter().all(|d| d.is_cuda()) {
+                pz_train::pack::gpu_share(pz_train::classify::step_multiply_adds(&m.config, c, k, side))
+            } else {
+                0.0 // CPU workers share cores, not a GPU: plain first-come order
+            };
+            (m, share)
+        })
+        .collect();
     run_workers(
-        models,
+        packed,
         devices,
         jobs,
         |_| None::<(ImageConfig, ImageTask)>,

@@ -10,16 +10,23 @@ use crate::util::{command, path_arg, run_command, strings};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fashion-resnet18-small.toml");
 
+/// Whether Debian's Fashion-MNIST is installed; without it a test skips with a note, except
+/// under CI where that is an error.
+fn fashion_mnist_installed() -> bool {
+    if Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "CI must install dataset-fashion-mnist (.ci/run does)");
+    #[allow(clippy::print_stderr)] // the skip must be visible
+    {
+        eprintln!("skipped: no /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)");
+    }
+    false
+}
+
 #[test]
 fn the_fashion_example_trains_one_cell_to_85_percent_test_accuracy() {
-    if !Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists() {
-        assert!(std::env::var_os("CI").is_none(), "CI must install dataset-fashion-mnist (.ci/run does)");
-        #[allow(clippy::print_stderr)] // the skip must be visible
-        {
-            eprintln!(
-                "skipped: no /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)"
-            );
-        }
+    if !fashion_mnist_installed() {
         return;
     }
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -120,6 +127,53 @@ fn checkpoint_loads_into_pytorch_with_the_same_logits(weights: &Path) {
             assert!(
                 (mine - theirs).abs() <= 1e-5 * (1.0 + theirs.abs()),
                 "[{i}, {j}]: {mine} vs PyTorch {theirs}"
+            );
+        }
+    }
+}
+
+/// Four models trained by four workers at once write the same bytes (results, weights,
+/// optimizer state) as the same models trained one after another: packing changes nothing but
+/// the wall time.
+#[test]
+fn a_packed_run_writes_the_same_bytes_as_one_model_at_a_time() {
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let train = |jobs: &str| {
+        let zoo = tmp.path().join(format!("zoo-jobs{jobs}"));
+        let mut args = strings(&["train", EXAMPLE, "--device", "cpu", "--no-plot", "--jobs", jobs, "--out"]);
+        args.push(path_arg(&zoo));
+        for s in [
+            "grid.load.values=[2,4]",
+            "grid.temperature.values=[32,64]",
+            "problem.train_subset=512",
+            "problem.test_subset=256",
+            "train.epochs=2",
+        ] {
+            args.extend(strings(&["--set", s]));
+        }
+        let mut c = command(tmp.path(), &args);
+        c.env("OMP_NUM_THREADS", "1").env("PHASEZOO_DATA", tmp.path().join("data"));
+        let r = run_command(c);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        zoo
+    };
+    let (alone, packed) = (train("1"), train("4"));
+    let mut models: Vec<_> =
+        std::fs::read_dir(alone.join("models")).expect("models").map(|e| e.unwrap().file_name()).collect();
+    models.sort();
+    assert_eq!(models.len(), 4);
+    for id in &models {
+        for file in
+            ["result.json", "checkpoint_000002/model.safetensors", "checkpoint_000002/optimizer.safetensors"]
+        {
+            let read = |zoo: &Path| std::fs::read(zoo.join("models").join(id).join(file)).expect(file);
+            assert!(
+                read(&alone) == read(&packed),
+                "{}/{file} differs between --jobs 1 and --jobs 4",
+                id.to_string_lossy()
             );
         }
     }

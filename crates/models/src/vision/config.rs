@@ -155,6 +155,52 @@ impl VisionModelConfig {
     pub fn parameter_count(&self) -> usize {
         self.layout().parameter_count()
     }
+
+    /// Multiply-adds of one forward pass on one `image_size`² image, from the weight shapes
+    /// alone: each convolution's weights times its output positions (ResNet stage k works at
+    /// side ⌈image_size / 2^(k−1)⌉, the stem at full size), each ViT matrix times the tokens, plus
+    /// attention's two token×token products. Elementwise work (BatchNorm, activations) is left
+    /// out. A cost estimate for scheduling, not a profile.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn multiply_adds_per_image(&self, image_size: i64) -> f64 {
+        let layout = self.layout();
+        let weights = layout.slots.iter().filter(|s| s.name.ends_with("weight") && s.shape.len() >= 2);
+        match self.arch {
+            VisionArch::Resnet18 | VisionArch::Resnet50 => weights
+                .map(|s| {
+                    let stage = s
+                        .name
+                        .strip_prefix("layer")
+                        .and_then(|rest| rest.split('.').next())
+                        .and_then(|k| k.parse::<u32>().ok())
+                        .unwrap_or(1);
+                    let side = if s.shape.len() == 4 {
+                        (1..stage).fold(image_size, |side, _| (side + 1) / 2)
+                    } else {
+                        1 // the classifier runs once per image
+                    };
+                    s.numel() as f64 * (side * side) as f64
+                })
+                .sum(),
+            VisionArch::Vit => {
+                let side = image_size / self.patch_size.max(1);
+                let patches = (side * side) as f64;
+                let tokens = patches + 1.0;
+                let matrices: f64 = weights
+                    .map(|s| {
+                        let per = match s.name.as_str() {
+                            "conv_proj.weight" => patches,
+                            "heads.head.weight" => 1.0,
+                            _ => tokens,
+                        };
+                        s.numel() as f64 * per
+                    })
+                    .sum();
+                matrices + (self.depth as f64) * 2.0 * tokens * tokens * self.width as f64
+            }
+        }
+    }
 }
 
 impl fmt::Display for VisionModelConfig {
@@ -178,6 +224,22 @@ impl fmt::Display for VisionModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CIFAR ResNet-18 (width 64, 32×32): the convolutions by hand — stem 1.77M, layer1 151M,
+    /// layers 2–4 134.2M each (stride-2 conv, three convs, downsample), fc 5,120 — 555.4M, the
+    /// figure published for this network.
+    #[test]
+    fn multiply_adds_of_the_cifar_resnet18_and_a_one_block_vit_by_hand() {
+        let r18 = VisionModelConfig::resnet18(64, 3, 10);
+        assert_eq!(r18.multiply_adds_per_image(32), 555_422_720.0);
+        // Width scales convolutions quadratically (the classifier and stem less).
+        let r18_half = VisionModelConfig::resnet18(32, 3, 10).multiply_adds_per_image(32);
+        assert!((r18_half / 555_422_720.0 - 0.25).abs() < 0.01, "{r18_half}");
+        // ViT width 32, depth 1, patch 4 on 8×8: 4 patches, 5 tokens. Patch conv 1,536·4;
+        // in_proj 3,072·5; out_proj 1,024·5; MLP 2·4,096·5; head 320; attention 2·25·32.
+        let vit = VisionModelConfig { depth: 1, ..VisionModelConfig::vit(32, 3, 10, 8) };
+        assert_eq!(vit.multiply_adds_per_image(8), 69_504.0);
+    }
 
     /// SPEC §1.2 "Parameter counts" (10 classes), one row per width of `RESNET_WIDTHS`.
     const SPEC_COUNTS: [(i64, usize, usize); 8] = [

@@ -62,7 +62,11 @@ impl CapturedStep {
     /// # Errors
     /// If the graph cannot be made (no CUDA shim, the default stream, an operation that cannot
     /// be captured) or the SGD step is refused.
-    pub(super) fn capture(trainer: &mut ImageTrainer, inputs: &Tensor, labels: &Tensor) -> Result<Self, Error> {
+    pub(super) fn capture(
+        trainer: &mut ImageTrainer,
+        inputs: &Tensor,
+        labels: &Tensor,
+    ) -> Result<Self, Error> {
         let device = inputs.device();
         let Device::Cuda(index) = device else {
             return Err(Error::Device("CUDA graphs need a CUDA device".into()));
@@ -95,7 +99,13 @@ impl CapturedStep {
     ///
     /// # Errors
     /// If libtorch refuses the replay.
-    pub(super) fn replay(&self, inputs: &Tensor, labels: &Tensor, lr: f64, momentum: f64) -> Result<(), Error> {
+    pub(super) fn replay(
+        &self,
+        inputs: &Tensor,
+        labels: &Tensor,
+        lr: f64,
+        momentum: f64,
+    ) -> Result<(), Error> {
         self.inputs.shallow_clone().copy_(inputs);
         self.labels.shallow_clone().copy_(labels);
         let _ = self.lr.shallow_clone().fill_(lr);

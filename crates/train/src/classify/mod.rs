@@ -16,4 +16,4 @@ mod tests;
 
 pub use runner::train_image_model;
 pub use task::ImageTask;
-pub use trainer::{model_config, EpochStats, ImageTrainer};
+pub use trainer::{model_config, step_multiply_adds, EpochStats, ImageTrainer};

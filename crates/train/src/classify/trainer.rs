@@ -80,6 +80,14 @@ pub fn model_config(
     }
 }
 
+/// Multiply-adds of one training step of a resolved image model (forward and backward, the
+/// backward counted as twice the forward) on its batch: the cost the pack scheduler shares GPUs by.
+#[must_use]
+pub fn step_multiply_adds(config: &ResolvedModel, channels: i64, classes: i64, image_size: i64) -> f64 {
+    let per_image = model_config(config, channels, classes, image_size).multiply_adds_per_image(image_size);
+    3.0 * per_image * f64::from(config.train.batch_size)
+}
+
 impl ImageTrainer {
     /// A freshly initialized model (from its seed) with its optimizer.
     ///
@@ -214,7 +222,13 @@ impl ImageTrainer {
     /// Replays this model's captured step on a full batch, capturing it first if due. False if
     /// the step must run eagerly instead: graphs off or unavailable (CPU), the warm-up step, or a
     /// capture that failed (then graphs stay off for this model, with a warning).
-    fn graph_step(&mut self, inputs: &Tensor, labels: &Tensor, lr: f64, momentum: f64) -> Result<bool, Error> {
+    fn graph_step(
+        &mut self,
+        inputs: &Tensor,
+        labels: &Tensor,
+        lr: f64,
+        momentum: f64,
+    ) -> Result<bool, Error> {
         match &self.graph {
             GraphState::Off => return Ok(false),
             GraphState::WarmUp => {
@@ -251,8 +265,12 @@ impl ImageTrainer {
             let x = inputs.narrow(0, micro_start, m);
             let y = labels.narrow(0, micro_start, m);
             let logits = self.forward(&x, true);
-            let summed =
-                logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(&y, None, tch::Reduction::Sum, -100);
+            let summed = logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(
+                &y,
+                None,
+                tch::Reduction::Sum,
+                -100,
+            );
             // Mean over the whole batch, however it is split.
             #[allow(clippy::cast_precision_loss)]
             let g = Tensor::run_backward(&[&summed / len as f64], &self.params, false, false);

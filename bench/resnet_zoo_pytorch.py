@@ -1,0 +1,335 @@
+"""PyTorch baselines for phasezoo's ResNet-18 zoo grid, the protocol of the Rust side.
+
+    python bench/resnet_zoo_pytorch.py --mode eager|packed [--widths 2,4,...,256] [--batches 8,...,1024]
+        [--images 4096] [--epochs 2] [--jobs 8] [--bf16] [--device cuda]
+    python bench/resnet_zoo_pytorch.py --check     # CPU self-check of the schedule and the SGD step
+
+Grid: one cell per (width, batch) of resnet18(width, 1, 10) (python/phasezoo_vision.py), one seed,
+every cell trained on the same images. Per cell: N random uint8 1x28x28 images and labels 0..9
+made on the device by a seeded generator (throughput does not depend on pixel values); E epochs,
+each a torch.randperm of N cut into batches of B in order, the last partial batch trained too.
+Per batch: gather, augment on the device as bench/resnet_pytorch.py (crop pad 4, flip, rotation
+±20° nearest, normalize), forward in train mode (optionally under bf16 autocast), NLL on
+log_softmax of float logits, backward, SGD (momentum, weight decay 5e-4, dampening 0) with
+OneCycleLR (max_lr 0.1, total E*ceil(N/B) steps, PyTorch defaults: lr AND momentum change each
+step). The epoch's loss sum (float64) and correct count stay on the device, read once per epoch.
+Cell time: model construction to the end of its last epoch. Grid rate: N*E*cells / wall time of
+the whole grid. One JSON line per cell, one for the grid.
+
+Modes: `eager` is the original zoo's way, one cell at a time with torch.optim.SGD + OneCycleLR.
+`packed` is the Rust runner's way (../shared/PERF-NOTES.md): --jobs threads, each with its own
+CUDA stream, take cells largest first; per cell the first full batch runs eagerly (warm-up), the
+whole step (forward, backward, SGD, accumulators) is captured once as a CUDA graph and replayed
+for every later full batch; the partial last batch runs eagerly with the same update.
+"""
+import argparse
+import contextlib
+import copy
+import itertools
+import json
+import math
+import os
+import queue
+import sys
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+from phasezoo_vision import resnet18  # noqa: E402
+
+MEAN, STD = 0.2860, 0.3530
+MAX_LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 5e-4
+
+
+def augment(x, gen, pad=4, degrees=20.0):
+    """bench/resnet_pytorch.py's augment(), drawing from the cell's own generator: a thread's eager
+    draws from the default CUDA generator fail while another thread captures a graph."""
+    n, c, h, w = x.shape
+    dev = x.device
+    padded = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=gen)
+    ox = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=gen)
+    rows = (oy[:, None] + torch.arange(h, device=dev)[None, :])[:, None, :, None].expand(n, c, h, w)
+    cols = (ox[:, None] + torch.arange(w, device=dev)[None, :])[:, None, None, :].expand(n, c, h, w)
+    crop = padded[torch.arange(n, device=dev)[:, None, None, None],
+                  torch.arange(c, device=dev)[None, :, None, None], rows, cols]
+    flip = torch.rand(n, device=dev, generator=gen) < 0.5
+    angle = (torch.rand(n, device=dev, generator=gen) * 2 - 1) * math.radians(degrees)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    sx = torch.where(flip, -1.0, 1.0)
+    theta = torch.stack([torch.stack([cos * sx, -sin, torch.zeros_like(cos)], 1),
+                         torch.stack([sin * sx, cos, torch.zeros_like(cos)], 1)], 1)
+    grid = F.affine_grid(theta, (n, c, h, w), align_corners=False)
+    out = F.grid_sample(crop.float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return (out / 255.0 - MEAN) / STD
+
+
+def one_cycle(step, total, max_lr=MAX_LR, pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
+              base_momentum=0.85, max_momentum=0.95):
+    """(lr, momentum) for 0-based optimizer step `step`: OneCycleLR.get_lr term by term (two
+    phases, cosine anneal), so the values are PyTorch's to the bit."""
+    initial_lr = max_lr / div_factor
+    min_lr = initial_lr / final_div_factor
+    peak = float(pct_start * total) - 1
+    if step <= peak:
+        start, end, lrs, moms = 0.0, peak, (initial_lr, max_lr), (max_momentum, base_momentum)
+    else:
+        start, end, lrs, moms = peak, total - 1, (max_lr, min_lr), (base_momentum, max_momentum)
+    pct = (step - start) / (end - start)
+
+    def cos_anneal(a, b):
+        return b + (a - b) / 2.0 * (math.cos(math.pi * pct) + 1)
+    return cos_anneal(*lrs), cos_anneal(*moms)
+
+
+def sgd_foreach(params, grads, bufs, lr_t, mom_t, wd=WEIGHT_DECAY):
+    """torch.optim.SGD's momentum step (dampening 0, no Nesterov) reading lr and momentum from
+    0-dim device tensors, so a replayed graph sees each step's values (a number would be frozen at
+    capture). Zero-initialised bufs give buf = d on the first step, as SGD's clone does."""
+    d = torch._foreach_add(grads, params, alpha=wd)
+    torch._foreach_mul_(bufs, mom_t)
+    torch._foreach_add_(bufs, d)
+    torch._foreach_sub_(params, torch._foreach_mul(bufs, lr_t))
+
+
+def forward_loss(model, x, y, bf16):
+    # cache_enabled=False: autocast's weight-cast cache must not outlive a captured region.
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False):
+        logits = model(x)
+    return logits, F.nll_loss(F.log_softmax(logits.float(), -1), y)
+
+
+def make_step(model, bufs, lr_t, mom_t, loss_sum, correct, bf16):
+    """One training step with no host sync in it, so that it can be captured as a CUDA graph."""
+    params = list(model.parameters())
+
+    def step(x, y):
+        logits, loss = forward_loss(model, x, y, bf16)
+        grads = torch.autograd.grad(loss, params)  # fresh tensors: static in a graph, no .grad
+        with torch.no_grad():
+            sgd_foreach(params, grads, bufs, lr_t, mom_t)
+            loss_sum.add_(loss * y.shape[0])
+            correct.add_((logits.argmax(-1) == y).sum())
+    return step
+
+
+def make_data(n, dev, seed=0):
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, device=dev, generator=gen)
+    labels = torch.randint(0, 10, (n,), device=dev, generator=gen)
+    return images, labels, gen
+
+
+def batches(images, labels, gen, batch):
+    """One epoch's augmented batches: a fresh permutation, in order, the partial last one too."""
+    n = images.shape[0]
+    perm = torch.randperm(n, device=images.device, generator=gen)
+    for start in range(0, n, batch):
+        idx = perm[start:start + batch]
+        yield augment(images[idx], gen), labels[idx]
+
+
+def cell_eager(width, batch, a, dev):
+    """The reference recipe: torch.optim.SGD + OneCycleLR, every step eager."""
+    images, labels, gen = make_data(a.images, dev)
+    t0 = time.perf_counter()
+    model = resnet18(width, 1, 10).to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=MAX_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR,
+                                                total_steps=a.epochs * math.ceil(a.images / batch))
+    for _ in range(a.epochs):
+        loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+        correct = torch.zeros((), device=dev, dtype=torch.int64)
+        for x, y in batches(images, labels, gen, batch):
+            opt.zero_grad(set_to_none=True)
+            logits, loss = forward_loss(model, x, y, a.bf16)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.detach() * y.shape[0]
+            correct += (logits.detach().argmax(-1) == y).sum()
+        loss_sum.item(), correct.item()  # the epoch's only host sync
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return time.perf_counter() - t0
+
+
+def capture(step, x, y, lock):
+    """Capture step(x, y) on the current (the worker's) stream. thread_local: other threads keep
+    allocating and launching meanwhile. The lock keeps captures one at a time (they share the
+    default generator's capture state) and away from empty_cache() (see worker)."""
+    graph = torch.cuda.CUDAGraph()
+    with lock:
+        graph.capture_begin(capture_error_mode="thread_local")
+        try:
+            step(x, y)
+        finally:
+            graph.capture_end()
+    return graph
+
+
+def cell_packed(width, batch, a, dev, lock):
+    """Warm-up eager step, then one captured step replayed on every full batch; CPU: eager only
+    (a smoke test of everything but streams and graphs)."""
+    use_graph = dev.type == "cuda"
+    images, labels, gen = make_data(a.images, dev)
+    t0 = time.perf_counter()
+    model = resnet18(width, 1, 10).to(dev).train()
+    # Everything the graph reads or writes exists before capture and is only updated in place.
+    bufs = [torch.zeros_like(p) for p in model.parameters()]
+    lr_t, mom_t = torch.zeros((), device=dev), torch.zeros((), device=dev)
+    loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+    correct = torch.zeros((), device=dev, dtype=torch.int64)
+    static_x = torch.empty((batch, 1, 28, 28), device=dev)
+    static_y = torch.empty((batch,), device=dev, dtype=torch.int64)
+    step = make_step(model, bufs, lr_t, mom_t, loss_sum, correct, a.bf16)
+    total, t, warmed, graph = a.epochs * math.ceil(a.images / batch), 0, False, None
+    for _ in range(a.epochs):
+        loss_sum.zero_(), correct.zero_()
+        for x, y in batches(images, labels, gen, batch):
+            lr, mom = one_cycle(t, total)
+            t += 1
+            lr_t.fill_(lr), mom_t.fill_(mom)  # stream-ordered before the step that reads them
+            if not use_graph or y.shape[0] < batch or not warmed:
+                step(x, y)  # CPU, the partial last batch, or the warm-up before capture
+                warmed = warmed or y.shape[0] == batch
+                continue
+            static_x.copy_(x), static_y.copy_(y)
+            if graph is None:
+                graph = capture(step, static_x, static_y, lock)  # records, runs nothing
+            graph.replay()
+        loss_sum.item(), correct.item()  # the epoch's only sync, of this worker's stream alone
+    return time.perf_counter() - t0
+
+
+def worker(cells, a, dev, lock, emit, errors, stop):
+    try:
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+            stream = torch.cuda.Stream(device=dev)
+            ctx = torch.cuda.stream(stream)  # all of this thread's work, tensors included
+        else:
+            ctx = contextlib.nullcontext()
+        with ctx:
+            while not stop.is_set():
+                try:
+                    width, batch = cells.get_nowait()
+                except queue.Empty:
+                    return
+                emit(width, batch, cell_packed(width, batch, a, dev, lock))
+                if dev.type == "cuda":
+                    # A finished graph's private pool is freed only by empty_cache (an OOM does
+                    # not free it while any capture runs); under the lock no capture runs.
+                    with lock:
+                        torch.cuda.empty_cache()
+    except BaseException as e:  # noqa: BLE001 — handed to the main thread, which fails
+        errors.append(e)
+        stop.set()
+
+
+def run_grid(a, dev):
+    widths = [int(v) for v in a.widths.split(",")]
+    sizes = [int(v) for v in a.batches.split(",")]
+    cells = list(itertools.product(widths, sizes))
+    print_lock = threading.Lock()
+
+    def emit(width, batch, secs):
+        n = a.images * a.epochs
+        with print_lock:
+            print(json.dumps({"system": "pytorch", "mode": a.mode, "width": width, "batch_size": batch,
+                              "images": n, "seconds": secs, "images_per_sec": n / secs}), flush=True)
+
+    t0 = time.perf_counter()
+    if a.mode == "eager":
+        jobs = 1
+        for width, batch in cells:
+            emit(width, batch, cell_eager(width, batch, a, dev))
+    else:
+        jobs = a.jobs
+        work = queue.Queue()
+        for c in sorted(cells, key=lambda wb: -wb[0] ** 2 * wb[1]):  # expected cost, largest first
+            work.put(c)
+        errors, stop, lock = [], threading.Event(), threading.Lock()
+        threads = [threading.Thread(target=worker, args=(work, a, dev, lock, emit, errors, stop))
+                   for _ in range(jobs)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        if errors:
+            raise RuntimeError(f"{len(errors)} worker(s) failed") from errors[0]
+    wall = time.perf_counter() - t0
+    images = a.images * a.epochs * len(cells)
+    print(json.dumps({"system": "pytorch", "mode": a.mode, "grid": True, "cells": len(cells),
+                      "images": images, "wall_s": wall, "images_per_sec": images / wall, "jobs": jobs,
+                      "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+                      "precision": "bf16_autocast" if a.bf16 else "float32",
+                      "torch": torch.__version__}), flush=True)
+
+
+def check():
+    """CPU: one_cycle equals OneCycleLR over 50 steps; make_step's foreach SGD equals
+    torch.optim.SGD + OneCycleLR over 3 steps of a tiny ResNet."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=MAX_LR, momentum=MOMENTUM)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR, total_steps=50)
+    for t in range(50):
+        group = opt.param_groups[0]
+        assert one_cycle(t, 50) == (group["lr"], group["momentum"]), (t, one_cycle(t, 50), group)
+        opt.step(), sched.step()
+    print("one_cycle: lr and momentum equal OneCycleLR's exactly over 50 steps")
+
+    torch.manual_seed(0)
+    ref = resnet18(2, 1, 10).train()
+    mine = copy.deepcopy(ref)
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    opt = torch.optim.SGD(ref.parameters(), lr=MAX_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR, total_steps=10)
+    bufs = [torch.zeros_like(p) for p in mine.parameters()]
+    lr_t, mom_t = torch.zeros(()), torch.zeros(())
+    loss_sum, correct = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.int64)
+    step = make_step(mine, bufs, lr_t, mom_t, loss_sum, correct, False)
+    for t in range(3):
+        opt.zero_grad(set_to_none=True)
+        forward_loss(ref, x, y, False)[1].backward()
+        opt.step(), sched.step()
+        lr, mom = one_cycle(t, 10)
+        lr_t.fill_(lr), mom_t.fill_(mom)
+        step(x, y)
+    diff = max((p - q).abs().max().item() for p, q in
+               zip(itertools.chain(ref.parameters(), ref.buffers()),
+                   itertools.chain(mine.parameters(), mine.buffers())))
+    assert diff <= 1e-6, f"foreach SGD differs from torch.optim.SGD by {diff}"
+    print(f"sgd_foreach: parameters and BatchNorm buffers equal torch.optim.SGD's after 3 steps "
+          f"(max abs diff {diff:.3g})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=["eager", "packed"], default="eager")
+    p.add_argument("--widths", default="2,4,8,16,32,64,128,256")
+    p.add_argument("--batches", default="8,16,32,64,128,256,512,1024")
+    p.add_argument("--images", type=int, default=4096)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=8)
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--check", action="store_true")
+    a = p.parse_args()
+    if a.check:
+        return check()
+    dev = torch.device(a.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("resnet_zoo_pytorch: CUDA is not available here (use --device cpu for a smoke test)")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    if a.mode == "packed" and dev.type != "cuda":
+        print("resnet_zoo_pytorch: no CUDA device: packed mode runs its threads without streams or "
+              "graphs (a smoke test, not a measurement)", file=sys.stderr)
+    run_grid(a, dev)
+
+
+if __name__ == "__main__":
+    main()

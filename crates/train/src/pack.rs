@@ -1,0 +1,197 @@
+//! Packing models onto GPUs by expected cost: several small trainings share a GPU at once (each
+//! worker thread on its own CUDA stream, its step a CUDA graph), while a model big enough to fill
+//! the GPU trains alone. ../shared/PERF-NOTES.md: one process driving ~8 small ResNet trainings
+//! this way reaches ~7.7× one eager trial per GPU; big cells are compute-bound and gain nothing
+//! from company.
+//!
+//! The queue hands items out largest first (the longest trainings start early, so they do not
+//! finish last alone) and admits an item on a device only while the shares of what runs there
+//! stay within one GPU — or when nothing runs there, so an item larger than a GPU still runs.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+
+/// Multiply-adds in one training step (forward and backward) at which a model keeps a GPU busy
+/// by itself. Measured on an H100 (BENCHMARKS.md): ResNet-18 steps from width 64 at batch 256
+/// (~3·10^11) on run at the GPU-bound rate, while smaller ones leave it idle between launches.
+pub const GPU_FILLING_MULTIPLY_ADDS: f64 = 3e11;
+
+/// Worker threads per GPU when packing: PERF-NOTES.md measured 8 streams as the knee (16 gave
+/// no more).
+pub const WORKERS_PER_GPU: usize = 8;
+
+/// A training step's expected share of one GPU, in (0, 1]: its multiply-adds over
+/// [`GPU_FILLING_MULTIPLY_ADDS`], at least 1/[`WORKERS_PER_GPU`] (a launch-bound step still
+/// takes its stream's time), at most a whole GPU.
+#[must_use]
+pub fn gpu_share(multiply_adds_per_step: f64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let floor = 1.0 / WORKERS_PER_GPU as f64;
+    (multiply_adds_per_step / GPU_FILLING_MULTIPLY_ADDS).clamp(floor, 1.0)
+}
+
+/// Items waiting for a device, and each device's load.
+pub struct PackQueue<T> {
+    state: Mutex<State<T>>,
+    freed: Condvar,
+}
+
+struct State<T> {
+    waiting: VecDeque<(T, f64)>,
+    load: Vec<f64>,
+}
+
+/// A running item's place on its device; dropping it frees the share for the next item.
+pub struct Lease<'a, T> {
+    queue: &'a PackQueue<T>,
+    device: usize,
+    share: f64,
+}
+
+impl<T> PackQueue<T> {
+    /// A queue of `(item, share)` for `devices` devices, largest share first (items of equal
+    /// share keep their order). A share of 0 never waits: plain first-come order (CPU).
+    #[must_use]
+    pub fn new(items: Vec<(T, f64)>, devices: usize) -> Self {
+        let mut items = items;
+        items.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Self {
+            state: Mutex::new(State { waiting: items.into(), load: vec![0.0; devices.max(1)] }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// The next item for a worker on `device`, once the device has room for it (see the module
+    /// notes); `None` when no item is left.
+    ///
+    /// # Panics
+    /// If `device` is not below the number of devices the queue was made for.
+    pub fn next(&self, device: usize) -> Option<(T, Lease<'_, T>)> {
+        let mut state = self.state.lock().expect("pack queue");
+        loop {
+            let (_, share) = state.waiting.front()?;
+            let load = state.load[device];
+            if load == 0.0 || load + share <= 1.0 + 1e-9 {
+                let (item, share) = state.waiting.pop_front().expect("a front item");
+                state.load[device] += share;
+                return Some((item, Lease { queue: self, device, share }));
+            }
+            state = self.freed.wait(state).expect("pack queue");
+        }
+    }
+
+    /// Items not handed out yet.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.state.lock().expect("pack queue").waiting.len()
+    }
+
+    /// Whether every item has been handed out.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> Drop for Lease<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.queue.state.lock().expect("pack queue");
+        let load = &mut state.load[self.device];
+        *load = (*load - self.share).max(0.0);
+        if *load < 1e-9 {
+            *load = 0.0; // no float residue may keep an idle device "busy"
+        }
+        drop(state);
+        self.queue.freed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn shares_grow_with_the_work_of_a_step_between_a_floor_and_one_gpu() {
+        assert_eq!(gpu_share(0.0), 0.125);
+        assert_eq!(gpu_share(1.5e11), 0.5);
+        assert_eq!(gpu_share(1e13), 1.0);
+    }
+
+    /// Workers on one device: the whole-GPU item starts first and runs alone, shares never add
+    /// up past one GPU, and every item runs exactly once.
+    #[test]
+    fn a_device_never_holds_more_than_one_gpu_of_shares_and_big_items_run_alone() {
+        let shares = [0.25, 1.0, 0.5, 0.125, 0.5, 0.25, 0.125, 0.75];
+        let queue = PackQueue::new(shares.iter().copied().enumerate().collect(), 1);
+        let running = Mutex::new(Vec::<f64>::new());
+        let started = Mutex::new(Vec::new());
+        let peak_together = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    while let Some((item, lease)) = queue.next(0) {
+                        started.lock().unwrap().push(item);
+                        let share = lease.share;
+                        {
+                            let mut r = running.lock().unwrap();
+                            r.push(share);
+                            let total: f64 = r.iter().sum();
+                            assert!(total <= 1.0 + 1e-9, "{r:?} on one GPU");
+                            assert!(share < 1.0 || r.len() == 1, "a whole-GPU item with company: {r:?}");
+                            peak_together.fetch_max(r.len(), Ordering::SeqCst);
+                        }
+                        std::thread::sleep(Duration::from_millis(15));
+                        let mut r = running.lock().unwrap();
+                        let at = r.iter().position(|&x| x == share).unwrap();
+                        r.remove(at);
+                        drop(r);
+                        drop(lease);
+                    }
+                });
+            }
+        });
+        let started = started.into_inner().unwrap();
+        let mut all = started.clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..shares.len()).collect::<Vec<_>>(), "every item once");
+        assert_eq!(shares[started[0]], 1.0, "the largest item starts first");
+        assert!(peak_together.load(Ordering::SeqCst) >= 2, "small items were packed together");
+        assert!(queue.is_empty());
+    }
+
+    /// With two devices, a worker on the second takes the next item while the first is full.
+    #[test]
+    fn another_device_takes_what_the_full_one_cannot() {
+        let queue = PackQueue::new(vec![("big", 1.0), ("next", 0.5)], 2);
+        let (first, lease0) = queue.next(0).unwrap();
+        assert_eq!(first, "big");
+        let (second, lease1) = queue.next(1).unwrap();
+        assert_eq!(second, "next", "device 1 is free although device 0 is full");
+        drop((lease0, lease1));
+        assert!(queue.next(0).is_none());
+    }
+
+    #[test]
+    fn items_come_largest_first_while_they_fit() {
+        let queue = PackQueue::new(vec![("a", 0.25), ("b", 0.5), ("c", 0.125), ("d", 0.5)], 1);
+        let (b, lease_b) = queue.next(0).unwrap();
+        let (d, lease_d) = queue.next(0).unwrap();
+        assert_eq!((b, d), ("b", "d"), "equal shares keep their order");
+        drop(lease_b);
+        let (a, _lease_a) = queue.next(0).unwrap();
+        let (c, _lease_c) = queue.next(0).unwrap();
+        assert_eq!((a, c), ("a", "c"));
+        drop(lease_d);
+    }
+
+    #[test]
+    fn zero_shares_keep_first_come_order_and_never_wait() {
+        let queue = PackQueue::new(vec![("a", 0.0), ("b", 0.0), ("c", 0.0)], 1);
+        let leases: Vec<_> = std::iter::from_fn(|| queue.next(0)).collect();
+        let items: Vec<&str> = leases.iter().map(|(i, _)| *i).collect();
+        assert_eq!(items, ["a", "b", "c"], "all held at once, in order");
+    }
+}
