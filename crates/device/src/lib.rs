@@ -195,6 +195,12 @@ pub struct CudaGraph {
     raw: std::ptr::NonNull<std::ffi::c_void>,
 }
 
+impl std::fmt::Debug for CudaGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CudaGraph")
+    }
+}
+
 impl CudaGraph {
     /// Captures the kernels `f` launches on the calling thread's CUDA stream of `device`.
     ///

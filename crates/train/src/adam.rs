@@ -23,6 +23,11 @@ pub struct BatchedAdam {
     pub exp_avg_sq: Vec<Tensor>,
     /// Steps taken.
     pub step: u64,
+    /// The bias corrections of the step being taken, `−1/(1−β1^t)` and `√(1−β2^t)`, as 0-dim
+    /// device tensors written before each update, so that a CUDA graph replaying the update
+    /// reads each step's values instead of those frozen at capture.
+    neg_inv_bias1: Tensor,
+    bias2_sqrt: Tensor,
 }
 
 impl BatchedAdam {
@@ -33,27 +38,52 @@ impl BatchedAdam {
         let k = i64::try_from(lrs.len()).expect("small");
         let lr = Tensor::from_slice(lrs).reshape([k, 1, 1]).to_kind(p0.kind()).to_device(p0.device());
         let zeros = || params.iter().map(|p| p.detach().zeros_like()).collect();
-        Self { lr, betas, eps, weight_decay, exp_avg: zeros(), exp_avg_sq: zeros(), step: 0 }
+        let scalar = || Tensor::zeros([], (p0.kind(), p0.device()));
+        Self {
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            exp_avg: zeros(),
+            exp_avg_sq: zeros(),
+            step: 0,
+            neg_inv_bias1: scalar(),
+            bias2_sqrt: scalar(),
+        }
     }
 
     /// One update of `params` (leaves) with `grads`.
     pub fn step(&mut self, params: &[Tensor], grads: &[Tensor]) {
+        self.advance();
+        self.update(params, grads);
+    }
+
+    /// Count the next step and write its bias corrections to the device (kernels, no host
+    /// synchronization); [`BatchedAdam::update`] then applies it.
+    pub fn advance(&mut self) {
         self.step += 1;
         let [b1, b2] = self.betas;
         #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
         let t = self.step as i32;
-        let bias1 = 1.0 - b1.powi(t);
-        let bias2_sqrt = (1.0 - b2.powi(t)).sqrt();
-        let step_size = &self.lr * (-1.0 / bias1);
+        let _ = self.neg_inv_bias1.fill_(-1.0 / (1.0 - b1.powi(t)));
+        let _ = self.bias2_sqrt.fill_((1.0 - b2.powi(t)).sqrt());
+    }
+
+    /// The update of the step [`BatchedAdam::advance`] counted: kernels only, reading the
+    /// bias corrections from the device, so it can be captured in a CUDA graph.
+    pub fn update(&self, params: &[Tensor], grads: &[Tensor]) {
+        let [b1, b2] = self.betas;
+        let step_size = &self.lr * &self.neg_inv_bias1;
+        let mut exp_avg = self.exp_avg.iter().map(Tensor::shallow_clone).collect::<Vec<_>>();
+        let mut exp_avg_sq = self.exp_avg_sq.iter().map(Tensor::shallow_clone).collect::<Vec<_>>();
         tch::no_grad(|| {
-            for (((p, g), m), v) in params.iter().zip(grads).zip(&mut self.exp_avg).zip(&mut self.exp_avg_sq)
-            {
+            for (((p, g), m), v) in params.iter().zip(grads).zip(&mut exp_avg).zip(&mut exp_avg_sq) {
                 let g = if self.weight_decay > 0.0 { g + p * self.weight_decay } else { g.shallow_clone() };
                 let _ = m.g_mul_scalar_(b1);
                 let _ = m.g_add_(&(&g * (1.0 - b1)));
                 let _ = v.g_mul_scalar_(b2);
                 let _ = v.addcmul_(&(&g * (1.0 - b2)), &g);
-                let denom = v.sqrt() / bias2_sqrt + self.eps;
+                let denom = v.sqrt() / &self.bias2_sqrt + self.eps;
                 let mut p = p.shallow_clone();
                 let _ = p.addcdiv_(&(&*m * &step_size), &denom);
             }

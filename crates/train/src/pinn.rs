@@ -1,6 +1,7 @@
 //! The PINN population: K MLPs, the convection problem per member, and batched Adam.
 
 use pz_data::{input_gradients, ConvectionBatch, PinnModel};
+use pz_device::CudaGraph;
 use pz_models::{kind_of, MlpPopulation};
 use pz_spec::{Derivatives, ModelConfig, ProblemConfig, ResolvedModel};
 use pz_store::{CheckpointState, LoadedCheckpoint, NamedTensor};
@@ -14,6 +15,22 @@ pub struct PinnPopulation {
     net: PinnNet,
     problem: ConvectionBatch,
     adam: BatchedAdam,
+    graph: StepGraph,
+}
+
+/// The population's full-batch step as a CUDA graph: the collocation points never change and
+/// Adam reads its bias corrections from the device, so the whole step (loss with its input
+/// derivatives, backward, Adam) replays as captured. One eager step first warms up cuBLAS.
+#[derive(Debug)]
+enum StepGraph {
+    /// Eager steps only (CPU, `run.graph = false`, or a capture that failed).
+    Off,
+    /// The next step runs eagerly, the one after it is captured.
+    WarmUp,
+    /// The next step is captured, then replayed.
+    Capture,
+    /// Captured; `losses` is the graph's output, the members' losses before the step.
+    Ready { graph: CudaGraph, losses: Tensor },
 }
 
 /// Per-member numbers of one evaluation.
@@ -60,14 +77,77 @@ impl PinnPopulation {
         let lrs: Vec<f64> = members.iter().map(|m| m.train.lr).collect();
         let t = &first.train;
         let adam = BatchedAdam::new(&net.mlp.params, &lrs, t.adam_betas, t.adam_eps, t.weight_decay);
-        Self { net, problem, adam }
+        Self { net, problem, adam, graph: StepGraph::Off }
+    }
+
+    /// Whether steps may run as a captured CUDA graph (off by default; on CUDA builds with the
+    /// shim only). Takes effect before the first capture.
+    #[must_use]
+    pub fn with_cuda_graphs(mut self, on: bool) -> Self {
+        let device = self.net.mlp.params[0].device();
+        self.graph = if on && device.is_cuda() && pz_device::cuda_graphs_available() {
+            StepGraph::WarmUp
+        } else {
+            StepGraph::Off
+        };
+        self
+    }
+
+    /// Whether steps now replay a captured CUDA graph.
+    #[must_use]
+    pub fn replays_cuda_graph(&self) -> bool {
+        matches!(self.graph, StepGraph::Ready { .. })
     }
 
     /// One full-batch Adam step of every member; returns the members' losses before the step,
     /// `[K]`, on the device (no host synchronization).
+    ///
+    /// # Panics
+    /// If libtorch refuses to replay a captured step.
     pub fn step(&mut self) -> Tensor {
+        match &self.graph {
+            StepGraph::Off => return self.eager_step(),
+            StepGraph::WarmUp => {
+                self.graph = StepGraph::Capture;
+                return self.eager_step();
+            }
+            StepGraph::Capture => {
+                let Device::Cuda(index) = self.net.mlp.params[0].device() else { unreachable!("CUDA only") };
+                let mut losses = None;
+                let captured = CudaGraph::capture(index, || {
+                    let (per_member, grads) = self.gradients();
+                    self.adam.update(&self.net.mlp.params, &grads);
+                    losses = Some(per_member);
+                });
+                match (captured, losses) {
+                    (Ok(graph), Some(losses)) => self.graph = StepGraph::Ready { graph, losses },
+                    (Err(e), _) => {
+                        tracing::warn!("CUDA graph capture of the PINN step failed, stepping eagerly: {e}");
+                        self.graph = StepGraph::Off;
+                        return self.eager_step();
+                    }
+                    (Ok(_), None) => unreachable!("the capture ran the closure"),
+                }
+            }
+            StepGraph::Ready { .. } => {}
+        }
+        let StepGraph::Ready { graph, losses } = &self.graph else { unreachable!("set above") };
+        self.adam.advance();
+        graph.replay().unwrap_or_else(|e| panic!("replaying the PINN step: {e}"));
+        // A copy: the graph overwrites its output on the next replay.
+        losses.copy()
+    }
+
+    fn eager_step(&mut self) -> Tensor {
+        let (per_member, grads) = self.gradients();
+        self.adam.step(&self.net.mlp.params, &grads);
+        per_member
+    }
+
+    /// The members' losses (detached) and the gradients of their sum.
+    fn gradients(&self) -> (Tensor, Vec<Tensor>) {
         let mlp = &self.net.mlp;
-        let (per_member, grads) = match self.net.derivatives {
+        match self.net.derivatives {
             Derivatives::Autograd => {
                 let per_member = self.problem.loss(&self.net).total();
                 let total = per_member.sum(per_member.kind());
@@ -80,9 +160,7 @@ impl PinnPopulation {
                 let (loss, u_bar, r_bar) = p.loss_and_adjoints(&u, &r);
                 (loss.total(), mlp.tangent_backward(&tape, &u_bar, &r_bar))
             }
-        };
-        self.adam.step(&mlp.params, &grads);
-        per_member
+        }
     }
 
     /// The members' PINN losses without updating, `[K]`.
@@ -134,6 +212,10 @@ impl PinnPopulation {
         self.adam.exp_avg_sq = v;
         r2?;
         self.adam.step = checkpoint.state.step;
+        // Import replaced the state tensors: a captured step would update the old ones.
+        if !matches!(self.graph, StepGraph::Off) {
+            self.graph = StepGraph::WarmUp;
+        }
         Ok(())
     }
 

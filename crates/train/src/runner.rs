@@ -43,7 +43,8 @@ struct Member<'a> {
 }
 
 /// Train one population to its last epoch, resuming from the newest checkpoint all members
-/// share. Members already done must not be passed. Checks `stop` between steps.
+/// share. Members already done must not be passed. Checks `stop` between steps. `cuda_graphs`:
+/// on CUDA, steps after the first replay one captured CUDA graph.
 ///
 /// # Errors
 /// I/O errors, unloadable checkpoints, libtorch errors.
@@ -52,6 +53,7 @@ pub fn train_population(
     plan: &[PlannedModel],
     policy: &CheckpointPolicy,
     device: Device,
+    cuda_graphs: bool,
     reporter: &dyn Reporter,
     stop: &AtomicBool,
 ) -> Result<Outcome, Error> {
@@ -62,7 +64,7 @@ pub fn train_population(
     let configs: Vec<_> = plan.iter().map(|p| &p.config).collect();
     let train = &plan[0].config.train;
     let (epochs, steps_per_epoch) = (train.epochs, train.steps_per_epoch);
-    let mut pop = PinnPopulation::new(&configs, device);
+    let mut pop = PinnPopulation::new(&configs, device).with_cuda_graphs(cuda_graphs);
     for m in &members {
         let removed = m.dir.remove_partial_writes()?;
         if removed > 0 {

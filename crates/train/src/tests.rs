@@ -45,12 +45,21 @@ fn a_population_of_k_equals_k_single_runs() {
     let dir = tempfile::tempdir().unwrap();
     let together = ZooDir::create_or_open(&dir.path().join("pop"), &spec).unwrap();
     let out =
-        train_population(&together, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+        train_population(&together, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &stop)
+            .unwrap();
     assert_eq!(out, Outcome::Finished);
     let alone = ZooDir::create_or_open(&dir.path().join("single"), &spec).unwrap();
     for m in &plan.models {
-        train_population(&alone, std::slice::from_ref(m), &spec.checkpoint, Device::Cpu, &NoReporter, &stop)
-            .unwrap();
+        train_population(
+            &alone,
+            std::slice::from_ref(m),
+            &spec.checkpoint,
+            Device::Cpu,
+            false,
+            &NoReporter,
+            &stop,
+        )
+        .unwrap();
     }
     let (a, b) = (results(&together, &plan), results(&alone, &plan));
     assert_eq!(a.len(), 4);
@@ -76,10 +85,11 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     let dir = tempfile::tempdir().unwrap();
     let go = AtomicBool::new(false);
     let reference = ZooDir::create_or_open(&dir.path().join("ref"), &spec).unwrap();
-    train_population(&reference, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+    train_population(&reference, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go)
+        .unwrap();
 
     let zoo = ZooDir::create_or_open(&dir.path().join("resumed"), &spec).unwrap();
-    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go).unwrap();
     // Damage the last checkpoint of one member and delete the final ones of another: the
     // population must fall back to epoch 2 for all and recompute epoch 3 identically.
     let m0 = zoo.model(plan.models[0].id());
@@ -87,7 +97,7 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     let len = std::fs::metadata(&f).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len / 2).unwrap();
     std::fs::remove_dir_all(zoo.model(plan.models[1].id()).path.join("checkpoint_000003")).unwrap();
-    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go).unwrap();
     assert_eq!(results(&zoo, &plan), results(&reference, &plan));
     // The damaged checkpoint was rewritten and verifies again.
     assert!(pz_store::Checkpoint { dir: f.parent().unwrap().into(), epoch: 3 }.load().is_ok());
@@ -96,9 +106,10 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     let stop = AtomicBool::new(true);
     let fresh = ZooDir::create_or_open(&dir.path().join("stopped"), &spec).unwrap();
     let out =
-        train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+        train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &stop)
+            .unwrap();
     assert_eq!(out, Outcome::Interrupted);
-    train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &go).unwrap();
+    train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go).unwrap();
     assert_eq!(results(&fresh, &plan), results(&reference, &plan));
 }
 
@@ -120,8 +131,16 @@ fn beta_one_is_solved_and_beta_thirty_fails() {
     let plan = Plan::new(&spec).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let zoo = ZooDir::create_or_open(dir.path(), &spec).unwrap();
-    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &AtomicBool::new(false))
-        .unwrap();
+    train_population(
+        &zoo,
+        &plan.models,
+        &spec.checkpoint,
+        Device::Cpu,
+        false,
+        &NoReporter,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     let last = |i: usize| zoo.model(plan.models[i].id()).read_results().unwrap().last().unwrap().test_error;
     assert!(last(0) < 0.1, "beta=1: relative L2 {}", last(0));
     assert!(last(1) > 0.5, "beta=30: relative L2 {}", last(1));
@@ -137,7 +156,8 @@ fn forward_mode_derivatives_train_like_double_backward() {
         let spec = tiny_spec(&[&format!("problem.derivatives=\"{mode}\"")]);
         let plan = Plan::new(&spec).unwrap();
         let zoo = ZooDir::create_or_open(&dir.path().join(mode), &spec).unwrap();
-        train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, &NoReporter, &stop).unwrap();
+        train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &stop)
+            .unwrap();
         per_mode.push(results(&zoo, &plan));
     }
     for (a, b) in per_mode[0].iter().zip(&per_mode[1]) {
@@ -151,4 +171,54 @@ fn forward_mode_derivatives_train_like_double_backward() {
             assert!((x.test_error - y.test_error).abs() <= 1e-9 * y.test_error);
         }
     }
+}
+
+/// The PINN population's captured step equals the eager one (Adam with its bias corrections
+/// read from the device, both derivative modes): one eager warm-up step, then graph replays,
+/// against eager steps, float32 under deterministic algorithms. Needs a GPU; run as
+/// BENCHMARKS.md says.
+#[test]
+fn cuda_graph_pinn_steps_equal_eager_steps() {
+    assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
+    if !tch::Cuda::is_available() {
+        return;
+    }
+    std::thread::spawn(|| {
+        assert!(pz_device::use_own_cuda_stream(0));
+        pz_device::set_deterministic(true);
+        for derivatives in ["autograd", "forward"] {
+            let spec =
+                tiny_spec(&["train.dtype=\"float32\"", &format!("problem.derivatives=\"{derivatives}\"")]);
+            let plan = Plan::new(&spec).unwrap();
+            let configs: Vec<_> = plan.models.iter().map(|m| &m.config).collect();
+            let run = |graphs: bool| {
+                let mut pop = crate::PinnPopulation::new(&configs, Device::Cuda(0)).with_cuda_graphs(graphs);
+                let losses: Vec<Vec<f64>> = (0..3).map(|_| crate::pinn::to_vec(&pop.step())).collect();
+                assert_eq!(pop.replays_cuda_graph(), graphs);
+                (pop, losses)
+            };
+            let (eager, eager_losses) = run(false);
+            let (graph, graph_losses) = run(true);
+            for (step, (g, e)) in graph_losses.iter().zip(&eager_losses).enumerate() {
+                for (g, e) in g.iter().zip(e) {
+                    assert!((g - e).abs() <= 1e-5 * e.abs(), "{derivatives} step {step}: loss {g} vs {e}");
+                }
+            }
+            let mut worst = 0.0f64;
+            for (g, e) in graph.params().iter().zip(eager.params()) {
+                let scale = f64::try_from(e.abs().max()).unwrap().max(1e-12);
+                let diff = f64::try_from((g - e).abs().max()).unwrap() / scale;
+                assert!(diff < 1e-5, "{derivatives}: parameters differ by {diff:e} (relative)");
+                worst = worst.max(diff);
+            }
+            #[allow(clippy::print_stdout)] // the figure BENCHMARKS.md records
+            {
+                println!(
+                    "PINN ({derivatives}) graph vs eager after 3 steps: worst relative difference {worst:e}"
+                );
+            }
+        }
+    })
+    .join()
+    .unwrap();
 }

@@ -161,7 +161,7 @@ fn run_populations(
         jobs,
         |_| (),
         |(), population, device| {
-            train_population(zoo, &population, &spec.checkpoint, device, reporter, stop)
+            train_population(zoo, &population, &spec.checkpoint, device, spec.run.graph, reporter, stop)
                 .with_context(|| format!("training a population of {} models", population.len()))
         },
     )
