@@ -160,9 +160,12 @@ def cell_eager(width, batch, a, dev):
 def capture(step, x, y, lock):
     """Capture step(x, y) on the current (the worker's) stream. thread_local: other threads keep
     allocating and launching meanwhile. The lock keeps captures one at a time (they share the
-    default generator's capture state) and away from empty_cache() (see worker)."""
+    default generator's capture state) and apart from every empty_cache()."""
     graph = torch.cuda.CUDAGraph()
     with lock:
+        # As torch.cuda.graph does: the warm-up's cached blocks belong to this stream's pool, which
+        # the graph's private pool cannot reuse (a 256x1024 cell otherwise reserves ~3x its peak).
+        torch.cuda.empty_cache()
         graph.capture_begin(capture_error_mode="thread_local")
         try:
             step(x, y)
@@ -221,8 +224,8 @@ def worker(cells, a, dev, lock, emit, errors, stop):
                     return
                 emit(width, batch, cell_packed(width, batch, a, dev, lock))
                 if dev.type == "cuda":
-                    # A finished graph's private pool is freed only by empty_cache (an OOM does
-                    # not free it while any capture runs); under the lock no capture runs.
+                    # A finished graph's pool and a stream's cached blocks return to the device
+                    # only by empty_cache: an OOM frees them only while no capture runs.
                     with lock:
                         torch.cuda.empty_cache()
     except BaseException as e:  # noqa: BLE001 — handed to the main thread, which fails

@@ -1,6 +1,7 @@
 // CUDA graphs: capture a sequence of kernels once, replay it with one launch. Compiled only
 // where CUDA headers exist (build.rs). Plain C values across the boundary, no exceptions escape.
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 
 extern "C" {
 
@@ -14,10 +15,14 @@ at::cuda::CUDAGraph* pz_graph_new() {
 }
 
 // Start capturing the calling thread's current stream (which must not be the default stream).
+// First the allocator's cached free blocks go back to the device, as torch.cuda.graph does: the
+// graph allocates from a private pool that cannot reuse blocks cached for other streams, and no
+// cache can be released while a capture runs (the Rust side captures one graph at a time).
 // Thread-local mode: other threads training their own models may keep allocating and
 // synchronizing meanwhile (global mode would make those calls fail during the capture).
 int pz_graph_capture_begin(at::cuda::CUDAGraph* g) {
   try {
+    c10::cuda::CUDACachingAllocator::emptyCache();
     g->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     return 0;
   } catch (...) {

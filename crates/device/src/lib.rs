@@ -203,6 +203,7 @@ impl std::fmt::Debug for CudaGraph {
 
 impl CudaGraph {
     /// Captures the kernels `f` launches on the calling thread's CUDA stream of `device`.
+    /// Captures in one process run one at a time; other threads keep running meanwhile.
     ///
     /// # Errors
     /// See [`GraphError`].
@@ -215,6 +216,10 @@ impl CudaGraph {
                 Some(0) => return Err(GraphError::DefaultStream),
                 Some(_) => {}
             }
+            // One capture at a time in the process: the allocator releases its cache before each
+            // (csrc/graphs.cpp), which it cannot do while another capture runs.
+            static CAPTURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one_at_a_time = CAPTURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             // SAFETY: no arguments; returns an owned pointer or null.
             let raw = std::ptr::NonNull::new(unsafe { ffi::pz_graph_new() })
                 .ok_or(GraphError::Failed("creation"))?;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The ResNet-18 zoo grid on one GPU (issue 7): phasezoo packed (8 workers, own CUDA streams,
+# whole-step CUDA graphs) against (a) PyTorch eager, one cell at a time as the original ran, and
+# (b) PyTorch with the same streams + graphs packing (bench/resnet_zoo_pytorch.py), in one call.
+#
+#   bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]
+#
+# Every cell trains EPOCHS epochs (default 2) over IMAGES random Fashion-MNIST-shaped images
+# (default 4096) made on the GPU. WIDTHS and BATCHES override the paper's grid (8 × 8);
+# MODES picks runs (default "packed one eager-a packed-b"): phasezoo packed, phasezoo one cell at
+# a time (graphs on), PyTorch (a), PyTorch (b).
+set -euo pipefail
+bin=${1:?usage: bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]}
+images=${2:-4096}
+epochs=${3:-2}
+widths=${WIDTHS:-2,4,8,16,32,64,128,256}
+batches=${BATCHES:-8,16,32,64,128,256,512,1024}
+py=${PYTHON:-python3}
+here=$(cd "$(dirname "$0")" && pwd)
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+"$py" -c 'import torch; print("torch", torch.__version__)'
+common=(--widths "$widths" --batches "$batches" --images "$images" --epochs "$epochs")
+for mode in ${MODES:-packed one eager-a packed-b}; do
+  case $mode in
+    packed) "$bin" bench resnet --device cuda "${common[@]}" | sed 's/^/packed /' ;;
+    one) "$bin" bench resnet --device cuda --jobs 1 "${common[@]}" | sed 's/^/one /' ;;
+    eager) "$bin" bench resnet --device cuda --jobs 1 --eager "${common[@]}" | sed 's/^/eager /' ;;
+    eager-a) "$py" "$here/resnet_zoo_pytorch.py" --mode eager "${common[@]}" | sed 's/^/eager-a /' ;;
+    packed-b) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 "${common[@]}" | sed 's/^/packed-b /' ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
+  esac
+done
