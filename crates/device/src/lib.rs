@@ -156,6 +156,23 @@ pub fn cuda_graphs_available() -> bool {
     cfg!(pz_cuda_shim)
 }
 
+/// Held shared by GPU work ([`outside_captures`]) and exclusively by a CUDA graph capture.
+static GPU_WORK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Runs `f`, GPU work of the calling thread, never at the same time as a CUDA graph capture in
+/// another thread (threads doing ordinary work run concurrently with each other).
+///
+/// Why: other threads' work during a capture was measured to invalidate it now and then
+/// (`cudaErrorStreamCaptureInvalidated`, BENCHMARKS.md), even in thread-local capture mode —
+/// e.g. through libtorch's shared autograd thread for the device, which runs every thread's
+/// backward — and a capture takes one step's time per model, so pausing the others is cheap.
+///
+/// Do not nest it, and do not capture inside it (the capture waits for every `f` to end).
+pub fn outside_captures<T>(f: impl FnOnce() -> T) -> T {
+    let _shared = GPU_WORK.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    f()
+}
+
 /// Why a CUDA graph could not be made or run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphError {
@@ -203,7 +220,9 @@ impl std::fmt::Debug for CudaGraph {
 
 impl CudaGraph {
     /// Captures the kernels `f` launches on the calling thread's CUDA stream of `device`.
-    /// Captures in one process run one at a time; other threads keep running meanwhile.
+    /// The capture runs alone in the process: it waits for other threads' [`outside_captures`]
+    /// work to end and holds new work back until it is done. Never call it inside
+    /// [`outside_captures`] (that would wait on itself).
     ///
     /// # Errors
     /// See [`GraphError`].
@@ -216,10 +235,10 @@ impl CudaGraph {
                 Some(0) => return Err(GraphError::DefaultStream),
                 Some(_) => {}
             }
-            // One capture at a time in the process: the allocator releases its cache before each
-            // (csrc/graphs.cpp), which it cannot do while another capture runs.
-            static CAPTURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-            let _one_at_a_time = CAPTURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The capture runs alone: no other capture (the allocator releases its cache before
+            // each, csrc/graphs.cpp, which it cannot do while another runs) and no other thread's
+            // GPU work (see `outside_captures`).
+            let _alone = GPU_WORK.write().unwrap_or_else(std::sync::PoisonError::into_inner);
             // SAFETY: no arguments; returns an owned pointer or null.
             let raw = std::ptr::NonNull::new(unsafe { ffi::pz_graph_new() })
                 .ok_or(GraphError::Failed("creation"))?;

@@ -1,7 +1,7 @@
 //! The PINN population: K MLPs, the convection problem per member, and batched Adam.
 
 use pz_data::{input_gradients, ConvectionBatch, PinnModel};
-use pz_device::CudaGraph;
+use pz_device::{outside_captures, CudaGraph};
 use pz_models::{kind_of, MlpPopulation};
 use pz_spec::{Derivatives, ModelConfig, ProblemConfig, ResolvedModel};
 use pz_store::{CheckpointState, LoadedCheckpoint, NamedTensor};
@@ -106,10 +106,10 @@ impl PinnPopulation {
     /// If libtorch refuses to replay a captured step.
     pub fn step(&mut self) -> Tensor {
         match &self.graph {
-            StepGraph::Off => return self.eager_step(),
+            StepGraph::Off => return outside_captures(|| self.eager_step()),
             StepGraph::WarmUp => {
                 self.graph = StepGraph::Capture;
-                return self.eager_step();
+                return outside_captures(|| self.eager_step());
             }
             StepGraph::Capture => {
                 let Device::Cuda(index) = self.net.mlp.params[0].device() else { unreachable!("CUDA only") };
@@ -124,7 +124,7 @@ impl PinnPopulation {
                     (Err(e), _) => {
                         tracing::warn!("CUDA graph capture of the PINN step failed, stepping eagerly: {e}");
                         self.graph = StepGraph::Off;
-                        return self.eager_step();
+                        return outside_captures(|| self.eager_step());
                     }
                     (Ok(_), None) => unreachable!("the capture ran the closure"),
                 }
@@ -132,10 +132,13 @@ impl PinnPopulation {
             StepGraph::Ready { .. } => {}
         }
         let StepGraph::Ready { graph, losses } = &self.graph else { unreachable!("set above") };
-        self.adam.advance();
-        graph.replay().unwrap_or_else(|e| panic!("replaying the PINN step: {e}"));
-        // A copy: the graph overwrites its output on the next replay.
-        losses.copy()
+        let adam = &mut self.adam;
+        outside_captures(|| {
+            adam.advance();
+            graph.replay().unwrap_or_else(|e| panic!("replaying the PINN step: {e}"));
+            // A copy: the graph overwrites its output on the next replay.
+            losses.copy()
+        })
     }
 
     fn eager_step(&mut self) -> Tensor {

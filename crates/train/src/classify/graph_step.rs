@@ -72,12 +72,16 @@ impl CapturedStep {
             return Err(Error::Device("CUDA graphs need a CUDA device".into()));
         };
         // Everything the graph reads or writes is allocated before capture, outside its pool.
-        let static_inputs = inputs.copy();
-        let static_labels = labels.copy();
-        let kind = trainer.params.first().map_or(Kind::Float, Tensor::kind);
-        let lr = Tensor::zeros([], (kind, device));
-        let momentum = Tensor::zeros([], (kind, device));
-        let buffers = trainer.sgd.buffers_in_place(&trainer.params);
+        let (static_inputs, static_labels, lr, momentum, buffers) = pz_device::outside_captures(|| {
+            let kind = trainer.params.first().map_or(Kind::Float, Tensor::kind);
+            (
+                inputs.copy(),
+                labels.copy(),
+                Tensor::zeros([], (kind, device)),
+                Tensor::zeros([], (kind, device)),
+                trainer.sgd.buffers_in_place(&trainer.params),
+            )
+        });
         let weight_decay = trainer.sgd.weight_decay;
         let mut refused = None;
         let graph = CudaGraph::capture(index, || {

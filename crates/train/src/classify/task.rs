@@ -35,6 +35,10 @@ impl ImageTask {
     /// The dataset's subsets of `config` on `device`.
     #[must_use]
     pub fn new(data: &VisionData, config: &ImageConfig, device: Device) -> Self {
+        pz_device::outside_captures(|| Self::upload(data, config, device))
+    }
+
+    fn upload(data: &VisionData, config: &ImageConfig, device: Device) -> Self {
         let info = data.name.info();
         let mean: Vec<f64> = info.mean.iter().map(|&v| f64::from(v)).collect();
         let std: Vec<f64> = info.std.iter().map(|&v| f64::from(v)).collect();

@@ -10,6 +10,8 @@ use pz_spec::{ModelConfig, Precision, ResolvedModel, Schedule};
 use pz_store::{LoadedCheckpoint, NamedTensor};
 use tch::{Device, Kind, Tensor};
 
+use pz_device::outside_captures;
+
 use super::graph_step::{CapturedStep, GraphState};
 use super::ImageTask;
 use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
@@ -94,6 +96,10 @@ impl ImageTrainer {
     /// # Errors
     /// A model that does not fit the images (e.g. a ViT patch that does not divide them).
     pub fn new(config: &ResolvedModel, task: &ImageTask, device: Device) -> Result<Self, Error> {
+        outside_captures(|| Self::build(config, task, device))
+    }
+
+    fn build(config: &ResolvedModel, task: &ImageTask, device: Device) -> Result<Self, Error> {
         let shape = model_config(config, task.channels, task.classes, task.image_size);
         let problems = shape.problems();
         if !problems.is_empty() {
@@ -185,9 +191,11 @@ impl ImageTrainer {
     ) -> Result<Option<EpochStats>, Error> {
         let n = task.train_len();
         let device = task.train_images.device();
-        let order = epoch_permutation(self.seed, u64::from(epoch), n).to_device(device);
-        let _ = self.loss_sum.zero_();
-        let _ = self.correct.zero_();
+        let order = outside_captures(|| {
+            let _ = self.loss_sum.zero_();
+            let _ = self.correct.zero_();
+            epoch_permutation(self.seed, u64::from(epoch), n).to_device(device)
+        });
         #[allow(clippy::cast_possible_wrap)]
         let n_i = n as i64;
         for (b, start) in (0..n_i).step_by(usize::try_from(self.batch_size).expect("batch > 0")).enumerate() {
@@ -195,20 +203,34 @@ impl ImageTrainer {
                 return Ok(None);
             }
             let len = self.batch_size.min(n_i - start);
-            let idx = order.narrow(0, start, len);
-            let images = task.train_images.index_select(0, &idx);
-            let labels = task.train_labels.index_select(0, &idx);
-            let mut rng = augment_rng(self.seed, u64::from(epoch), b as u64);
-            let inputs = self.prepare(task.train_transform.train_batch(&images, &mut rng));
-            let (lr, momentum) = self.lr_momentum();
-            if len == self.batch_size && self.graph_step(&inputs, &labels, lr, momentum)? {
-                self.sgd.count_step();
-            } else {
-                self.eager_step(&inputs, &labels, lr, momentum);
+            let batch = |trainer: &Self| {
+                let idx = order.narrow(0, start, len);
+                let images = task.train_images.index_select(0, &idx);
+                let labels = task.train_labels.index_select(0, &idx);
+                let mut rng = augment_rng(trainer.seed, u64::from(epoch), b as u64);
+                (trainer.prepare(task.train_transform.train_batch(&images, &mut rng)), labels)
+            };
+            let full = len == self.batch_size;
+            // A capture runs alone (outside `outside_captures`), then the step replays it.
+            let mut prepared = None;
+            if full && matches!(self.graph, GraphState::Capture) {
+                let (inputs, labels) = outside_captures(|| batch(self));
+                self.capture(&inputs, &labels);
+                prepared = Some((inputs, labels));
             }
+            outside_captures(|| -> Result<(), Error> {
+                let (inputs, labels) = prepared.take().unwrap_or_else(|| batch(self));
+                let (lr, momentum) = self.lr_momentum();
+                if full && self.replay(&inputs, &labels, lr, momentum)? {
+                    self.sgd.count_step();
+                } else {
+                    self.eager_step(&inputs, &labels, lr, momentum);
+                }
+                Ok(())
+            })?;
             on_step();
         }
-        Ok(Some(stats(&self.loss_sum, &self.correct, n)))
+        Ok(Some(outside_captures(|| stats(&self.loss_sum, &self.correct, n))))
     }
 
     /// One optimizer step launched kernel by kernel; adds to the epoch's loss and accuracy.
@@ -219,35 +241,33 @@ impl ImageTrainer {
         self.sgd.step_with(&self.params, &grads, lr, momentum);
     }
 
-    /// Replays this model's captured step on a full batch, capturing it first if due. False if
-    /// the step must run eagerly instead: graphs off or unavailable (CPU), the warm-up step, or a
-    /// capture that failed (then graphs stay off for this model, with a warning).
-    fn graph_step(
-        &mut self,
-        inputs: &Tensor,
-        labels: &Tensor,
-        lr: f64,
-        momentum: f64,
-    ) -> Result<bool, Error> {
+    /// Captures the step on a batch shaped like `inputs`; if that fails, graphs stay off for
+    /// this model, with a warning.
+    fn capture(&mut self, inputs: &Tensor, labels: &Tensor) {
+        match CapturedStep::capture(self, inputs, labels) {
+            Ok(step) => self.graph = GraphState::Ready(Box::new(step)),
+            Err(e) => {
+                tracing::warn!("CUDA graph capture failed, this model trains eagerly: {e}");
+                self.graph = GraphState::Off;
+            }
+        }
+    }
+
+    /// Replays this model's captured step on a full batch. False if the step must run eagerly
+    /// instead: graphs off or unavailable (CPU), or the warm-up step (after which the next full
+    /// batch is captured).
+    fn replay(&mut self, inputs: &Tensor, labels: &Tensor, lr: f64, momentum: f64) -> Result<bool, Error> {
         match &self.graph {
-            GraphState::Off => return Ok(false),
+            GraphState::Off | GraphState::Capture => Ok(false),
             GraphState::WarmUp => {
                 self.graph = GraphState::Capture;
-                return Ok(false);
+                Ok(false)
             }
-            GraphState::Capture => match CapturedStep::capture(self, inputs, labels) {
-                Ok(step) => self.graph = GraphState::Ready(Box::new(step)),
-                Err(e) => {
-                    tracing::warn!("CUDA graph capture failed, this model trains eagerly: {e}");
-                    self.graph = GraphState::Off;
-                    return Ok(false);
-                }
-            },
-            GraphState::Ready(_) => {}
+            GraphState::Ready(step) => {
+                step.replay(inputs, labels, lr, momentum)?;
+                Ok(true)
+            }
         }
-        let GraphState::Ready(step) = &self.graph else { unreachable!("set above") };
-        step.replay(inputs, labels, lr, momentum)?;
-        Ok(true)
     }
 
     /// Gradients of the batch's mean cross-entropy (summed over micro-batches when the batch is
@@ -290,6 +310,16 @@ impl ImageTrainer {
     /// augmented training set), else the test transform.
     #[must_use]
     pub fn evaluate(
+        &self,
+        images: &Tensor,
+        labels: &Tensor,
+        transform: &Augmentation,
+        augment: Option<u32>,
+    ) -> EpochStats {
+        outside_captures(|| self.evaluate_now(images, labels, transform, augment))
+    }
+
+    fn evaluate_now(
         &self,
         images: &Tensor,
         labels: &Tensor,
@@ -343,6 +373,10 @@ impl ImageTrainer {
     /// The model's state dict and the optimizer state, as checkpoint tensors.
     #[must_use]
     pub fn checkpoint_tensors(&self) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
+        outside_captures(|| self.checkpoint_tensors_now())
+    }
+
+    fn checkpoint_tensors_now(&self) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
         let model = self.model.state_dict().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
         let optimizer = self.sgd.state_tensors().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
         (model, optimizer)
@@ -353,6 +387,10 @@ impl ImageTrainer {
     /// # Errors
     /// Missing or misshapen tensors.
     pub fn restore(&mut self, checkpoint: &LoadedCheckpoint) -> Result<(), Error> {
+        outside_captures(|| self.restore_now(checkpoint))
+    }
+
+    fn restore_now(&mut self, checkpoint: &LoadedCheckpoint) -> Result<(), Error> {
         let device = self.model.device();
         let named = |list: &[NamedTensor]| -> Result<Vec<(String, Tensor)>, Error> {
             list.iter()
