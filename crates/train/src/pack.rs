@@ -7,27 +7,34 @@
 //! The queue hands items out largest first (the longest trainings start early, so they do not
 //! finish last alone) and admits an item on a device only while the shares of what runs there
 //! stay within one GPU — or when nothing runs there, so an item larger than a GPU still runs.
+//! Shares are rough (multiply-adds per step, [`gpu_share`]); the limit matters for the largest
+//! models, which would otherwise meet each other in GPU memory.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 
-/// Multiply-adds in one training step (forward and backward) at which a model keeps a GPU busy
-/// by itself. Measured on an H100 (BENCHMARKS.md): ResNet-18 steps from width 64 at batch 256
-/// (~3·10^11) on run at the GPU-bound rate, while smaller ones leave it idle between launches.
-pub const GPU_FILLING_MULTIPLY_ADDS: f64 = 3e11;
+/// Multiply-adds in one training step (forward and backward) at which a model is counted as
+/// filling a GPU by itself. Measured on an H100 with the ResNet-18 zoo grid (BENCHMARKS.md):
+/// even wide cells leave room for others (width 256 at batch 8 reaches ~30% of the rate of its
+/// batch-1024 sibling), so admission limits cost wall time — 67 s with a limit at 3·10^11, 59 s
+/// at 10^13, 53 s without a limit. The limit stays only for the largest paper cell (ResNet-18
+/// width 256, batch 1024 on 28×28 images: 2.2·10^13), whose memory (~16 GiB) should not meet
+/// seven more of its kind.
+pub const GPU_FILLING_MULTIPLY_ADDS: f64 = 2e13;
 
 /// Worker threads per GPU when packing: PERF-NOTES.md measured 8 streams as the knee (16 gave
 /// no more).
 pub const WORKERS_PER_GPU: usize = 8;
 
-/// A training step's expected share of one GPU, in (0, 1]: its multiply-adds over
-/// [`GPU_FILLING_MULTIPLY_ADDS`], at least 1/[`WORKERS_PER_GPU`] (a launch-bound step still
-/// takes its stream's time), at most a whole GPU.
+/// A training step's expected share of one GPU, in (0, 1]: its multiply-adds over `filling`
+/// (the multiply-adds of a step that fills a GPU alone, [`GPU_FILLING_MULTIPLY_ADDS`]), at
+/// least 1/[`WORKERS_PER_GPU`] (a launch-bound step still takes its stream's time), at most a
+/// whole GPU.
 #[must_use]
-pub fn gpu_share(multiply_adds_per_step: f64) -> f64 {
+pub fn gpu_share(multiply_adds_per_step: f64, filling: f64) -> f64 {
     #[allow(clippy::cast_precision_loss)]
     let floor = 1.0 / WORKERS_PER_GPU as f64;
-    (multiply_adds_per_step / GPU_FILLING_MULTIPLY_ADDS).clamp(floor, 1.0)
+    (multiply_adds_per_step / filling).clamp(floor, 1.0)
 }
 
 /// Items waiting for a device, and each device's load.
@@ -115,9 +122,9 @@ mod tests {
 
     #[test]
     fn shares_grow_with_the_work_of_a_step_between_a_floor_and_one_gpu() {
-        assert_eq!(gpu_share(0.0), 0.125);
-        assert_eq!(gpu_share(1.5e11), 0.5);
-        assert_eq!(gpu_share(1e13), 1.0);
+        assert_eq!(gpu_share(0.0, 3e11), 0.125);
+        assert_eq!(gpu_share(1.5e11, 3e11), 0.5);
+        assert_eq!(gpu_share(1e13, 3e11), 1.0);
     }
 
     /// Workers on one device: the whole-GPU item starts first and runs alone, shares never add

@@ -17,7 +17,7 @@ use anyhow::Result;
 use pz_data::vision::{DatasetName, ImageSet, VisionData};
 use pz_spec::{DeviceRequest, Plan, ProblemConfig, ZooSpec};
 use pz_train::classify::{step_multiply_adds, ImageTask, ImageTrainer};
-use pz_train::pack::{gpu_share, PackQueue, WORKERS_PER_GPU};
+use pz_train::pack::{gpu_share, PackQueue, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
 
 const SPEC: &str = include_str!("../../../../examples/fashion-resnet18-small.toml");
 
@@ -44,6 +44,10 @@ pub struct Args {
     /// Launch every kernel eagerly (no CUDA graphs), as `run.graph = false`.
     #[arg(long)]
     eager: bool,
+    /// Multiply-adds of a training step that fills the GPU alone: a cell's share of the GPU
+    /// when packing is its step's multiply-adds over this (default: what `train` uses).
+    #[arg(long, default_value_t = GPU_FILLING_MULTIPLY_ADDS)]
+    fill: f64,
     /// Cells trained at once (worker threads; default 8 on CUDA, packed by cost, 1 on CPU).
     #[arg(long)]
     jobs: Option<usize>,
@@ -83,8 +87,11 @@ pub fn run(args: &Args) -> Result<()> {
         .models
         .iter()
         .map(|m| {
-            let share =
-                if device.is_cuda() { gpu_share(step_multiply_adds(&m.config, 1, 10, 28)) } else { 0.0 };
+            let share = if device.is_cuda() {
+                gpu_share(step_multiply_adds(&m.config, 1, 10, 28), args.fill)
+            } else {
+                0.0
+            };
             (m, share)
         })
         .collect();
@@ -144,7 +151,7 @@ pub fn run(args: &Args) -> Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let grid = serde_json::json!({
         "system": "phasezoo", "grid": true, "precision": args.precision, "channels_last": args.channels_last,
-        "graphs": !args.eager, "jobs": jobs, "cells": reports.len(), "images": total, "wall_s": wall,
+        "graphs": !args.eager, "fill": args.fill, "jobs": jobs, "cells": reports.len(), "images": total, "wall_s": wall,
         "images_per_sec": total as f64 / wall, "device": format!("{device:?}"),
     });
     println!("{grid}");

@@ -285,7 +285,10 @@ fn run_image_models(
         .into_iter()
         .map(|m| {
             let share = if devices.iter().all(|d| d.is_cuda()) {
-                pz_train::pack::gpu_share(pz_train::classify::step_multiply_adds(&m.config, c, k, side))
+                pz_train::pack::gpu_share(
+                    pz_train::classify::step_multiply_adds(&m.config, c, k, side),
+                    pz_train::pack::GPU_FILLING_MULTIPLY_ADDS,
+                )
             } else {
                 0.0 // CPU workers share cores, not a GPU: plain first-come order
             };
