@@ -11,6 +11,7 @@ line is the verdict over all cells: worst run-to-run difference and worst seed-t
 import argparse
 import csv
 import itertools
+import math
 import os
 from collections import defaultdict
 
@@ -29,8 +30,12 @@ def curves(zoo, metric):
 
 
 def largest_gap(a, b):
+    """Largest difference over the epochs both curves have; inf where only one is finite (a
+    diverged run differs from a finite one by more than any number)."""
     epochs = sorted(set(a) & set(b))
-    return max(abs(a[e] - b[e]) for e in epochs) if epochs else float("nan")
+    gaps = [abs(a[e] - b[e]) if math.isfinite(a[e]) and math.isfinite(b[e])
+            else (0.0 if math.isfinite(a[e]) == math.isfinite(b[e]) else math.inf) for e in epochs]
+    return max(gaps) if gaps else float("nan")
 
 
 def main():

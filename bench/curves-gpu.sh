@@ -7,7 +7,8 @@
 #   bench/curves-gpu.sh PHASEZOO_BINARY FASHION_MNIST_DIR
 #
 # The grid: widths 8 and 32 × batches 64 and 256 × seeds 0, 1, 2, three epochs over the example's
-# 10,000-image subset (examples/fashion-resnet18-small.toml).
+# 10,000-image subset (examples/fashion-resnet18-small.toml). ONE=1 adds a run one model at a
+# time with graphs on (--jobs 1), compared with the eager one too.
 set -euo pipefail
 bin=${1:?usage: bench/curves-gpu.sh PHASEZOO_BINARY FASHION_MNIST_DIR}
 data=${2:?usage: bench/curves-gpu.sh PHASEZOO_BINARY FASHION_MNIST_DIR}
@@ -27,6 +28,9 @@ train() {
 }
 train "$dir/packed"
 train "$dir/alone" --jobs 1 --set run.graph=false
+[ "${ONE:-0}" = 1 ] && train "$dir/one" --jobs 1
 for metric in test_acc train_loss; do
   "$py" "$here/compare_curves.py" "$dir/packed" "$dir/alone" --metric "$metric"
+  [ "${ONE:-0}" = 1 ] && "$py" "$here/compare_curves.py" "$dir/one" "$dir/alone" --metric "$metric"
 done
+"$bin" status "$dir/packed" | tail -1

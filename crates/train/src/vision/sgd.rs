@@ -56,8 +56,8 @@ impl Sgd {
         assert_eq!(grads.len(), params.len(), "one gradient per parameter");
         self.steps += 1;
         let Some(first) = params.first() else { return };
-        // The three factors as 0-dim tensors on the device, so each update below is one fused
-        // `addcmul` kernel (a + b·c) instead of a multiply and an add: three kernels a parameter.
+        // The three factors as 0-dim tensors on the device, so that the weight decay and the
+        // parameter update are one fused `addcmul` kernel (a + b·c) each.
         let (kind, device) = (first.kind(), first.device());
         let scalar = |x: f64| Tensor::full([] as [i64; 0], x, (kind, device));
         let (weight_decay, momentum_t, neg_lr) = (scalar(self.weight_decay), scalar(momentum), scalar(-lr));
@@ -66,16 +66,21 @@ impl Sgd {
                 if !g.defined() {
                     continue;
                 }
-                // A fresh tensor: it becomes the new buffer without a copy.
-                let mut d = if self.weight_decay == 0.0 { g.copy() } else { g.addcmul(p, &weight_decay) };
+                // A fresh tensor: on the first step it becomes the buffer without a copy.
+                let d = if self.weight_decay == 0.0 { g.copy() } else { g.addcmul(p, &weight_decay) };
                 // PyTorch skips the buffer entirely when momentum is 0.
-                if momentum != 0.0 {
-                    if let Some(old) = buf.as_ref() {
-                        let _ = d.addcmul_(old, &momentum_t);
-                    }
+                let update = if momentum == 0.0 {
+                    d
+                } else if let Some(old) = buf.as_mut() {
+                    // In place, as torch.optim.SGD: a captured CUDA graph keeps updating this
+                    // very tensor (Sgd::buffers_in_place), so it must never be replaced.
+                    let _ = old.g_mul_(&momentum_t).g_add_(&d);
+                    old.shallow_clone()
+                } else {
                     *buf = Some(d.shallow_clone());
-                }
-                let _ = p.shallow_clone().addcmul_(&d, &neg_lr);
+                    d
+                };
+                let _ = p.shallow_clone().addcmul_(&update, &neg_lr);
             }
         });
     }
