@@ -8,7 +8,8 @@
 # Every cell trains EPOCHS epochs (default 2) over IMAGES random Fashion-MNIST-shaped images
 # (default 4096) made on the GPU. WIDTHS and BATCHES override the paper's grid (8 × 8);
 # MODES picks runs (default "packed one eager-a packed-b"): phasezoo packed, phasezoo one cell at
-# a time (graphs on), PyTorch (a), PyTorch (b).
+# a time (graphs on), PyTorch (a), PyTorch (b); also "eager" (phasezoo one cell at a time without
+# graphs), "packed-bf16" (phasezoo packed, bf16 autocast, channels-last) and "packed-b-bf16".
 set -euo pipefail
 bin=${1:?usage: bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]}
 images=${2:-4096}
@@ -27,6 +28,8 @@ for mode in ${MODES:-packed one eager-a packed-b}; do
     eager) "$bin" bench resnet --device cuda --jobs 1 --eager "${common[@]}" | sed 's/^/eager /' ;;
     eager-a) "$py" "$here/resnet_zoo_pytorch.py" --mode eager "${common[@]}" | sed 's/^/eager-a /' ;;
     packed-b) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 "${common[@]}" | sed 's/^/packed-b /' ;;
+    packed-bf16) "$bin" bench resnet --device cuda --precision bf16_autocast --channels-last "${common[@]}" | sed 's/^/packed-bf16 /' ;;
+    packed-b-bf16) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 --bf16 "${common[@]}" | sed 's/^/packed-b-bf16 /' ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
 done
