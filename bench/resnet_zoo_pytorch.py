@@ -157,12 +157,47 @@ def cell_eager(width, batch, a, dev):
     return time.perf_counter() - t0
 
 
+class GpuLock:
+    """Shared by GPU work, exclusive for a capture: other threads' work during a capture
+    invalidates it now and then (cudaErrorStreamCaptureInvalidated, measured on the H100 even in
+    thread_local mode), so a capture waits for the work under way and holds new work back. The
+    same rule as phasezoo's (pz_device::outside_captures)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._writer = True  # new shared work waits from here on
+            self._cond.wait_for(lambda: self._readers == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
 def capture(step, x, y, lock):
-    """Capture step(x, y) on the current (the worker's) stream. thread_local: other threads keep
-    allocating and launching meanwhile. The lock keeps captures one at a time (they share the
-    default generator's capture state) and apart from every empty_cache()."""
+    """Capture step(x, y) on the current (the worker's) stream, alone (GpuLock.exclusive)."""
     graph = torch.cuda.CUDAGraph()
-    with lock:
+    with lock.exclusive():
         # As torch.cuda.graph does: the warm-up's cached blocks belong to this stream's pool, which
         # the graph's private pool cannot reuse (a 256x1024 cell otherwise reserves ~3x its peak).
         torch.cuda.empty_cache()
@@ -178,33 +213,42 @@ def cell_packed(width, batch, a, dev, lock):
     """Warm-up eager step, then one captured step replayed on every full batch; CPU: eager only
     (a smoke test of everything but streams and graphs)."""
     use_graph = dev.type == "cuda"
-    images, labels, gen = make_data(a.images, dev)
     t0 = time.perf_counter()
-    model = resnet18(width, 1, 10).to(dev).train()
-    # Everything the graph reads or writes exists before capture and is only updated in place.
-    bufs = [torch.zeros_like(p) for p in model.parameters()]
-    lr_t, mom_t = torch.zeros((), device=dev), torch.zeros((), device=dev)
-    loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
-    correct = torch.zeros((), device=dev, dtype=torch.int64)
-    static_x = torch.empty((batch, 1, 28, 28), device=dev)
-    static_y = torch.empty((batch,), device=dev, dtype=torch.int64)
+    with lock.shared():
+        images, labels, gen = make_data(a.images, dev)
+        model = resnet18(width, 1, 10).to(dev).train()
+        # Everything the graph reads or writes exists before capture and is only updated in place.
+        bufs = [torch.zeros_like(p) for p in model.parameters()]
+        lr_t, mom_t = torch.zeros((), device=dev), torch.zeros((), device=dev)
+        loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
+        correct = torch.zeros((), device=dev, dtype=torch.int64)
+        static_x = torch.empty((batch, 1, 28, 28), device=dev)
+        static_y = torch.empty((batch,), device=dev, dtype=torch.int64)
     step = make_step(model, bufs, lr_t, mom_t, loss_sum, correct, a.bf16)
     total, t, warmed, graph = a.epochs * math.ceil(a.images / batch), 0, False, None
     for _ in range(a.epochs):
-        loss_sum.zero_(), correct.zero_()
-        for x, y in batches(images, labels, gen, batch):
-            lr, mom = one_cycle(t, total)
-            t += 1
-            lr_t.fill_(lr), mom_t.fill_(mom)  # stream-ordered before the step that reads them
-            if not use_graph or y.shape[0] < batch or not warmed:
-                step(x, y)  # CPU, the partial last batch, or the warm-up before capture
-                warmed = warmed or y.shape[0] == batch
-                continue
-            static_x.copy_(x), static_y.copy_(y)
+        with lock.shared():
+            loss_sum.zero_(), correct.zero_()
+        it = batches(images, labels, gen, batch)
+        while True:
+            with lock.shared():
+                x, y = next(it, (None, None))  # the gather and augmentation are GPU work too
+                if x is None:
+                    break
+                lr, mom = one_cycle(t, total)
+                t += 1
+                lr_t.fill_(lr), mom_t.fill_(mom)  # stream-ordered before the step that reads them
+                if not use_graph or y.shape[0] < batch or not warmed:
+                    step(x, y)  # CPU, the partial last batch, or the warm-up before capture
+                    warmed = warmed or y.shape[0] == batch
+                    continue
+                static_x.copy_(x), static_y.copy_(y)
             if graph is None:
                 graph = capture(step, static_x, static_y, lock)  # records, runs nothing
-            graph.replay()
-        loss_sum.item(), correct.item()  # the epoch's only sync, of this worker's stream alone
+            with lock.shared():
+                graph.replay()
+        with lock.shared():
+            loss_sum.item(), correct.item()  # the epoch's only sync, of this worker's stream alone
     return time.perf_counter() - t0
 
 
@@ -226,7 +270,7 @@ def worker(cells, a, dev, lock, emit, errors, stop):
                 if dev.type == "cuda":
                     # A finished graph's pool and a stream's cached blocks return to the device
                     # only by empty_cache: an OOM frees them only while no capture runs.
-                    with lock:
+                    with lock.exclusive():
                         torch.cuda.empty_cache()
     except BaseException as e:  # noqa: BLE001 — handed to the main thread, which fails
         errors.append(e)
@@ -255,7 +299,7 @@ def run_grid(a, dev):
         work = queue.Queue()
         for c in sorted(cells, key=lambda wb: -wb[0] ** 2 * wb[1]):  # expected cost, largest first
             work.put(c)
-        errors, stop, lock = [], threading.Event(), threading.Lock()
+        errors, stop, lock = [], threading.Event(), GpuLock()
         threads = [threading.Thread(target=worker, args=(work, a, dev, lock, emit, errors, stop))
                    for _ in range(jobs)]
         for th in threads:
