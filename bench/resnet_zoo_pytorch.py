@@ -213,9 +213,10 @@ def cell_packed(width, batch, a, dev, lock):
     """Warm-up eager step, then one captured step replayed on every full batch; CPU: eager only
     (a smoke test of everything but streams and graphs)."""
     use_graph = dev.type == "cuda"
-    t0 = time.perf_counter()
     with lock.shared():
         images, labels, gen = make_data(a.images, dev)
+    t0 = time.perf_counter()
+    with lock.shared():
         model = resnet18(width, 1, 10).to(dev).train()
         # Everything the graph reads or writes exists before capture and is only updated in place.
         bufs = [torch.zeros_like(p) for p in model.parameters()]
