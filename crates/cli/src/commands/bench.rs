@@ -31,9 +31,9 @@ enum Workload {
         #[arg(long, default_value = "auto")]
         device: String,
     },
-    /// ResNet-18 training steps of the image recipe (augmentation, SGD + OneCycle) on
-    /// Fashion-MNIST-shaped random data, per (width, batch size) cell and for the whole grid;
-    /// compare with bench/resnet_pytorch.py.
+    /// A ResNet-18 zoo grid (widths × batch sizes) trained with the image recipe on
+    /// Fashion-MNIST-shaped random data, packed onto the GPU as `train` does: seconds per cell
+    /// and images/s of the grid; compare with bench/resnet_zoo_pytorch.py (bench/zoo-gpu.sh).
     Resnet(crate::commands::bench_resnet::Args),
 }
 
