@@ -179,13 +179,7 @@ fn forward_mode_derivatives_train_like_double_backward() {
 /// BENCHMARKS.md says.
 #[test]
 fn cuda_graph_pinn_steps_equal_eager_steps() {
-    assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
-    if !tch::Cuda::is_available() {
-        return;
-    }
-    std::thread::spawn(|| {
-        assert!(pz_device::use_own_cuda_stream(0));
-        pz_device::set_deterministic(true);
+    on_own_deterministic_cuda_stream(|| {
         for derivatives in ["autograd", "forward"] {
             let spec =
                 tiny_spec(&["train.dtype=\"float32\"", &format!("problem.derivatives=\"{derivatives}\"")]);
@@ -218,6 +212,22 @@ fn cuda_graph_pinn_steps_equal_eager_steps() {
                 );
             }
         }
+    });
+}
+
+/// Runs `f` on a thread with its own CUDA stream of GPU 0 (graphs cannot capture the default
+/// stream) under deterministic algorithms. Without a GPU it returns at once, unless PZ_TEST_CUDA
+/// is set (the GPU machine), where a missing GPU is a failure. Deterministic cuBLAS also needs
+/// CUBLAS_WORKSPACE_CONFIG=:4096:8 in the environment (BENCHMARKS.md's command sets it).
+pub(crate) fn on_own_deterministic_cuda_stream(f: impl FnOnce() + Send + 'static) {
+    assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
+    if !tch::Cuda::is_available() {
+        return;
+    }
+    std::thread::spawn(|| {
+        assert!(pz_device::use_own_cuda_stream(0));
+        pz_device::set_deterministic(true);
+        f();
     })
     .join()
     .unwrap();

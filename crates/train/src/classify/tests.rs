@@ -152,13 +152,7 @@ fn without_batch_norm_micro_batches_give_the_whole_batch_numbers() {
 /// (CUBLAS_WORKSPACE_CONFIG=:4096:8).
 #[test]
 fn cuda_graph_steps_equal_eager_steps() {
-    assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
-    if !tch::Cuda::is_available() {
-        return;
-    }
-    std::thread::spawn(|| {
-        assert!(pz_device::use_own_cuda_stream(0));
-        pz_device::set_deterministic(true);
+    crate::tests::on_own_deterministic_cuda_stream(|| {
         let device = Device::Cuda(0);
         // 3 full batches of 16 and a partial one of 4 (52 images), two epochs; a small peak
         // learning rate.
@@ -227,7 +221,5 @@ fn cuda_graph_steps_equal_eager_steps() {
                 > 0.0
         });
         assert!(moved, "the steps changed the model");
-    })
-    .join()
-    .unwrap();
+    });
 }

@@ -176,12 +176,12 @@ impl ImageTrainer {
     /// batches' train-mode losses and accuracies, as the original reports them. `None` if `stop`
     /// was raised (the epoch is then incomplete and must be redone from a checkpoint).
     ///
-    /// # Errors
-    /// A CUDA graph replay that libtorch refuses.
-    ///
     /// On CUDA with graphs on (the default), full batches after the first run as one captured
     /// CUDA graph each (see [`super::graph_step`]); the first full batch warms up eagerly and a
     /// last partial batch runs eagerly, so every image is trained on, as the original does.
+    ///
+    /// # Errors
+    /// A CUDA graph replay that libtorch refuses.
     pub fn train_epoch(
         &mut self,
         task: &ImageTask,
