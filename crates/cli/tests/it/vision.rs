@@ -179,6 +179,56 @@ fn a_packed_run_writes_the_same_bytes_as_one_model_at_a_time() {
     }
 }
 
+/// One model of two diverges (learning rate 1e30 on the temperature axis): it is marked failed
+/// with its reason while the other, trained at the same time, finishes; a rerun retrains
+/// neither and exits 0.
+#[test]
+fn a_diverging_image_model_fails_alone_and_a_rerun_keeps_both() {
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    let mut args = strings(&["train", EXAMPLE, "--device", "cpu", "--no-plot", "--jobs", "2", "--out"]);
+    args.push(path_arg(&zoo));
+    for s in [
+        "grid.load.values=[2]",
+        "grid.temperature.key=\"train.lr\"",
+        "grid.temperature.name=\"lr\"",
+        "grid.temperature.values=[0.05, 1e30]",
+        "problem.train_subset=256",
+        "problem.test_subset=128",
+        "train.epochs=2",
+    ] {
+        args.extend(strings(&["--set", s]));
+    }
+    let run = || {
+        let mut c = command(tmp.path(), &args);
+        c.env("OMP_NUM_THREADS", "1").env("PHASEZOO_DATA", tmp.path().join("data"));
+        run_command(c)
+    };
+    let first = run();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.stderr.contains("1 models done, 1 failed"), "{}", first.stderr);
+    let index = std::fs::read_to_string(zoo.join("index.csv")).expect("index.csv");
+    let rows: Vec<&str> = index.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2);
+    let row = |lr: &str| *rows.iter().find(|r| r.contains(&format!(",lr,{lr},"))).expect(lr);
+    assert!(row("0.05").contains(",done,2,"), "{index}");
+    assert!(
+        row("1e30").contains(",failed,") && row("1e30").ends_with(",loss became non-finite at epoch 1"),
+        "{index}"
+    );
+    let second = run();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(second.stderr.contains("0 to train"), "{}", second.stderr);
+    assert_eq!(
+        std::fs::read_to_string(zoo.join("index.csv")).expect("index.csv"),
+        index,
+        "the rerun changed nothing"
+    );
+}
+
 #[test]
 fn a_dataset_that_is_not_cached_is_refused_before_the_zoo_is_created() {
     let tmp = tempfile::tempdir().expect("temp dir");
