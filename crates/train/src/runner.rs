@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use pz_device::outside_captures;
 use pz_spec::{CheckpointPolicy, DeviceRequest, PlannedModel};
 use pz_store::{Checkpoint, EpochRecord, LoadedCheckpoint, ModelDir, ModelState, ModelStatus, ZooDir};
 use tch::{Device, Tensor};
@@ -64,7 +65,9 @@ pub fn train_population(
     let configs: Vec<_> = plan.iter().map(|p| &p.config).collect();
     let train = &plan[0].config.train;
     let (epochs, steps_per_epoch) = (train.epochs, train.steps_per_epoch);
-    let mut pop = PinnPopulation::new(&configs, device).with_cuda_graphs(cuda_graphs);
+    // GPU work outside the steps is held apart from other workers' graph captures, as the steps
+    // are (pz_device::outside_captures).
+    let mut pop = outside_captures(|| PinnPopulation::new(&configs, device).with_cuda_graphs(cuda_graphs));
     for m in &members {
         let removed = m.dir.remove_partial_writes()?;
         if removed > 0 {
@@ -76,7 +79,7 @@ pub fn train_population(
     let start_epoch = match &resume {
         Some((epoch, loaded)) => {
             for (k, (m, ckpt)) in members.iter_mut().zip(loaded).enumerate() {
-                pop.import(k, ckpt, m.plan.id().as_str())?;
+                outside_captures(|| pop.import(k, ckpt, m.plan.id().as_str()))?;
                 m.records = m.dir.read_results()?.into_iter().filter(|r| r.epoch <= *epoch).collect();
                 tracing::info!(model = %m.plan.id(), epoch, "resuming from checkpoint");
             }
@@ -87,9 +90,11 @@ pub fn train_population(
                 m.dir.write_params(&m.plan.config)?;
                 tracing::info!(model = %m.plan.id(), "starting from initialization");
             }
-            let losses = to_vec(&pop.loss());
-            record_epoch(&mut members, &pop, 0, &losses)?;
-            write_checkpoints(&members, &pop, 0)?;
+            outside_captures(|| {
+                let losses = to_vec(&pop.loss());
+                record_epoch(&mut members, &pop, 0, &losses)?;
+                write_checkpoints(&members, &pop, 0)
+            })?;
             0
         }
     };
@@ -114,17 +119,21 @@ pub fn train_population(
             let losses = pop.step();
             sum = Some(match sum {
                 None => losses,
-                Some(s) => s + losses,
+                Some(s) => outside_captures(|| s + losses),
             });
         }
         // Reading the losses synchronizes the device, so the clock covers the steps' kernels.
-        let mean = to_vec(&(sum.expect("steps_per_epoch >= 1") / f64::from(steps_per_epoch)));
+        let sum = sum.expect("steps_per_epoch >= 1");
+        let mean = outside_captures(|| to_vec(&(sum / f64::from(steps_per_epoch))));
         step_secs += started.elapsed().as_secs_f64();
         let after_steps = Instant::now();
-        record_epoch(&mut members, &pop, epoch, &mean)?;
-        if policy.keeps(epoch, epochs) {
-            write_checkpoints(&members, &pop, epoch)?;
-        }
+        outside_captures(|| {
+            record_epoch(&mut members, &pop, epoch, &mean)?;
+            if policy.keeps(epoch, epochs) {
+                write_checkpoints(&members, &pop, epoch)?;
+            }
+            Ok::<(), Error>(())
+        })?;
         for m in &members {
             m.dir.write_status(&ModelStatus {
                 state: ModelState::Running,
