@@ -96,44 +96,46 @@ impl ImageTrainer {
     /// # Errors
     /// A model that does not fit the images (e.g. a ViT patch that does not divide them).
     pub fn new(config: &ResolvedModel, task: &ImageTask, device: Device) -> Result<Self, Error> {
-        outside_captures(|| Self::build(config, task, device))
-    }
-
-    fn build(config: &ResolvedModel, task: &ImageTask, device: Device) -> Result<Self, Error> {
-        let shape = model_config(config, task.channels, task.classes, task.image_size);
-        let problems = shape.problems();
-        if !problems.is_empty() {
-            return Err(Error::Config(format!("model {}: {}", config.model_id, problems.join("; "))));
-        }
-        let t = &config.train;
-        let model = VisionModel::new(&shape, device, config.seed);
-        let params = model.trainable();
-        let schedule = (t.schedule == Schedule::OneCycle)
-            .then(|| OneCycle::new(t.lr, u64::from(t.epochs) * task.steps_per_epoch(t.batch_size)));
-        let channels_last = t.channels_last && device.is_cuda();
-        // CPU always computes in float32 and contiguous (the spec keys document it); say so.
-        let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
-        if !device.is_cuda() && (t.precision != Precision::Float32 || t.channels_last) {
-            tracing::warn!(model = %config.model_id, "train.precision and train.channels_last apply on CUDA only; this CPU run is float32, contiguous");
-        }
-        if channels_last {
-            to_channels_last(&params);
-        }
-        Ok(Self {
-            sgd: Sgd::new(params.len(), t.weight_decay),
-            loss_sum: Tensor::zeros([], (Kind::Double, device)),
-            correct: Tensor::zeros([], (Kind::Int64, device)),
-            graph: GraphState::initial(device, true),
-            model,
-            params,
-            schedule,
-            lr: t.lr,
-            momentum: t.momentum,
-            seed: config.seed,
-            batch_size: i64::from(t.batch_size),
-            micro_batch: if t.micro_batch == 0 { i64::from(t.batch_size) } else { i64::from(t.micro_batch) },
-            channels_last,
-            bf16,
+        outside_captures(|| {
+            let shape = model_config(config, task.channels, task.classes, task.image_size);
+            let problems = shape.problems();
+            if !problems.is_empty() {
+                return Err(Error::Config(format!("model {}: {}", config.model_id, problems.join("; "))));
+            }
+            let t = &config.train;
+            let model = VisionModel::new(&shape, device, config.seed);
+            let params = model.trainable();
+            let schedule = (t.schedule == Schedule::OneCycle)
+                .then(|| OneCycle::new(t.lr, u64::from(t.epochs) * task.steps_per_epoch(t.batch_size)));
+            let channels_last = t.channels_last && device.is_cuda();
+            // CPU always computes in float32 and contiguous (the spec keys document it); say so.
+            let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
+            if !device.is_cuda() && (t.precision != Precision::Float32 || t.channels_last) {
+                tracing::warn!(model = %config.model_id, "train.precision and train.channels_last apply on CUDA only; this CPU run is float32, contiguous");
+            }
+            if channels_last {
+                to_channels_last(&params);
+            }
+            Ok(Self {
+                sgd: Sgd::new(params.len(), t.weight_decay),
+                loss_sum: Tensor::zeros([], (Kind::Double, device)),
+                correct: Tensor::zeros([], (Kind::Int64, device)),
+                graph: GraphState::initial(device, true),
+                model,
+                params,
+                schedule,
+                lr: t.lr,
+                momentum: t.momentum,
+                seed: config.seed,
+                batch_size: i64::from(t.batch_size),
+                micro_batch: if t.micro_batch == 0 {
+                    i64::from(t.batch_size)
+                } else {
+                    i64::from(t.micro_batch)
+                },
+                channels_last,
+                bf16,
+            })
         })
     }
 
@@ -316,40 +318,32 @@ impl ImageTrainer {
         transform: &Augmentation,
         augment: Option<u32>,
     ) -> EpochStats {
-        outside_captures(|| self.evaluate_now(images, labels, transform, augment))
-    }
-
-    fn evaluate_now(
-        &self,
-        images: &Tensor,
-        labels: &Tensor,
-        transform: &Augmentation,
-        augment: Option<u32>,
-    ) -> EpochStats {
-        let n = images.size()[0];
-        let batch = if self.micro_batch < self.batch_size { 2 * self.micro_batch } else { EVAL_BATCH };
-        let device = images.device();
-        tch::no_grad(|| {
-            let (mut loss_sum, mut correct) =
-                (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
-            for (b, start) in (0..n).step_by(usize::try_from(batch).expect("batch > 0")).enumerate() {
-                let len = batch.min(n - start);
-                let x = images.narrow(0, start, len);
-                let y = labels.narrow(0, start, len);
-                let x = match augment {
-                    Some(epoch) => {
-                        transform.train_batch(&x, &mut augment_rng(self.seed, u64::from(epoch), b as u64))
-                    }
-                    None => transform.eval_batch(&x),
-                };
-                let logits = self.forward(&self.prepare(x), false);
-                loss_sum += logits
-                    .log_softmax(-1, Kind::Float)
-                    .nll_loss_nd::<Tensor>(&y, None, tch::Reduction::Sum, -100)
-                    .to_kind(Kind::Double);
-                correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
-            }
-            stats(&loss_sum, &correct, usize::try_from(n).expect("a length"))
+        outside_captures(|| {
+            let n = images.size()[0];
+            let batch = if self.micro_batch < self.batch_size { 2 * self.micro_batch } else { EVAL_BATCH };
+            let device = images.device();
+            tch::no_grad(|| {
+                let (mut loss_sum, mut correct) =
+                    (Tensor::zeros([], (Kind::Double, device)), Tensor::zeros([], (Kind::Int64, device)));
+                for (b, start) in (0..n).step_by(usize::try_from(batch).expect("batch > 0")).enumerate() {
+                    let len = batch.min(n - start);
+                    let x = images.narrow(0, start, len);
+                    let y = labels.narrow(0, start, len);
+                    let x = match augment {
+                        Some(epoch) => {
+                            transform.train_batch(&x, &mut augment_rng(self.seed, u64::from(epoch), b as u64))
+                        }
+                        None => transform.eval_batch(&x),
+                    };
+                    let logits = self.forward(&self.prepare(x), false);
+                    loss_sum += logits
+                        .log_softmax(-1, Kind::Float)
+                        .nll_loss_nd::<Tensor>(&y, None, tch::Reduction::Sum, -100)
+                        .to_kind(Kind::Double);
+                    correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64);
+                }
+                stats(&loss_sum, &correct, usize::try_from(n).expect("a length"))
+            })
         })
     }
 
@@ -373,13 +367,11 @@ impl ImageTrainer {
     /// The model's state dict and the optimizer state, as checkpoint tensors.
     #[must_use]
     pub fn checkpoint_tensors(&self) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
-        outside_captures(|| self.checkpoint_tensors_now())
-    }
-
-    fn checkpoint_tensors_now(&self) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
-        let model = self.model.state_dict().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
-        let optimizer = self.sgd.state_tensors().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
-        (model, optimizer)
+        outside_captures(|| {
+            let model = self.model.state_dict().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
+            let optimizer = self.sgd.state_tensors().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
+            (model, optimizer)
+        })
     }
 
     /// Restore model and optimizer from a checkpoint.
@@ -387,35 +379,33 @@ impl ImageTrainer {
     /// # Errors
     /// Missing or misshapen tensors.
     pub fn restore(&mut self, checkpoint: &LoadedCheckpoint) -> Result<(), Error> {
-        outside_captures(|| self.restore_now(checkpoint))
-    }
-
-    fn restore_now(&mut self, checkpoint: &LoadedCheckpoint) -> Result<(), Error> {
-        let device = self.model.device();
-        let named = |list: &[NamedTensor]| -> Result<Vec<(String, Tensor)>, Error> {
-            list.iter()
-                .map(|t| {
-                    let tensor = tensor_from_named(t).ok_or_else(|| {
-                        Error::Checkpoint(format!("tensor {} has an unsupported dtype", t.name))
-                    })?;
-                    Ok((t.name.clone(), tensor.to_device(device)))
-                })
-                .collect()
-        };
-        self.model.load_state_dict(&named(&checkpoint.model)?)?;
-        // A captured graph would keep updating the replaced tensors: capture anew.
-        if !matches!(self.graph, GraphState::Off) {
-            self.graph = GraphState::WarmUp;
-        }
-        // The model may have replaced its variables: take the optimizer's list anew.
-        self.params = self.model.trainable();
-        if self.channels_last {
-            to_channels_last(&self.params);
-        }
-        self.sgd
-            .load_state(&self.params, &named(&checkpoint.optimizer)?)
-            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))?;
-        Ok(())
+        outside_captures(|| {
+            let device = self.model.device();
+            let named = |list: &[NamedTensor]| -> Result<Vec<(String, Tensor)>, Error> {
+                list.iter()
+                    .map(|t| {
+                        let tensor = tensor_from_named(t).ok_or_else(|| {
+                            Error::Checkpoint(format!("tensor {} has an unsupported dtype", t.name))
+                        })?;
+                        Ok((t.name.clone(), tensor.to_device(device)))
+                    })
+                    .collect()
+            };
+            self.model.load_state_dict(&named(&checkpoint.model)?)?;
+            // A captured graph would keep updating the replaced tensors: capture anew.
+            if !matches!(self.graph, GraphState::Off) {
+                self.graph = GraphState::WarmUp;
+            }
+            // The model may have replaced its variables: take the optimizer's list anew.
+            self.params = self.model.trainable();
+            if self.channels_last {
+                to_channels_last(&self.params);
+            }
+            self.sgd
+                .load_state(&self.params, &named(&checkpoint.optimizer)?)
+                .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))?;
+            Ok(())
+        })
     }
 }
 
