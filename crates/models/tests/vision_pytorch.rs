@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use pz_models::tensor_to_named;
-use pz_models::vision::{VisionModel, VisionModelConfig};
+use pz_models::vision::{logits_disagree, pytorch_logits, VisionModel, VisionModelConfig};
 use tch::{Device, Kind, Tensor};
 
 fn write_safetensors(path: &Path, named: &[(String, Tensor)]) {
@@ -51,48 +51,16 @@ fn matches_pytorch(cfg: &VisionModelConfig) {
     let ours = model.forward_t(&images, false);
 
     let tmp = tempfile::tempdir().expect("temp dir");
-    let (weights, input) = (tmp.path().join("model.safetensors"), tmp.path().join("input.safetensors"));
+    let weights = tmp.path().join("model.safetensors");
     let state = model.state_dict();
     write_safetensors(&weights, &state);
-    write_safetensors(&input, &[("images".to_string(), images)]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/phasezoo_vision.py");
-    let arg = |v: i64| v.to_string();
-    let out = std::process::Command::new(&python)
-        .arg(script)
-        .args(["--arch", cfg.arch.name(), "--width", &arg(cfg.width), "--in-channels", &arg(cfg.in_channels)])
-        .args(["--classes", &arg(cfg.classes), "--image-size", &arg(cfg.image_size)])
-        .args(["--patch-size", &arg(cfg.patch_size), "--depth", &arg(cfg.depth)])
-        .args(["--head-dim", &arg(cfg.head_dim), "--mlp-ratio", &arg(cfg.mlp_ratio)])
-        .arg("--weights")
-        .arg(&weights)
-        .arg("--input")
-        .arg(&input)
-        .output()
-        .expect("run python");
-    assert!(out.status.success(), "{cfg}: {}", String::from_utf8_lossy(&out.stderr));
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
-
-    let keys: Vec<&str> =
-        got["keys"].as_array().expect("keys").iter().map(|k| k.as_str().expect("str")).collect();
+    let theirs = pytorch_logits(&python, cfg, &weights, &images, &tmp.path().join("input.safetensors"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<&str> = state.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, names, "{cfg}: PyTorch's state_dict order");
-
-    let rows = got["logits"].as_array().expect("logits");
-    assert_eq!(rows.len(), 5);
-    for (i, row) in rows.iter().enumerate() {
-        let row = row.as_array().expect("row");
-        assert_eq!(row.len(), usize::try_from(cfg.classes).unwrap());
-        for (j, v) in row.iter().enumerate() {
-            let theirs = v.as_f64().expect("number");
-            #[allow(clippy::cast_possible_wrap)]
-            let mine = ours.double_value(&[i as i64, j as i64]);
-            // float32, same libtorch kernels on both sides; 1e-5 absolute + relative leaves room
-            // for summation order (tch's conv/linear vs PyTorch's module calls, attention paths).
-            assert!(
-                (mine - theirs).abs() <= 1e-5 * (1.0 + theirs.abs()),
-                "{cfg}: logit [{i}, {j}]: phasezoo {mine} vs PyTorch {theirs}"
-            );
-        }
+    assert_eq!(theirs.keys, names, "{cfg}: PyTorch's state_dict order");
+    assert_eq!(theirs.logits.size(), [5, cfg.classes], "{cfg}");
+    if let Some(e) = logits_disagree(&ours, &theirs.logits) {
+        panic!("{cfg}: {e}");
     }
 }
 

@@ -81,7 +81,7 @@ fn the_fashion_example_trains_one_cell_to_85_percent_test_accuracy() {
 /// python/phasezoo_vision.py and gives phasezoo's eval-mode logits to 1e-5.
 #[allow(clippy::print_stderr)] // the skip must be visible
 fn checkpoint_loads_into_pytorch_with_the_same_logits(weights: &Path) {
-    use pz_models::vision::{VisionModel, VisionModelConfig};
+    use pz_models::vision::{logits_disagree, pytorch_logits, VisionModel, VisionModelConfig};
     use tch::{Device, Kind, Tensor};
     let Some(python) = std::env::var_os("PZ_PYTHON") else {
         eprintln!("skipped the PyTorch check: PZ_PYTHON is not set (run the tests through ./pz test)");
@@ -93,42 +93,17 @@ fn checkpoint_loads_into_pytorch_with_the_same_logits(weights: &Path) {
         .iter()
         .map(|t| (t.name.clone(), pz_models::tensor_from_named(t).expect("a phasezoo dtype")))
         .collect();
-    let mut model = VisionModel::new(&VisionModelConfig::resnet18(8, 1, 10), Device::Cpu, 0);
+    let cfg = VisionModelConfig::resnet18(8, 1, 10);
+    let mut model = VisionModel::new(&cfg, Device::Cpu, 0);
     model.load_state_dict(&named).expect("the checkpoint fits the model");
     let images = Tensor::randn([4, 1, 28, 28], (Kind::Float, Device::Cpu));
     let ours = model.forward_t(&images, false);
-    let dir = weights.parent().and_then(Path::parent).expect("model folder");
-    let input = dir.join("input.safetensors");
-    let encoded = pz_store::encode_tensors(
-        &input,
-        &[pz_models::tensor_to_named("images", &images)],
-        &std::collections::HashMap::new(),
-    )
-    .expect("encode");
-    std::fs::write(&input, encoded).expect("write input");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/phasezoo_vision.py");
-    let out = std::process::Command::new(python)
-        .arg(script)
-        .args(["--arch", "resnet18", "--width", "8", "--in-channels", "1", "--classes", "10", "--weights"])
-        .arg(weights)
-        .arg("--input")
-        .arg(&input)
-        .output()
-        .expect("python runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
-    let rows = got["logits"].as_array().expect("logits");
-    assert_eq!(rows.len(), 4);
-    for (i, row) in rows.iter().enumerate() {
-        for (j, v) in row.as_array().expect("row").iter().enumerate() {
-            let theirs = v.as_f64().expect("number");
-            #[allow(clippy::cast_possible_wrap)]
-            let mine = ours.double_value(&[i as i64, j as i64]);
-            assert!(
-                (mine - theirs).abs() <= 1e-5 * (1.0 + theirs.abs()),
-                "[{i}, {j}]: {mine} vs PyTorch {theirs}"
-            );
-        }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let theirs = pytorch_logits(&python, &cfg, weights, &images, &tmp.path().join("input.safetensors"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(theirs.logits.size(), [4, 10]);
+    if let Some(e) = logits_disagree(&ours, &theirs.logits) {
+        panic!("{e}");
     }
 }
 

@@ -18,9 +18,11 @@ mod config;
 mod init;
 mod layout;
 mod model;
+mod pytorch;
 mod resnet;
 mod vit;
 
 pub use config::{VisionArch, VisionModelConfig, RESNET_WIDTHS, VIT_WIDTHS};
 pub use model::VisionModel;
+pub use pytorch::{logits_disagree, pytorch_logits, PytorchOutput, PYTORCH_MODULE};
 pub use vit::AttentionKernel;
