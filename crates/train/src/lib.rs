@@ -29,7 +29,7 @@ pub use load::load_population;
 pub use pinn::{Evaluation, PinnPopulation};
 pub use reporter::{NoReporter, Reporter};
 pub use resume::common_resume_epoch;
-pub use runner::{resolve_device, train_population, Outcome};
+pub use runner::{resolve_device, train_population, Outcome, Run};
 
 #[cfg(test)]
 mod tests;

@@ -43,21 +43,31 @@ struct Member<'a> {
     failed: Option<String>,
 }
 
+/// What every training of one `train` run shares: where results go, the checkpoint policy, the
+/// device, whether steps may run as CUDA graphs, progress callbacks and the stop flag.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    /// The zoo written to.
+    pub zoo: &'a ZooDir,
+    /// Which epochs keep a checkpoint.
+    pub policy: &'a CheckpointPolicy,
+    /// The device trained on.
+    pub device: Device,
+    /// On CUDA, steps after the first replay one captured CUDA graph (`run.graph`).
+    pub cuda_graphs: bool,
+    /// Progress callbacks.
+    pub reporter: &'a dyn Reporter,
+    /// Raised to stop at the next step (Ctrl-C).
+    pub stop: &'a AtomicBool,
+}
+
 /// Train one population to its last epoch, resuming from the newest checkpoint all members
-/// share. Members already done must not be passed. Checks `stop` between steps. `cuda_graphs`:
-/// on CUDA, steps after the first replay one captured CUDA graph.
+/// share. Members already done must not be passed. Checks `run.stop` between steps.
 ///
 /// # Errors
 /// I/O errors, unloadable checkpoints, libtorch errors.
-pub fn train_population(
-    zoo: &ZooDir,
-    plan: &[PlannedModel],
-    policy: &CheckpointPolicy,
-    device: Device,
-    cuda_graphs: bool,
-    reporter: &dyn Reporter,
-    stop: &AtomicBool,
-) -> Result<Outcome, Error> {
+pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Error> {
+    let Run { zoo, policy, device, cuda_graphs, reporter, stop } = *run;
     let mut members: Vec<Member> = plan
         .iter()
         .map(|p| Member { plan: p, dir: zoo.model(p.id()), records: Vec::new(), failed: None })

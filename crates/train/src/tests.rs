@@ -7,7 +7,7 @@ use pz_spec::{Plan, ZooSpec};
 use pz_store::ZooDir;
 use tch::Device;
 
-use crate::{train_population, NoReporter, Outcome};
+use crate::{train_population, NoReporter, Outcome, Run};
 
 fn tiny_spec(extra: &[&str]) -> ZooSpec {
     let mut overrides: Vec<String> = [
@@ -33,6 +33,18 @@ fn tiny_spec(extra: &[&str]) -> ZooSpec {
     ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, "t", &overrides).unwrap()
 }
 
+/// A CPU run of `spec` into `zoo` without graphs or progress.
+pub(crate) fn cpu_run<'a>(zoo: &'a ZooDir, spec: &'a ZooSpec, stop: &'a AtomicBool) -> Run<'a> {
+    Run {
+        zoo,
+        policy: &spec.checkpoint,
+        device: Device::Cpu,
+        cuda_graphs: false,
+        reporter: &NoReporter,
+        stop,
+    }
+}
+
 fn results(zoo: &ZooDir, plan: &Plan) -> Vec<Vec<pz_store::EpochRecord>> {
     plan.models.iter().map(|m| zoo.model(m.id()).read_results().unwrap()).collect()
 }
@@ -44,22 +56,11 @@ fn a_population_of_k_equals_k_single_runs() {
     let stop = AtomicBool::new(false);
     let dir = tempfile::tempdir().unwrap();
     let together = ZooDir::create_or_open(&dir.path().join("pop"), &spec).unwrap();
-    let out =
-        train_population(&together, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &stop)
-            .unwrap();
+    let out = train_population(&cpu_run(&together, &spec, &stop), &plan.models).unwrap();
     assert_eq!(out, Outcome::Finished);
     let alone = ZooDir::create_or_open(&dir.path().join("single"), &spec).unwrap();
     for m in &plan.models {
-        train_population(
-            &alone,
-            std::slice::from_ref(m),
-            &spec.checkpoint,
-            Device::Cpu,
-            false,
-            &NoReporter,
-            &stop,
-        )
-        .unwrap();
+        train_population(&cpu_run(&alone, &spec, &stop), std::slice::from_ref(m)).unwrap();
     }
     let (a, b) = (results(&together, &plan), results(&alone, &plan));
     assert_eq!(a.len(), 4);
@@ -85,11 +86,10 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     let dir = tempfile::tempdir().unwrap();
     let go = AtomicBool::new(false);
     let reference = ZooDir::create_or_open(&dir.path().join("ref"), &spec).unwrap();
-    train_population(&reference, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go)
-        .unwrap();
+    train_population(&cpu_run(&reference, &spec, &go), &plan.models).unwrap();
 
     let zoo = ZooDir::create_or_open(&dir.path().join("resumed"), &spec).unwrap();
-    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go).unwrap();
+    train_population(&cpu_run(&zoo, &spec, &go), &plan.models).unwrap();
     // Damage the last checkpoint of one member and delete the final ones of another: the
     // population must fall back to epoch 2 for all and recompute epoch 3 identically.
     let m0 = zoo.model(plan.models[0].id());
@@ -97,7 +97,7 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     let len = std::fs::metadata(&f).unwrap().len();
     std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len / 2).unwrap();
     std::fs::remove_dir_all(zoo.model(plan.models[1].id()).path.join("checkpoint_000003")).unwrap();
-    train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go).unwrap();
+    train_population(&cpu_run(&zoo, &spec, &go), &plan.models).unwrap();
     assert_eq!(results(&zoo, &plan), results(&reference, &plan));
     // The damaged checkpoint was rewritten and verifies again.
     assert!(pz_store::Checkpoint { dir: f.parent().unwrap().into(), epoch: 3 }.load().is_ok());
@@ -105,11 +105,9 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     // A stop request returns at once and leaves a resumable zoo.
     let stop = AtomicBool::new(true);
     let fresh = ZooDir::create_or_open(&dir.path().join("stopped"), &spec).unwrap();
-    let out =
-        train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &stop)
-            .unwrap();
+    let out = train_population(&cpu_run(&fresh, &spec, &stop), &plan.models).unwrap();
     assert_eq!(out, Outcome::Interrupted);
-    train_population(&fresh, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &go).unwrap();
+    train_population(&cpu_run(&fresh, &spec, &go), &plan.models).unwrap();
     assert_eq!(results(&fresh, &plan), results(&reference, &plan));
 }
 
@@ -131,16 +129,7 @@ fn beta_one_is_solved_and_beta_thirty_fails() {
     let plan = Plan::new(&spec).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let zoo = ZooDir::create_or_open(dir.path(), &spec).unwrap();
-    train_population(
-        &zoo,
-        &plan.models,
-        &spec.checkpoint,
-        Device::Cpu,
-        false,
-        &NoReporter,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    train_population(&cpu_run(&zoo, &spec, &AtomicBool::new(false)), &plan.models).unwrap();
     let last = |i: usize| zoo.model(plan.models[i].id()).read_results().unwrap().last().unwrap().test_error;
     assert!(last(0) < 0.1, "beta=1: relative L2 {}", last(0));
     assert!(last(1) > 0.5, "beta=30: relative L2 {}", last(1));
@@ -156,8 +145,7 @@ fn forward_mode_derivatives_train_like_double_backward() {
         let spec = tiny_spec(&[&format!("problem.derivatives=\"{mode}\"")]);
         let plan = Plan::new(&spec).unwrap();
         let zoo = ZooDir::create_or_open(&dir.path().join(mode), &spec).unwrap();
-        train_population(&zoo, &plan.models, &spec.checkpoint, Device::Cpu, false, &NoReporter, &stop)
-            .unwrap();
+        train_population(&cpu_run(&zoo, &spec, &stop), &plan.models).unwrap();
         per_mode.push(results(&zoo, &plan));
     }
     for (a, b) in per_mode[0].iter().zip(&per_mode[1]) {

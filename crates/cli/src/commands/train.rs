@@ -17,7 +17,7 @@ use pz_spec::{
 use pz_store::{collect_rows, write_index, ModelState, ModelStatus, ZooDir};
 use pz_train::classify::{train_image_model, ImageTask};
 use pz_train::pack::PackQueue;
-use pz_train::{group_populations, train_population, Outcome, Reporter as _};
+use pz_train::{group_populations, train_population, Outcome, Reporter as _, Run};
 use tch::Device;
 
 use crate::logging::ModelLogs;
@@ -161,7 +161,7 @@ fn run_populations(
         jobs,
         |_| (),
         |(), population, device| {
-            train_population(zoo, &population, &spec.checkpoint, device, spec.run.graph, reporter, stop)
+            train_population(&run_on(zoo, spec, device, reporter, stop), &population)
                 .with_context(|| format!("training a population of {} models", population.len()))
         },
     )
@@ -309,11 +309,10 @@ fn run_image_models(
                 *task = Some((image.clone(), ImageTask::new(data, image, device)));
             }
             let (_, on_device) = task.as_ref().expect("set above");
-            let graphs = spec.run.graph;
             // libtorch errors inside tch's tensor operations (CUDA out of memory, …) arrive as
             // panics: caught here, they are the failing model's, not the whole run's.
             let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                train_image_model(zoo, &model, on_device, &spec.checkpoint, device, graphs, reporter, stop)
+                train_image_model(&run_on(zoo, spec, device, reporter, stop), &model, on_device)
                     .map_err(|e| failure_message(&e.to_string()))
             }))
             .unwrap_or_else(|panic| Err(failure_message(&panic_message(panic.as_ref()))));
@@ -335,6 +334,17 @@ fn run_image_models(
             }
         },
     )
+}
+
+/// How every model of this `train` call trains on `device`.
+fn run_on<'a>(
+    zoo: &'a ZooDir,
+    spec: &'a ZooSpec,
+    device: Device,
+    reporter: &'a crate::progress::ZooProgress,
+    stop: &'a AtomicBool,
+) -> Run<'a> {
+    Run { zoo, policy: &spec.checkpoint, device, cuda_graphs: spec.run.graph, reporter, stop }
 }
 
 /// The text of a caught panic (tch panics with libtorch's error message).

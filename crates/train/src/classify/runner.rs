@@ -2,34 +2,22 @@
 //! (results first, then the checkpoint; on resume, results cut back to the checkpoint).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
 
-use pz_spec::{CheckpointPolicy, PlannedModel};
+use pz_spec::PlannedModel;
 use pz_store::{
-    Checkpoint, CheckpointState, EpochRecord, LoadedCheckpoint, ModelDir, ModelState, ModelStatus, ZooDir,
+    Checkpoint, CheckpointState, EpochRecord, LoadedCheckpoint, ModelDir, ModelState, ModelStatus,
 };
-use tch::Device;
 
 use super::{EpochStats, ImageTask, ImageTrainer};
-use crate::{Error, Outcome, Reporter};
+use crate::{Error, Outcome, Reporter, Run};
 
 /// Train one image model to its last epoch, resuming from its newest intact checkpoint. A model
 /// whose loss turns non-finite is marked failed with the reason and training stops there.
-/// `cuda_graphs`: full batches replay a captured CUDA graph where CUDA graphs exist.
 ///
 /// # Errors
 /// I/O errors, a model that cannot be built, libtorch errors.
-#[allow(clippy::too_many_arguments)]
-pub fn train_image_model(
-    zoo: &ZooDir,
-    plan: &PlannedModel,
-    task: &ImageTask,
-    policy: &CheckpointPolicy,
-    device: Device,
-    cuda_graphs: bool,
-    reporter: &dyn Reporter,
-    stop: &AtomicBool,
-) -> Result<Outcome, Error> {
+pub fn train_image_model(run: &Run, plan: &PlannedModel, task: &ImageTask) -> Result<Outcome, Error> {
+    let Run { zoo, policy, device, cuda_graphs, reporter, stop } = *run;
     let dir = zoo.model(plan.id());
     let id = plan.id();
     let epochs = plan.config.train.epochs;

@@ -71,7 +71,9 @@ fn train(zoo: &ZooDir, spec: &ZooSpec, reporter: &dyn Reporter, stop: &AtomicBoo
     let m = &plan.models[0];
     let ProblemConfig::Image(image) = &m.config.problem else { panic!("image") };
     let task = ImageTask::new(&data(), image, Device::Cpu);
-    train_image_model(zoo, m, &task, &spec.checkpoint, Device::Cpu, true, reporter, stop).unwrap()
+    let run =
+        crate::Run { zoo, policy: &spec.checkpoint, device: Device::Cpu, cuda_graphs: true, reporter, stop };
+    train_image_model(&run, m, &task).unwrap()
 }
 
 fn files(zoo: &ZooDir, spec: &ZooSpec) -> (String, Vec<u8>) {
