@@ -266,8 +266,9 @@ fn steps_per_epoch(config: &ResolvedModel, data: Option<&VisionData>) -> u64 {
     }
 }
 
-/// Train image models on `jobs` worker threads; worker i uses device i mod n and puts the
-/// dataset on it once (again only if a model's problem differs, e.g. another subset).
+/// Train image models on `jobs` worker threads, packed onto GPUs by their expected share of one
+/// (pz_train::pack); worker i uses device i mod n and puts the dataset on it once (again only if
+/// a model's problem differs, e.g. another subset).
 #[allow(clippy::too_many_arguments)]
 fn run_image_models(
     zoo: &ZooDir,
