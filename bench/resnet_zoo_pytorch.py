@@ -1,7 +1,7 @@
 """PyTorch baselines for phasezoo's ResNet-18 zoo grid, the protocol of the Rust side.
 
     python bench/resnet_zoo_pytorch.py --mode eager|packed [--widths 2,4,...,256] [--batches 8,...,1024]
-        [--images 4096] [--epochs 2] [--jobs 8] [--bf16] [--device cuda]
+        [--images 4096] [--epochs 2] [--jobs 8] [--bf16] [--deterministic] [--device cuda]
     python bench/resnet_zoo_pytorch.py --check     # CPU self-check of the schedule and the SGD step
 
 Grid: one cell per (width, batch) of resnet18(width, 1, 10) (python/phasezoo_vision.py), one seed,
@@ -14,9 +14,15 @@ log_softmax of float logits, backward, SGD (momentum, weight decay 5e-4, dampeni
 OneCycleLR (max_lr 0.1, total E*ceil(N/B) steps, PyTorch defaults: lr AND momentum change each
 step). The epoch's loss sum (float64) and correct count stay on the device, read once per epoch.
 Cell time: model construction to the end of its last epoch. Grid rate: N*E*cells / wall time of
-the whole grid. One JSON line per cell, one for the grid.
+the whole grid. One JSON line per cell, one for the grid. Eager cells also report their last
+epoch's rate (`last_epoch_images_per_sec`): the steady state, after every first-step cost (cuDNN
+plans, allocations; phasezoo's graph capture) is paid, as it is for all but the first of a real
+zoo's 150 epochs.
 
 Modes: `eager` is the original zoo's way, one cell at a time with torch.optim.SGD + OneCycleLR.
+`--deterministic` adds the original's cuDNN settings (`cudnn.deterministic = True`, `benchmark =
+False`, ../shared/SPEC.md "Determinism"); without it cuDNN may pick its faster nondeterministic
+algorithms, which is kinder to PyTorch than the original was.
 `packed` is the Rust runner's way (../shared/PERF-NOTES.md): --jobs threads, each with its own
 CUDA stream, take cells largest first; per cell the first full batch runs eagerly (warm-up), the
 whole step (forward, backward, SGD, accumulators) is captured once as a CUDA graph and replayed
@@ -133,14 +139,16 @@ def batches(images, labels, gen, batch):
 
 
 def cell_eager(width, batch, a, dev):
-    """The reference recipe: torch.optim.SGD + OneCycleLR, every step eager."""
+    """The reference recipe: torch.optim.SGD + OneCycleLR, every step eager. Returns the cell's
+    seconds and its last epoch's."""
     images, labels, gen = make_data(a.images, dev)
     t0 = time.perf_counter()
     model = resnet18(width, 1, 10).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=MAX_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR,
                                                 total_steps=a.epochs * math.ceil(a.images / batch))
-    for _ in range(a.epochs):
+    for epoch in range(a.epochs):
+        last_epoch_start = time.perf_counter()  # the previous epoch ended with a host sync
         loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
         correct = torch.zeros((), device=dev, dtype=torch.int64)
         for x, y in batches(images, labels, gen, batch):
@@ -154,7 +162,8 @@ def cell_eager(width, batch, a, dev):
         loss_sum.item(), correct.item()  # the epoch's only host sync
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
-    return time.perf_counter() - t0
+    end = time.perf_counter()
+    return end - t0, end - last_epoch_start
 
 
 class GpuLock:
@@ -284,21 +293,28 @@ def run_grid(a, dev):
     cells = list(itertools.product(widths, sizes))
     print_lock = threading.Lock()
 
-    def emit(width, batch, secs):
+    def emit(width, batch, secs, last_epoch_secs=None):
         n = a.images * a.epochs
+        row = {"system": "pytorch", "mode": a.mode, "width": width, "batch_size": batch,
+               "images": n, "seconds": secs, "images_per_sec": n / secs}
+        if last_epoch_secs is not None:
+            row["last_epoch_images_per_sec"] = a.images / last_epoch_secs
         with print_lock:
-            print(json.dumps({"system": "pytorch", "mode": a.mode, "width": width, "batch_size": batch,
-                              "images": n, "seconds": secs, "images_per_sec": n / secs}), flush=True)
+            print(json.dumps(row), flush=True)
 
+    # Largest expected cost first, the order of phasezoo's queue in both modes: a process's
+    # first cell also pays its one-off costs (CUDA context, cuDNN and cuBLAS handles, kernels
+    # loaded on first use), and the same cell should pay them in both systems.
+    cells.sort(key=lambda wb: -wb[0] ** 2 * wb[1])
     t0 = time.perf_counter()
     if a.mode == "eager":
         jobs = 1
         for width, batch in cells:
-            emit(width, batch, cell_eager(width, batch, a, dev))
+            emit(width, batch, *cell_eager(width, batch, a, dev))
     else:
         jobs = a.jobs
         work = queue.Queue()
-        for c in sorted(cells, key=lambda wb: -wb[0] ** 2 * wb[1]):  # expected cost, largest first
+        for c in cells:
             work.put(c)
         errors, stop, lock = [], threading.Event(), GpuLock()
         threads = [threading.Thread(target=worker, args=(work, a, dev, lock, emit, errors, stop))
@@ -315,7 +331,7 @@ def run_grid(a, dev):
                       "images": images, "wall_s": wall, "images_per_sec": images / wall, "jobs": jobs,
                       "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
                       "precision": "bf16_autocast" if a.bf16 else "float32",
-                      "torch": torch.__version__}), flush=True)
+                      "cudnn_deterministic": a.deterministic, "torch": torch.__version__}), flush=True)
 
 
 def check():
@@ -363,6 +379,8 @@ def main():
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--jobs", type=int, default=8)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--deterministic", action="store_true",
+                   help="cudnn.deterministic = True, as the original zoo ran")
     p.add_argument("--device", default="cuda")
     p.add_argument("--check", action="store_true")
     a = p.parse_args()
@@ -376,6 +394,8 @@ def main():
     if a.mode == "packed" and dev.type != "cuda":
         print("resnet_zoo_pytorch: no CUDA device: packed mode runs its threads without streams or "
               "graphs (a smoke test, not a measurement)", file=sys.stderr)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = a.deterministic
     run_grid(a, dev)
 
 

@@ -8,8 +8,11 @@
 # Every cell trains EPOCHS epochs (default 2) over IMAGES random Fashion-MNIST-shaped images
 # (default 4096) made on the GPU. WIDTHS and BATCHES override the paper's grid (8 × 8);
 # MODES picks runs (default "packed one eager-a packed-b"): phasezoo packed, phasezoo one cell at
-# a time (graphs on), PyTorch (a), PyTorch (b); also "eager" (phasezoo one cell at a time without
-# graphs), "packed-bf16" (phasezoo packed, bf16 autocast, channels-last) and "packed-b-bf16".
+# a time (graphs on), PyTorch (a) as the original ran (cudnn.deterministic), PyTorch (b); also
+# "eager-a-fast" ((a) with cuDNN free to pick nondeterministic algorithms), "eager" (phasezoo one
+# cell at a time without graphs), "one-bf16", "eager-a-bf16" (the same in bf16 autocast),
+# "packed-cl" (phasezoo packed, float32, channels-last), "packed-bf16" (phasezoo packed, bf16
+# autocast, channels-last) and "packed-b-bf16".
 set -euo pipefail
 bin=${1:?usage: bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]}
 images=${2:-4096}
@@ -26,8 +29,12 @@ for mode in ${MODES:-packed one eager-a packed-b}; do
     packed) "$bin" bench resnet --device cuda "${common[@]}" | sed 's/^/packed /' ;;
     one) "$bin" bench resnet --device cuda --jobs 1 "${common[@]}" | sed 's/^/one /' ;;
     eager) "$bin" bench resnet --device cuda --jobs 1 --eager "${common[@]}" | sed 's/^/eager /' ;;
-    eager-a) "$py" "$here/resnet_zoo_pytorch.py" --mode eager "${common[@]}" | sed 's/^/eager-a /' ;;
+    eager-a) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic "${common[@]}" | sed 's/^/eager-a /' ;;
+    eager-a-fast) "$py" "$here/resnet_zoo_pytorch.py" --mode eager "${common[@]}" | sed 's/^/eager-a-fast /' ;;
+    one-bf16) "$bin" bench resnet --device cuda --jobs 1 --precision bf16_autocast "${common[@]}" | sed 's/^/one-bf16 /' ;;
+    eager-a-bf16) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic --bf16 "${common[@]}" | sed 's/^/eager-a-bf16 /' ;;
     packed-b) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 "${common[@]}" | sed 's/^/packed-b /' ;;
+    packed-cl) "$bin" bench resnet --device cuda --channels-last "${common[@]}" | sed 's/^/packed-cl /' ;;
     packed-bf16) "$bin" bench resnet --device cuda --precision bf16_autocast --channels-last "${common[@]}" | sed 's/^/packed-bf16 /' ;;
     packed-b-bf16) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 --bf16 "${common[@]}" | sed 's/^/packed-b-bf16 /' ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;

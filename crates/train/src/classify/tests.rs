@@ -157,11 +157,12 @@ fn cuda_graph_steps_equal_eager_steps() {
     crate::tests::on_own_deterministic_cuda_stream(|| {
         let device = Device::Cuda(0);
         // 3 full batches of 16 and a partial one of 4 (52 images), two epochs; a small peak
-        // learning rate.
+        // learning rate. The run plans 8 epochs (32 steps) so that the trainer finds a capture
+        // worth its cost (`GRAPH_MIN_STEPS`); two of them are trained.
         let spec = spec(&[
             "grid.temperature.values=[16]",
             "train.lr=0.001",
-            "train.epochs=2",
+            "train.epochs=8",
             "problem.train_subset=52",
         ]);
         let plan = Plan::new(&spec).unwrap();
@@ -223,5 +224,26 @@ fn cuda_graph_steps_equal_eager_steps() {
                 > 0.0
         });
         assert!(moved, "the steps changed the model");
+    });
+}
+
+/// A run too short to repay a capture (7 steps after the warm-up < `GRAPH_MIN_STEPS`) trains
+/// eagerly throughout, with graphs on. Needs a GPU (see above).
+#[test]
+fn cuda_short_run_does_not_capture() {
+    crate::tests::on_own_deterministic_cuda_stream(|| {
+        let device = Device::Cuda(0);
+        let spec = spec(&["grid.temperature.values=[16]", "train.epochs=2", "problem.train_subset=52"]);
+        let plan = Plan::new(&spec).unwrap();
+        let m = &plan.models[0];
+        let ProblemConfig::Image(image) = &m.config.problem else { panic!("image") };
+        let task = ImageTask::new(&data(), image, device);
+        let stop = AtomicBool::new(false);
+        let mut trainer = super::ImageTrainer::new(&m.config, &task, device).unwrap().with_cuda_graphs(true);
+        for epoch in 1..=2 {
+            trainer.train_epoch(&task, epoch, &stop, &mut || {}).unwrap().unwrap();
+        }
+        assert_eq!(trainer.steps(), 8);
+        assert!(!trainer.replays_cuda_graph(), "8 planned steps: no capture");
     });
 }

@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use pz_device::outside_captures;
 
-use super::graph_step::{CapturedStep, GraphState};
+use super::graph_step::{CapturedStep, GraphState, GRAPH_MIN_STEPS};
 use super::ImageTask;
 use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
 use crate::Error;
@@ -41,6 +41,8 @@ pub struct ImageTrainer {
     pub(super) loss_sum: Tensor,
     pub(super) correct: Tensor,
     graph: GraphState,
+    /// Optimizer steps of the whole run (epochs × steps per epoch): whether a capture can pay.
+    planned_steps: u64,
     schedule: Option<OneCycle>,
     lr: f64,
     momentum: f64,
@@ -105,8 +107,8 @@ impl ImageTrainer {
             let t = &config.train;
             let model = VisionModel::new(&shape, device, config.seed);
             let params = model.trainable();
-            let schedule = (t.schedule == Schedule::OneCycle)
-                .then(|| OneCycle::new(t.lr, u64::from(t.epochs) * task.steps_per_epoch(t.batch_size)));
+            let planned_steps = u64::from(t.epochs) * task.steps_per_epoch(t.batch_size);
+            let schedule = (t.schedule == Schedule::OneCycle).then(|| OneCycle::new(t.lr, planned_steps));
             let channels_last = t.channels_last && device.is_cuda();
             // CPU always computes in float32 and contiguous (the spec keys document it); say so.
             let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
@@ -120,7 +122,11 @@ impl ImageTrainer {
                 sgd: Sgd::new(params.len(), t.weight_decay),
                 loss_sum: Tensor::zeros([], (Kind::Double, device)),
                 correct: Tensor::zeros([], (Kind::Int64, device)),
-                graph: GraphState::initial(device, true),
+                graph: GraphState::initial(
+                    device,
+                    step_multiply_adds(config, task.channels, task.classes, task.image_size),
+                ),
+                planned_steps,
                 model,
                 params,
                 schedule,
@@ -257,12 +263,14 @@ impl ImageTrainer {
 
     /// Replays this model's captured step on a full batch. False if the step must run eagerly
     /// instead: graphs off or unavailable (CPU), or the warm-up step (after which the next full
-    /// batch is captured).
+    /// batch is captured, if enough steps are left for the capture to pay).
     fn replay(&mut self, inputs: &Tensor, labels: &Tensor, lr: f64, momentum: f64) -> Result<bool, Error> {
         match &self.graph {
             GraphState::Off | GraphState::Capture => Ok(false),
             GraphState::WarmUp => {
-                self.graph = GraphState::Capture;
+                let left_after_this = self.planned_steps.saturating_sub(self.sgd.steps() + 1);
+                self.graph =
+                    if left_after_this >= GRAPH_MIN_STEPS { GraphState::Capture } else { GraphState::Off };
                 Ok(false)
             }
             GraphState::Ready(step) => {
