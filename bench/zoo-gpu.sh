@@ -10,9 +10,9 @@
 # MODES picks runs (default "packed one eager-a packed-b"): phasezoo packed, phasezoo one cell at
 # a time (graphs on), PyTorch (a) as the original ran (cudnn.deterministic), PyTorch (b); also
 # "eager-a-fast" ((a) with cuDNN free to pick nondeterministic algorithms), "eager" (phasezoo one
-# cell at a time without graphs), "one-bf16", "eager-a-bf16" (the same in bf16 autocast),
-# "packed-cl" (phasezoo packed, float32, channels-last), "packed-bf16" (phasezoo packed, bf16
-# autocast, channels-last) and "packed-b-bf16".
+# cell at a time without graphs), "one-nchw" and "packed-nchw" (phasezoo with every model
+# contiguous instead of run.layout's auto choice), "one-bf16", "eager-a-bf16", "packed-bf16" and
+# "packed-b-bf16" (bf16 autocast).
 set -euo pipefail
 bin=${1:?usage: bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]}
 images=${2:-4096}
@@ -31,11 +31,12 @@ for mode in ${MODES:-packed one eager-a packed-b}; do
     eager) "$bin" bench resnet --device cuda --jobs 1 --eager "${common[@]}" | sed 's/^/eager /' ;;
     eager-a) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic "${common[@]}" | sed 's/^/eager-a /' ;;
     eager-a-fast) "$py" "$here/resnet_zoo_pytorch.py" --mode eager "${common[@]}" | sed 's/^/eager-a-fast /' ;;
+    one-nchw) "$bin" bench resnet --device cuda --jobs 1 --layout contiguous "${common[@]}" | sed 's/^/one-nchw /' ;;
     one-bf16) "$bin" bench resnet --device cuda --jobs 1 --precision bf16_autocast "${common[@]}" | sed 's/^/one-bf16 /' ;;
     eager-a-bf16) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic --bf16 "${common[@]}" | sed 's/^/eager-a-bf16 /' ;;
     packed-b) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 "${common[@]}" | sed 's/^/packed-b /' ;;
-    packed-cl) "$bin" bench resnet --device cuda --channels-last "${common[@]}" | sed 's/^/packed-cl /' ;;
-    packed-bf16) "$bin" bench resnet --device cuda --precision bf16_autocast --channels-last "${common[@]}" | sed 's/^/packed-bf16 /' ;;
+    packed-nchw) "$bin" bench resnet --device cuda --layout contiguous "${common[@]}" | sed 's/^/packed-nchw /' ;;
+    packed-bf16) "$bin" bench resnet --device cuda --precision bf16_autocast "${common[@]}" | sed 's/^/packed-bf16 /' ;;
     packed-b-bf16) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 --bf16 "${common[@]}" | sed 's/^/packed-b-bf16 /' ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac

@@ -31,7 +31,7 @@ pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, Me
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
 pub use types::{
-    Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, ImageConfig,
+    Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, ImageConfig, Layout,
     MlpConfig, ModelConfig, Optimizer, PhaseThresholds, Precision, ProblemConfig, ResnetConfig, RunConfig,
     Schedule, TrainConfig, VitConfig, ZooSpec, DATASETS,
 };

@@ -224,3 +224,17 @@ fn every_paper_image_spec_parses_with_the_ptmz_grid_sizes() {
     }
     assert_eq!(seen, 10, "R18 and R50 on four datasets, ViT on two");
 }
+
+#[test]
+fn run_layout_parses_and_leaves_model_ids_alone() {
+    let ids = |overrides: &[&str]| -> Vec<String> {
+        let spec = default_with(overrides).unwrap();
+        Plan::new(&spec).unwrap().models.iter().map(|m| m.id().to_string()).collect()
+    };
+    let spec = default_with(&["run.layout=\"contiguous\""]).unwrap();
+    assert_eq!(spec.run.layout, crate::Layout::Contiguous);
+    assert_eq!(default_with(&[]).unwrap().run.layout, crate::Layout::Auto);
+    assert_eq!(ids(&["run.layout=\"channels_last\""]), ids(&[]));
+    let err = default_with(&["run.layout=\"nhwc\""]).unwrap_err();
+    assert_eq!(problem_keys(&err), ["run.layout"], "{err}");
+}

@@ -264,7 +264,8 @@ pub struct TrainConfig {
     /// Arithmetic of image models on CUDA (CPU always computes in float32).
     #[serde(default, skip_serializing_if = "is_default")]
     pub precision: Precision,
-    /// Channels-last memory format for image models on CUDA (faster convolutions).
+    /// Channels-last memory format for image models on CUDA, whatever `run.layout` says (an
+    /// older key, kept so that existing zoos keep their ids; prefer `run.layout`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub channels_last: bool,
 }
@@ -445,6 +446,24 @@ pub struct RunConfig {
     /// rounding either way, so the key is not part of a model's identity.
     #[serde(default = "yes")]
     pub graph: bool,
+    /// On CUDA, the memory layout of image models' activations and convolution weights. Results
+    /// agree to rounding in every layout, so the key is not part of a model's identity.
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// Memory layout of image models on CUDA (CPU runs are always contiguous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// Channels-last for steps large enough to gain from it, contiguous for the small
+    /// launch-bound ones where it costs (measured; `pz_train::classify` says where the line is).
+    #[default]
+    Auto,
+    /// Channels-last (NHWC strides) for every model.
+    ChannelsLast,
+    /// Contiguous NCHW for every model, as PyTorch's default.
+    Contiguous,
 }
 
 fn default_device() -> String {
@@ -453,7 +472,7 @@ fn default_device() -> String {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { device: default_device(), max_population: 0, graph: true }
+        Self { device: default_device(), max_population: 0, graph: true, layout: Layout::Auto }
     }
 }
 

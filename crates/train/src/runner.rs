@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use pz_device::outside_captures;
-use pz_spec::{CheckpointPolicy, DeviceRequest, PlannedModel};
+use pz_spec::{CheckpointPolicy, DeviceRequest, Layout, PlannedModel};
 use pz_store::{Checkpoint, EpochRecord, LoadedCheckpoint, ModelDir, ModelState, ModelStatus, ZooDir};
 use tch::{Device, Tensor};
 
@@ -55,6 +55,8 @@ pub struct Run<'a> {
     pub device: Device,
     /// On CUDA, steps after the first replay one captured CUDA graph (`run.graph`).
     pub cuda_graphs: bool,
+    /// On CUDA, the memory layout of image models (`run.layout`).
+    pub layout: Layout,
     /// Progress callbacks.
     pub reporter: &'a dyn Reporter,
     /// Raised to stop at the next step (Ctrl-C).
@@ -67,7 +69,7 @@ pub struct Run<'a> {
 /// # Errors
 /// I/O errors, unloadable checkpoints, libtorch errors.
 pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Error> {
-    let Run { zoo, policy, device, cuda_graphs, reporter, stop } = *run;
+    let Run { zoo, policy, device, cuda_graphs, reporter, stop, .. } = *run;
     let mut members: Vec<Member> = plan
         .iter()
         .map(|p| Member { plan: p, dir: zoo.model(p.id()), records: Vec::new(), failed: None })

@@ -38,9 +38,9 @@ pub struct Args {
     /// float32 or bf16_autocast.
     #[arg(long, default_value = "float32")]
     precision: String,
-    /// Channels-last memory format (CUDA).
-    #[arg(long)]
-    channels_last: bool,
+    /// Memory layout on CUDA, as `run.layout`: auto, channels_last or contiguous.
+    #[arg(long, default_value = "auto")]
+    layout: String,
     /// Launch every kernel eagerly (no CUDA graphs), as `run.graph = false`.
     #[arg(long)]
     eager: bool,
@@ -79,7 +79,7 @@ pub fn run(args: &Args) -> Result<()> {
         "problem.augment=true".to_string(),
         "problem.train_subset=0".to_string(),
         format!("train.precision=\"{}\"", args.precision),
-        format!("train.channels_last={}", args.channels_last),
+        format!("run.layout=\"{}\"", args.layout),
         format!("train.epochs={}", args.epochs),
     ];
     let spec = ZooSpec::parse(SPEC, "examples/fashion-resnet18-small.toml", &overrides)?;
@@ -116,8 +116,9 @@ pub fn run(args: &Args) -> Result<()> {
                     let task = ImageTask::new(&data, image, device);
                     while let Some((model, lease)) = queue.next(0) {
                         let t0 = Instant::now();
-                        let mut trainer =
-                            ImageTrainer::new(&model.config, &task, device)?.with_cuda_graphs(!args.eager);
+                        let mut trainer = ImageTrainer::new(&model.config, &task, device)?
+                            .with_cuda_graphs(!args.eager)
+                            .with_layout(spec.run.layout);
                         let mut last_epoch_start = t0;
                         for epoch in 1..=args.epochs {
                             last_epoch_start = Instant::now();
@@ -157,7 +158,7 @@ pub fn run(args: &Args) -> Result<()> {
     let total: u64 = reports.iter().map(|c| c.images).sum();
     #[allow(clippy::cast_precision_loss)]
     let grid = serde_json::json!({
-        "system": "phasezoo", "grid": true, "precision": args.precision, "channels_last": args.channels_last,
+        "system": "phasezoo", "grid": true, "precision": args.precision, "layout": args.layout,
         "graphs": !args.eager, "fill": args.fill, "jobs": jobs, "cells": reports.len(), "images": total, "wall_s": wall,
         "images_per_sec": total as f64 / wall, "device": format!("{device:?}"),
     });

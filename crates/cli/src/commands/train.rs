@@ -345,7 +345,15 @@ fn run_on<'a>(
     reporter: &'a crate::progress::ZooProgress,
     stop: &'a AtomicBool,
 ) -> Run<'a> {
-    Run { zoo, policy: &spec.checkpoint, device, cuda_graphs: spec.run.graph, reporter, stop }
+    Run {
+        zoo,
+        policy: &spec.checkpoint,
+        device,
+        cuda_graphs: spec.run.graph,
+        layout: spec.run.layout,
+        reporter,
+        stop,
+    }
 }
 
 /// The text of a caught panic (tch panics with libtorch's error message).

@@ -7,6 +7,7 @@
 //! each worker puts the dataset on its device once for all its models.
 
 mod graph_step;
+mod layout;
 mod runner;
 mod task;
 mod trainer;
@@ -14,6 +15,7 @@ mod trainer;
 #[cfg(test)]
 mod tests;
 
+pub use layout::{trains_channels_last, CHANNELS_LAST_MIN_MULTIPLY_ADDS};
 pub use runner::train_image_model;
 pub use task::ImageTask;
 pub use trainer::{model_config, step_multiply_adds, EpochStats, ImageTrainer};

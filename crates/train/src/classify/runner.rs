@@ -17,7 +17,7 @@ use crate::{Error, Outcome, Reporter, Run};
 /// # Errors
 /// I/O errors, a model that cannot be built, libtorch errors.
 pub fn train_image_model(run: &Run, plan: &PlannedModel, task: &ImageTask) -> Result<Outcome, Error> {
-    let Run { zoo, policy, device, cuda_graphs, reporter, stop } = *run;
+    let Run { zoo, policy, device, cuda_graphs, layout, reporter, stop } = *run;
     let dir = zoo.model(plan.id());
     let id = plan.id();
     let epochs = plan.config.train.epochs;
@@ -26,7 +26,8 @@ pub fn train_image_model(run: &Run, plan: &PlannedModel, task: &ImageTask) -> Re
     if removed > 0 {
         tracing::info!(model = %id, removed, "removed partial writes of an interrupted run");
     }
-    let mut trainer = ImageTrainer::new(&plan.config, task, device)?.with_cuda_graphs(cuda_graphs);
+    let mut trainer =
+        ImageTrainer::new(&plan.config, task, device)?.with_cuda_graphs(cuda_graphs).with_layout(layout);
     let mut records;
     let start = match newest_intact_checkpoint(&dir)? {
         Some(checkpoint) => {

@@ -71,8 +71,15 @@ fn train(zoo: &ZooDir, spec: &ZooSpec, reporter: &dyn Reporter, stop: &AtomicBoo
     let m = &plan.models[0];
     let ProblemConfig::Image(image) = &m.config.problem else { panic!("image") };
     let task = ImageTask::new(&data(), image, Device::Cpu);
-    let run =
-        crate::Run { zoo, policy: &spec.checkpoint, device: Device::Cpu, cuda_graphs: true, reporter, stop };
+    let run = crate::Run {
+        zoo,
+        policy: &spec.checkpoint,
+        device: Device::Cpu,
+        cuda_graphs: true,
+        layout: pz_spec::Layout::Auto,
+        reporter,
+        stop,
+    };
     train_image_model(&run, m, &task).unwrap()
 }
 

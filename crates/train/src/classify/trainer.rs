@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pz_models::vision::{VisionArch, VisionModel, VisionModelConfig};
 use pz_models::{tensor_from_named, tensor_to_named};
-use pz_spec::{ModelConfig, Precision, ResolvedModel, Schedule};
+use pz_spec::{Layout, ModelConfig, Precision, ResolvedModel, Schedule};
 use pz_store::{LoadedCheckpoint, NamedTensor};
 use tch::{Device, Kind, Tensor};
 
 use pz_device::outside_captures;
 
 use super::graph_step::{CapturedStep, GraphState, GRAPH_MIN_STEPS};
+use super::layout::{channels_last, set_weight_layout, trains_channels_last};
 use super::ImageTask;
 use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
 use crate::Error;
@@ -43,6 +44,10 @@ pub struct ImageTrainer {
     graph: GraphState,
     /// Optimizer steps of the whole run (epochs × steps per epoch): whether a capture can pay.
     planned_steps: u64,
+    /// Of one step, forward and backward: whether a capture or channels-last can pay.
+    step_multiply_adds: f64,
+    /// `train.channels_last = true`: channels-last whatever `run.layout` says.
+    forced_channels_last: bool,
     schedule: Option<OneCycle>,
     lr: f64,
     momentum: f64,
@@ -109,24 +114,25 @@ impl ImageTrainer {
             let params = model.trainable();
             let planned_steps = u64::from(t.epochs) * task.steps_per_epoch(t.batch_size);
             let schedule = (t.schedule == Schedule::OneCycle).then(|| OneCycle::new(t.lr, planned_steps));
-            let channels_last = t.channels_last && device.is_cuda();
+            let step_multiply_adds = step_multiply_adds(config, task.channels, task.classes, task.image_size);
+            let channels_last = device.is_cuda()
+                && (t.channels_last || trains_channels_last(Layout::default(), step_multiply_adds));
             // CPU always computes in float32 and contiguous (the spec keys document it); say so.
             let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
             if !device.is_cuda() && (t.precision != Precision::Float32 || t.channels_last) {
                 tracing::warn!(model = %config.model_id, "train.precision and train.channels_last apply on CUDA only; this CPU run is float32, contiguous");
             }
             if channels_last {
-                to_channels_last(&params);
+                set_weight_layout(&params, true);
             }
             Ok(Self {
                 sgd: Sgd::new(params.len(), t.weight_decay),
                 loss_sum: Tensor::zeros([], (Kind::Double, device)),
                 correct: Tensor::zeros([], (Kind::Int64, device)),
-                graph: GraphState::initial(
-                    device,
-                    step_multiply_adds(config, task.channels, task.classes, task.image_size),
-                ),
+                graph: GraphState::initial(device, step_multiply_adds),
                 planned_steps,
+                step_multiply_adds,
+                forced_channels_last: t.channels_last,
                 model,
                 params,
                 schedule,
@@ -154,6 +160,26 @@ impl ImageTrainer {
             self.graph = GraphState::Off;
         }
         self
+    }
+
+    /// The memory layout on CUDA (`run.layout`; `train.channels_last = true` keeps channels-last).
+    /// Takes effect before the first step only.
+    #[must_use]
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        let on_cuda = self.params.first().is_some_and(|p| p.device().is_cuda());
+        let channels_last =
+            on_cuda && (self.forced_channels_last || trains_channels_last(layout, self.step_multiply_adds));
+        if channels_last != self.channels_last {
+            outside_captures(|| set_weight_layout(&self.params, channels_last));
+            self.channels_last = channels_last;
+        }
+        self
+    }
+
+    /// Whether the model trains channels-last.
+    #[must_use]
+    pub fn trains_channels_last(&self) -> bool {
+        self.channels_last
     }
 
     /// Whether full batches now replay a captured CUDA graph.
@@ -407,7 +433,7 @@ impl ImageTrainer {
             // The model may have replaced its variables: take the optimizer's list anew.
             self.params = self.model.trainable();
             if self.channels_last {
-                to_channels_last(&self.params);
+                set_weight_layout(&self.params, true);
             }
             self.sgd
                 .load_state(&self.params, &named(&checkpoint.optimizer)?)
@@ -422,20 +448,4 @@ fn stats(loss_sum: &Tensor, correct: &Tensor, n: usize) -> EpochStats {
     let n = n.max(1) as f64;
     #[allow(clippy::cast_precision_loss)]
     EpochStats { loss: loss_sum.double_value(&[]) / n, accuracy: correct.int64_value(&[]) as f64 / n }
-}
-
-/// An N×C×H×W tensor with channels-last strides (same shape and values): permuting to NHWC,
-/// making that contiguous and permuting back is what `memory_format=torch.channels_last` does.
-fn channels_last(x: &Tensor) -> Tensor {
-    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
-}
-
-/// Convolution weights to channels-last in place (cuDNN then picks NHWC kernels).
-fn to_channels_last(params: &[Tensor]) {
-    tch::no_grad(|| {
-        for p in params.iter().filter(|p| p.dim() == 4) {
-            let mut p = p.shallow_clone();
-            p.set_data(&channels_last(&p));
-        }
-    });
 }

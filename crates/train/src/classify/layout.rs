@@ -1,0 +1,71 @@
+//! Which memory layout an image model trains in on CUDA (`run.layout`), and the conversions.
+//!
+//! Channels-last (NHWC strides) lets cuDNN pick its NHWC kernels, which are faster for wide
+//! convolutions and slower for narrow ones: measured on an H100 (BENCHMARKS.md, the ResNet-18
+//! zoo grid, float32, one cell at a time, last epoch), channels-last ran 1.16–1.9× contiguous
+//! from width 32 up and at large batches, but 0.69–0.92× for widths 2–16 at batches 8–64, whose
+//! replayed steps are a few hundred tiny kernels. `auto` follows that line by the step's size.
+
+use pz_spec::Layout;
+use tch::Tensor;
+
+/// Multiply-adds per training step from which `run.layout = "auto"` trains channels-last. On
+/// the H100 grid the cells below it (e.g. width 8 × batch 64, width 16 × batch 16) were slower
+/// channels-last, the cells at or above it (width 8 × batch 128, width 32 × batch 8) faster.
+pub const CHANNELS_LAST_MIN_MULTIPLY_ADDS: f64 = 2.5e9;
+
+/// Whether a model whose training step takes `step_multiply_adds` trains channels-last on CUDA.
+#[must_use]
+pub fn trains_channels_last(layout: Layout, step_multiply_adds: f64) -> bool {
+    match layout {
+        Layout::Auto => step_multiply_adds >= CHANNELS_LAST_MIN_MULTIPLY_ADDS,
+        Layout::ChannelsLast => true,
+        Layout::Contiguous => false,
+    }
+}
+
+/// An N×C×H×W tensor with channels-last strides (same shape and values): permuting to NHWC,
+/// making that contiguous and permuting back is what `memory_format=torch.channels_last` does.
+pub(super) fn channels_last(x: &Tensor) -> Tensor {
+    x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// Convolution weights to channels-last (`true`) or contiguous (`false`) strides, in place:
+/// the tensors stay the ones the optimizer holds.
+pub(super) fn set_weight_layout(params: &[Tensor], channels_last_strides: bool) {
+    tch::no_grad(|| {
+        for p in params.iter().filter(|p| p.dim() == 4) {
+            let mut p = p.shallow_clone();
+            let data = if channels_last_strides { channels_last(&p) } else { p.contiguous() };
+            p.set_data(&data);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use pz_spec::Layout;
+    use tch::{Device, Kind, Tensor};
+
+    use super::*;
+
+    #[test]
+    fn auto_draws_the_line_at_the_measured_step_size() {
+        assert!(!trains_channels_last(Layout::Auto, 1.3e9));
+        assert!(trains_channels_last(Layout::Auto, 2.7e9));
+        assert!(trains_channels_last(Layout::ChannelsLast, 1.0));
+        assert!(!trains_channels_last(Layout::Contiguous, 1e15));
+    }
+
+    #[test]
+    fn weights_change_strides_not_values() {
+        let w = Tensor::randn([4, 3, 2, 5], (Kind::Float, Device::Cpu));
+        let before = w.copy();
+        set_weight_layout(&[w.shallow_clone()], true);
+        assert_eq!(w.stride(), vec![30, 1, 15, 3], "NHWC strides");
+        assert!(w.equal(&before));
+        set_weight_layout(&[w.shallow_clone()], false);
+        assert_eq!(w.stride(), vec![30, 10, 5, 1]);
+        assert!(w.equal(&before));
+    }
+}
