@@ -266,3 +266,19 @@ fn cuda_short_run_does_not_capture() {
         assert!(!trainer.replays_cuda_graph(), "8 planned steps: no capture");
     });
 }
+
+/// `run.layout` applies on CUDA only: a CPU trainer stays contiguous whatever the layout asks.
+#[test]
+fn a_cpu_trainer_stays_contiguous() {
+    let spec = spec(&[]);
+    let plan = Plan::new(&spec).unwrap();
+    let m = &plan.models[0];
+    let ProblemConfig::Image(image) = &m.config.problem else { panic!("image") };
+    let task = ImageTask::new(&data(), image, Device::Cpu);
+    let trainer = super::ImageTrainer::new(&m.config, &task, Device::Cpu)
+        .unwrap()
+        .with_layout(pz_spec::Layout::ChannelsLast);
+    assert!(!trainer.trains_channels_last());
+    let first_conv = trainer.model.trainable().into_iter().find(|p| p.dim() == 4).unwrap();
+    assert!(first_conv.is_contiguous());
+}
