@@ -205,7 +205,7 @@ fn keys_added_after_v1_keep_the_pinn_model_ids() {
     let spec = default_with(&[]).unwrap();
     let plan = Plan::new(&spec).unwrap();
     let text = serde_json::to_string(&plan.models[0].config.train).unwrap();
-    for key in ["momentum", "batch_size", "micro_batch", "precision", "channels_last"] {
+    for key in ["momentum", "batch_size", "micro_batch", "precision", "channels_last", "ptmz_compat"] {
         assert!(!text.contains(key), "{key} in {text}");
     }
 }

@@ -6,6 +6,7 @@
 //! GPU, each on its own CUDA stream with its step captured as a CUDA graph (graph_step.rs), and
 //! each worker puts the dataset on its device once for all its models.
 
+mod accumulation;
 mod graph_step;
 mod layout;
 mod runner;

@@ -94,6 +94,12 @@ fn files(zoo: &ZooDir, spec: &ZooSpec) -> (String, Vec<u8>) {
 /// Trains `whole` and `split` (the same model, the second with micro-batches) into their own
 /// zoos and returns each one's last result line.
 fn last_lines(whole: &ZooSpec, split: &ZooSpec) -> (serde_json::Value, serde_json::Value) {
+    lines_at(whole, split, whole.train.epochs as usize)
+}
+
+/// Trains the first model of each spec into its own temporary zoo and returns each one's result
+/// line of `epoch`.
+fn lines_at(whole: &ZooSpec, split: &ZooSpec, epoch: usize) -> (serde_json::Value, serde_json::Value) {
     let tmp = tempfile::tempdir().unwrap();
     let stop = AtomicBool::new(false);
     let last = |name: &str, spec: &ZooSpec| -> serde_json::Value {
@@ -101,7 +107,7 @@ fn last_lines(whole: &ZooSpec, split: &ZooSpec) -> (serde_json::Value, serde_jso
         train(&zoo, spec, &NoReporter, &stop);
         let plan = Plan::new(spec).unwrap();
         let text = std::fs::read_to_string(zoo.model(plan.models[0].id()).results_path()).unwrap();
-        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+        serde_json::from_str(text.lines().nth(epoch).unwrap()).unwrap()
     };
     (last("whole", whole), last("split", split))
 }
@@ -151,6 +157,42 @@ fn without_batch_norm_micro_batches_give_the_whole_batch_numbers() {
         let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
         assert!((x - y).abs() <= 1e-4 * x.abs(), "{key}: whole {x} vs micro-batches {y}");
     }
+}
+
+#[test]
+fn ptmz_compat_divides_the_reported_train_loss_by_the_micro_batches() {
+    // One step per epoch (32 images, batch 32, micro-batches of 8: k = 4), 4 epochs. The first
+    // step's learning rate is OneCycle's initial one in both schedules (4 and 16 steps), so
+    // epoch 1 trains the same numbers in both runs: only its reported train loss differs, by k,
+    // as PTMZ's accumulation path reported it.
+    let one_step = ["train.epochs=4", "train.micro_batch=8", "problem.train_subset=32"];
+    let correct = spec(&one_step);
+    let compat = spec(&[&one_step[..], &["train.ptmz_compat=true"]].concat());
+    let (a, b) = lines_at(&correct, &compat, 1);
+    assert_eq!(a["epoch"], 1);
+    let f = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap();
+    assert!(
+        (f(&a, "train_loss") - 4.0 * f(&b, "train_loss")).abs() <= 1e-12 * f(&a, "train_loss"),
+        "{a} vs {b}"
+    );
+    assert_eq!(f(&a, "train_acc"), f(&b, "train_acc"));
+    assert_eq!(f(&a, "test_loss"), f(&b, "test_loss"), "the same step");
+}
+
+#[test]
+fn ptmz_compat_builds_one_cycle_for_micro_batches() {
+    // 96 images, batch 32 in micro-batches of 8 (k = 4), 2 epochs: 6 optimizer steps. PTMZ built
+    // OneCycle for its 24 micro-batches and stepped it 6 times, so it ends before the peak;
+    // phasezoo's default builds it for the 6 steps and anneals.
+    let split = ["train.epochs=2", "train.micro_batch=8"];
+    let correct = spec(&split);
+    let compat = spec(&[&split[..], &["train.ptmz_compat=true"]].concat());
+    let (a, b) = last_lines(&correct, &compat);
+    assert_eq!((a["step"].as_u64(), b["step"].as_u64()), (Some(6), Some(6)));
+    let last_lr = |total| crate::vision::OneCycle::new(correct.train.lr, total).lr_momentum(5).0;
+    assert_eq!(a["lr"].as_f64().unwrap(), last_lr(6));
+    assert_eq!(b["lr"].as_f64().unwrap(), last_lr(24));
+    assert!(last_lr(24) > 10.0 * last_lr(6), "the compat schedule has not annealed");
 }
 
 /// Trains one ResNet-18 (batch 16, learning rate 0.001, OneCycle changing learning rate and
@@ -281,4 +323,32 @@ fn a_cpu_trainer_stays_contiguous() {
     assert!(!trainer.trains_channels_last());
     let first_conv = trainer.model.trainable().into_iter().find(|p| p.dim() == 4).unwrap();
     assert!(first_conv.is_contiguous());
+}
+
+/// With `ptmz_compat` and no `micro_batch`, a ResNet-50 on 3-channel images splits its batch by
+/// PTMZ's table; without `ptmz_compat` it runs whole.
+#[test]
+fn ptmz_compat_applies_the_resnet50_table_on_colour_images() {
+    let mut colour = data();
+    for set in [&mut colour.train, &mut colour.test] {
+        set.images = set.images.iter().flat_map(|&p| [p, p, p]).collect();
+        set.channels = 3;
+    }
+    let split = |extra: &[&str]| {
+        let r50 = [
+            "model={architecture=\"resnet50\", width=64}",
+            "grid.load.values=[64]",
+            "grid.temperature.values=[1024]",
+        ];
+        let spec = spec(&[&r50[..], extra].concat());
+        let plan = Plan::new(&spec).unwrap();
+        let ProblemConfig::Image(image) = &plan.models[0].config.problem else { panic!("image") };
+        let task = ImageTask::new(&colour, image, Device::Cpu);
+        super::accumulation::Accumulation::of(&plan.models[0].config, &task)
+    };
+    let compat = split(&["train.ptmz_compat=true"]);
+    assert_eq!((compat.micro_batch, compat.loss_divisor), (512, 2));
+    assert_eq!(compat.schedule_steps, 3, "3 epochs × one micro-batch of the 96 images");
+    let correct = split(&[]);
+    assert_eq!((correct.micro_batch, correct.loss_divisor, correct.schedule_steps), (1024, 1, 3));
 }

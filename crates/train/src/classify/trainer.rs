@@ -12,6 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use pz_device::outside_captures;
 
+use super::accumulation::Accumulation;
 use super::graph_step::{CapturedStep, GraphState, GRAPH_MIN_STEPS};
 use super::layout::{channels_last, set_weight_layout, trains_channels_last};
 use super::ImageTask;
@@ -54,6 +55,8 @@ pub struct ImageTrainer {
     seed: u64,
     batch_size: i64,
     micro_batch: i64,
+    /// 1, or PTMZ's k with `train.ptmz_compat` (see `accumulation`).
+    reported_loss_divisor: f64,
     channels_last: bool,
     bf16: bool,
 }
@@ -113,7 +116,9 @@ impl ImageTrainer {
             let model = VisionModel::new(&shape, device, config.seed);
             let params = model.trainable();
             let planned_steps = u64::from(t.epochs) * task.steps_per_epoch(t.batch_size);
-            let schedule = (t.schedule == Schedule::OneCycle).then(|| OneCycle::new(t.lr, planned_steps));
+            let split = Accumulation::of(config, task);
+            let schedule =
+                (t.schedule == Schedule::OneCycle).then(|| OneCycle::new(t.lr, split.schedule_steps));
             let step_multiply_adds = step_multiply_adds(config, task.channels, task.classes, task.image_size);
             let channels_last = device.is_cuda()
                 && (t.channels_last || trains_channels_last(Layout::default(), step_multiply_adds));
@@ -140,11 +145,8 @@ impl ImageTrainer {
                 momentum: t.momentum,
                 seed: config.seed,
                 batch_size: i64::from(t.batch_size),
-                micro_batch: if t.micro_batch == 0 {
-                    i64::from(t.batch_size)
-                } else {
-                    i64::from(t.micro_batch)
-                },
+                micro_batch: i64::from(split.micro_batch),
+                reported_loss_divisor: f64::from(split.loss_divisor),
                 channels_last,
                 bf16,
             })
@@ -264,7 +266,9 @@ impl ImageTrainer {
             })?;
             on_step();
         }
-        Ok(Some(outside_captures(|| stats(&self.loss_sum, &self.correct, n))))
+        let mut stats = outside_captures(|| stats(&self.loss_sum, &self.correct, n));
+        stats.loss /= self.reported_loss_divisor;
+        Ok(Some(stats))
     }
 
     /// One optimizer step launched kernel by kernel; adds to the epoch's loss and accuracy.
