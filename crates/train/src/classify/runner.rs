@@ -46,7 +46,7 @@ pub fn train_image_model(run: &Run, plan: &PlannedModel, task: &ImageTask) -> Re
         }
         None => {
             dir.write_params(&plan.config)?;
-            tracing::info!(model = %id, parameters = trainer.model.parameter_count(), "starting from initialization");
+            tracing::info!(model = %id, parameters = trainer.model.parameter_count(), channels_last = trainer.trains_channels_last(), "starting from initialization");
             // Epoch 0, as the original: the untrained model on the augmented training set and on
             // the test set, both in eval mode.
             let train =

@@ -299,8 +299,12 @@ impl ImageTrainer {
             GraphState::Off | GraphState::Capture => Ok(false),
             GraphState::WarmUp => {
                 let left_after_this = self.planned_steps.saturating_sub(self.sgd.steps() + 1);
-                self.graph =
-                    if left_after_this >= GRAPH_MIN_STEPS { GraphState::Capture } else { GraphState::Off };
+                self.graph = if left_after_this >= GRAPH_MIN_STEPS {
+                    GraphState::Capture
+                } else {
+                    tracing::debug!(left_after_this, "too few steps left for a CUDA graph to pay: eager");
+                    GraphState::Off
+                };
                 Ok(false)
             }
             GraphState::Ready(step) => {
