@@ -147,7 +147,7 @@ def cell_eager(width, batch, a, dev):
     opt = torch.optim.SGD(model.parameters(), lr=MAX_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR,
                                                 total_steps=a.epochs * math.ceil(a.images / batch))
-    for epoch in range(a.epochs):
+    for _ in range(a.epochs):
         last_epoch_start = time.perf_counter()  # the previous epoch ended with a host sync
         loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
         correct = torch.zeros((), device=dev, dtype=torch.int64)
