@@ -35,11 +35,11 @@ pub struct Args {
     /// Epochs of every cell.
     #[arg(long, default_value_t = 2)]
     epochs: u32,
-    /// float32 or bf16_autocast.
-    #[arg(long, default_value = "float32")]
+    /// Arithmetic, as `train.precision`.
+    #[arg(long, default_value = "float32", value_parser = ["float32", "bf16_autocast"])]
     precision: String,
-    /// Memory layout on CUDA, as `run.layout`: auto, channels_last or contiguous.
-    #[arg(long, default_value = "auto")]
+    /// Memory layout on CUDA, as `run.layout`.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "channels_last", "contiguous"])]
     layout: String,
     /// Launch every kernel eagerly (no CUDA graphs), as `run.graph = false`.
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! CLI integration tests: the `phasezoo` binary run as a user runs it, on tiny zoos that train in
 //! well under a second per epoch on two CPU cores. One topic per module.
 
+mod bench;
 mod crash_remnants;
 mod format;
 mod interrupt;
