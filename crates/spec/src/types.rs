@@ -466,8 +466,9 @@ pub struct RunConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
-    /// Channels-last for steps large enough to gain from it, contiguous for the small
-    /// launch-bound ones where it costs (measured; `pz_train::classify` says where the line is).
+    /// Channels-last for ResNet steps large enough to gain from it, contiguous for the small
+    /// launch-bound ones where it costs and for ViTs (measured; `pz_train::classify` says where
+    /// the line is).
     #[default]
     Auto,
     /// Channels-last (NHWC strides) for every model.

@@ -4,9 +4,11 @@
 //! convolutions and slower for narrow ones: measured on an H100 (BENCHMARKS.md, the ResNet-18
 //! zoo grid, float32, one cell at a time, last epoch), channels-last ran 1.16–1.9× contiguous
 //! from width 32 up and at large batches, but 0.69–0.92× for widths 2–16 at batches 8–64, whose
-//! replayed steps are a few hundred tiny kernels. `auto` follows that line by the step's size.
+//! replayed steps are a few hundred tiny kernels. `auto` follows that line by the step's size,
+//! for ResNets only: a ViT has one convolution (its patch embedding), and its layout was not
+//! measured, so it stays contiguous unless asked.
 
-use pz_spec::Layout;
+use pz_spec::{Layout, ModelConfig};
 use tch::Tensor;
 
 /// Multiply-adds per training step from which `run.layout = "auto"` trains channels-last. On
@@ -14,11 +16,19 @@ use tch::Tensor;
 /// channels-last, the cells at or above it (width 8 × batch 128, width 32 × batch 8) faster.
 pub const CHANNELS_LAST_MIN_MULTIPLY_ADDS: f64 = 2.5e9;
 
-/// Whether a model whose training step takes `step_multiply_adds` trains channels-last on CUDA.
+/// What `run.layout = "auto"` picks for `model` with a training step of `step_multiply_adds`:
+/// channels-last for a ResNet from [`CHANNELS_LAST_MIN_MULTIPLY_ADDS`] up.
 #[must_use]
-pub fn trains_channels_last(layout: Layout, step_multiply_adds: f64) -> bool {
+pub fn auto_channels_last(model: &ModelConfig, step_multiply_adds: f64) -> bool {
+    matches!(model, ModelConfig::Resnet18(_) | ModelConfig::Resnet50(_))
+        && step_multiply_adds >= CHANNELS_LAST_MIN_MULTIPLY_ADDS
+}
+
+/// Whether a model trains channels-last on CUDA under `layout`, given what `auto` picks for it.
+#[must_use]
+pub fn trains_channels_last(layout: Layout, auto: bool) -> bool {
     match layout {
-        Layout::Auto => step_multiply_adds >= CHANNELS_LAST_MIN_MULTIPLY_ADDS,
+        Layout::Auto => auto,
         Layout::ChannelsLast => true,
         Layout::Contiguous => false,
     }
@@ -44,17 +54,21 @@ pub(super) fn set_weight_layout(params: &[Tensor], channels_last_strides: bool) 
 
 #[cfg(test)]
 mod tests {
-    use pz_spec::Layout;
+    use pz_spec::{Layout, ModelConfig};
     use tch::{Device, Kind, Tensor};
 
     use super::*;
 
     #[test]
-    fn auto_draws_the_line_at_the_measured_step_size() {
-        assert!(!trains_channels_last(Layout::Auto, 1.3e9));
-        assert!(trains_channels_last(Layout::Auto, 2.7e9));
-        assert!(trains_channels_last(Layout::ChannelsLast, 1.0));
-        assert!(!trains_channels_last(Layout::Contiguous, 1e15));
+    fn auto_draws_the_line_at_the_measured_step_size_for_resnets() {
+        let resnet = ModelConfig::Resnet18(pz_spec::ResnetConfig { width: 8 });
+        assert!(!auto_channels_last(&resnet, 1.3e9));
+        assert!(auto_channels_last(&resnet, 2.7e9));
+        let vit: ModelConfig = serde_json::from_str(r#"{"architecture": "vit", "width": 64}"#).unwrap();
+        assert!(!auto_channels_last(&vit, 1e12), "not measured for a ViT");
+        assert!(trains_channels_last(Layout::Auto, true));
+        assert!(trains_channels_last(Layout::ChannelsLast, false));
+        assert!(!trains_channels_last(Layout::Contiguous, true));
     }
 
     #[test]

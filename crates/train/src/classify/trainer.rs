@@ -14,7 +14,7 @@ use pz_device::outside_captures;
 
 use super::accumulation::Accumulation;
 use super::graph_step::{CapturedStep, GraphState, GRAPH_MIN_STEPS};
-use super::layout::{channels_last, set_weight_layout, trains_channels_last};
+use super::layout::{auto_channels_last, channels_last, set_weight_layout, trains_channels_last};
 use super::ImageTask;
 use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
 use crate::Error;
@@ -45,8 +45,8 @@ pub struct ImageTrainer {
     graph: GraphState,
     /// Optimizer steps of the whole run (epochs × steps per epoch): whether a capture can pay.
     planned_steps: u64,
-    /// Of one step, forward and backward: whether a capture or channels-last can pay.
-    step_multiply_adds: f64,
+    /// What `run.layout = "auto"` picks for this model (see `layout`).
+    auto_channels_last: bool,
     /// `train.channels_last = true`: channels-last whatever `run.layout` says.
     forced_channels_last: bool,
     schedule: Option<OneCycle>,
@@ -120,8 +120,9 @@ impl ImageTrainer {
             let schedule =
                 (t.schedule == Schedule::OneCycle).then(|| OneCycle::new(t.lr, split.schedule_steps));
             let step_multiply_adds = step_multiply_adds(config, task.channels, task.classes, task.image_size);
+            let auto_channels_last = auto_channels_last(&config.model, step_multiply_adds);
             let channels_last = device.is_cuda()
-                && (t.channels_last || trains_channels_last(Layout::default(), step_multiply_adds));
+                && (t.channels_last || trains_channels_last(Layout::default(), auto_channels_last));
             // CPU always computes in float32 and contiguous (the spec keys document it); say so.
             let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
             if !device.is_cuda() && (t.precision != Precision::Float32 || t.channels_last) {
@@ -136,7 +137,7 @@ impl ImageTrainer {
                 correct: Tensor::zeros([], (Kind::Int64, device)),
                 graph: GraphState::initial(device, step_multiply_adds),
                 planned_steps,
-                step_multiply_adds,
+                auto_channels_last,
                 forced_channels_last: t.channels_last,
                 model,
                 params,
@@ -170,7 +171,7 @@ impl ImageTrainer {
     pub fn with_layout(mut self, layout: Layout) -> Self {
         let on_cuda = self.params.first().is_some_and(|p| p.device().is_cuda());
         let channels_last =
-            on_cuda && (self.forced_channels_last || trains_channels_last(layout, self.step_multiply_adds));
+            on_cuda && (self.forced_channels_last || trains_channels_last(layout, self.auto_channels_last));
         if channels_last != self.channels_last {
             outside_captures(|| set_weight_layout(&self.params, channels_last));
             self.channels_last = channels_last;
