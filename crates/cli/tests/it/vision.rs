@@ -5,6 +5,7 @@
 //! training test is skipped with a note, except under CI where that is an error.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::util::{command, path_arg, run_command, strings};
 
@@ -24,6 +25,19 @@ fn fashion_mnist_installed() -> bool {
     false
 }
 
+/// `phasezoo train` of the Fashion-MNIST example on the CPU into `zoo`, with `jobs` workers,
+/// `threads` OpenMP threads, the dataset cache under `tmp/data` and `sets` as `--set` overrides.
+fn train_example(tmp: &Path, zoo: &Path, jobs: &str, threads: &str, sets: &[&str]) -> Command {
+    let mut args = strings(&["train", EXAMPLE, "--device", "cpu", "--no-plot", "--jobs", jobs, "--out"]);
+    args.push(path_arg(zoo));
+    for s in sets {
+        args.extend(strings(&["--set", s]));
+    }
+    let mut c = command(tmp, &args);
+    c.env("OMP_NUM_THREADS", threads).env("PHASEZOO_DATA", tmp.join("data"));
+    c
+}
+
 #[test]
 fn the_fashion_example_trains_one_cell_to_85_percent_test_accuracy() {
     if !fashion_mnist_installed() {
@@ -31,16 +45,10 @@ fn the_fashion_example_trains_one_cell_to_85_percent_test_accuracy() {
     }
     let tmp = tempfile::tempdir().expect("temp dir");
     let zoo = tmp.path().join("zoo");
-    // One cell of the example (width 8, batch 32): three epochs over 10,000 images.
-    let mut args = strings(&["train", EXAMPLE, "--device", "cpu", "--no-plot", "--out"]);
-    args.push(path_arg(&zoo));
-    for s in ["grid.load.values=[8]", "grid.temperature.values=[32]"] {
-        args.extend(strings(&["--set", s]));
-    }
-    let mut c = command(tmp.path(), &args);
-    // Two cores for the one training process (the other tests run single-threaded).
-    c.env("OMP_NUM_THREADS", "2").env("PHASEZOO_DATA", tmp.path().join("data"));
-    let r = run_command(c);
+    // One cell of the example (width 8, batch 32): three epochs over 10,000 images, with two
+    // cores for the one training process (the other tests run single-threaded).
+    let sets = ["grid.load.values=[8]", "grid.temperature.values=[32]"];
+    let r = run_command(train_example(tmp.path(), &zoo, "1", "2", &sets));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(tmp.path().join("data/fashion-mnist.safetensors").is_file(), "the Debian copy was imported");
     let models: Vec<_> =
@@ -118,20 +126,14 @@ fn a_packed_run_writes_the_same_bytes_as_one_model_at_a_time() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let train = |jobs: &str| {
         let zoo = tmp.path().join(format!("zoo-jobs{jobs}"));
-        let mut args = strings(&["train", EXAMPLE, "--device", "cpu", "--no-plot", "--jobs", jobs, "--out"]);
-        args.push(path_arg(&zoo));
-        for s in [
+        let sets = [
             "grid.load.values=[2,4]",
             "grid.temperature.values=[32,64]",
             "problem.train_subset=512",
             "problem.test_subset=256",
             "train.epochs=2",
-        ] {
-            args.extend(strings(&["--set", s]));
-        }
-        let mut c = command(tmp.path(), &args);
-        c.env("OMP_NUM_THREADS", "1").env("PHASEZOO_DATA", tmp.path().join("data"));
-        let r = run_command(c);
+        ];
+        let r = run_command(train_example(tmp.path(), &zoo, jobs, "1", &sets));
         assert_eq!(r.code, 0, "{}", r.stderr);
         zoo
     };
@@ -164,9 +166,7 @@ fn a_diverging_image_model_fails_alone_and_a_rerun_keeps_both() {
     }
     let tmp = tempfile::tempdir().expect("temp dir");
     let zoo = tmp.path().join("zoo");
-    let mut args = strings(&["train", EXAMPLE, "--device", "cpu", "--no-plot", "--jobs", "2", "--out"]);
-    args.push(path_arg(&zoo));
-    for s in [
+    let sets = [
         "grid.load.values=[2]",
         "grid.temperature.key=\"train.lr\"",
         "grid.temperature.name=\"lr\"",
@@ -174,14 +174,8 @@ fn a_diverging_image_model_fails_alone_and_a_rerun_keeps_both() {
         "problem.train_subset=256",
         "problem.test_subset=128",
         "train.epochs=2",
-    ] {
-        args.extend(strings(&["--set", s]));
-    }
-    let run = || {
-        let mut c = command(tmp.path(), &args);
-        c.env("OMP_NUM_THREADS", "1").env("PHASEZOO_DATA", tmp.path().join("data"));
-        run_command(c)
-    };
+    ];
+    let run = || run_command(train_example(tmp.path(), &zoo, "2", "1", &sets));
     let first = run();
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert!(first.stderr.contains("1 models done, 1 failed"), "{}", first.stderr);
