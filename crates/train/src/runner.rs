@@ -44,7 +44,8 @@ struct Member<'a> {
 }
 
 /// What every training of one `train` run shares: where results go, the checkpoint policy, the
-/// device, whether steps may run as CUDA graphs, progress callbacks and the stop flag.
+/// device, whether steps may run as CUDA graphs, the image layout, progress callbacks and the
+/// stop flag.
 #[derive(Clone, Copy)]
 pub struct Run<'a> {
     /// The zoo written to.

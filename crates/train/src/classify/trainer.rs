@@ -121,8 +121,8 @@ impl ImageTrainer {
                 (t.schedule == Schedule::OneCycle).then(|| OneCycle::new(t.lr, split.schedule_steps));
             let step_multiply_adds = step_multiply_adds(config, task.channels, task.classes, task.image_size);
             let auto_channels_last = auto_channels_last(&config.model, step_multiply_adds);
-            let channels_last = device.is_cuda()
-                && (t.channels_last || trains_channels_last(Layout::default(), auto_channels_last));
+            // `run.layout`'s default (auto) until `with_layout` says otherwise.
+            let channels_last = device.is_cuda() && (t.channels_last || auto_channels_last);
             // CPU always computes in float32 and contiguous (the spec keys document it); say so.
             let bf16 = t.precision == Precision::Bf16Autocast && device.is_cuda();
             if !device.is_cuda() && (t.precision != Precision::Float32 || t.channels_last) {
