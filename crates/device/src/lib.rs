@@ -1,6 +1,6 @@
 //! libtorch features that tch 0.24 does not expose, through a small C++ shim (csrc/*.cpp)
 //! compiled against the same libtorch: bf16 autocast, CUDA streams and pinned memory, CUDA graphs,
-//! a multi-tensor SGD step, TF32 and determinism. Each is wrapped in a safe function; the foreign
+//! multi-tensor and fused SGD steps and a fused Adam step (learning rate in a device tensor), TF32 and determinism. Each is wrapped in a safe function; the foreign
 //! declarations are here, each call says why it is sound.
 
 #![allow(unsafe_code)] // the FFI calls below; each says why it is sound
@@ -13,7 +13,7 @@ mod switches;
 
 pub use autocast::{cuda_autocast_is_bf16, with_bf16_autocast};
 pub use graph::{cuda_graphs_available, outside_captures, CudaGraph, GraphError};
-pub use optim::{sgd_step, StepError};
+pub use optim::{fused_adam_step, fused_sgd_step, sgd_step, AdamHyper, AdamState, StepError};
 pub use streams::{current_cuda_stream_id, pin_memory, use_own_cuda_stream};
 pub use switches::{set_deterministic, set_tf32};
 
@@ -34,6 +34,28 @@ mod ffi {
             weight_decay: f64,
             momentum: *const torch_sys::C_tensor,
             lr: *const torch_sys::C_tensor,
+        ) -> i32;
+        pub fn pz_fused_sgd_step(
+            params: *const *const torch_sys::C_tensor,
+            grads: *const *const torch_sys::C_tensor,
+            buffers: *const *const torch_sys::C_tensor,
+            n: i64,
+            weight_decay: f64,
+            momentum: f64,
+            lr: *const torch_sys::C_tensor,
+        ) -> i32;
+        pub fn pz_fused_adam_step(
+            params: *const *const torch_sys::C_tensor,
+            grads: *const *const torch_sys::C_tensor,
+            exp_avgs: *const *const torch_sys::C_tensor,
+            exp_avg_sqs: *const *const torch_sys::C_tensor,
+            steps: *const *const torch_sys::C_tensor,
+            n: i64,
+            lr: *const torch_sys::C_tensor,
+            beta1: f64,
+            beta2: f64,
+            weight_decay: f64,
+            eps: f64,
         ) -> i32;
     }
     #[cfg(pz_cuda_shim)]
