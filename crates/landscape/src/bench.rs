@@ -11,7 +11,10 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::{hutchinson_trace_replicated, top_eigenvalues, Hutchinson, HvpOperator, LossHvp, PowerIteration};
+use crate::{
+    hutchinson_trace_replicated, top_eigenvalues, GraphedHvp, Hutchinson, HvpOperator, LossHvp,
+    PowerIteration,
+};
 
 /// The workload's size.
 #[derive(Debug, Clone)]
@@ -28,6 +31,9 @@ pub struct HessianBench {
     pub iterations: usize,
     /// Seed of data and weights.
     pub seed: u64,
+    /// On CUDA, replay the power iteration's and the timed products from a CUDA graph
+    /// ([`GraphedHvp`]).
+    pub graph: bool,
 }
 
 /// What one run measured.
@@ -37,6 +43,8 @@ pub struct HessianBenchReport {
     pub r#impl: &'static str,
     /// Device name.
     pub device: String,
+    /// Whether products were replayed from a CUDA graph.
+    pub graph: bool,
     /// Parameters of the model.
     pub params: i64,
     /// Hessian-vector products timed for the rate.
@@ -56,6 +64,9 @@ pub struct HessianBenchReport {
 pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchReport {
     #[allow(clippy::cast_possible_wrap)]
     tch::manual_seed(cfg.seed as i64);
+    if let (Device::Cuda(i), true) = (device, cfg.graph) {
+        pz_device::use_own_cuda_stream(i); // a capture needs a non-default stream
+    }
     let opts = (Kind::Float, device);
     let mut sizes = vec![3 * 32 * 32];
     sizes.extend(std::iter::repeat_n(cfg.width, cfg.depth));
@@ -101,7 +112,7 @@ pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchRepo
         }
     };
     let run_metric = || {
-        let op = LossHvp::new(&params, batches_at(&params));
+        let op = GraphedHvp::new(LossHvp::new(&params, batches_at(&params)), device, cfg.graph);
         let power = PowerIteration { max_iter: cfg.iterations, tol: 0.0, ..PowerIteration::default() };
         let top = top_eigenvalues(&op, &params, 1, &power)[0][0];
         // All Hutchinson probes in one product: the model replicated once per probe.
@@ -126,6 +137,7 @@ pub fn run_hessian_bench(cfg: &HessianBench, device: Device) -> HessianBenchRepo
     let hvps_per_s = cfg.iterations as f64 / started.elapsed().as_secs_f64();
     HessianBenchReport {
         r#impl: "phasezoo",
+        graph: op.is_captured(),
         device: format!("{device:?}"),
         params: params.iter().map(Tensor::numel).sum::<usize>() as i64,
         hvps: cfg.iterations,

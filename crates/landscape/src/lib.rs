@@ -45,6 +45,7 @@ mod curve;
 mod curve_fit;
 mod density;
 mod eigen;
+mod graph_hvp;
 mod hvp;
 mod lanczos;
 mod measure;
@@ -64,6 +65,7 @@ pub use curve::{bezier_point, bezier_point_per_member, curve_lr, garipov_lr_fact
 pub use curve_fit::{evaluate_curve, train_bezier_middle, CurveTraining};
 pub use density::{slq_density, Slq, SpectralDensity};
 pub use eigen::{power_iteration, rayleigh_quotients, top_eigenvalues, PowerIteration, TopEigen};
+pub use graph_hvp::GraphedHvp;
 pub use hvp::{HvpOperator, LossHvp};
 pub use lanczos::{lanczos, lanczos_top_eigenvalues};
 pub use measure::{measure_zoo, MeasureError, MeasureReporter, MeasureSummary, Selection};

@@ -62,6 +62,19 @@ impl Tiny {
         LossHvp::new(&self.params, batches)
     }
 
+    /// The same members on `device`.
+    pub(crate) fn to_device(&self, device: Device) -> Self {
+        Self {
+            params: self
+                .params
+                .iter()
+                .map(|p| p.detach().to_device(device).set_requires_grad(true))
+                .collect(),
+            x: self.x.to_device(device),
+            y: self.y.to_device(device),
+        }
+    }
+
     /// Member k alone, as a population of one.
     pub(crate) fn member(&self, k: i64) -> Self {
         Self {

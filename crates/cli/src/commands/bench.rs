@@ -30,6 +30,9 @@ enum Workload {
         /// Device: auto, cpu, cuda:N.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// On CUDA, replay Hessian-vector products from a CUDA graph.
+        #[arg(long)]
+        graph: bool,
     },
     /// A ResNet-18 zoo grid (widths × batch sizes) trained with the image recipe on
     /// Fashion-MNIST-shaped random data, packed onto the GPU as `train` does: seconds per cell
@@ -39,7 +42,7 @@ enum Workload {
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     match &args.workload {
-        Workload::Hessian { width, depth, iterations, device } => {
+        Workload::Hessian { width, depth, iterations, device, graph } => {
             let device = pz_train::resolve_device(DeviceRequest::parse(device).map_err(anyhow::Error::msg)?);
             let cfg = HessianBench {
                 width: *width,
@@ -48,6 +51,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
                 batch_size: 64,
                 iterations: *iterations,
                 seed: 0,
+                graph: *graph,
             };
             let report = run_hessian_bench(&cfg, device);
             println!("{}", serde_json::to_string(&report)?);

@@ -8,7 +8,9 @@ use pz_train::load_population;
 use tch::Device;
 
 use super::{number, MeasureError};
-use crate::{hutchinson_trace, slq_density, top_eigenvalues, Hutchinson, LossHvp, PowerIteration, Slq};
+use crate::{
+    hutchinson_trace, slq_density, top_eigenvalues, GraphedHvp, Hutchinson, LossHvp, PowerIteration, Slq,
+};
 
 /// Top eigenvalues, trace (and density) of each model's training loss at `epoch`.
 pub(super) fn measure(
@@ -18,10 +20,15 @@ pub(super) fn measure(
     device: Device,
 ) -> Result<(), MeasureError> {
     let cfg = &zoo.spec.metrics.hessian;
+    let graphs = zoo.spec.run.graph;
+    if let (Device::Cuda(i), true) = (device, graphs) {
+        // A captured product needs this thread's work off the default stream.
+        pz_device::use_own_cuda_stream(i);
+    }
     let pop = load_population(zoo, models, epoch, device)?;
     let params = pop.params();
     // The PINN loss holds input derivatives: the HVP differentiates it twice more.
-    let op = LossHvp::new(params, vec![(1.0, pop.losses_at(params))]);
+    let op = GraphedHvp::new(LossHvp::new(params, vec![(1.0, pop.losses_at(params))]), device, graphs);
     let power =
         PowerIteration { max_iter: cfg.max_iter, tol: cfg.tol, seed: cfg.seed, ..PowerIteration::default() };
     let eigen = top_eigenvalues(&op, params, cfg.top_n, &power);
