@@ -24,7 +24,7 @@ Modes: `eager` is the original zoo's way, one cell at a time with torch.optim.SG
 False`, ../shared/SPEC.md "Determinism"); without it cuDNN may pick its faster nondeterministic
 algorithms, which is kinder to PyTorch than the original was.
 `packed` is the Rust runner's way (../shared/PERF-NOTES.md): --jobs threads, each with its own
-CUDA stream, take cells largest first; per cell the first full batch runs eagerly (warm-up), the
+CUDA stream, take cells in phasezoo's queue order (below); per cell the first full batch runs eagerly (warm-up), the
 whole step (forward, backward, SGD, accumulators) is captured once as a CUDA graph and replayed
 for every later full batch; the partial last batch runs eagerly with the same update.
 """
@@ -302,10 +302,21 @@ def run_grid(a, dev):
         with print_lock:
             print(json.dumps(row), flush=True)
 
-    # Largest expected cost first, the order of phasezoo's queue in both modes: a process's
-    # first cell also pays its one-off costs (CUDA context, cuDNN and cuBLAS handles, kernels
-    # loaded on first use), and the same cell should pay them in both systems.
-    cells.sort(key=lambda wb: -wb[0] ** 2 * wb[1])
+    # The order of phasezoo's queue (pz_train::pack) in both modes: a cell needing more than
+    # half the GPU first, then the most expected work first (steps × (multiply-adds per step +
+    # a step's fixed cost, 2e10)), so that the long small-batch cells of wide models start
+    # early. A process's first cell also pays its one-off costs (CUDA context, cuDNN and cuBLAS
+    # handles, kernels loaded on first use), and the same cell should pay them in both systems.
+    # Multiply-adds per step approximate phasezoo's count: ResNet-18 on 28×28 images, forward +
+    # backward ≈ 3 × 0.43e9 × (width / 64)² per image.
+    def expected_cost(wb):
+        width, batch = wb
+        step = 3 * 0.43e9 * (width / 64) ** 2 * batch
+        share = step / 2e13
+        steps = a.epochs * math.ceil(a.images / batch)
+        return (1, share) if share > 0.5 else (0, steps * (step + 2e10))
+
+    cells.sort(key=expected_cost, reverse=True)
     t0 = time.perf_counter()
     if a.mode == "eager":
         jobs = 1

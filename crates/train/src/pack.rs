@@ -4,11 +4,17 @@
 //! this way reaches ~7.7× one eager trial per GPU; big cells are compute-bound and gain nothing
 //! from company.
 //!
-//! The queue hands items out largest first (the longest trainings start early, so they do not
-//! finish last alone) and admits an item on a device only while the shares of what runs there
-//! stay within one GPU — or when nothing runs there, so an item larger than a GPU still runs.
-//! Shares are rough (multiply-adds per step, [`gpu_share`]); the limit matters for the largest
-//! models, which would otherwise meet each other in GPU memory.
+//! The queue hands out first the items that need most of a GPU (while the device is still
+//! empty), then the rest longest first by expected work ([`expected_work`]), so that the longest
+//! trainings start early and do not finish last alone. It admits an item on a device only while
+//! the shares of what runs there stay within one GPU — or when nothing runs there, so an item
+//! larger than a GPU still runs. Shares are rough (multiply-adds per step, [`gpu_share`]); the
+//! limit matters for the largest models, which would otherwise meet each other in GPU memory.
+//!
+//! Why work and not size decides the order: a wide model at a small batch takes many steps that
+//! each leave the GPU half idle; ordered by size of step, the ResNet-18 grid's width 256 ×
+//! batch 8 (1,024 steps) started late and ran 22 s alone at the end of a 43 s packed grid
+//! (BENCHMARKS.md).
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
@@ -21,6 +27,33 @@ use std::sync::{Condvar, Mutex};
 /// width 256, batch 1024 on 28×28 images: 2.2·10^13), whose memory (~16 GiB) should not meet
 /// seven more of its kind.
 pub const GPU_FILLING_MULTIPLY_ADDS: f64 = 2e13;
+
+/// The fixed cost of one training step in multiply-add units: a replayed step's launch and
+/// bookkeeping (~0.7 ms on an H100: ResNet-18 width 2 at batch 8, 0.68 ms a step) at the rate a
+/// wide step reaches (~2.7·10^13 multiply-adds/s: width 256 at batch 8, 7.1 ms a step).
+pub const STEP_FIXED_MULTIPLY_ADDS: f64 = 2e10;
+
+/// A training's expected work in multiply-add units, for ordering: `steps` × (its multiply-adds
+/// per step + [`STEP_FIXED_MULTIPLY_ADDS`]).
+#[must_use]
+pub fn expected_work(multiply_adds_per_step: f64, steps: f64) -> f64 {
+    steps * (multiply_adds_per_step + STEP_FIXED_MULTIPLY_ADDS)
+}
+
+/// What the queue knows of an item: its share of a GPU while it runs ([`gpu_share`]; 0 = never
+/// waits, plain first-come order, as on a CPU) and its expected work ([`expected_work`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    /// Expected share of one GPU, in [0, 1].
+    pub share: f64,
+    /// Expected work, in multiply-add units.
+    pub work: f64,
+}
+
+impl Cost {
+    /// No share and no work: first-come order, never waiting.
+    pub const FIRST_COME: Self = Self { share: 0.0, work: 0.0 };
+}
 
 /// Worker threads per GPU when packing: PERF-NOTES.md measured 8 streams as the knee (16 gave
 /// no more).
@@ -44,6 +77,7 @@ pub struct PackQueue<T> {
 }
 
 struct State<T> {
+    /// Items and their shares, in the order they are handed out.
     waiting: VecDeque<(T, f64)>,
     load: Vec<f64>,
 }
@@ -56,16 +90,18 @@ pub struct Lease<'a, T> {
 }
 
 impl<T> PackQueue<T> {
-    /// A queue of `(item, share)` for `devices` devices, largest share first (items of equal
-    /// share keep their order). A share of 0 never waits: plain first-come order (CPU).
+    /// A queue of `(item, cost)` for `devices` devices: items needing more than half a GPU
+    /// first, largest share first; then the others, most work first (ties keep their order).
     #[must_use]
-    pub fn new(items: Vec<(T, f64)>, devices: usize) -> Self {
+    pub fn new(items: Vec<(T, Cost)>, devices: usize) -> Self {
         let mut items = items;
-        items.sort_by(|a, b| b.1.total_cmp(&a.1));
-        Self {
-            state: Mutex::new(State { waiting: items.into(), load: vec![0.0; devices.max(1)] }),
-            freed: Condvar::new(),
-        }
+        let key = |c: &Cost| if c.share > 0.5 { (1, c.share) } else { (0, c.work) };
+        items.sort_by(|(_, a), (_, b)| {
+            let (ka, kb) = (key(a), key(b));
+            kb.0.cmp(&ka.0).then(kb.1.total_cmp(&ka.1))
+        });
+        let waiting = items.into_iter().map(|(item, cost)| (item, cost.share)).collect();
+        Self { state: Mutex::new(State { waiting, load: vec![0.0; devices.max(1)] }), freed: Condvar::new() }
     }
 
     /// The next item for a worker on `device`, once the device has room for it (see the module
@@ -132,7 +168,7 @@ mod tests {
     #[test]
     fn a_device_never_holds_more_than_one_gpu_of_shares_and_big_items_run_alone() {
         let shares = [0.25, 1.0, 0.5, 0.125, 0.5, 0.25, 0.125, 0.75];
-        let queue = PackQueue::new(shares.iter().copied().enumerate().collect(), 1);
+        let queue = PackQueue::new(shares.iter().map(|&s| share(s)).enumerate().collect(), 1);
         let running = Mutex::new(Vec::<f64>::new());
         let started = Mutex::new(Vec::new());
         let peak_together = AtomicUsize::new(0);
@@ -172,7 +208,7 @@ mod tests {
     /// With two devices, a worker on the second takes the next item while the first is full.
     #[test]
     fn another_device_takes_what_the_full_one_cannot() {
-        let queue = PackQueue::new(vec![("big", 1.0), ("next", 0.5)], 2);
+        let queue = PackQueue::new(vec![("big", share(1.0)), ("next", share(0.5))], 2);
         let (first, lease0) = queue.next(0).unwrap();
         assert_eq!(first, "big");
         let (second, lease1) = queue.next(1).unwrap();
@@ -181,22 +217,63 @@ mod tests {
         assert!(queue.next(0).is_none());
     }
 
+    /// Items leave in order of expected work, each once the device has room for its share.
     #[test]
-    fn items_come_largest_first_while_they_fit() {
-        let queue = PackQueue::new(vec![("a", 0.25), ("b", 0.5), ("c", 0.125), ("d", 0.5)], 1);
+    fn items_come_most_work_first_while_they_fit() {
+        let cost = |share, work| Cost { share, work };
+        let items = vec![
+            ("c", cost(0.125, 1.0)),
+            ("b", cost(0.5, 3.0)),
+            ("a", cost(0.25, 4.0)),
+            ("d", cost(0.5, 2.0)),
+        ];
+        let queue = PackQueue::new(items, 1);
+        let (a, lease_a) = queue.next(0).unwrap();
         let (b, lease_b) = queue.next(0).unwrap();
-        let (d, lease_d) = queue.next(0).unwrap();
-        assert_eq!((b, d), ("b", "d"), "equal shares keep their order");
+        assert_eq!((a, b), ("a", "b"));
+        drop(lease_a); // d (0.5) fits next to b (0.5) only now
+        let (d, _lease_d) = queue.next(0).unwrap();
         drop(lease_b);
-        let (a, _lease_a) = queue.next(0).unwrap();
         let (c, _lease_c) = queue.next(0).unwrap();
-        assert_eq!((a, c), ("a", "c"));
-        drop(lease_d);
+        assert_eq!((d, c), ("d", "c"));
+    }
+
+    /// A wide model at a small batch (many steps) comes before a narrower one at a large batch,
+    /// and before a same-width model at a large batch (same multiply-adds, fewer fixed costs);
+    /// an item needing most of a GPU still comes first, while the device is empty.
+    #[test]
+    fn items_come_by_expected_work_after_those_that_need_most_of_a_gpu() {
+        let training = |macs_per_image: f64, batch: f64| {
+            let steps = 1024.0 * 8.0 / batch;
+            let step = macs_per_image * batch;
+            Cost { share: gpu_share(step, GPU_FILLING_MULTIPLY_ADDS), work: expected_work(step, steps) }
+        };
+        let wide = 2e10; // multiply-adds per image of a wide model: batch 1024 fills the GPU
+        let items = vec![
+            ("narrow, batch 1024", training(wide / 64.0, 1024.0)),
+            ("wide, batch 1024", training(wide, 1024.0)),
+            ("narrow, batch 8", training(wide / 64.0, 8.0)),
+            ("wide, batch 64", training(wide, 64.0)),
+            ("wide, batch 8", training(wide, 8.0)),
+        ];
+        let queue = PackQueue::new(items, 1);
+        let order: Vec<&str> = std::iter::from_fn(|| queue.next(0).map(|(item, _lease)| item)).collect();
+        assert_eq!(
+            order,
+            ["wide, batch 1024", "wide, batch 8", "wide, batch 64", "narrow, batch 8", "narrow, batch 1024"]
+        );
+    }
+
+    fn share(share: f64) -> Cost {
+        Cost { share, work: 0.0 }
     }
 
     #[test]
     fn zero_shares_keep_first_come_order_and_never_wait() {
-        let queue = PackQueue::new(vec![("a", 0.0), ("b", 0.0), ("c", 0.0)], 1);
+        let queue = PackQueue::new(
+            vec![("a", Cost::FIRST_COME), ("b", Cost::FIRST_COME), ("c", Cost::FIRST_COME)],
+            1,
+        );
         let leases: Vec<_> = std::iter::from_fn(|| queue.next(0)).collect();
         let items: Vec<&str> = leases.iter().map(|(i, _)| *i).collect();
         assert_eq!(items, ["a", "b", "c"], "all held at once, in order");

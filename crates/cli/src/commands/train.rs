@@ -16,7 +16,7 @@ use pz_spec::{
 };
 use pz_store::{collect_rows, write_index, ModelState, ModelStatus, ZooDir};
 use pz_train::classify::{train_image_model, ImageTask};
-use pz_train::pack::PackQueue;
+use pz_train::pack::{self, Cost, PackQueue};
 use pz_train::{group_populations, train_population, Outcome, Reporter as _, Run};
 use tch::Device;
 
@@ -111,7 +111,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         progress,
     );
     let packing = dataset.is_some() && devices.iter().all(|d| d.is_cuda());
-    let per_device = if packing { pz_train::pack::WORKERS_PER_GPU } else { 1 };
+    let per_device = if packing { pack::WORKERS_PER_GPU } else { 1 };
     let jobs = args.jobs.unwrap_or(per_device * devices.len()).max(1);
     let outcome = match &dataset {
         None => run_populations(&zoo, &spec, populations, &devices, jobs, &reporter, &stop),
@@ -156,7 +156,7 @@ fn run_populations(
     stop: &AtomicBool,
 ) -> Result<Outcome> {
     run_workers(
-        populations.into_iter().map(|p| (p, 0.0)).collect(),
+        populations.into_iter().map(|p| (p, Cost::FIRST_COME)).collect(),
         devices,
         jobs,
         |_| (),
@@ -167,14 +167,14 @@ fn run_populations(
     )
 }
 
-/// Hands `(item, share)` pairs out to `jobs` worker threads (worker i on device i mod n, with
+/// Hands `(item, cost)` pairs out to `jobs` worker threads (worker i on device i mod n, with
 /// its own state from `init`) until they run out or one is interrupted; the first error wins.
-/// Items are packed by their expected share of a GPU (pz_train::pack: largest first, a device
-/// takes more only while the shares fit; share 0 never waits). On a GPU each worker gets its
+/// Items are packed by their expected share of a GPU and ordered by expected work
+/// (pz_train::pack: a device takes more only while the shares fit; share 0 never waits). On a GPU each worker gets its
 /// own CUDA stream, so that workers sharing a device run their kernels concurrently rather than
 /// queueing on the default stream; each creates its tensors itself.
 fn run_workers<T: Send, S>(
-    items: Vec<(T, f64)>,
+    items: Vec<(T, Cost)>,
     devices: &[Device],
     jobs: usize,
     init: impl Fn(Device) -> S + Sync,
@@ -285,15 +285,19 @@ fn run_image_models(
     let packed = models
         .into_iter()
         .map(|m| {
-            let share = if devices.iter().all(|d| d.is_cuda()) {
-                pz_train::pack::gpu_share(
-                    pz_train::classify::step_multiply_adds(&m.config, c, k, side),
-                    pz_train::pack::GPU_FILLING_MULTIPLY_ADDS,
-                )
+            let cost = if devices.iter().all(|d| d.is_cuda()) {
+                let step = pz_train::classify::step_multiply_adds(&m.config, c, k, side);
+                #[allow(clippy::cast_precision_loss)]
+                let steps =
+                    (steps_per_epoch(&m.config, Some(data)) * u64::from(m.config.train.epochs)) as f64;
+                Cost {
+                    share: pack::gpu_share(step, pack::GPU_FILLING_MULTIPLY_ADDS),
+                    work: pack::expected_work(step, steps),
+                }
             } else {
-                0.0 // CPU workers share cores, not a GPU: plain first-come order
+                Cost::FIRST_COME // CPU workers share cores, not a GPU: plain first-come order
             };
-            (m, share)
+            (m, cost)
         })
         .collect();
     run_workers(
