@@ -1,18 +1,21 @@
 //! libtorch features that tch 0.24 does not expose, through a small C++ shim (csrc/*.cpp)
 //! compiled against the same libtorch: bf16 autocast, CUDA streams and pinned memory, CUDA graphs,
-//! multi-tensor and fused SGD steps and a fused Adam step (learning rate in a device tensor), TF32 and determinism. Each is wrapped in a safe function; the foreign
-//! declarations are here, each call says why it is sound.
+//! multi-tensor and fused SGD steps and a fused Adam step (learning rate in a device tensor),
+//! element-wise CUDA kernels compiled at run time, TF32 and determinism. Each is wrapped in a
+//! safe function; the foreign declarations are here, each call says why it is sound.
 
 #![allow(unsafe_code)] // the FFI calls below; each says why it is sound
 
 mod autocast;
 mod graph;
+mod jit;
 mod optim;
 mod streams;
 mod switches;
 
 pub use autocast::{cuda_autocast_is_bf16, with_bf16_autocast};
 pub use graph::{cuda_graphs_available, outside_captures, CudaGraph, GraphError};
+pub use jit::ElementwiseKernel;
 pub use optim::{fused_adam_step, fused_sgd_step, sgd_step, AdamHyper, AdamState, StepError};
 pub use streams::{current_cuda_stream_id, pin_memory, use_own_cuda_stream};
 pub use switches::{set_deterministic, set_tf32};
@@ -67,5 +70,15 @@ mod ffi {
         pub fn pz_graph_capture_end(g: *mut std::ffi::c_void) -> i32;
         pub fn pz_graph_replay(g: *mut std::ffi::c_void) -> i32;
         pub fn pz_graph_free(g: *mut std::ffi::c_void);
+        pub fn pz_jit_elementwise(
+            code: *const std::ffi::c_char,
+            name: *const std::ffi::c_char,
+            inputs: *const *const torch_sys::C_tensor,
+            n_inputs: i32,
+            n_outputs: i32,
+            outputs: *mut *mut torch_sys::C_tensor,
+            error: *mut std::ffi::c_char,
+            error_len: usize,
+        ) -> i32;
     }
 }
