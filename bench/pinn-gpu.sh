@@ -26,7 +26,7 @@ for mode in autograd forward; do
     --set "problem.derivatives=\"$mode\"" --set "run.graph=$graph" 2>&1 | grep "population finished" | sed 's/\x1b\[[0-9;]*m//g'
   end=$(date +%s%N)
   echo "phasezoo derivatives=$mode graph=$graph wall_ms=$(( (end - start) / 1000000 )) (includes start-up, 11 evaluations, result files, 2 checkpoints per model)"
-  "$bin" phases "$out/zoo" | head -3 | tail -2
+  "$bin" phases "$out/zoo" | sed -n 2,3p
   rm -rf "$out"
 done
 done

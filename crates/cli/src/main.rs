@@ -55,6 +55,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    end_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     let model_logs = logging::init(cli.verbose);
     let progress = progress::enabled(cli.no_progress);
@@ -88,5 +89,17 @@ fn report_error(e: &anyhow::Error) {
     eprintln!("error: {}", main.join("\n  "));
     for h in hints {
         eprintln!("{}", h.trim_start());
+    }
+}
+
+/// Rust ignores SIGPIPE, so `phasezoo phases DIR | head` would panic at its next print once
+/// `head` has exited; with the signal's default action the process ends quietly instead, as
+/// other command-line tools do (a training run cut off this way resumes on the next start).
+#[allow(unsafe_code)]
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restoring a signal's default disposition at start-up, before any other thread
+    // exists; no handler code is installed.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

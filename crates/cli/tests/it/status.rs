@@ -48,3 +48,28 @@ fn status_of_a_folder_that_is_no_zoo_fails_with_a_hint() {
     assert!(r.stderr.contains("not a phasezoo zoo"), "{}", r.stderr);
     assert!(r.stderr.lines().any(|l| l.starts_with("hint: ")), "no hint line:\n{}", r.stderr);
 }
+
+/// A reader that has gone (`phasezoo status DIR | head -0`) ends the process by SIGPIPE, as for
+/// other command-line tools, instead of a panic at its first print.
+#[test]
+#[allow(unsafe_code)]
+fn a_closed_stdout_pipe_ends_status_quietly() {
+    use std::os::unix::io::FromRawFd;
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    train_tiny(tmp.path(), &zoo, 1, 2, 1);
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; its read end is closed here, its write end handed to the child's
+    // stdout and owned by that Stdio alone.
+    let stdout = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0, "a pipe");
+        libc::close(fds[0]);
+        std::process::Stdio::from_raw_fd(fds[1])
+    };
+    let mut c = crate::util::command(tmp.path(), &[strings(&["status"]), vec![path_arg(&zoo)]].concat());
+    let out = c.stdout(stdout).stderr(std::process::Stdio::piped()).output().expect("phasezoo starts");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?} {stderr}", out.status);
+}
