@@ -1,12 +1,13 @@
 //! Which memory layout an image model trains in on CUDA (`run.layout`), and the conversions.
 //!
 //! Channels-last (NHWC strides) lets cuDNN pick its NHWC kernels, which are faster for wide
-//! convolutions and slower for narrow ones: measured on an H100 (BENCHMARKS.md, the ResNet-18
-//! zoo grid, float32, one cell at a time, last epoch), channels-last ran 1.16–1.9× contiguous
-//! from width 32 up and at large batches, but 0.69–0.92× for widths 2–16 at batches 8–64, whose
-//! replayed steps are a few hundred tiny kernels. `auto` follows that line by the step's size,
-//! for ResNets only: a ViT has one convolution (its patch embedding), and its layout was not
-//! measured, so it stays contiguous unless asked.
+//! convolutions and large batches and slower for small narrow steps: measured on an H100
+//! (BENCHMARKS.md, the ResNet-18 zoo grid on 28×28 images, one cell at a time, last epoch),
+//! channels-last ran 1.16–1.9× contiguous from width 32 up, 1.1–2.0× (float32) and 1.3–2.5×
+//! (bf16 autocast) for widths 2–16 at batches 128–1024, but 0.69–0.92× for widths 2–16 at
+//! batches 8–64, whose replayed steps are a few hundred tiny kernels. `auto` follows that line
+//! by the step's size or its batch, for ResNets only: a ViT has one convolution (its patch
+//! embedding), and its layout was not measured, so it stays contiguous unless asked.
 
 use pz_spec::{Layout, ModelConfig};
 use tch::Tensor;
@@ -16,12 +17,18 @@ use tch::Tensor;
 /// channels-last, the cells at or above it (width 8 × batch 128, width 32 × batch 8) faster.
 pub const CHANNELS_LAST_MIN_MULTIPLY_ADDS: f64 = 2.5e9;
 
-/// What `run.layout = "auto"` picks for `model` with a training step of `step_multiply_adds`:
-/// channels-last for a ResNet from [`CHANNELS_LAST_MIN_MULTIPLY_ADDS`] up.
+/// Images per executed batch from which `run.layout = "auto"` trains channels-last whatever
+/// the width: at 128 narrow ResNet-18s (widths 2–4) ran 0.99× in float32 and 1.3× in bf16,
+/// from 256 up every measured width ran faster channels-last (1.09–2.5×).
+pub const CHANNELS_LAST_MIN_BATCH: u32 = 128;
+
+/// What `run.layout = "auto"` picks for `model` with a training step of `step_multiply_adds`
+/// over executed batches of `batch` images: channels-last for a ResNet from
+/// [`CHANNELS_LAST_MIN_MULTIPLY_ADDS`] or [`CHANNELS_LAST_MIN_BATCH`] up.
 #[must_use]
-pub fn auto_channels_last(model: &ModelConfig, step_multiply_adds: f64) -> bool {
+pub fn auto_channels_last(model: &ModelConfig, step_multiply_adds: f64, batch: u32) -> bool {
     matches!(model, ModelConfig::Resnet18(_) | ModelConfig::Resnet50(_))
-        && step_multiply_adds >= CHANNELS_LAST_MIN_MULTIPLY_ADDS
+        && (step_multiply_adds >= CHANNELS_LAST_MIN_MULTIPLY_ADDS || batch >= CHANNELS_LAST_MIN_BATCH)
 }
 
 /// Whether a model trains channels-last on CUDA under `layout`, given what `auto` picks for it.
@@ -60,12 +67,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_draws_the_line_at_the_measured_step_size_for_resnets() {
+    fn auto_draws_the_line_at_the_measured_step_size_and_batch_for_resnets() {
         let resnet = ModelConfig::Resnet18(pz_spec::ResnetConfig { width: 8 });
-        assert!(!auto_channels_last(&resnet, 1.3e9));
-        assert!(auto_channels_last(&resnet, 2.7e9));
+        assert!(!auto_channels_last(&resnet, 1.3e9, 64));
+        assert!(auto_channels_last(&resnet, 2.7e9, 64));
+        assert!(auto_channels_last(&resnet, 1.3e9, 128), "a large batch of a narrow model");
         let vit: ModelConfig = serde_json::from_str(r#"{"architecture": "vit", "width": 64}"#).unwrap();
-        assert!(!auto_channels_last(&vit, 1e12), "not measured for a ViT");
+        assert!(!auto_channels_last(&vit, 1e12, 1024), "not measured for a ViT");
         assert!(trains_channels_last(Layout::Auto, true));
         assert!(trains_channels_last(Layout::ChannelsLast, false));
         assert!(!trains_channels_last(Layout::Contiguous, true));

@@ -16,7 +16,9 @@ mod trainer;
 #[cfg(test)]
 mod tests;
 
-pub use layout::{auto_channels_last, trains_channels_last, CHANNELS_LAST_MIN_MULTIPLY_ADDS};
+pub use layout::{
+    auto_channels_last, trains_channels_last, CHANNELS_LAST_MIN_BATCH, CHANNELS_LAST_MIN_MULTIPLY_ADDS,
+};
 pub use runner::train_image_model;
 pub use task::ImageTask;
 pub use trainer::{model_config, step_multiply_adds, EpochStats, ImageTrainer};

@@ -120,7 +120,7 @@ impl ImageTrainer {
             let schedule =
                 (t.schedule == Schedule::OneCycle).then(|| OneCycle::new(t.lr, split.schedule_steps));
             let step_multiply_adds = step_multiply_adds(config, task.channels, task.classes, task.image_size);
-            let auto_channels_last = auto_channels_last(&config.model, step_multiply_adds);
+            let auto_channels_last = auto_channels_last(&config.model, step_multiply_adds, split.micro_batch);
             // `run.layout`'s default (auto) until `with_layout` says otherwise.
             let channels_last = device.is_cuda() && (t.channels_last || auto_channels_last);
             // CPU always computes in float32 and contiguous (the spec keys document it); say so.
