@@ -13,8 +13,9 @@
 //!
 //! Why work and not size decides the order: a wide model at a small batch takes many steps that
 //! each leave the GPU half idle; ordered by size of step, the ResNet-18 grid's width 256 ×
-//! batch 8 (1,024 steps) started late and ran 22 s alone at the end of a 43 s packed grid
-//! (BENCHMARKS.md).
+//! batch 8 (1,024 steps) started among the last and ran 22 s of a 43 s packed grid. Ordered by
+//! work it starts early. On that grid the wall time stayed the same (43–45 s: the wide cells'
+//! GPU time is the limit there, BENCHMARKS.md), but no long training is left to finish alone.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};

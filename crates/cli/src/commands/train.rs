@@ -170,9 +170,9 @@ fn run_populations(
 /// Hands `(item, cost)` pairs out to `jobs` worker threads (worker i on device i mod n, with
 /// its own state from `init`) until they run out or one is interrupted; the first error wins.
 /// Items are packed by their expected share of a GPU and ordered by expected work
-/// (pz_train::pack: a device takes more only while the shares fit; share 0 never waits). On a GPU each worker gets its
-/// own CUDA stream, so that workers sharing a device run their kernels concurrently rather than
-/// queueing on the default stream; each creates its tensors itself.
+/// (pz_train::pack: a device takes more only while the shares fit; share 0 never waits). On a
+/// GPU each worker gets its own CUDA stream, so that workers sharing a device run their kernels
+/// concurrently rather than queueing on the default stream; each creates its tensors itself.
 fn run_workers<T: Send, S>(
     items: Vec<(T, Cost)>,
     devices: &[Device],
