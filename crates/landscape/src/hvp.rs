@@ -52,6 +52,9 @@ pub struct LossHvp {
     /// Whether G depends on the parameters at all (it does not for a linear loss).
     curved: bool,
     members: usize,
+    /// The shapes of the vectors this operator takes and returns: the parameters' own for a
+    /// population, `[1, …]` around each parameter for a single model.
+    shapes: Vec<Vec<i64>>,
 }
 
 impl LossHvp {
@@ -66,7 +69,27 @@ impl LossHvp {
     /// If a loss is not `[K]`, or a parameter does not require grad.
     #[must_use]
     pub fn new(params: &[Tensor], batches: Vec<(f64, Tensor)>) -> Self {
-        let members = members_of(params);
+        let shapes = params.iter().map(Tensor::size).collect();
+        Self::with_members(params, batches, members_of(params), shapes)
+    }
+
+    /// The same for one model whose parameters carry no population axis (an image model's
+    /// tensors as its layers hold them): the operator then takes and returns population vectors
+    /// of one member, each parameter's shape with a leading 1, so that power iteration,
+    /// Hutchinson and Lanczos run on it unchanged (give them `params` unsqueezed the same way).
+    /// `batches`: (w_b, L_b) with L_b of shape `[1]`.
+    #[must_use]
+    pub fn single_model(params: &[Tensor], batches: Vec<(f64, Tensor)>) -> Self {
+        let shapes = params.iter().map(|p| [&[1], p.size().as_slice()].concat()).collect();
+        Self::with_members(params, batches, 1, shapes)
+    }
+
+    fn with_members(
+        params: &[Tensor],
+        batches: Vec<(f64, Tensor)>,
+        members: usize,
+        shapes: Vec<Vec<i64>>,
+    ) -> Self {
         let k = i64::try_from(members).expect("small");
         let mut weighted: Option<Tensor> = None;
         for (weight, loss) in batches {
@@ -88,7 +111,7 @@ impl LossHvp {
             Tensor::cat(&zeros_like_members(params).iter().map(|z| z.reshape([k, -1])).collect::<Vec<_>>(), 1)
         });
         let curved = weighted.requires_grad();
-        Self { params: params.iter().map(Tensor::shallow_clone).collect(), weighted, curved, members }
+        Self { params: params.iter().map(Tensor::shallow_clone).collect(), weighted, curved, members, shapes }
     }
 
     /// The weighted gradient Σ_b w_b ∇L_b (detached), shaped like the parameters.
@@ -98,9 +121,10 @@ impl LossHvp {
         let mut offset = 0;
         self.params
             .iter()
-            .map(|p| {
+            .zip(&self.shapes)
+            .map(|(p, shape)| {
                 let n = i64::try_from(p.numel() / self.members).expect("small");
-                let part = flat.narrow(1, offset, n).reshape(p.size().as_slice());
+                let part = flat.narrow(1, offset, n).reshape(shape.as_slice());
                 offset += n;
                 part
             })
@@ -116,7 +140,8 @@ impl HvpOperator for LossHvp {
     fn apply(&self, v: &[Tensor]) -> Vec<Tensor> {
         assert_eq!(v.len(), self.params.len(), "v must be shaped like the parameters");
         if !self.curved {
-            return zeros_like_members(&self.params); // constant gradient: the Hessian is zero
+            // A constant gradient: the Hessian is zero.
+            return v.iter().map(|t| t.detach().zeros_like()).collect();
         }
         let k = i64::try_from(self.members).expect("small");
         let flat: Vec<Tensor> = detach_members(v).iter().map(|t| t.reshape([k, -1])).collect();
@@ -125,7 +150,10 @@ impl HvpOperator for LossHvp {
         let hv = Tensor::run_backward(&[s], &self.params, true, false);
         hv.into_iter()
             .zip(&self.params)
-            .map(|(h, p)| if h.defined() { h } else { p.detach().zeros_like() })
+            .zip(&self.shapes)
+            .map(|((h, p), shape)| {
+                if h.defined() { h } else { p.detach().zeros_like() }.reshape(shape.as_slice())
+            })
             .collect()
     }
 }
@@ -176,6 +204,29 @@ mod tests {
             let diff = max_abs(&(hv.get(k) - hv_alone.get(0)));
             assert!(diff <= 1e-14 * max_abs(&hv_alone), "member {k}: {diff}");
         }
+    }
+
+    /// A model whose tensors have no population axis (an image model's layers) gives the same
+    /// products and gradient as the same model stacked as a population of one.
+    #[test]
+    fn a_single_model_gives_the_products_of_its_population_of_one() {
+        let tiny = Tiny::new(1, 12, 8);
+        let stacked = tiny.hvp(&[12]);
+        let plain: Vec<Tensor> =
+            tiny.params.iter().map(|p| p.detach().squeeze_dim(0).set_requires_grad(true)).collect();
+        let lifted: Vec<Tensor> = plain.iter().map(|p| p.unsqueeze(0)).collect();
+        let single = LossHvp::single_model(&plain, vec![(1.0, Tiny::loss_of(&lifted, &tiny.x, &tiny.y))]);
+        assert_eq!(single.members(), 1);
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let v: Vec<Tensor> = tiny.params.iter().map(|p| randn(&p.size(), &mut rng)).collect();
+        let got = single.apply(&v);
+        for (g, t) in got.iter().zip(&v) {
+            assert_eq!(g.size(), t.size(), "products come back shaped like the vectors");
+        }
+        let (a, b) = (flatten_members(&got), flatten_members(&stacked.apply(&v)));
+        assert!(max_abs(&(&a - &b)) <= 1e-14 * max_abs(&b), "{}", max_abs(&(&a - &b)));
+        let (ga, gb) = (flatten_members(&single.gradient()), flatten_members(&stacked.gradient()));
+        assert!(max_abs(&(&ga - &gb)) <= 1e-14 * max_abs(&gb));
     }
 
     #[test]

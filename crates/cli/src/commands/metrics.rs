@@ -27,19 +27,36 @@ pub struct Args {
     /// the spec's run.device).
     #[arg(long)]
     device: Option<String>,
+    /// Folder of the dataset caches for image zoos (default: $PHASEZOO_DATA, else
+    /// ~/.cache/phasezoo/data; see `phasezoo data fetch`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
-    let selection = selection(&args.only)?;
+    let mut selection = selection(&args.only)?;
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
     let spec = &zoo.spec;
-    if let pz_spec::ProblemConfig::Image(_) = spec.problem {
-        bail!(
-            "{}: loss-landscape metrics of image zoos are not implemented yet (they run on PINN \
-             zoos); the zoo's results, plots, phases of train loss and report work as for any zoo",
-            args.dir.display()
-        );
-    }
+    let images = match &spec.problem {
+        pz_spec::ProblemConfig::Image(image) => {
+            if selection.cka || selection.mc {
+                if !args.only.is_empty() {
+                    bail!(
+                        "{}: CKA and mode connectivity of image zoos are not implemented yet (they \
+                         run on PINN zoos)\n  hint: `--only hessian` measures the image models' Hessians",
+                        args.dir.display()
+                    );
+                }
+                eprintln!(
+                    "phasezoo: image zoo: measuring Hessians only (CKA and mode connectivity of image \
+                     zoos are not implemented yet)"
+                );
+                selection = Selection { hessian: true, cka: false, mc: false };
+            }
+            Some(crate::commands::train::load_dataset(&image.dataset, args.data_dir.as_deref())?)
+        }
+        _ => None,
+    };
     let epochs = if !args.epochs.is_empty() {
         args.epochs.clone()
     } else if !spec.metrics.epochs.is_empty() {
@@ -62,7 +79,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     crate::commands::train::install_ctrlc(&stop);
     let bar = crate::progress::WorkProgress::new("metrics", progress);
-    let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, &bar, &stop)?;
+    let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, images.as_ref(), &bar, &stop)?;
     bar.finish();
     crate::index::write(&zoo, &plan)?;
     eprintln!(

@@ -219,7 +219,7 @@ fn run_workers<T: Send, S>(
 }
 
 /// The dataset of an image zoo, read from the cache (refused before anything is written).
-fn load_dataset(name: &str, data_dir: Option<&std::path::Path>) -> Result<VisionData> {
+pub(crate) fn load_dataset(name: &str, data_dir: Option<&std::path::Path>) -> Result<VisionData> {
     let name = DatasetName::from_str(name)?;
     let dir = data_dir.map_or_else(default_data_dir, std::path::Path::to_path_buf);
     let data = pz_data::vision::load(name, &dir).with_context(|| match data_dir {

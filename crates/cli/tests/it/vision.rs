@@ -249,3 +249,64 @@ fn a_vit_that_cannot_cut_the_images_into_patches_is_refused_before_writing() {
     assert!(r.stderr.contains("model.patch_size"), "{}", r.stderr);
     assert!(!zoo.exists(), "nothing written");
 }
+
+/// `metrics` on an image zoo: every model gets its Hessian's top eigenvalue and trace on the
+/// training samples and on the test samples (`_val`); a rerun computes nothing; CKA and mode
+/// connectivity, not implemented for image zoos, are refused when asked for by name.
+#[test]
+fn metrics_of_an_image_zoo_measure_hessians_on_train_and_test_samples() {
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    let sets = [
+        "grid.load.values=[2]",
+        "grid.temperature.values=[64]",
+        "grid.seeds=[0, 1]",
+        "problem.train_subset=640",
+        "problem.test_subset=640",
+        "train.epochs=1",
+        // Few products, for CI time: the numbers' method is tested in pz-landscape.
+        "metrics.hessian.max_iter=4",
+        "metrics.hessian.trace_max_iter=4",
+    ];
+    let r = run_command(train_example(tmp.path(), &zoo, "1", "1", &sets));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let metrics = |extra: &[&str]| {
+        let mut args = [strings(&["metrics"]), vec![path_arg(&zoo)], strings(&["--device", "cpu"])].concat();
+        args.extend(strings(extra));
+        let mut c = command(tmp.path(), &args);
+        c.env("PHASEZOO_DATA", tmp.path().join("data"));
+        run_command(c)
+    };
+    let r = metrics(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("measuring Hessians only"), "{}", r.stderr);
+    assert!(r.stderr.contains("2 Hessians"), "{}", r.stderr);
+    let models: Vec<_> =
+        std::fs::read_dir(zoo.join("models")).expect("models").map(|e| e.unwrap().path()).collect();
+    assert_eq!(models.len(), 2);
+    for model in &models {
+        let text = std::fs::read_to_string(model.join("metrics.json")).expect("metrics.json");
+        let line: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+        assert_eq!(line["epoch"], 1, "{line}");
+        for suffix in ["", "_val"] {
+            let top = line[format!("hessian_top_ev{suffix}")].as_f64().expect("a top eigenvalue");
+            let trace = line[format!("hessian_trace{suffix}")].as_f64().expect("a trace");
+            // A trained classifier's loss is locally convex-ish: a positive top eigenvalue, and a
+            // trace estimate (mean of Rademacher probes) that is finite.
+            assert!(top > 0.0 && top.is_finite(), "{suffix}: {line}");
+            assert!(trace.is_finite(), "{suffix}: {line}");
+            let samples = line[format!("hessian_trace_samples{suffix}")].as_u64().unwrap();
+            assert!((1..=4).contains(&samples), "{line}");
+        }
+    }
+    let again = metrics(&[]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stderr.contains("0 Hessians"), "{}", again.stderr);
+    let refused = metrics(&["--only", "cka"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("--only hessian"), "{}", refused.stderr);
+}

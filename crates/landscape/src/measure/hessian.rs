@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use pz_spec::PlannedModel;
+use pz_spec::{HessianConfig, PlannedModel};
 use pz_store::ZooDir;
 use pz_train::load_population;
 use tch::Device;
@@ -29,15 +29,8 @@ pub(super) fn measure(
     let params = pop.params();
     // The PINN loss holds input derivatives: the HVP differentiates it twice more.
     let op = GraphedHvp::new(LossHvp::new(params, vec![(1.0, pop.losses_at(params))]), device, graphs);
-    let power =
-        PowerIteration { max_iter: cfg.max_iter, tol: cfg.tol, seed: cfg.seed, ..PowerIteration::default() };
+    let (power, hutchinson) = settings(cfg);
     let eigen = top_eigenvalues(&op, params, cfg.top_n, &power);
-    let hutchinson = Hutchinson {
-        max_iter: cfg.trace_max_iter,
-        tol: cfg.trace_tol,
-        seed: cfg.seed,
-        ptmz_compat: cfg.ptmz_compat,
-    };
     let traces = hutchinson_trace(&op, params, &hutchinson);
     let densities = (cfg.density_probes > 0).then(|| {
         slq_density(
@@ -69,4 +62,17 @@ pub(super) fn measure(
         zoo.model(m.id()).merge_metrics(epoch, values)?;
     }
     Ok(())
+}
+
+/// Power iteration and Hutchinson as `[metrics.hessian]` sets them.
+pub(super) fn settings(cfg: &HessianConfig) -> (PowerIteration, Hutchinson) {
+    let power =
+        PowerIteration { max_iter: cfg.max_iter, tol: cfg.tol, seed: cfg.seed, ..PowerIteration::default() };
+    let hutchinson = Hutchinson {
+        max_iter: cfg.trace_max_iter,
+        tol: cfg.trace_tol,
+        seed: cfg.seed,
+        ptmz_compat: cfg.ptmz_compat,
+    };
+    (power, hutchinson)
 }

@@ -8,10 +8,12 @@
 
 mod cells;
 mod hessian;
+mod image;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use pz_data::vision::VisionData;
 use pz_spec::{CellIndex, Plan, PlannedModel};
 use pz_store::{ModelState, ZooDir};
 use tch::Device;
@@ -70,19 +72,23 @@ pub enum MeasureError {
 }
 
 /// Compute the selected metrics that are missing at `epochs` for every finished cell, spreading
-/// the work over `devices` (one worker thread each).
+/// the work over `devices` (one worker thread each). An image zoo passes its dataset in
+/// `images`; its models get Hessians only (CKA and mode connectivity are measured for PINN
+/// zoos so far: the caller refuses them for image zoos).
 ///
 /// Metrics of one kind run in parallel on disjoint sets of models; the kinds run one after the
 /// other, so no two workers ever update the same `metrics.json`.
 ///
 /// # Errors
 /// Unreadable files, missing checkpoints at an epoch asked for.
+#[allow(clippy::too_many_arguments)] // what, where and on what data: each a separate choice
 pub fn measure_zoo(
     zoo: &ZooDir,
     plan: &Plan,
     epochs: &[u32],
     selection: Selection,
     devices: &[Device],
+    images: Option<&VisionData>,
     reporter: &dyn MeasureReporter,
     stop: &AtomicBool,
 ) -> Result<MeasureSummary, MeasureError> {
@@ -107,12 +113,22 @@ pub fn measure_zoo(
             if selection.mc { cells_needing(&cells, &pending("mc_test_error")?) } else { Vec::new() };
         reporter.on_planned(hessian_todo.len() as u64 + pair_count(&cka_todo) + pair_count(&mc_todo));
 
-        let units: Vec<&[PlannedModel]> = chunks(&hessian_todo, max_population).collect();
-        summary.hessians += in_parallel(&units, devices, stop, |chunk, device| {
-            hessian::measure(zoo, chunk, epoch, device)?;
-            reporter.on_done(chunk.len() as u64);
-            Ok(chunk.len())
-        })?;
+        summary.hessians += match images {
+            // Image models one by one, a cell's models together (they share a dataset subset).
+            Some(data) => in_parallel(&by_cell(&hessian_todo), devices, stop, |models, device| {
+                image::measure_hessians(zoo, models, epoch, device, data)?;
+                reporter.on_done(models.len() as u64);
+                Ok(models.len())
+            })?,
+            None => {
+                let units: Vec<&[PlannedModel]> = chunks(&hessian_todo, max_population).collect();
+                in_parallel(&units, devices, stop, |chunk, device| {
+                    hessian::measure(zoo, chunk, epoch, device)?;
+                    reporter.on_done(chunk.len() as u64);
+                    Ok(chunk.len())
+                })?
+            }
+        };
         summary.ckas +=
             in_parallel(&cell_chunks(&cka_todo, max_population), devices, stop, |group, device| {
                 cells::measure_cka(zoo, group, epoch, device)?;
@@ -211,6 +227,18 @@ fn cells_needing(
         .filter(|models| models.len() > 1 && models.iter().any(|m| todo.iter().any(|t| t.id() == m.id())))
         .cloned()
         .collect()
+}
+
+/// `models` grouped by grid cell, in order of first appearance.
+fn by_cell(models: &[PlannedModel]) -> Vec<Vec<PlannedModel>> {
+    let mut groups: Vec<Vec<PlannedModel>> = Vec::new();
+    for m in models {
+        match groups.iter_mut().find(|g| g[0].cell == m.cell) {
+            Some(g) => g.push(m.clone()),
+            None => groups.push(vec![m.clone()]),
+        }
+    }
+    groups
 }
 
 fn chunks(models: &[PlannedModel], max: usize) -> impl Iterator<Item = &[PlannedModel]> {

@@ -9,6 +9,7 @@
 mod accumulation;
 mod graph_step;
 mod layout;
+mod metric_data;
 mod runner;
 mod task;
 mod trainer;
@@ -19,6 +20,7 @@ mod tests;
 pub use layout::{
     auto_channels_last, trains_channels_last, CHANNELS_LAST_MIN_BATCH, CHANNELS_LAST_MIN_MULTIPLY_ADDS,
 };
+pub use metric_data::{load_image_model, metric_batches, MetricSet};
 pub use runner::train_image_model;
 pub use task::ImageTask;
 pub use trainer::{model_config, step_multiply_adds, EpochStats, ImageTrainer};

@@ -352,3 +352,27 @@ fn ptmz_compat_applies_the_resnet50_table_on_colour_images() {
     let correct = split(&[]);
     assert_eq!((correct.micro_batch, correct.loss_divisor, correct.schedule_steps), (1024, 1, 3));
 }
+
+/// The Hessian's samples: training batches drawn from the seed alone (the same for every model
+/// measured with it, different for another seed), augmented; test batches are the first test
+/// images, normalized; both stop where the set ends.
+#[test]
+fn metric_batches_are_fixed_by_their_seed_and_stop_at_the_end_of_the_set() {
+    use super::{metric_batches, MetricSet};
+    let data = data();
+    let ProblemConfig::Image(image) = &spec(&[]).problem else { panic!("an image spec") };
+    let task = ImageTask::new(&data, image, Device::Cpu);
+    let train = metric_batches(&task, MetricSet::Train, 10, 20, 7);
+    let sizes: Vec<i64> = train.iter().map(|(_, y)| y.size()[0]).collect();
+    assert_eq!(sizes, [20, 20, 20, 20, 16], "96 training images in batches of 20");
+    let again = metric_batches(&task, MetricSet::Train, 10, 20, 7);
+    for ((x, y), (x2, y2)) in train.iter().zip(&again) {
+        assert!(x.equal(x2) && y.equal(y2), "the same seed draws the same samples");
+    }
+    let other = metric_batches(&task, MetricSet::Train, 10, 20, 8);
+    assert!(!train[0].1.equal(&other[0].1), "another seed, another order");
+    let test = metric_batches(&task, MetricSet::Test, 2, 20, 7);
+    assert_eq!(test.len(), 2);
+    assert!(test[0].1.equal(&task.test_labels.narrow(0, 0, 20)), "the first test images, in order");
+    assert!(test[0].0.equal(&task.eval_transform.eval_batch(&task.test_images.narrow(0, 0, 20))));
+}

@@ -399,7 +399,7 @@ impl ImageTrainer {
         }
     }
 
-    fn prepare(&self, x: Tensor) -> Tensor {
+    pub(super) fn prepare(&self, x: Tensor) -> Tensor {
         if self.channels_last {
             channels_last(&x)
         } else {
