@@ -39,19 +39,19 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let spec = &zoo.spec;
     let images = match &spec.problem {
         pz_spec::ProblemConfig::Image(image) => {
-            if selection.cka || selection.mc {
+            if selection.mc {
                 if !args.only.is_empty() {
                     bail!(
-                        "{}: CKA and mode connectivity of image zoos are not implemented yet (they \
-                         run on PINN zoos)\n  hint: `--only hessian` measures the image models' Hessians",
+                        "{}: mode connectivity of image zoos is not implemented yet (it runs on PINN \
+                         zoos)\n  hint: `--only hessian,cka` measures the image models' Hessians and CKA",
                         args.dir.display()
                     );
                 }
                 eprintln!(
-                    "phasezoo: image zoo: measuring Hessians only (CKA and mode connectivity of image \
-                     zoos are not implemented yet)"
+                    "phasezoo: image zoo: measuring Hessians and CKA (mode connectivity of image zoos \
+                     is not implemented yet)"
                 );
-                selection = Selection { hessian: true, cka: false, mc: false };
+                selection.mc = false;
             }
             Some(crate::commands::train::load_dataset(&image.dataset, args.data_dir.as_deref())?)
         }

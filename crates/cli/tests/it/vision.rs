@@ -251,10 +251,11 @@ fn a_vit_that_cannot_cut_the_images_into_patches_is_refused_before_writing() {
 }
 
 /// `metrics` on an image zoo: every model gets its Hessian's top eigenvalue and trace on the
-/// training samples and on the test samples (`_val`); a rerun computes nothing; CKA and mode
-/// connectivity, not implemented for image zoos, are refused when asked for by name.
+/// training samples and on the test samples (`_val`), and the cell's CKA between its two seeds;
+/// a rerun computes nothing; mode connectivity, not implemented for image zoos, is refused when
+/// asked for by name.
 #[test]
-fn metrics_of_an_image_zoo_measure_hessians_on_train_and_test_samples() {
+fn metrics_of_an_image_zoo_measure_hessians_and_cka() {
     if !fashion_mnist_installed() {
         return;
     }
@@ -282,8 +283,8 @@ fn metrics_of_an_image_zoo_measure_hessians_on_train_and_test_samples() {
     };
     let r = metrics(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("measuring Hessians only"), "{}", r.stderr);
-    assert!(r.stderr.contains("2 Hessians"), "{}", r.stderr);
+    assert!(r.stderr.contains("measuring Hessians and CKA"), "{}", r.stderr);
+    assert!(r.stderr.contains("2 Hessians, 1 CKA cells"), "{}", r.stderr);
     let models: Vec<_> =
         std::fs::read_dir(zoo.join("models")).expect("models").map(|e| e.unwrap().path()).collect();
     assert_eq!(models.len(), 2);
@@ -302,11 +303,15 @@ fn metrics_of_an_image_zoo_measure_hessians_on_train_and_test_samples() {
             let samples = line[format!("hessian_trace_samples{suffix}")].as_u64().unwrap();
             assert!((1..=4).contains(&samples), "{line}");
         }
+        // Two seeds of one cell: one pair; linear CKA lies in [0, 1].
+        let cka = line["cka"].as_f64().expect("a CKA");
+        assert!((0.0..=1.0).contains(&cka), "{line}");
+        assert_eq!(line["cka_pairs"].as_array().map(Vec::len), Some(1), "{line}");
     }
     let again = metrics(&[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("0 Hessians"), "{}", again.stderr);
-    let refused = metrics(&["--only", "cka"]);
+    assert!(again.stderr.contains("0 Hessians, 0 CKA cells"), "{}", again.stderr);
+    let refused = metrics(&["--only", "mc"]);
     assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("--only hessian"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--only hessian,cka"), "{}", refused.stderr);
 }

@@ -1,6 +1,8 @@
-//! Hessian metrics of trained image models (SPEC §3.1): each model alone (image models of a zoo
-//! differ in width, so they do not stack), in eval mode, on 10 batches of 64 training samples
-//! (shuffled and augmented once, the same for every model) and on the first 640 test images.
+//! Metrics of trained image models, each model alone (image models of a zoo differ in width, so
+//! they do not stack), in eval mode: the Hessian (SPEC §3.1) on 10 batches of 64 training
+//! samples (shuffled and augmented once, the same for every model) and on the first 640 test
+//! images; CKA between the seeds of a cell (SPEC §3.2) on their logits of the first 1,280 test
+//! images, per batch of 128.
 
 use std::collections::BTreeMap;
 
@@ -11,11 +13,14 @@ use pz_train::classify::{load_image_model, metric_batches, ImageTask, MetricSet}
 use tch::{Device, Tensor};
 
 use super::{hessian::settings, number, MeasureError};
-use crate::{hutchinson_trace, top_eigenvalues, LossHvp};
+use crate::{feature_space_linear_cka, hutchinson_trace, top_eigenvalues, LossHvp};
 
 /// PTMZ's Hessian data: `hessian_number_batches` × `hessian_batch_size`.
 const BATCHES: usize = 10;
 const BATCH_SIZE: i64 = 64;
+/// PTMZ's CKA data: `CKA_num_batches` × `CKA_batch_size`.
+const CKA_BATCHES: usize = 10;
+const CKA_BATCH_SIZE: i64 = 128;
 
 /// Top eigenvalue and trace of each model of `models` (one cell: they share a dataset subset)
 /// on the training samples (`hessian_top_ev`, `hessian_trace`, …) and on the test samples
@@ -63,6 +68,55 @@ pub(super) fn measure_hessians(
             tracing::info!(model = %m.id(), epoch, set = suffix, top_ev = top[0], trace = trace.mean, "hessian");
         }
         zoo.model(m.id()).merge_metrics(epoch, values)?;
+    }
+    Ok(())
+}
+
+/// Linear CKA (biased, feature space) between every pair of seeds of each cell, computed per
+/// test batch and averaged (SPEC §3.2): `cka` (the mean over pairs and batches) and `cka_pairs`
+/// (each pair's mean over batches) on every model of the cell.
+pub(super) fn measure_cka(
+    zoo: &ZooDir,
+    cells: &[Vec<PlannedModel>],
+    epoch: u32,
+    device: Device,
+    data: &VisionData,
+) -> Result<(), MeasureError> {
+    for models in cells {
+        let Some(ProblemConfig::Image(image)) = models.first().map(|m| &m.config.problem) else {
+            continue;
+        };
+        let task = ImageTask::new(data, image, device);
+        let batches = metric_batches(&task, MetricSet::Test, CKA_BATCHES, CKA_BATCH_SIZE, 0);
+        let logits: Vec<Vec<Tensor>> = models
+            .iter()
+            .map(|m| {
+                let trainer = load_image_model(zoo, m, epoch, &task, device)?;
+                Ok(batches
+                    .iter()
+                    .map(|(x, _)| trainer.eval_logits(x).to_kind(tch::Kind::Double).to_device(Device::Cpu))
+                    .collect())
+            })
+            .collect::<Result<_, MeasureError>>()?;
+        let mut pairs = Vec::new();
+        for i in 0..models.len() {
+            for j in i + 1..models.len() {
+                let per_batch: Vec<f64> =
+                    logits[i].iter().zip(&logits[j]).map(|(x, y)| feature_space_linear_cka(x, y)).collect();
+                #[allow(clippy::cast_precision_loss)]
+                pairs.push(per_batch.iter().sum::<f64>() / per_batch.len() as f64);
+            }
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let mean = pairs.iter().sum::<f64>() / pairs.len() as f64;
+        for m in models {
+            let entry = BTreeMap::from([
+                ("cka".to_string(), number(mean)),
+                ("cka_pairs".to_string(), pairs.iter().copied().map(number).collect()),
+            ]);
+            zoo.model(m.id()).merge_metrics(epoch, entry)?;
+        }
+        tracing::info!(models = models.len(), epoch, cka = mean, "cka");
     }
     Ok(())
 }

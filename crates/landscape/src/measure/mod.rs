@@ -73,8 +73,8 @@ pub enum MeasureError {
 
 /// Compute the selected metrics that are missing at `epochs` for every finished cell, spreading
 /// the work over `devices` (one worker thread each). An image zoo passes its dataset in
-/// `images`; its models get Hessians only (CKA and mode connectivity are measured for PINN
-/// zoos so far: the caller refuses them for image zoos).
+/// `images`; its models get Hessians and CKA (mode connectivity is measured for PINN zoos so
+/// far: the caller refuses it for image zoos).
 ///
 /// Metrics of one kind run in parallel on disjoint sets of models; the kinds run one after the
 /// other, so no two workers ever update the same `metrics.json`.
@@ -131,7 +131,10 @@ pub fn measure_zoo(
         };
         summary.ckas +=
             in_parallel(&cell_chunks(&cka_todo, max_population), devices, stop, |group, device| {
-                cells::measure_cka(zoo, group, epoch, device)?;
+                match images {
+                    Some(data) => image::measure_cka(zoo, group, epoch, device, data)?,
+                    None => cells::measure_cka(zoo, group, epoch, device)?,
+                }
                 reporter.on_done(pair_count(group));
                 Ok(group.len())
             })?;

@@ -95,4 +95,10 @@ impl ImageTrainer {
         let logits = self.model.forward_t(&self.prepare(images.shallow_clone()), false);
         logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(labels, None, tch::Reduction::Mean, -100)
     }
+
+    /// Logits of a transformed batch in eval mode, float32, without gradients (PTMZ's CKA
+    /// representation: the raw model's output, no log-softmax).
+    pub fn eval_logits(&self, images: &Tensor) -> Tensor {
+        tch::no_grad(|| self.model.forward_t(&self.prepare(images.shallow_clone()), false))
+    }
 }
