@@ -13,7 +13,7 @@ use pz_train::classify::{load_image_model, metric_batches, ImageTask, MetricSet}
 use tch::{Device, Tensor};
 
 use super::{hessian::settings, number, MeasureError};
-use crate::{feature_space_linear_cka, hutchinson_trace, top_eigenvalues, LossHvp};
+use crate::{feature_space_linear_cka, hutchinson_trace, top_eigenvalues, GraphedHvp, LossHvp};
 
 /// PTMZ's Hessian data: `hessian_number_batches` × `hessian_batch_size`.
 const BATCHES: usize = 10;
@@ -37,6 +37,11 @@ pub(super) fn measure_hessians(
     };
     let cfg = &zoo.spec.metrics.hessian;
     let (power, hutchinson) = settings(cfg);
+    let graphs = zoo.spec.run.graph;
+    if let (Device::Cuda(i), true) = (device, graphs) {
+        // A captured product needs this thread's work off the default stream.
+        pz_device::use_own_cuda_stream(i);
+    }
     let task = ImageTask::new(data, image, device);
     let sets: Vec<(&str, Vec<(Tensor, Tensor)>)> = [(MetricSet::Train, ""), (MetricSet::Test, "_val")]
         .into_iter()
@@ -55,7 +60,7 @@ pub(super) fn measure_hessians(
                 .iter()
                 .map(|(x, y)| (y.size()[0] as f64 / total as f64, trainer.eval_loss(x, y).unsqueeze(0)))
                 .collect();
-            let op = LossHvp::single_model(params, losses);
+            let op = GraphedHvp::new(LossHvp::single_model(params, losses), device, graphs);
             let top = top_eigenvalues(&op, &lifted, cfg.top_n, &power).swap_remove(0);
             let trace = hutchinson_trace(&op, &lifted, &hutchinson).swap_remove(0);
             values.insert(format!("hessian_top_ev{suffix}"), number(top[0]));
