@@ -17,7 +17,7 @@ use crate::{
 const MAX_GRAM_POINTS: i64 = 2048;
 
 /// Unordered pairs (i < j) of `n` seeds.
-fn pairs(n: usize) -> Vec<(usize, usize)> {
+pub(super) fn pairs(n: usize) -> Vec<(usize, usize)> {
     (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect()
 }
 
@@ -53,18 +53,30 @@ pub(super) fn measure_cka(
                 }
             })
             .collect();
-        #[allow(clippy::cast_precision_loss)]
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        for m in models {
-            let entry = BTreeMap::from([
-                ("cka".to_string(), number(mean)),
-                ("cka_pairs".to_string(), values.iter().copied().map(number).collect()),
-            ]);
-            zoo.model(m.id()).merge_metrics(epoch, entry)?;
-        }
-        tracing::info!(models = models.len(), epoch, cka = mean, "cka");
+        store_cka(zoo, models, epoch, &values)?;
         offset += models.len();
     }
+    Ok(())
+}
+
+/// A cell's CKA on every model of it: `cka` (the mean over seed pairs) and `cka_pairs` (each
+/// pair's value, in [`pairs`] order).
+pub(super) fn store_cka(
+    zoo: &ZooDir,
+    models: &[PlannedModel],
+    epoch: u32,
+    per_pair: &[f64],
+) -> Result<(), MeasureError> {
+    #[allow(clippy::cast_precision_loss)]
+    let mean = per_pair.iter().sum::<f64>() / per_pair.len() as f64;
+    for m in models {
+        let entry = BTreeMap::from([
+            ("cka".to_string(), number(mean)),
+            ("cka_pairs".to_string(), per_pair.iter().copied().map(number).collect()),
+        ]);
+        zoo.model(m.id()).merge_metrics(epoch, entry)?;
+    }
+    tracing::info!(models = models.len(), epoch, cka = mean, "cka");
     Ok(())
 }
 

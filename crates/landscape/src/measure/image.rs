@@ -12,6 +12,7 @@ use pz_store::ZooDir;
 use pz_train::classify::{load_image_model, metric_batches, ImageTask, MetricSet};
 use tch::{Device, Tensor};
 
+use super::cells::{pairs, store_cka};
 use super::{hessian::settings, number, MeasureError};
 use crate::{feature_space_linear_cka, hutchinson_trace, top_eigenvalues, GraphedHvp, LossHvp};
 
@@ -103,25 +104,17 @@ pub(super) fn measure_cka(
                     .collect())
             })
             .collect::<Result<_, MeasureError>>()?;
-        let mut pairs = Vec::new();
-        for i in 0..models.len() {
-            for j in i + 1..models.len() {
+        let per_pair: Vec<f64> = pairs(models.len())
+            .into_iter()
+            .map(|(i, j)| {
                 let per_batch: Vec<f64> =
                     logits[i].iter().zip(&logits[j]).map(|(x, y)| feature_space_linear_cka(x, y)).collect();
                 #[allow(clippy::cast_precision_loss)]
-                pairs.push(per_batch.iter().sum::<f64>() / per_batch.len() as f64);
-            }
-        }
-        #[allow(clippy::cast_precision_loss)]
-        let mean = pairs.iter().sum::<f64>() / pairs.len() as f64;
-        for m in models {
-            let entry = BTreeMap::from([
-                ("cka".to_string(), number(mean)),
-                ("cka_pairs".to_string(), pairs.iter().copied().map(number).collect()),
-            ]);
-            zoo.model(m.id()).merge_metrics(epoch, entry)?;
-        }
-        tracing::info!(models = models.len(), epoch, cka = mean, "cka");
+                let mean = per_batch.iter().sum::<f64>() / per_batch.len() as f64;
+                mean
+            })
+            .collect();
+        store_cka(zoo, models, epoch, &per_pair)?;
     }
     Ok(())
 }
