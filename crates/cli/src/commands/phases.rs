@@ -247,7 +247,7 @@ fn print_table(grid: &Grid) {
         );
     } else {
         println!(
-            "first labels: train loss > {} = underfit; test error > {} = failed  (rows: {}, columns: {}; Yang et al. phases need `phasezoo metrics`, which measures PINN zoos so far)",
+            "first labels: train loss > {} = underfit; test error > {} = failed  (rows: {}, columns: {}; Yang et al. phases need `phasezoo metrics`: CKA and mode connectivity, the latter not yet for image zoos)",
             fmt_value(t.train_loss),
             fmt_value(t.test_error),
             grid.temperature_name,
