@@ -25,7 +25,7 @@ pub mod vision;
 pub use adam::BatchedAdam;
 pub use error::Error;
 pub use group::group_populations;
-pub use load::load_population;
+pub use load::{checkpoint_at, load_population};
 pub use pinn::{Evaluation, PinnPopulation};
 pub use reporter::{NoReporter, Reporter};
 pub use resume::common_resume_epoch;

@@ -54,6 +54,16 @@ pub struct Cost {
 impl Cost {
     /// No share and no work: first-come order, never waiting.
     pub const FIRST_COME: Self = Self { share: 0.0, work: 0.0 };
+
+    /// A training on a GPU of `steps` steps of `multiply_adds_per_step` each, counting a GPU as
+    /// filled by `filling` multiply-adds per step ([`gpu_share`], [`expected_work`]).
+    #[must_use]
+    pub fn on_gpu(multiply_adds_per_step: f64, steps: f64, filling: f64) -> Self {
+        Self {
+            share: gpu_share(multiply_adds_per_step, filling),
+            work: expected_work(multiply_adds_per_step, steps),
+        }
+    }
 }
 
 /// Worker threads per GPU when packing: PERF-NOTES.md measured 8 streams as the knee (16 gave
@@ -245,9 +255,7 @@ mod tests {
     #[test]
     fn items_come_by_expected_work_after_those_that_need_most_of_a_gpu() {
         let training = |macs_per_image: f64, batch: f64| {
-            let steps = 1024.0 * 8.0 / batch;
-            let step = macs_per_image * batch;
-            Cost { share: gpu_share(step, GPU_FILLING_MULTIPLY_ADDS), work: expected_work(step, steps) }
+            Cost::on_gpu(macs_per_image * batch, 1024.0 * 8.0 / batch, GPU_FILLING_MULTIPLY_ADDS)
         };
         let wide = 2e10; // multiply-adds per image of a wide model: batch 1024 fills the GPU
         let items = vec![

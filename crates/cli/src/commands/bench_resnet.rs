@@ -17,7 +17,7 @@ use anyhow::Result;
 use pz_data::vision::{DatasetName, ImageSet, VisionData};
 use pz_spec::{DeviceRequest, Plan, ProblemConfig, ZooSpec};
 use pz_train::classify::{step_multiply_adds, ImageTask, ImageTrainer};
-use pz_train::pack::{expected_work, gpu_share, Cost, PackQueue, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_train::pack::{Cost, PackQueue, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
 
 const SPEC: &str = include_str!("../../../../examples/fashion-resnet18-small.toml");
 
@@ -93,7 +93,7 @@ pub fn run(args: &Args) -> Result<()> {
             let cost = if device.is_cuda() {
                 let step = step_multiply_adds(&m.config, 1, 10, 28);
                 let steps = f64::from(args.epochs * args.images.div_ceil(m.config.train.batch_size));
-                Cost { share: gpu_share(step, args.fill), work: expected_work(step, steps) }
+                Cost::on_gpu(step, steps, args.fill)
             } else {
                 Cost::FIRST_COME
             };

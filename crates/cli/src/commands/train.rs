@@ -290,10 +290,7 @@ fn run_image_models(
                 #[allow(clippy::cast_precision_loss)]
                 let steps =
                     (steps_per_epoch(&m.config, Some(data)) * u64::from(m.config.train.epochs)) as f64;
-                Cost {
-                    share: pack::gpu_share(step, pack::GPU_FILLING_MULTIPLY_ADDS),
-                    work: pack::expected_work(step, steps),
-                }
+                Cost::on_gpu(step, steps, pack::GPU_FILLING_MULTIPLY_ADDS)
             } else {
                 Cost::FIRST_COME // CPU workers share cores, not a GPU: plain first-come order
             };

@@ -107,11 +107,10 @@ pub(super) fn measure_cka(
         let per_pair: Vec<f64> = pairs(models.len())
             .into_iter()
             .map(|(i, j)| {
-                let per_batch: Vec<f64> =
-                    logits[i].iter().zip(&logits[j]).map(|(x, y)| feature_space_linear_cka(x, y)).collect();
+                let per_batch = logits[i].iter().zip(&logits[j]).map(|(x, y)| feature_space_linear_cka(x, y));
                 #[allow(clippy::cast_precision_loss)]
-                let mean = per_batch.iter().sum::<f64>() / per_batch.len() as f64;
-                mean
+                let batches = logits[i].len() as f64;
+                per_batch.sum::<f64>() / batches
             })
             .collect();
         store_cka(zoo, models, epoch, &per_pair)?;

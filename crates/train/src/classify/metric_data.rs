@@ -2,12 +2,12 @@
 //! checkpoint, the fixed samples the Hessian is taken on, and the loss on them in eval mode.
 
 use pz_spec::PlannedModel;
-use pz_store::{Checkpoint, ZooDir};
+use pz_store::ZooDir;
 use tch::{Device, Kind, Tensor};
 
 use super::{ImageTask, ImageTrainer};
 use crate::vision::{augment_rng, epoch_permutation};
-use crate::Error;
+use crate::{checkpoint_at, Error};
 
 /// Which samples a metric is taken on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +70,7 @@ pub fn load_image_model(
     task: &ImageTask,
     device: Device,
 ) -> Result<ImageTrainer, Error> {
-    let dir = zoo.model(plan.id());
-    let checkpoint = Checkpoint { dir: dir.path.join(Checkpoint::dir_name(epoch)), epoch };
-    if !checkpoint.dir.exists() {
-        return Err(Error::MissingCheckpoint { model: plan.id().to_string(), epoch });
-    }
-    let loaded = checkpoint.load()?;
+    let loaded = checkpoint_at(zoo, plan, epoch)?;
     let mut trainer = ImageTrainer::new(&plan.config, task, device)?.with_cuda_graphs(false);
     trainer.restore(&loaded)?;
     Ok(trainer)
@@ -92,13 +87,22 @@ impl ImageTrainer {
     /// statistics), in float32 whatever `train.precision` says, with its autograd graph to
     /// [`ImageTrainer::parameters`]: `[]`-shaped.
     pub fn eval_loss(&self, images: &Tensor, labels: &Tensor) -> Tensor {
-        let logits = self.model.forward_t(&self.prepare(images.shallow_clone()), false);
-        logits.log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(labels, None, tch::Reduction::Mean, -100)
+        self.float32_eval_logits(images).log_softmax(-1, Kind::Float).nll_loss_nd::<Tensor>(
+            labels,
+            None,
+            tch::Reduction::Mean,
+            -100,
+        )
     }
 
     /// Logits of a transformed batch in eval mode, float32, without gradients (PTMZ's CKA
     /// representation: the raw model's output, no log-softmax).
     pub fn eval_logits(&self, images: &Tensor) -> Tensor {
-        tch::no_grad(|| self.model.forward_t(&self.prepare(images.shallow_clone()), false))
+        tch::no_grad(|| self.float32_eval_logits(images))
+    }
+
+    /// Eval-mode logits in float32 (no autocast: the metrics are PTMZ's float32 ones).
+    fn float32_eval_logits(&self, images: &Tensor) -> Tensor {
+        self.model.forward_t(&self.prepare(images.shallow_clone()), false)
     }
 }
