@@ -2,6 +2,7 @@
 
     python bench/resnet_zoo_pytorch.py --mode eager|packed [--widths 2,4,...,256] [--batches 8,...,1024]
         [--images 4096] [--epochs 2] [--jobs 8] [--bf16] [--deterministic] [--device cuda]
+        [--data gpu|loader] [--workers 6]
     python bench/resnet_zoo_pytorch.py --check     # CPU self-check of the schedule and the SGD step
 
 Grid: one cell per (width, batch) of resnet18(width, 1, 10) (python/phasezoo_vision.py), one seed,
@@ -9,15 +10,15 @@ every cell trained on the same images. Per cell: N random uint8 1x28x28 images a
 made on the device by a seeded generator (throughput does not depend on pixel values); E epochs,
 each a torch.randperm of N cut into batches of B in order, the last partial batch trained too.
 Per batch: gather, augment on the device as bench/resnet_pytorch.py (crop pad 4, flip, rotation
-±20° nearest, normalize), forward in train mode (optionally under bf16 autocast), NLL on
-log_softmax of float logits, backward, SGD (momentum, weight decay 5e-4, dampening 0) with
-OneCycleLR (max_lr 0.1, total E*ceil(N/B) steps, PyTorch defaults: lr AND momentum change each
-step). The epoch's loss sum (float64) and correct count stay on the device, read once per epoch.
-Cell time: model construction to the end of its last epoch. Grid rate: N*E*cells / wall time of
-the whole grid. One JSON line per cell, one for the grid. Eager cells also report their last
-epoch's rate (`last_epoch_images_per_sec`): the steady state, after every first-step cost (cuDNN
-plans, allocations; phasezoo's graph capture) is paid, as it is for all but the first of a real
-zoo's 150 epochs.
+±20° nearest, normalize; `--data loader`: below), forward in train mode (optionally under bf16
+autocast), NLL on log_softmax of float logits, backward, SGD (momentum, weight decay 5e-4,
+dampening 0) with OneCycleLR (max_lr 0.1, total E*ceil(N/B) steps, PyTorch defaults: lr AND
+momentum change each step). The epoch's loss sum (float64) and correct count stay on the device,
+read once per epoch. Cell time: model (and loader) construction to the end of its last epoch.
+Grid rate: N*E*cells / wall time of the whole grid. One JSON line per cell, one for the grid.
+Eager cells also report their last epoch's rate (`last_epoch_images_per_sec`): the steady state,
+after every first-step cost (cuDNN plans, allocations; phasezoo's graph capture) is paid, as it is
+for all but the first of a real zoo's 150 epochs.
 
 Modes: `eager` is the original zoo's way, one cell at a time with torch.optim.SGD + OneCycleLR.
 `--deterministic` adds the original's cuDNN settings (`cudnn.deterministic = True`, `benchmark =
@@ -27,6 +28,19 @@ algorithms, which is kinder to PyTorch than the original was.
 CUDA stream, take cells in phasezoo's queue order (below); per cell the first full batch runs eagerly (warm-up), the
 whole step (forward, backward, SGD, accumulators) is captured once as a CUDA graph and replayed
 for every later full batch; the partial last batch runs eagerly with the same update.
+
+Data paths (`--data`, the images and labels are make_data's in both, made before the cell's clock):
+`gpu` (default) keeps them on the device and augments whole batches there (above). `loader`
+(eager only) is the original's: the images are copied to the CPU once and read as torchvision's
+FashionMNIST reads them (a PIL "L" image per sample, then RandomCrop(28, padding=4),
+RandomHorizontalFlip, RandomRotation(20), ToTensor, Normalize), through DataLoader(batch, shuffle,
+--workers worker processes, default 6, as the original's trainloader), each batch then moved to
+the device in the training loop. The loader is built in the cell's timed setup, and with the
+default persistent_workers=False and pin_memory=False, as the original ran, every epoch's iter()
+starts its workers anew. So (a) "as the original ran" is `--mode eager --deterministic --data
+loader`; `--data gpu` is kept as a stronger baseline than the original, without its CPU data path.
+Reduced protocol: an epoch here is 4096 images, not a real zoo's 50k, so each epoch's worker
+start-up weighs far more than over 150 such epochs; even `last_epoch_images_per_sec` includes one.
 """
 import argparse
 import contextlib
@@ -138,11 +152,45 @@ def batches(images, labels, gen, batch):
         yield augment(images[idx], gen), labels[idx]
 
 
+class LoaderData(torch.utils.data.Dataset):
+    """torchvision's FashionMNIST with the original's training transforms: uint8 CPU images
+    (N, 28, 28) and int64 labels, one PIL image per sample. Module level: workers unpickle it
+    where they are spawned."""
+
+    def __init__(self, images, labels):
+        from torchvision import transforms
+        self.data, self.targets = images, labels
+        self.transform = transforms.Compose([
+            transforms.RandomCrop(28, padding=4), transforms.RandomHorizontalFlip(),
+            transforms.RandomRotation(20), transforms.ToTensor(),
+            transforms.Normalize((MEAN,), (STD,))])
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        # A 2-D uint8 array is mode "L", FashionMNIST's mode="L" (a keyword Pillow 11.3 deprecated).
+        return self.transform(Image.fromarray(self.data[i].numpy())), int(self.targets[i])
+
+
+def loader_batches(loader, dev):
+    """One epoch of the original's data path: iter() starts the workers, each batch goes to the
+    device in the training loop."""
+    for x, y in loader:
+        yield x.to(dev), y.to(dev)
+
+
 def cell_eager(width, batch, a, dev):
-    """The reference recipe: torch.optim.SGD + OneCycleLR, every step eager. Returns the cell's
-    seconds and its last epoch's."""
+    """The reference recipe: torch.optim.SGD + OneCycleLR, every step eager, on either data path.
+    Returns the cell's seconds and its last epoch's."""
     images, labels, gen = make_data(a.images, dev)
+    if a.data == "loader":
+        data = LoaderData(images[:, 0].cpu(), labels.cpu())
     t0 = time.perf_counter()
+    if a.data == "loader":
+        loader = torch.utils.data.DataLoader(data, batch_size=batch, shuffle=True,
+                                             num_workers=a.workers, drop_last=False)
     model = resnet18(width, 1, 10).to(dev).train()
     opt = torch.optim.SGD(model.parameters(), lr=MAX_LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR,
@@ -151,7 +199,9 @@ def cell_eager(width, batch, a, dev):
         last_epoch_start = time.perf_counter()  # the previous epoch ended with a host sync
         loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
         correct = torch.zeros((), device=dev, dtype=torch.int64)
-        for x, y in batches(images, labels, gen, batch):
+        epoch = (loader_batches(loader, dev) if a.data == "loader"
+                 else batches(images, labels, gen, batch))
+        for x, y in epoch:
             opt.zero_grad(set_to_none=True)
             logits, loss = forward_loss(model, x, y, a.bf16)
             loss.backward()
@@ -292,10 +342,11 @@ def run_grid(a, dev):
     sizes = [int(v) for v in a.batches.split(",")]
     cells = list(itertools.product(widths, sizes))
     print_lock = threading.Lock()
+    data = {"data": a.data, **({"workers": a.workers} if a.data == "loader" else {})}
 
     def emit(width, batch, secs, last_epoch_secs=None):
         n = a.images * a.epochs
-        row = {"system": "pytorch", "mode": a.mode, "width": width, "batch_size": batch,
+        row = {"system": "pytorch", "mode": a.mode, **data, "width": width, "batch_size": batch,
                "images": n, "seconds": secs, "images_per_sec": n / secs}
         if last_epoch_secs is not None:
             row["last_epoch_images_per_sec"] = a.images / last_epoch_secs
@@ -338,8 +389,9 @@ def run_grid(a, dev):
             raise RuntimeError(f"{len(errors)} worker(s) failed") from errors[0]
     wall = time.perf_counter() - t0
     images = a.images * a.epochs * len(cells)
-    print(json.dumps({"system": "pytorch", "mode": a.mode, "grid": True, "cells": len(cells),
-                      "images": images, "wall_s": wall, "images_per_sec": images / wall, "jobs": jobs,
+    print(json.dumps({"system": "pytorch", "mode": a.mode, **data, "grid": True,
+                      "cells": len(cells), "images": images, "wall_s": wall,
+                      "images_per_sec": images / wall, "jobs": jobs,
                       "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
                       "precision": "bf16_autocast" if a.bf16 else "float32",
                       "cudnn_deterministic": a.deterministic, "torch": torch.__version__}), flush=True)
@@ -347,7 +399,8 @@ def run_grid(a, dev):
 
 def check():
     """CPU: one_cycle equals OneCycleLR over 50 steps; make_step's foreach SGD equals
-    torch.optim.SGD + OneCycleLR over 3 steps of a tiny ResNet."""
+    torch.optim.SGD + OneCycleLR over 3 steps of a tiny ResNet; LoaderData's transforms and
+    batches, where torchvision is there."""
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=MAX_LR, momentum=MOMENTUM)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=MAX_LR, total_steps=50)
     for t in range(50):
@@ -380,6 +433,33 @@ def check():
     print(f"sgd_foreach: parameters and BatchNorm buffers equal torch.optim.SGD's after 3 steps "
           f"(max abs diff {diff:.3g})")
 
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        print("LoaderData: skipped, torchvision is not importable here")
+        return
+    # Crop padding and rotation fill are 0, so a black image stays black whatever the draws, and
+    # the centre of a white one stays white (a crop moves it by 4 at most, rotation keeps it).
+    torch.manual_seed(0)  # the transforms draw from torch's default generator
+    black, white = torch.tensor((0 - MEAN) / STD), torch.tensor((1 - MEAN) / STD)
+    data = LoaderData(torch.tensor([0, 255], dtype=torch.uint8)[:, None, None].expand(2, 28, 28),
+                      torch.tensor([3, 7]))
+    filled = 0
+    for _ in range(20):
+        (x0, y0), (x1, y1) = data[0], data[1]
+        assert x0.shape == x1.shape == (1, 28, 28) and x0.dtype == torch.float32
+        assert (y0, y1) == (3, 7)
+        assert torch.isclose(x0, black).all(), "a black image is not Normalize(0) everywhere"
+        assert torch.isclose(x1[0, 14, 14], white), "a white image's centre is not Normalize(1)"
+        assert (torch.isclose(x1, black) | torch.isclose(x1, white)).all(), x1.unique()
+        filled += bool(torch.isclose(x1, black).any())
+    assert filled > 0, "20 transforms of a white image brought in no zero fill"
+    x, y = next(iter(torch.utils.data.DataLoader(data, batch_size=2)))
+    assert x.shape == (2, 1, 28, 28) and x.dtype == torch.float32, (x.shape, x.dtype)
+    assert y.dtype == torch.int64 and y.tolist() == [3, 7], y
+    print("LoaderData: (1, 28, 28) float32 samples, Normalize(MEAN, STD) of ToTensor's [0, 1], "
+          "zero fill; DataLoader batches (B, 1, 28, 28) with int64 labels")
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -393,10 +473,21 @@ def main():
     p.add_argument("--deterministic", action="store_true",
                    help="cudnn.deterministic = True, as the original zoo ran")
     p.add_argument("--device", default="cuda")
+    p.add_argument("--data", choices=["gpu", "loader"], default="gpu",
+                   help="loader: the original's CPU data path (DataLoader workers, torchvision)")
+    p.add_argument("--workers", type=int, default=6, help="DataLoader workers for --data loader")
     p.add_argument("--check", action="store_true")
     a = p.parse_args()
+    if a.data == "loader" and a.mode != "eager":
+        p.error("--data loader is the original's data path, one cell at a time: use it with "
+                "--mode eager only")
     if a.check:
         return check()
+    if a.data == "loader":
+        try:
+            import torchvision  # noqa: F401
+        except ImportError as e:
+            sys.exit(f"resnet_zoo_pytorch: --data loader needs torchvision ({e})")
     dev = torch.device(a.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         sys.exit("resnet_zoo_pytorch: CUDA is not available here (use --device cpu for a smoke test)")

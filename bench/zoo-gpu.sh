@@ -8,11 +8,13 @@
 # Every cell trains EPOCHS epochs (default 2) over IMAGES random Fashion-MNIST-shaped images
 # (default 4096) made on the GPU. WIDTHS and BATCHES override the paper's grid (8 × 8);
 # MODES picks runs (default "packed one eager-a packed-b"): phasezoo packed, phasezoo one cell at
-# a time (graphs on), PyTorch (a) as the original ran (cudnn.deterministic), PyTorch (b); also
-# "eager-a-fast" ((a) with cuDNN free to pick nondeterministic algorithms), "eager" (phasezoo one
-# cell at a time without graphs), "one-nchw" and "packed-nchw" (phasezoo with every model
-# contiguous instead of run.layout's auto choice), "one-bf16", "eager-a-bf16", "packed-bf16" and
-# "packed-b-bf16" (bf16 autocast).
+# a time (graphs on), PyTorch (a) with the original's cudnn.deterministic but its data kept and
+# augmented on the GPU (a stronger baseline than the original), PyTorch (b); also "eager-a-orig"
+# ((a) fed as the original ran: images on the CPU, torchvision transforms in 6 DataLoader workers,
+# each batch then moved to the GPU; needs torchvision), "eager-a-fast" ((a) with cuDNN free to pick
+# nondeterministic algorithms), "eager" (phasezoo one cell at a time without graphs), "one-nchw"
+# and "packed-nchw" (phasezoo with every model contiguous instead of run.layout's auto choice),
+# "one-bf16", "eager-a-bf16", "packed-bf16" and "packed-b-bf16" (bf16 autocast).
 set -euo pipefail
 bin=${1:?usage: bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]}
 images=${2:-4096}
@@ -30,6 +32,7 @@ for mode in ${MODES:-packed one eager-a packed-b}; do
     one) "$bin" bench resnet --device cuda --jobs 1 "${common[@]}" | sed 's/^/one /' ;;
     eager) "$bin" bench resnet --device cuda --jobs 1 --eager "${common[@]}" | sed 's/^/eager /' ;;
     eager-a) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic "${common[@]}" | sed 's/^/eager-a /' ;;
+    eager-a-orig) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic --data loader "${common[@]}" | sed 's/^/eager-a-orig /' ;;
     eager-a-fast) "$py" "$here/resnet_zoo_pytorch.py" --mode eager "${common[@]}" | sed 's/^/eager-a-fast /' ;;
     one-nchw) "$bin" bench resnet --device cuda --jobs 1 --layout contiguous "${common[@]}" | sed 's/^/one-nchw /' ;;
     one-bf16) "$bin" bench resnet --device cuda --jobs 1 --precision bf16_autocast "${common[@]}" | sed 's/^/one-bf16 /' ;;
