@@ -5,7 +5,10 @@
 #   bench/pinn-gpu.sh PHASEZOO_BINARY [STEPS]
 #
 # STEPS optimizer steps per model (default 1000 = 10 epochs of 100). phasezoo runs with its steps
-# as CUDA graphs (run.graph=true, the default) and without (GRAPHS="true false" by default).
+# as CUDA graphs (run.graph=true, the default) and without (GRAPHS="true false" by default), in
+# each of MODES (default "autograd forward-tensors forward"): the double backward, forward mode
+# with libtorch's tensor operations (run.fused_kernels=false), forward mode with phasezoo's fused
+# kernels.
 # phasezoo's rate counts the
 # training steps only (its log line "population finished" splits step time from evaluation and
 # file writing, which it also reports); PyTorch's rates come from bench/pinn_pytorch.py.
@@ -18,15 +21,23 @@ here=$(cd "$(dirname "$0")" && pwd)
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 "$py" -c 'import torch; print("torch", torch.__version__)'
 for graph in ${GRAPHS:-true false}; do
-for mode in autograd forward; do
+for mode in ${MODES:-autograd forward-tensors forward}; do
+  case $mode in
+    autograd) keys=(--set 'problem.derivatives="autograd"') ;;
+    forward-tensors) keys=(--set 'problem.derivatives="forward"' --set run.fused_kernels=false) ;;
+    forward) keys=(--set 'problem.derivatives="forward"' --set run.fused_kernels=true) ;;
+    *) echo "unknown mode $mode" >&2; exit 2 ;;
+  esac
   out=$(mktemp -d)
   start=$(date +%s%N)
-  RUST_LOG=pz_train=info,phasezoo=warn PHASEZOO_NO_PROGRESS=1 "$bin" train "$here/../examples/convection-paper.toml" \
+  RUST_LOG=pz_train=info,phasezoo=warn,pz_models=warn PHASEZOO_NO_PROGRESS=1 "$bin" train "$here/../examples/convection-paper.toml" \
     --out "$out/zoo" --device cuda --no-plot --set train.epochs=$epochs --set checkpoint.every=0 \
-    --set "problem.derivatives=\"$mode\"" --set "run.graph=$graph" 2>&1 | grep "population finished" | sed 's/\x1b\[[0-9;]*m//g'
+    "${keys[@]}" --set "run.graph=$graph" 2>&1 | grep "population finished\|fused" | sed 's/\x1b\[[0-9;]*m//g'
   end=$(date +%s%N)
-  echo "phasezoo derivatives=$mode graph=$graph wall_ms=$(( (end - start) / 1000000 )) (includes start-up, 11 evaluations, result files, 2 checkpoints per model)"
-  "$bin" phases "$out/zoo" | sed -n 2,3p
+  echo "phasezoo mode=$mode graph=$graph wall_ms=$(( (end - start) / 1000000 )) (includes start-up, 11 evaluations, result files, 2 checkpoints per model)"
+  # The known transition (index.csv columns: load_value = β, test_error = relative L2 error).
+  awk -F, 'NR > 1 && $3 == 1 && (b1 == "" || $11 < b1) { b1 = $11 } NR > 1 && $3 >= 30 && (lo == "" || $11 < lo) { lo = $11 }
+    END { printf "  min relative L2 error at beta = 1: %s; min at beta >= 30: %s\n", b1, lo }' "$out/zoo/index.csv"
   rm -rf "$out"
 done
 done

@@ -1,7 +1,7 @@
 //! libtorch features that tch 0.24 does not expose, through a small C++ shim (csrc/*.cpp)
 //! compiled against the same libtorch: bf16 autocast, CUDA streams and pinned memory, CUDA graphs,
 //! multi-tensor and fused SGD steps and a fused Adam step (learning rate in a device tensor),
-//! element-wise CUDA kernels compiled at run time, TF32 and determinism. Each is wrapped in a
+//! element-wise and hand-written CUDA kernels compiled at run time, TF32 and determinism. Each is wrapped in a
 //! safe function; the foreign declarations are here, each call says why it is sound.
 
 #![allow(unsafe_code)] // the FFI calls below; each says why it is sound
@@ -9,6 +9,7 @@
 mod autocast;
 mod graph;
 mod jit;
+mod kernel;
 mod optim;
 mod streams;
 mod switches;
@@ -16,6 +17,7 @@ mod switches;
 pub use autocast::{cuda_autocast_is_bf16, with_bf16_autocast};
 pub use graph::{cuda_graphs_available, outside_captures, CudaGraph, GraphError};
 pub use jit::ElementwiseKernel;
+pub use kernel::{KernelArg, KernelSource, Kernels};
 pub use optim::{fused_adam_step, fused_sgd_step, sgd_step, AdamHyper, AdamState, StepError};
 pub use streams::{current_cuda_stream_id, pin_memory, use_own_cuda_stream};
 pub use switches::{set_deterministic, set_tf32};
@@ -77,6 +79,27 @@ mod ffi {
             n_inputs: i32,
             n_outputs: i32,
             outputs: *mut *mut torch_sys::C_tensor,
+            error: *mut std::ffi::c_char,
+            error_len: usize,
+        ) -> i32;
+        pub fn pz_kernel_compile(
+            source: *const std::ffi::c_char,
+            file: *const std::ffi::c_char,
+            options: *const *const std::ffi::c_char,
+            n_options: i32,
+            names: *const *const std::ffi::c_char,
+            n_names: i32,
+            device: i32,
+            functions: *mut *mut std::ffi::c_void,
+            error: *mut std::ffi::c_char,
+            error_len: usize,
+        ) -> i32;
+        pub fn pz_kernel_launch(
+            function: *mut std::ffi::c_void,
+            device: i32,
+            grid: *const u32,
+            block: *const u32,
+            args: *mut *mut std::ffi::c_void,
             error: *mut std::ffi::c_char,
             error_len: usize,
         ) -> i32;

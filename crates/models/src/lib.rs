@@ -6,6 +6,7 @@
 
 mod convert;
 mod error;
+mod fused_tangent;
 mod mlp;
 mod rng;
 mod tangent;

@@ -25,11 +25,28 @@
 use pz_device::ElementwiseKernel;
 use tch::Tensor;
 
+use crate::fused_tangent::FusedTape;
 use crate::MlpPopulation;
 
 /// What the backward sweep needs from the forward one.
 #[derive(Debug)]
-pub struct TangentTape {
+pub struct TangentTape(Tape);
+
+#[derive(Debug)]
+enum Tape {
+    Tensors(TensorTape),
+    Fused(FusedTape),
+}
+
+impl TangentTape {
+    pub(crate) fn fused(tape: FusedTape) -> Self {
+        Self(Tape::Fused(tape))
+    }
+}
+
+/// The tensor sweep's tape.
+#[derive(Debug)]
+struct TensorTape {
     inputs: Tensor,
     direction: Tensor,
     /// `a_l`, `[K, P, w]` per hidden layer.
@@ -68,7 +85,7 @@ impl MlpPopulation {
                 tangents.push(a_dot);
                 z_dot = next_dot;
             }
-            let tape = TangentTape {
+            let tape = TensorTape {
                 inputs: points.shallow_clone(),
                 direction: direction.shallow_clone(),
                 activations,
@@ -76,17 +93,28 @@ impl MlpPopulation {
                 tangents,
                 n,
             };
-            (z, z_dot, tape)
+            (z, z_dot, TangentTape(Tape::Tensors(tape)))
         })
     }
 
     /// Gradients of a loss with respect to `params` (same order and shapes), given the loss's
-    /// adjoints ū = ∂L/∂u `[K, P, out]` and r̄ = ∂L/∂r `[K, n, out]`.
-    ///
-    /// The sweep keeps the first `n` rows (points with a tangent) and the others as separate
-    /// blocks, so that the tangent rows' element-wise work is one fused kernel on CUDA
-    /// ([`TANH_TANGENT_BACKWARD`]) writing blocks the next products read directly.
+    /// adjoints ū = ∂L/∂u `[K, P, out]` and r̄ = ∂L/∂r `[K, n, out]`, by the sweep that made
+    /// the tape.
     pub fn tangent_backward(&self, tape: &TangentTape, u_bar: &Tensor, r_bar: &Tensor) -> Vec<Tensor> {
+        match &tape.0 {
+            Tape::Tensors(t) => self.tensor_backward(t, u_bar, r_bar),
+            Tape::Fused(t) => self.fused_tangent_backward(t, u_bar, r_bar).unwrap_or_else(|| {
+                // The kernel failed (logged): redo the step's forward with tensors.
+                let (_, _, tape) = self.tangent_forward(t.points(), t.n(), t.direction());
+                self.tangent_backward(&tape, u_bar, r_bar)
+            }),
+        }
+    }
+
+    /// The tensor sweep's backward. It keeps the first `n` rows (points with a tangent) and the
+    /// others as separate blocks, so that the tangent rows' element-wise work is one fused
+    /// kernel on CUDA ([`TANH_TANGENT_BACKWARD`]) writing blocks the next products read directly.
+    fn tensor_backward(&self, tape: &TensorTape, u_bar: &Tensor, r_bar: &Tensor) -> Vec<Tensor> {
         tch::no_grad(|| {
             let hidden = self.sizes.len() - 2;
             let n = tape.n;
@@ -208,6 +236,53 @@ mod tests {
             assert_eq!(g.size(), e.size(), "param {i}");
             let scale = max_abs(e).max(1e-12);
             assert!(max_abs(&(g - e)) / scale < 1e-12, "param {i}: {}", max_abs(&(g - e)) / scale);
+        }
+    }
+
+    #[test]
+    fn the_fused_sweep_is_for_cuda_only() {
+        let pop = MlpPopulation::init(&[1, 2], &[2, 8, 8, 1], Kind::Float, Device::Cpu);
+        let x = Tensor::randn([2, 9, 2], (Kind::Float, Device::Cpu));
+        let d = Tensor::randn([2, 1, 2], (Kind::Float, Device::Cpu));
+        assert!(pop.fused_tangent_forward(&x, 5, &d).is_none());
+    }
+
+    /// On a GPU (PZ_TEST_CUDA=1): phasezoo's fused kernels (kernels/tangent_mlp.cu) give the
+    /// CPU tensor sweep's outputs and gradients, in float64: three hidden layers of width 9
+    /// (not a multiple of the kernels' vector loads), 301 rows of which 200 carry the tangent
+    /// (blocks of 128 rows: one ends mid-tangent, one is partial), five members.
+    #[test]
+    fn cuda_fused_kernels_equal_the_cpu_sweep() {
+        assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
+        if !tch::Cuda::is_available() {
+            return;
+        }
+        let cpu = MlpPopulation::init(&[4, 5, 6, 7, 8], &[2, 9, 9, 9, 1], Kind::Double, Device::Cpu);
+        let cuda = MlpPopulation {
+            sizes: cpu.sizes.clone(),
+            params: cpu.params.iter().map(|p| p.detach().to_device(Device::Cuda(0))).collect(),
+        };
+        let opts = (Kind::Double, Device::Cpu);
+        let (x, d) = (Tensor::randn([5, 301, 2], opts), Tensor::randn([5, 1, 2], opts) * 10.0);
+        let (c1, c2) = (Tensor::randn([5, 301, 1], opts), Tensor::randn([5, 200, 1], opts));
+        let on = |t: &Tensor| t.to_device(Device::Cuda(0));
+        let (u, r, tape) =
+            cuda.fused_tangent_forward(&on(&x), 200, &on(&d)).expect("the kernels run on this GPU");
+        let grads = cuda.tangent_backward(&tape, &(on(&c1) * &u * 2.0), &(on(&c2) * r.square() * 3.0));
+        let (u_ref, r_ref, tape_ref) = cpu.tangent_forward(&x, 200, &d);
+        let grads_ref = cpu.tangent_backward(&tape_ref, &(&c1 * &u_ref * 2.0), &(&c2 * r_ref.square() * 3.0));
+        let rel = |a: &Tensor, e: &Tensor| max_abs(&(a.to_device(Device::Cpu) - e)) / max_abs(e).max(1e-12);
+        assert_eq!(u.size(), u_ref.size());
+        assert_eq!(r.size(), r_ref.size());
+        assert!(
+            rel(&u, &u_ref) < 1e-12 && rel(&r, &r_ref) < 1e-12,
+            "{} {}",
+            rel(&u, &u_ref),
+            rel(&r, &r_ref)
+        );
+        for (i, (g, e)) in grads.iter().zip(&grads_ref).enumerate() {
+            assert_eq!(g.size(), e.size(), "param {i}");
+            assert!(rel(g, e) < 1e-12, "param {i}: {}", rel(g, e));
         }
     }
 

@@ -456,6 +456,12 @@ pub struct RunConfig {
     /// rounding either way, so the key is not part of a model's identity.
     #[serde(default = "yes")]
     pub graph: bool,
+    /// On CUDA, a PINN population in forward mode (`problem.derivatives = "forward"`) computes
+    /// its sweep with phasezoo's fused kernels (compiled at run time) instead of libtorch's
+    /// tensor operations. Results agree to rounding, so the key is not part of a model's
+    /// identity; `false` is for debugging and comparison.
+    #[serde(default = "yes")]
+    pub fused_kernels: bool,
     /// On CUDA, the memory layout of image models' activations and convolution weights. Results
     /// agree to rounding in every layout, so the key is not part of a model's identity.
     #[serde(default)]
@@ -483,7 +489,13 @@ fn default_device() -> String {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { device: default_device(), max_population: 0, graph: true, layout: Layout::Auto }
+        Self {
+            device: default_device(),
+            max_population: 0,
+            graph: true,
+            fused_kernels: true,
+            layout: Layout::Auto,
+        }
     }
 }
 

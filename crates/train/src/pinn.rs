@@ -16,6 +16,8 @@ pub struct PinnPopulation {
     problem: ConvectionBatch,
     adam: BatchedAdam,
     graph: StepGraph,
+    /// Forward-mode steps on CUDA use the hand-written kernels where they apply (`run.fused_kernels`).
+    fused_kernels: bool,
 }
 
 /// The population's full-batch step as a CUDA graph: the collocation points never change and
@@ -77,7 +79,7 @@ impl PinnPopulation {
         let lrs: Vec<f64> = members.iter().map(|m| m.train.lr).collect();
         let t = &first.train;
         let adam = BatchedAdam::new(&net.mlp.params, &lrs, t.adam_betas, t.adam_eps, t.weight_decay);
-        Self { net, problem, adam, graph: StepGraph::Off }
+        Self { net, problem, adam, graph: StepGraph::Off, fused_kernels: true }
     }
 
     /// Whether steps may run as a captured CUDA graph (off by default; on CUDA builds with the
@@ -90,6 +92,14 @@ impl PinnPopulation {
         } else {
             StepGraph::Off
         };
+        self
+    }
+
+    /// Whether forward-mode steps on CUDA may use phasezoo's fused kernels (on by default;
+    /// `false` keeps libtorch's tensor operations, for debugging and comparison).
+    #[must_use]
+    pub fn with_fused_kernels(mut self, on: bool) -> Self {
+        self.fused_kernels = on;
         self
     }
 
@@ -159,7 +169,10 @@ impl PinnPopulation {
             }
             Derivatives::Forward => {
                 let p = &self.problem;
-                let (u, r, tape) = mlp.tangent_forward(&p.points, p.n_f, &p.direction);
+                let fused =
+                    self.fused_kernels.then(|| mlp.fused_tangent_forward(&p.points, p.n_f, &p.direction));
+                let (u, r, tape) =
+                    fused.flatten().unwrap_or_else(|| mlp.tangent_forward(&p.points, p.n_f, &p.direction));
                 let (loss, u_bar, r_bar) = p.loss_and_adjoints(&u, &r);
                 (loss.total(), mlp.tangent_backward(&tape, &u_bar, &r_bar))
             }

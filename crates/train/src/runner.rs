@@ -56,6 +56,8 @@ pub struct Run<'a> {
     pub device: Device,
     /// On CUDA, steps after the first replay one captured CUDA graph (`run.graph`).
     pub cuda_graphs: bool,
+    /// On CUDA, PINN populations in forward mode use phasezoo's fused kernels (`run.fused_kernels`).
+    pub fused_kernels: bool,
     /// On CUDA, the memory layout of image models (`run.layout`).
     pub layout: Layout,
     /// Progress callbacks.
@@ -70,7 +72,7 @@ pub struct Run<'a> {
 /// # Errors
 /// I/O errors, unloadable checkpoints, libtorch errors.
 pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Error> {
-    let Run { zoo, policy, device, cuda_graphs, reporter, stop, .. } = *run;
+    let Run { zoo, policy, device, cuda_graphs, fused_kernels, reporter, stop, .. } = *run;
     let mut members: Vec<Member> = plan
         .iter()
         .map(|p| Member { plan: p, dir: zoo.model(p.id()), records: Vec::new(), failed: None })
@@ -80,7 +82,9 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
     let (epochs, steps_per_epoch) = (train.epochs, train.steps_per_epoch);
     // GPU work outside the steps is held apart from other workers' graph captures, as the steps
     // are (pz_device::outside_captures).
-    let mut pop = outside_captures(|| PinnPopulation::new(&configs, device).with_cuda_graphs(cuda_graphs));
+    let mut pop = outside_captures(|| {
+        PinnPopulation::new(&configs, device).with_cuda_graphs(cuda_graphs).with_fused_kernels(fused_kernels)
+    });
     for m in &members {
         let removed = m.dir.remove_partial_writes()?;
         if removed > 0 {

@@ -40,6 +40,7 @@ pub(crate) fn cpu_run<'a>(zoo: &'a ZooDir, spec: &'a ZooSpec, stop: &'a AtomicBo
         policy: &spec.checkpoint,
         device: Device::Cpu,
         cuda_graphs: false,
+        fused_kernels: true,
         layout: pz_spec::Layout::Auto,
         reporter: &NoReporter,
         stop,

@@ -351,6 +351,7 @@ fn run_on<'a>(
         policy: &spec.checkpoint,
         device,
         cuda_graphs: spec.run.graph,
+        fused_kernels: spec.run.fused_kernels,
         layout: spec.run.layout,
         reporter,
         stop,

@@ -17,7 +17,7 @@ use crate::{Error, Outcome, Reporter, Run};
 /// # Errors
 /// I/O errors, a model that cannot be built, libtorch errors.
 pub fn train_image_model(run: &Run, plan: &PlannedModel, task: &ImageTask) -> Result<Outcome, Error> {
-    let Run { zoo, policy, device, cuda_graphs, layout, reporter, stop } = *run;
+    let Run { zoo, policy, device, cuda_graphs, layout, reporter, stop, .. } = *run;
     let dir = zoo.model(plan.id());
     let id = plan.id();
     let epochs = plan.config.train.epochs;

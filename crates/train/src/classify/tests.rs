@@ -76,6 +76,7 @@ fn train(zoo: &ZooDir, spec: &ZooSpec, reporter: &dyn Reporter, stop: &AtomicBoo
         policy: &spec.checkpoint,
         device: Device::Cpu,
         cuda_graphs: true,
+        fused_kernels: true,
         layout: pz_spec::Layout::Auto,
         reporter,
         stop,

@@ -1,0 +1,257 @@
+//! The forward-mode sweep of [`crate::tangent`] as two hand-written CUDA kernels
+//! (kernels/tangent_mlp.cu, compiled at run time) plus one batched product per layer for the
+//! weight gradients.
+//!
+//! Why: at the PINN zoo's size the tensor sweep is bound by memory traffic between ~35 small
+//! operations per step (BENCHMARKS.md, "Where the time goes"). The kernels keep a row's
+//! activations in registers and a member's hidden weights in shared memory, and write each
+//! layer's outputs once. Same equations, checked against the tensor sweep in float64 on a GPU.
+//!
+//! Where it applies: CUDA, float32 or float64, one output unit, every hidden layer of the same
+//! width (at most [`MAX_WIDTH`]), hidden weights of a member fitting in 48 KiB of shared memory.
+//! Elsewhere, or if the kernels do not compile on the machine, callers keep the tensor sweep.
+
+#![allow(unsafe_code)] // two kernel launches; each says why its arguments match the kernel
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pz_device::{KernelArg, KernelSource, Kernels};
+use tch::{Device, Kind, Tensor};
+
+use crate::MlpPopulation;
+
+const SOURCE: KernelSource =
+    KernelSource { file: "tangent_mlp.cu", code: include_str!("kernels/tangent_mlp.cu") };
+const FORWARD: usize = 0;
+const BACKWARD: usize = 1;
+/// Threads per block (one row each); 128 and 256 measured the same on the H200, 64 slower.
+const BLOCK: u32 = 128;
+/// Widest hidden layer the kernels take: a thread holds two rows of this width in registers.
+pub const MAX_WIDTH: usize = 64;
+/// Shared memory a block may declare statically.
+const SHARED_BYTES: usize = 48 * 1024;
+/// Set after a kernel failed to compile or launch: the tensor sweep is used from then on.
+static OFF: AtomicBool = AtomicBool::new(false);
+
+/// What the backward kernel and the weight-gradient products read.
+#[derive(Debug)]
+pub(crate) struct FusedTape {
+    kernels: Kernels,
+    /// `[K, P, in]`, contiguous.
+    points: Tensor,
+    /// `[K, 1, in]`, contiguous.
+    direction: Tensor,
+    /// `[hidden, K, w, P + n]`: a_l in columns `< P`, ȧ_l in columns `P + p`.
+    tape: Tensor,
+    /// `[max(hidden - 1, 1), K, w, n]`: ż_l of layers 1 ….
+    zdot: Tensor,
+    n: i64,
+}
+
+impl FusedTape {
+    pub(crate) fn points(&self) -> &Tensor {
+        &self.points
+    }
+    pub(crate) fn direction(&self) -> &Tensor {
+        &self.direction
+    }
+    pub(crate) fn n(&self) -> i64 {
+        self.n
+    }
+}
+
+/// The shape facts the kernels are compiled for.
+struct Shape {
+    members: i64,
+    rows: i64,
+    inputs: i64,
+    width: i64,
+    hidden: i64,
+}
+
+impl MlpPopulation {
+    /// [`MlpPopulation::tangent_forward`] by the fused kernels, or `None` where they do not
+    /// apply (see the module docs) or failed on this machine (logged once).
+    pub fn fused_tangent_forward(
+        &self,
+        points: &Tensor,
+        n: i64,
+        direction: &Tensor,
+    ) -> Option<(Tensor, Tensor, crate::TangentTape)> {
+        let shape = self.fused_shape(points, n)?;
+        let Device::Cuda(device) = points.device() else { return None };
+        let kernels = match SOURCE.compile(
+            &options(&shape, points.kind()),
+            &["pz_tangent_forward", "pz_tangent_backward"],
+            device,
+        ) {
+            Ok(k) => k,
+            Err(e) => return give_up(&e),
+        };
+        tch::no_grad(|| {
+            let Shape { members: k, rows: p, width: w, hidden, .. } = shape;
+            let opts = (points.kind(), points.device());
+            let points = points.contiguous();
+            let direction = direction.contiguous();
+            let tape = Tensor::empty([hidden, k, w, p + n], opts);
+            let zdot = Tensor::empty([(hidden - 1).max(1), k, w, n], opts);
+            let (u, r) = (Tensor::empty([k, p], opts), Tensor::empty([k, n], opts));
+            let args = [
+                self.param_pointers(),
+                ptr(&points),
+                ptr(&direction),
+                ptr(&tape),
+                ptr(&zdot),
+                ptr(&u),
+                ptr(&r),
+                KernelArg::I32(i32::try_from(k).ok()?),
+                KernelArg::I32(i32::try_from(p).ok()?),
+                KernelArg::I32(i32::try_from(n).ok()?),
+            ];
+            // SAFETY: pz_tangent_forward(Params, const real* points, const real* direction,
+            // real* tape, real* zdot, real* u, real* r, int K, int P, int N) with every tensor
+            // contiguous, of the compiled dtype, on this device, and shaped as the kernel's
+            // layout comment says for these K, P, N (fused_shape checked the parameters); all
+            // stay alive in this scope or in the returned tape until the stream has run.
+            if let Err(e) = unsafe { kernels.launch(FORWARD, grid(&shape), [BLOCK, 1, 1], &args) } {
+                return give_up(&e);
+            }
+            let tape = FusedTape { kernels, points, direction, tape, zdot, n };
+            Some((u.unsqueeze(2), r.unsqueeze(2), crate::TangentTape::fused(tape)))
+        })
+    }
+
+    /// Gradients of the loss with respect to `params` from the fused tape and the loss's
+    /// adjoints ū `[K, P, 1]`, r̄ `[K, n, 1]`; `None` if the kernel failed (logged).
+    pub(crate) fn fused_tangent_backward(
+        &self,
+        t: &FusedTape,
+        u_bar: &Tensor,
+        r_bar: &Tensor,
+    ) -> Option<Vec<Tensor>> {
+        let shape = self.fused_shape(&t.points, t.n)?;
+        tch::no_grad(|| {
+            let Shape { members: k, rows: p, width: w, hidden, .. } = shape;
+            let n = t.n;
+            let u_bar = u_bar.squeeze_dim(2).contiguous();
+            let r_bar = r_bar.squeeze_dim(2).contiguous();
+            let adjoint = Tensor::empty([hidden, k, w, p + n], (t.tape.kind(), t.tape.device()));
+            let args = [
+                self.param_pointers(),
+                ptr(&t.direction),
+                ptr(&t.tape),
+                ptr(&t.zdot),
+                ptr(&u_bar),
+                ptr(&r_bar),
+                ptr(&adjoint),
+                KernelArg::I32(i32::try_from(k).ok()?),
+                KernelArg::I32(i32::try_from(p).ok()?),
+                KernelArg::I32(i32::try_from(n).ok()?),
+            ];
+            // SAFETY: pz_tangent_backward(Params, const real* direction, const real* tape,
+            // const real* zdot, const real* u_bar, const real* r_bar, real* adjoint, int K,
+            // int P, int N): the tape came from the forward kernel for the same K, P, N and
+            // parameters; ū is [K, P], r̄ [K, N], the adjoint [hidden, K, w, P + N], all
+            // contiguous on this device and alive in this scope.
+            if let Err(e) = unsafe { t.kernels.launch(BACKWARD, grid(&shape), [BLOCK, 1, 1], &args) } {
+                return give_up(&e);
+            }
+            let rows = |g: &Tensor| g.narrow(2, 0, p); // z̄ columns (the others hold ż̄)
+            let bias = |g: &Tensor| rows(g).sum_dim_intlist(2, false, None).unsqueeze(1);
+            let mut grads = Vec::with_capacity(self.params.len());
+            // Layer 0: W̄₀ = Xᵀ z̄₀ + dᵀ Σ_rows ż̄₀ (ż₀ = d·W₀ on every tangent row).
+            let g0 = adjoint.get(0);
+            let tangent_sum = g0.narrow(2, p, n).sum_dim_intlist(2, true, None); // [K, w, 1]
+            let w0 = t.direction.transpose(1, 2).bmm(&tangent_sum.transpose(1, 2)).baddbmm(
+                &t.points.transpose(1, 2),
+                &rows(&g0).transpose(1, 2),
+                1.0,
+                1.0,
+            );
+            grads.push(w0);
+            grads.push(bias(&g0));
+            // Hidden layer l reads a_{l-1} (and ȧ_{l-1}): one product over all P + n columns.
+            for l in 1..hidden {
+                let g = adjoint.get(l);
+                grads.push(t.tape.get(l - 1).bmm(&g.transpose(1, 2)));
+                grads.push(bias(&g));
+            }
+            let out_bar = Tensor::cat(&[&u_bar, &r_bar], 1).unsqueeze(2); // [K, P + n, 1]
+            grads.push(t.tape.get(hidden - 1).bmm(&out_bar));
+            grads.push(u_bar.sum_dim_intlist(1, false, None).reshape([k, 1, 1]));
+            Some(grads)
+        })
+    }
+
+    /// The kernels' shape parameters, or `None` where they do not apply.
+    fn fused_shape(&self, points: &Tensor, n: i64) -> Option<Shape> {
+        if OFF.load(Ordering::Relaxed) || !points.device().is_cuda() {
+            return None;
+        }
+        let kind = points.kind();
+        let elem = match kind {
+            Kind::Float => 4,
+            Kind::Double => 8,
+            _ => return None,
+        };
+        let sizes = &self.sizes;
+        let (inputs, width, hidden) = (sizes[0], *sizes.get(1)?, sizes.len().checked_sub(2)?);
+        let equal_hidden = sizes[1..=hidden].iter().all(|&s| s == width);
+        let stride = width.div_ceil(16 / elem) * (16 / elem);
+        let shared = (hidden.max(2) - 1) * width * stride * elem;
+        if hidden == 0
+            || !equal_hidden
+            || width > MAX_WIDTH
+            || sizes[hidden + 1] != 1
+            || shared > SHARED_BYTES
+        {
+            return None;
+        }
+        let dims = points.size();
+        let (members, rows) = (*dims.first()?, *dims.get(1)?);
+        let same_kind = self.params.iter().all(|t| t.kind() == kind && t.device() == points.device());
+        let fits = members <= 65_535 && n <= rows && (rows + n) <= i64::from(i32::MAX);
+        if dims.len() != 3 || dims[2] != i64::try_from(inputs).ok()? || !same_kind || !fits {
+            return None;
+        }
+        let as_i64 = |v: usize| i64::try_from(v).ok();
+        Some(Shape { members, rows, inputs: as_i64(inputs)?, width: as_i64(width)?, hidden: as_i64(hidden)? })
+    }
+
+    /// The kernels' `Params` struct: every weight's device pointer, then every bias's.
+    fn param_pointers(&self) -> KernelArg {
+        let weights = self.params.iter().step_by(2);
+        let biases = self.params.iter().skip(1).step_by(2);
+        KernelArg::Pointers(weights.chain(biases).map(Tensor::data_ptr).collect::<Vec<*mut c_void>>())
+    }
+}
+
+fn options(shape: &Shape, kind: Kind) -> Vec<String> {
+    let mut o = vec![
+        format!("-DIN={}", shape.inputs),
+        format!("-DWIDTH={}", shape.width),
+        format!("-DDEPTH={}", shape.hidden),
+    ];
+    if kind == Kind::Double {
+        o.push("-DPZ_DOUBLE".into());
+    }
+    o
+}
+
+fn grid(shape: &Shape) -> [u32; 3] {
+    let blocks = u32::try_from(shape.rows).unwrap_or(u32::MAX).div_ceil(BLOCK);
+    [blocks, u32::try_from(shape.members).unwrap_or(u32::MAX), 1]
+}
+
+fn ptr(t: &Tensor) -> KernelArg {
+    KernelArg::Pointer(t.data_ptr())
+}
+
+/// Turns the kernels off for the process and says why, once.
+fn give_up<T>(why: &str) -> Option<T> {
+    if !OFF.swap(true, Ordering::Relaxed) {
+        tracing::warn!("fused PINN kernels are off, using tensor operations: {why}");
+    }
+    None
+}
