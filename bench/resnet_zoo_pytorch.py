@@ -38,7 +38,11 @@ RandomHorizontalFlip, RandomRotation(20), ToTensor, Normalize), through DataLoad
 the device in the training loop. The loader is built in the cell's timed setup, and with the
 default persistent_workers=False and pin_memory=False, as the original ran, every epoch's iter()
 starts its workers anew. So (a) "as the original ran" is `--mode eager --deterministic --data
-loader`; `--data gpu` is kept as a stronger baseline than the original, without its CPU data path.
+loader`. It is also the faster of the two here (H200, 2026-12-03: 168 s against 242 s for the
+grid): with `gpu`, every eager step also launches the augmentation's ~20 small kernels, which
+the loader's workers do on the CPU meanwhile; only the big-batch cells of narrow models, where
+the loader's per-epoch start-up dominates, favour `gpu`. `--data gpu` stays for comparison with
+the figures measured with it before.
 Reduced protocol: an epoch here is 4096 images, not a real zoo's 50k, so each epoch's worker
 start-up weighs far more than over 150 such epochs; even `last_epoch_images_per_sec` includes one.
 """

@@ -148,6 +148,20 @@ bool make_context_current(const Api& a, int device, std::string& why) {
   return true;
 }
 
+// Runs `body` (0, or 1 having set `error`) and turns any C++ exception into 1 with its message:
+// none may cross into Rust.
+template <typename F>
+int catching(char* error, size_t error_len, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    set_error(error, error_len, e.what());
+  } catch (...) {
+    set_error(error, error_len, "unknown C++ exception");
+  }
+  return 1;
+}
+
 }  // namespace
 
 extern "C" {
@@ -160,7 +174,7 @@ extern "C" {
 int pz_kernel_compile(const char* source, const char* file, const char* const* options,
                       int n_options, const char* const* names, int n_names, int device,
                       void** functions, char* error, size_t error_len) {
-  try {
+  return catching(error, error_len, [&] {
     const Api& a = api();
     if (!a.missing.empty()) {
       set_error(error, error_len, "run-time compilation is unavailable: " + a.missing);
@@ -217,13 +231,7 @@ int pz_kernel_compile(const char* source, const char* file, const char* const* o
       functions[i] = reinterpret_cast<void*>(f);
     }
     return 0;
-  } catch (const std::exception& e) {
-    set_error(error, error_len, e.what());
-    return 1;
-  } catch (...) {
-    set_error(error, error_len, "unknown C++ exception");
-    return 1;
-  }
+  });
 }
 
 // Launches `function` (from pz_kernel_compile) on `device`'s current stream with a grid and
@@ -232,7 +240,7 @@ int pz_kernel_compile(const char* source, const char* file, const char* const* o
 // with the reason in `error`.
 int pz_kernel_launch(void* function, int device, const unsigned* grid, const unsigned* block,
                      void** args, char* error, size_t error_len) {
-  try {
+  return catching(error, error_len, [&] {
     const Api& a = api();
     DeviceGuard guard(device);
     std::string why;
@@ -248,13 +256,7 @@ int pz_kernel_launch(void* function, int device, const unsigned* grid, const uns
       return 1;
     }
     return 0;
-  } catch (const std::exception& e) {
-    set_error(error, error_len, e.what());
-    return 1;
-  } catch (...) {
-    set_error(error, error_len, "unknown C++ exception");
-    return 1;
-  }
+  });
 }
 
 }  // extern "C"

@@ -82,8 +82,7 @@ impl ElementwiseKernel {
             )
         };
         if failed != 0 {
-            let end = error.iter().position(|&b| b == 0).unwrap_or(error.len());
-            return Err(String::from_utf8_lossy(&error[..end]).into_owned());
+            return Err(crate::shim_message(&error));
         }
         // SAFETY: on success every pointer is a new at::Tensor handle that nothing else owns.
         Ok(outputs.into_iter().map(|p| unsafe { Tensor::from_ptr(p) }).collect())

@@ -96,7 +96,7 @@ impl KernelSource {
             )
         };
         if failed != 0 {
-            return Err(message(&error));
+            return Err(crate::shim_message(&error));
         }
         Ok(functions.into_iter().map(|f| f as usize).collect())
     }
@@ -165,7 +165,7 @@ impl Kernels {
             )
         };
         if failed != 0 {
-            return Err(message(&error));
+            return Err(crate::shim_message(&error));
         }
         Ok(())
     }
@@ -181,12 +181,6 @@ impl Kernels {
     ) -> Result<(), String> {
         Err("this build has no CUDA shim".into())
     }
-}
-
-/// The NUL-terminated message the shim wrote.
-fn message(buffer: &[u8]) -> String {
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
 #[cfg(test)]

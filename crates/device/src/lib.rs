@@ -22,6 +22,13 @@ pub use optim::{fused_adam_step, fused_sgd_step, sgd_step, AdamHyper, AdamState,
 pub use streams::{current_cuda_stream_id, pin_memory, use_own_cuda_stream};
 pub use switches::{set_deterministic, set_tf32};
 
+/// The NUL-terminated message a shim function wrote into `buffer`.
+#[cfg(pz_cuda_shim)]
+fn shim_message(buffer: &[u8]) -> String {
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
 mod ffi {
     extern "C" {
         pub fn pz_cuda_autocast_enter_bf16() -> i32;
