@@ -11,7 +11,10 @@
 # kernels.
 # phasezoo's rate counts the
 # training steps only (its log line "population finished" splits step time from evaluation and
-# file writing, which it also reports); PyTorch's rates come from bench/pinn_pytorch.py.
+# file writing, which it also reports); PyTorch's rates come from bench/pinn_pytorch.py. Both
+# PyTorch figures leave out 10 warm-up steps; phasezoo's model_steps_per_sec includes its first
+# epoch's one-off costs (kernel compilation, the graph capture) and steady_model_steps_per_sec
+# leaves out that first epoch (100 steps).
 set -euo pipefail
 bin=${1:?usage: bench/pinn-gpu.sh PHASEZOO_BINARY [STEPS]}
 steps=${2:-1000}

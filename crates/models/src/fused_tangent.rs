@@ -42,7 +42,8 @@ pub(crate) struct FusedTape {
     points: Tensor,
     /// `[K, 1, in]`, contiguous.
     direction: Tensor,
-    /// `[hidden, K, w, P + n]`: a_l in columns `< P`, ȧ_l in columns `P + p`.
+    /// `[hidden, K, w + 1, P + n]`: a_l in columns `< P`, ȧ_l in columns `P + p`; row `w` is 1
+    /// in columns `< P` and 0 in the others (the bias gradient's row of the products).
     tape: Tensor,
     /// `[max(hidden - 1, 1), K, w, n]`: ż_l of layers 1 ….
     zdot: Tensor,
@@ -94,7 +95,7 @@ impl MlpPopulation {
             let opts = (points.kind(), points.device());
             let points = points.contiguous();
             let direction = direction.contiguous();
-            let tape = Tensor::empty([hidden, k, w, p + n], opts);
+            let tape = Tensor::empty([hidden, k, w + 1, p + n], opts);
             let zdot = Tensor::empty([(hidden - 1).max(1), k, w, n], opts);
             let (u, r) = (Tensor::empty([k, p], opts), Tensor::empty([k, n], opts));
             let args = [
@@ -157,29 +158,40 @@ impl MlpPopulation {
             if let Err(e) = unsafe { t.kernels.launch(BACKWARD, grid(&shape), [BLOCK, 1, 1], &args) } {
                 return give_up(&e);
             }
-            let rows = |g: &Tensor| g.narrow(2, 0, p); // z̄ columns (the others hold ż̄)
-            let bias = |g: &Tensor| rows(g).sum_dim_intlist(2, false, None).unsqueeze(1);
+            // Every layer's weight and bias gradients are one product of its inputs, laid out as
+            // the tape (features × columns, plus the row of ones), with its output adjoints.
+            let split = |g: &Tensor, inputs: i64| (g.narrow(1, 0, inputs), g.narrow(1, inputs, 1));
             let mut grads = Vec::with_capacity(self.params.len());
-            // Layer 0: W̄₀ = Xᵀ z̄₀ + dᵀ Σ_rows ż̄₀ (ż₀ = d·W₀ on every tangent row).
-            let g0 = adjoint.get(0);
-            let tangent_sum = g0.narrow(2, p, n).sum_dim_intlist(2, true, None); // [K, w, 1]
-            let w0 = t.direction.transpose(1, 2).bmm(&tangent_sum.transpose(1, 2)).baddbmm(
-                &t.points.transpose(1, 2),
-                &rows(&g0).transpose(1, 2),
-                1.0,
-                1.0,
+            // Layer 0 reads the points in columns < P and, in the tangent columns, the direction
+            // (ż₀ = d·W₀ on every tangent row).
+            let inputs0 = Tensor::cat(
+                &[
+                    Tensor::cat(
+                        &[t.points.transpose(1, 2), t.direction.transpose(1, 2).expand([-1, -1, n], false)],
+                        2,
+                    ),
+                    t.tape.get(0).narrow(1, w, 1), // the row of ones
+                ],
+                1,
             );
-            grads.push(w0);
-            grads.push(bias(&g0));
-            // Hidden layer l reads a_{l-1} (and ȧ_{l-1}): one product over all P + n columns.
-            for l in 1..hidden {
-                let g = adjoint.get(l);
-                grads.push(t.tape.get(l - 1).bmm(&g.transpose(1, 2)));
-                grads.push(bias(&g));
+            let (w0, b0) = split(&inputs0.bmm(&adjoint.get(0).transpose(1, 2)), shape.inputs);
+            grads.extend([w0, b0]);
+            // The hidden layers in one product: layer l reads the tape of layer l - 1.
+            if hidden > 1 {
+                let rows = (hidden - 1) * k;
+                let all = t
+                    .tape
+                    .narrow(0, 0, hidden - 1)
+                    .reshape([rows, w + 1, p + n])
+                    .bmm(&adjoint.narrow(0, 1, hidden - 1).reshape([rows, w, p + n]).transpose(1, 2));
+                for g in all.reshape([hidden - 1, k, w + 1, w]).unbind(0) {
+                    let (wl, bl) = split(&g, w);
+                    grads.extend([wl, bl]);
+                }
             }
             let out_bar = Tensor::cat(&[&u_bar, &r_bar], 1).unsqueeze(2); // [K, P + n, 1]
-            grads.push(t.tape.get(hidden - 1).bmm(&out_bar));
-            grads.push(u_bar.sum_dim_intlist(1, false, None).reshape([k, 1, 1]));
+            let (w_out, b_out) = split(&t.tape.get(hidden - 1).bmm(&out_bar), w);
+            grads.extend([w_out, b_out]);
             Some(grads)
         })
     }

@@ -126,6 +126,9 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
     reporter.on_population_start(members.len(), k * u64::from(start_epoch) * u64::from(steps_per_epoch));
 
     let (mut step_secs, mut other_secs) = (0.0, 0.0);
+    // The first epoch's steps also pay one-off costs (kernel compilation, cuBLAS plans, a graph
+    // capture): the rate without it is the steady state a long run sees.
+    let mut first_epoch_step_secs = None;
     for epoch in start_epoch + 1..=epochs {
         let started = Instant::now();
         let mut sum: Option<Tensor> = None;
@@ -142,7 +145,9 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         // Reading the losses synchronizes the device, so the clock covers the steps' kernels.
         let sum = sum.expect("steps_per_epoch >= 1");
         let mean = outside_captures(|| to_vec(&(sum / f64::from(steps_per_epoch))));
-        step_secs += started.elapsed().as_secs_f64();
+        let epoch_step_secs = started.elapsed().as_secs_f64();
+        step_secs += epoch_step_secs;
+        first_epoch_step_secs.get_or_insert(epoch_step_secs);
         let after_steps = Instant::now();
         outside_captures(|| {
             record_epoch(&mut members, &pop, epoch, &mean)?;
@@ -163,12 +168,18 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         reporter.on_model_steps(k * u64::from(steps_per_epoch));
     }
     #[allow(clippy::cast_precision_loss)]
-    let model_steps = (k * u64::from(epochs - start_epoch) * u64::from(steps_per_epoch)) as f64;
+    let model_steps_per_epoch = (k * u64::from(steps_per_epoch)) as f64;
+    let epochs_run = f64::from(epochs - start_epoch);
+    let first = first_epoch_step_secs.unwrap_or(0.0);
+    let steady = (epochs_run > 1.0)
+        .then(|| model_steps_per_epoch * (epochs_run - 1.0) / (step_secs - first).max(1e-9));
     tracing::info!(
         models = k,
         step_secs,
+        first_epoch_step_secs = first,
         eval_and_io_secs = other_secs,
-        model_steps_per_sec = model_steps / step_secs.max(1e-9),
+        model_steps_per_sec = model_steps_per_epoch * epochs_run / step_secs.max(1e-9),
+        steady_model_steps_per_sec = steady.unwrap_or(f64::NAN),
         "population finished"
     );
     for m in &members {

@@ -16,8 +16,10 @@
 //   points [K, P, IN], direction [K, IN]
 //   weights (as MlpPopulation stores them): w[0] [K, IN, WIDTH]; w[l] [K, WIDTH, WIDTH] (in, out)
 //   for 1 ≤ l < DEPTH; w[DEPTH] [K, WIDTH]; biases b[l] [K, out]
-//   tape [DEPTH, K, WIDTH, C]: a_l (column p < P), ȧ_l (column P + p, p < N); feature-major, so
-//     that a warp's rows are contiguous and the weight gradient is one product per layer
+//   tape [DEPTH, K, WIDTH + 1, C]: a_l (column p < P), ȧ_l (column P + p, p < N); feature-major,
+//     so that a warp's rows are contiguous and the weight gradient is one product per layer; the
+//     extra feature is 1 at rows p < P and 0 at the tangent columns, so that the same product
+//     also sums the bias gradient (Σ_rows z̄)
 //   zdot [DEPTH - 1, K, WIDTH, N]: ż_l for l ≥ 1 (ż_0 = d·W0 is the same on every row: recomputed)
 //   u [K, P], r [K, N]; u_bar [K, P], r_bar [K, N]
 //   adjoint [DEPTH, K, WIDTH, C]: z̄_l (column p < P), ż̄_l (column P + p)
@@ -37,6 +39,7 @@ typedef float4 vec;
 // A shared-memory row of weights, padded so that every row starts 16-byte aligned.
 #define STRIDE (((WIDTH) + VW - 1) / VW * VW)
 #define HIDDEN_MATRICES ((DEPTH) > 1 ? (DEPTH) - 1 : 1)
+#define TAPE_ROWS ((WIDTH) + 1)
 
 struct Params {
   const real* w[DEPTH + 1];
@@ -112,7 +115,9 @@ __device__ __forceinline__ void forward_row(const Params& prm, const real (*wt)[
   {
     const real* w0 = prm.w[0] + (size_t)k * IN * WIDTH;
     const real* b0 = prm.b[0] + (size_t)k * WIDTH;
-    real* a_col = tape + (size_t)k * WIDTH * C;
+    real* a_col = tape + (size_t)k * TAPE_ROWS * C;
+    a_col[WIDTH * C + p] = 1;
+    if (TANGENT) a_col[WIDTH * C + P + p] = 0;
     for (int j = 0; j < WIDTH; ++j) {
       real z = b0[j], zd = 0;
 #pragma unroll
@@ -134,13 +139,15 @@ __device__ __forceinline__ void forward_row(const Params& prm, const real (*wt)[
   // wrote it) into registers; each output unit is one dot product with a shared-memory row.
   for (int l = 1; l < DEPTH; ++l) {
     real a[WIDTH], ad[WIDTH];
-    const real* prev = tape + ((size_t)(l - 1) * K + k) * WIDTH * C;
+    const real* prev = tape + ((size_t)(l - 1) * K + k) * TAPE_ROWS * C;
 #pragma unroll
     for (int i = 0; i < WIDTH; ++i) {
       a[i] = prev[i * C + p];
       ad[i] = TANGENT ? prev[i * C + P + p] : 0;
     }
-    real* cur = tape + ((size_t)l * K + k) * WIDTH * C;
+    real* cur = tape + ((size_t)l * K + k) * TAPE_ROWS * C;
+    cur[WIDTH * C + p] = 1;
+    if (TANGENT) cur[WIDTH * C + P + p] = 0;
     real* zd_col = zdot + ((size_t)(l - 1) * K + k) * WIDTH * N;
     const real* b = prm.b[l] + (size_t)k * WIDTH;
     for (int j = 0; j < WIDTH; ++j) {
@@ -217,7 +224,7 @@ __device__ __forceinline__ void backward_row(const Params& prm, const real (*ws)
   };
   // What unit i of layer l needs from the forward sweep: a_l and (tangent rows) ż_l. Read one
   // unit ahead, so that the loads from memory overlap the previous unit's dot product.
-  auto a_of = [&](int l, int i) { return tape[(((size_t)l * K + k) * WIDTH + i) * C + p]; };
+  auto a_of = [&](int l, int i) { return tape[(((size_t)l * K + k) * TAPE_ROWS + i) * C + p]; };
   auto zd_of = [&](int l, int i) {
     if (!TANGENT) return (real)0;
     return l > 0 ? zdot[(((size_t)(l - 1) * K + k) * WIDTH + i) * N + p] : z_dot0(i);
