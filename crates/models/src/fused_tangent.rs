@@ -1,9 +1,9 @@
 //! The forward-mode sweep of [`crate::tangent`] as two hand-written CUDA kernels
-//! (kernels/tangent_mlp.cu, compiled at run time) plus one batched product per layer for the
-//! weight gradients.
+//! (kernels/tangent_mlp.cu, compiled at run time) plus three batched products for the weight
+//! and bias gradients (layer 0, the hidden layers together, the output layer).
 //!
 //! Why: at the PINN zoo's size the tensor sweep is bound by memory traffic between ~35 small
-//! operations per step (BENCHMARKS.md, "Where the time goes"). The kernels keep a row's
+//! operations per step (BENCHMARKS.md, "Where the time went with tensor operations"). The kernels keep a row's
 //! activations in registers and a member's hidden weights in shared memory, and write each
 //! layer's outputs once. Same equations, checked against the tensor sweep in float64 on a GPU.
 //!

@@ -6,8 +6,8 @@
 // [K, rows, 50] activations through GPU memory, with 50-wide operands that fill cuBLAS's tiles
 // badly. Here a row's 50 activations stay in registers, a member's hidden weights in shared
 // memory, and each layer's outputs are written once, to the tape the backward sweep and the
-// weight-gradient products read. What stays in cuBLAS: the weight gradients, a reduction over
-// rows (tape × adjointsᵀ, one batched product per layer).
+// weight-gradient products read. What stays in cuBLAS: the weight and bias gradients, reductions
+// over rows (tape × adjointsᵀ, crates/models/src/fused_tangent.rs).
 //
 // Compiled at run time by NVRTC with -DIN=<inputs> -DWIDTH=<hidden width> -DDEPTH=<hidden
 // layers, ≥ 1> and, for float64, -DPZ_DOUBLE. One output unit.
