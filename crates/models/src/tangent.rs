@@ -7,7 +7,9 @@
 //! of many small element-wise kernels. Forward-mode tangents carry the derivative alongside the
 //! activations (one extra matmul per layer), and the gradient with respect to the parameters
 //! is one hand-written backward sweep using fused `tanh_backward` kernels. Same mathematics,
-//! fewer kernels; checked against the double backward in float64 (tests below).
+//! fewer kernels; checked against the double backward in float64 (tests below). On CUDA,
+//! [`MlpPopulation::fused_tangent_forward`] runs the same sweep as two kernels of phasezoo's own
+//! (fused_tangent.rs); [`MlpPopulation::tangent_backward`] follows whichever sweep made the tape.
 //!
 //! # Equations (one member; rows are points)
 //! Forward, hidden layers l = 0 … H−1, `z₀ = XW₀ + b₀`, `ż₀ = dW₀`:
