@@ -103,8 +103,8 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
             *epoch
         }
         None => {
+            write_each(&members, |m| Ok(m.dir.write_params(&m.plan.config)?))?;
             for m in &members {
-                m.dir.write_params(&m.plan.config)?;
                 tracing::info!(model = %m.plan.id(), "starting from initialization");
             }
             outside_captures(|| {
@@ -115,13 +115,7 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
             0
         }
     };
-    for m in &members {
-        m.dir.write_status(&ModelStatus {
-            state: ModelState::Running,
-            epoch: Some(start_epoch),
-            message: None,
-        })?;
-    }
+    write_statuses(&members, ModelState::Running, start_epoch)?;
     let k = members.len() as u64;
     reporter.on_population_start(members.len(), k * u64::from(start_epoch) * u64::from(steps_per_epoch));
 
@@ -156,13 +150,7 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
             }
             Ok::<(), Error>(())
         })?;
-        for m in &members {
-            m.dir.write_status(&ModelStatus {
-                state: ModelState::Running,
-                epoch: Some(epoch),
-                message: m.failed.clone(),
-            })?;
-        }
+        write_statuses(&members, ModelState::Running, epoch)?;
         other_secs += after_steps.elapsed().as_secs_f64();
         tracing::debug!(epoch, secs = started.elapsed().as_secs_f64(), "population epoch");
         reporter.on_model_steps(k * u64::from(steps_per_epoch));
@@ -182,10 +170,16 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         steady_model_steps_per_sec = steady.unwrap_or(f64::NAN),
         "population finished"
     );
+    let done = |m: &Member| if m.failed.is_some() { ModelState::Failed } else { ModelState::Done };
+    write_each(&members, |m| {
+        Ok(m.dir.write_status(&ModelStatus {
+            state: done(m),
+            epoch: Some(epochs),
+            message: m.failed.clone(),
+        })?)
+    })?;
     for m in &members {
-        let state = if m.failed.is_some() { ModelState::Failed } else { ModelState::Done };
-        m.dir.write_status(&ModelStatus { state, epoch: Some(epochs), message: m.failed.clone() })?;
-        reporter.on_model_done(m.plan.id(), state);
+        reporter.on_model_done(m.plan.id(), done(m));
     }
     Ok(Outcome::Finished)
 }
@@ -248,16 +242,65 @@ fn record_epoch(
             "epoch"
         );
         m.records.push(record);
-        m.dir.write_results(&m.records)?;
     }
-    Ok(())
+    write_each(members, |m| Ok(m.dir.write_results(&m.records)?))
 }
 
 fn write_checkpoints(members: &[Member], pop: &PinnPopulation, epoch: u32) -> Result<(), Error> {
     let state = pop.state(epoch);
-    for (k, m) in members.iter().enumerate() {
-        let (model, optimizer) = pop.export(k);
-        Checkpoint::write(&m.dir.path, &model, &optimizer, &state)?;
+    // The tensors leave the device one member at a time; the files are written in parallel.
+    let exported: Vec<_> = members.iter().enumerate().map(|(k, m)| (m, pop.export(k))).collect();
+    write_each(&exported, |(m, (model, optimizer))| {
+        Checkpoint::write(&m.dir.path, model, optimizer, &state)?;
+        Ok(())
+    })
+}
+
+/// Every member's status: `state` at `epoch`, with its failure if any.
+fn write_statuses(members: &[Member], state: ModelState, epoch: u32) -> Result<(), Error> {
+    write_each(members, |m| {
+        Ok(m.dir.write_status(&ModelStatus { state, epoch: Some(epoch), message: m.failed.clone() })?)
+    })
+}
+
+/// Runs `write` on every item from up to [`WRITERS`] threads and returns the first error. Each
+/// member's files are its own and every write is synced to disk, so spreading them over threads
+/// overlaps the sync latencies that would otherwise add up (a 700-member population makes some
+/// 2,800 syncs an epoch).
+fn write_each<T: Sync>(items: &[T], write: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
+    let chunk = items.len().div_ceil(WRITERS).max(1);
+    std::thread::scope(|s| {
+        let writers: Vec<_> =
+            items.chunks(chunk).map(|c| s.spawn(|| c.iter().try_for_each(&write))).collect();
+        // The scope joins any writer left when an earlier one failed.
+        writers
+            .into_iter()
+            .try_for_each(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+/// Threads writing a population's files.
+const WRITERS: usize = 8;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{write_each, Error, WRITERS};
+
+    #[test]
+    fn write_each_visits_every_item_once_and_returns_the_first_error() {
+        let seen: Vec<AtomicUsize> = (0..3 * WRITERS + 1).map(|_| AtomicUsize::new(0)).collect();
+        write_each(&seen, |count| {
+            count.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+        .unwrap();
+        assert!(seen.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+        let items: Vec<usize> = (0..20).collect();
+        let err =
+            write_each(&items, |&i| if i == 13 { Err(Error::Config(format!("item {i}"))) } else { Ok(()) });
+        assert_eq!(err.unwrap_err().to_string(), "item 13");
+        write_each(&[] as &[usize], |_| unreachable!()).unwrap();
     }
-    Ok(())
 }
