@@ -1,8 +1,8 @@
 //! Compiles the C++ shim against the libtorch that torch-sys links (its headers sit next to the
-//! library folder torch-sys exports as DEP_TCH_LIBTORCH_LIB). csrc/shim.cpp and csrc/optim.cpp need only
-//! libtorch's headers; csrc/streams.cpp, csrc/graphs.cpp, csrc/jit.cpp and csrc/kernels.cpp also need CUDA's, and are built only
-//! where they exist
-//! (then the cfg `pz_cuda_shim` is set), so a CPU machine builds without any CUDA toolkit.
+//! library folder torch-sys exports as DEP_TCH_LIBTORCH_LIB). csrc/shim.cpp and csrc/optim.cpp
+//! need only libtorch's headers; csrc/streams.cpp, csrc/graphs.cpp, csrc/jit.cpp and
+//! csrc/kernels.cpp also need CUDA's, and are built only where they exist (then the cfg
+//! `pz_cuda_shim` is set), so a CPU machine builds without any CUDA toolkit.
 
 use std::path::{Path, PathBuf};
 

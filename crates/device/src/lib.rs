@@ -1,8 +1,9 @@
 //! libtorch features that tch 0.24 does not expose, through a small C++ shim (csrc/*.cpp)
 //! compiled against the same libtorch: bf16 autocast, CUDA streams and pinned memory, CUDA graphs,
 //! multi-tensor and fused SGD steps and a fused Adam step (learning rate in a device tensor),
-//! element-wise and hand-written CUDA kernels compiled at run time, TF32 and determinism. Each is wrapped in a
-//! safe function; the foreign declarations are here, each call says why it is sound.
+//! element-wise and hand-written CUDA kernels compiled at run time, TF32 and determinism. Each
+//! is wrapped in a safe function; the foreign declarations are here, each call says why it is
+//! sound.
 
 #![allow(unsafe_code)] // the FFI calls below; each says why it is sound
 

@@ -38,6 +38,7 @@ static OFF: AtomicBool = AtomicBool::new(false);
 #[derive(Debug)]
 pub(crate) struct FusedTape {
     kernels: Kernels,
+    shape: Shape,
     /// `[K, P, in]`, contiguous.
     points: Tensor,
     /// `[K, 1, in]`, contiguous.
@@ -47,7 +48,6 @@ pub(crate) struct FusedTape {
     tape: Tensor,
     /// `[max(hidden - 1, 1), K, w, n]`: ż_l of layers 1 ….
     zdot: Tensor,
-    n: i64,
 }
 
 impl FusedTape {
@@ -58,14 +58,16 @@ impl FusedTape {
         &self.direction
     }
     pub(crate) fn n(&self) -> i64 {
-        self.n
+        self.shape.tangent_rows
     }
 }
 
-/// The shape facts the kernels are compiled for.
+/// The shape facts the kernels are compiled and launched for.
+#[derive(Debug, Clone, Copy)]
 struct Shape {
     members: i64,
     rows: i64,
+    tangent_rows: i64,
     inputs: i64,
     width: i64,
     hidden: i64,
@@ -91,7 +93,7 @@ impl MlpPopulation {
             Err(e) => return give_up(&e),
         };
         tch::no_grad(|| {
-            let Shape { members: k, rows: p, width: w, hidden, .. } = shape;
+            let Shape { members: k, rows: p, tangent_rows: n, width: w, hidden, .. } = shape;
             let opts = (points.kind(), points.device());
             let points = points.contiguous();
             let direction = direction.contiguous();
@@ -106,9 +108,9 @@ impl MlpPopulation {
                 ptr(&zdot),
                 ptr(&u),
                 ptr(&r),
-                KernelArg::I32(i32::try_from(k).ok()?),
-                KernelArg::I32(i32::try_from(p).ok()?),
-                KernelArg::I32(i32::try_from(n).ok()?),
+                int_arg(k),
+                int_arg(p),
+                int_arg(n),
             ];
             // SAFETY: pz_tangent_forward(Params, const real* points, const real* direction,
             // real* tape, real* zdot, real* u, real* r, int K, int P, int N) with every tensor
@@ -118,7 +120,7 @@ impl MlpPopulation {
             if let Err(e) = unsafe { kernels.launch(FORWARD, grid(&shape), [BLOCK, 1, 1], &args) } {
                 return give_up(&e);
             }
-            let tape = FusedTape { kernels, points, direction, tape, zdot, n };
+            let tape = FusedTape { kernels, shape, points, direction, tape, zdot };
             Some((u.unsqueeze(2), r.unsqueeze(2), crate::TangentTape::fused(tape)))
         })
     }
@@ -131,12 +133,19 @@ impl MlpPopulation {
         u_bar: &Tensor,
         r_bar: &Tensor,
     ) -> Option<Vec<Tensor>> {
-        let shape = self.fused_shape(&t.points, t.n)?;
+        let shape = t.shape;
         tch::no_grad(|| {
-            let Shape { members: k, rows: p, width: w, hidden, .. } = shape;
-            let n = t.n;
+            let Shape { members: k, rows: p, tangent_rows: n, width: w, hidden, .. } = shape;
             let u_bar = u_bar.squeeze_dim(2).contiguous();
             let r_bar = r_bar.squeeze_dim(2).contiguous();
+            let kind = t.tape.kind();
+            assert!(
+                u_bar.size() == [k, p]
+                    && r_bar.size() == [k, n]
+                    && u_bar.kind() == kind
+                    && r_bar.kind() == kind,
+                "the loss's adjoints must be [K, P, 1] and [K, n, 1] of the tape's dtype"
+            );
             let adjoint = Tensor::empty([hidden, k, w, p + n], (t.tape.kind(), t.tape.device()));
             let args = [
                 self.param_pointers(),
@@ -146,15 +155,15 @@ impl MlpPopulation {
                 ptr(&u_bar),
                 ptr(&r_bar),
                 ptr(&adjoint),
-                KernelArg::I32(i32::try_from(k).ok()?),
-                KernelArg::I32(i32::try_from(p).ok()?),
-                KernelArg::I32(i32::try_from(n).ok()?),
+                int_arg(k),
+                int_arg(p),
+                int_arg(n),
             ];
             // SAFETY: pz_tangent_backward(Params, const real* direction, const real* tape,
             // const real* zdot, const real* u_bar, const real* r_bar, real* adjoint, int K,
             // int P, int N): the tape came from the forward kernel for the same K, P, N and
-            // parameters; ū is [K, P], r̄ [K, N], the adjoint [hidden, K, w, P + N], all
-            // contiguous on this device and alive in this scope.
+            // parameters; ū is [K, P], r̄ [K, N] (asserted above), the adjoint [hidden, K, w,
+            // P + N], all contiguous, of the compiled dtype, on this device, alive in this scope.
             if let Err(e) = unsafe { t.kernels.launch(BACKWARD, grid(&shape), [BLOCK, 1, 1], &args) } {
                 return give_up(&e);
             }
@@ -223,12 +232,19 @@ impl MlpPopulation {
         let dims = points.size();
         let (members, rows) = (*dims.first()?, *dims.get(1)?);
         let same_kind = self.params.iter().all(|t| t.kind() == kind && t.device() == points.device());
-        let fits = members <= 65_535 && n <= rows && (rows + n) <= i64::from(i32::MAX);
+        let fits = members <= 65_535 && (0..=rows).contains(&n) && (rows + n) <= i64::from(i32::MAX);
         if dims.len() != 3 || dims[2] != i64::try_from(inputs).ok()? || !same_kind || !fits {
             return None;
         }
         let as_i64 = |v: usize| i64::try_from(v).ok();
-        Some(Shape { members, rows, inputs: as_i64(inputs)?, width: as_i64(width)?, hidden: as_i64(hidden)? })
+        Some(Shape {
+            members,
+            rows,
+            tangent_rows: n,
+            inputs: as_i64(inputs)?,
+            width: as_i64(width)?,
+            hidden: as_i64(hidden)?,
+        })
     }
 
     /// The kernels' `Params` struct: every weight's device pointer, then every bias's.
@@ -237,6 +253,11 @@ impl MlpPopulation {
         let biases = self.params.iter().skip(1).step_by(2);
         KernelArg::Pointers(weights.chain(biases).map(Tensor::data_ptr).collect::<Vec<*mut c_void>>())
     }
+}
+
+/// A count the kernels take as `int` (`fused_shape` checked that K, P and P + N fit).
+fn int_arg(count: i64) -> KernelArg {
+    KernelArg::I32(i32::try_from(count).expect("fused_shape checks the counts fit an int"))
 }
 
 fn options(shape: &Shape, kind: Kind) -> Vec<String> {

@@ -16,7 +16,8 @@ pub struct PinnPopulation {
     problem: ConvectionBatch,
     adam: BatchedAdam,
     graph: StepGraph,
-    /// Forward-mode steps on CUDA use the hand-written kernels where they apply (`run.fused_kernels`).
+    /// Forward-mode steps on CUDA use the hand-written kernels where they apply
+    /// (`run.fused_kernels`).
     fused_kernels: bool,
 }
 
