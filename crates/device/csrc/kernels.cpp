@@ -12,6 +12,7 @@
 #include <cuda.h>
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -28,6 +29,7 @@ typedef int (*nvrtcGetSize_t)(nvrtcProgram, size_t*);
 typedef int (*nvrtcGetBytes_t)(nvrtcProgram, char*);
 typedef int (*nvrtcDestroyProgram_t)(nvrtcProgram*);
 typedef const char* (*nvrtcGetErrorString_t)(int);
+typedef int (*nvrtcVersion_t)(int*, int*);
 
 struct Api {
   nvrtcCreateProgram_t create = nullptr;
@@ -38,6 +40,7 @@ struct Api {
   nvrtcGetBytes_t cubin = nullptr;
   nvrtcDestroyProgram_t destroy = nullptr;
   nvrtcGetErrorString_t nvrtc_error = nullptr;
+  nvrtcVersion_t version = nullptr;
   CUresult (*module_load)(CUmodule*, const void*) = nullptr;
   CUresult (*get_function)(CUfunction*, CUmodule, const char*) = nullptr;
   CUresult (*launch)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
@@ -91,6 +94,7 @@ const Api& api() {
     find(nvrtc, "nvrtcGetCUBIN", a.cubin, a.missing);
     find(nvrtc, "nvrtcDestroyProgram", a.destroy, a.missing);
     find(nvrtc, "nvrtcGetErrorString", a.nvrtc_error, a.missing);
+    find(nvrtc, "nvrtcVersion", a.version, a.missing);
     find(cuda, "cuModuleLoadData", a.module_load, a.missing);
     find(cuda, "cuModuleGetFunction", a.get_function, a.missing);
     find(cuda, "cuLaunchKernel", a.launch, a.missing);
@@ -162,36 +166,62 @@ int catching(char* error, size_t error_len, F&& body) {
   return 1;
 }
 
+// The API usable and `device`'s primary context current on this thread, or 1 with the reason.
+int ready(const Api& a, int device, char* error, size_t error_len) {
+  if (!a.missing.empty()) {
+    set_error(error, error_len, "run-time compilation is unavailable: " + a.missing);
+    return 1;
+  }
+  std::string why;
+  if (!make_context_current(a, device, why)) {
+    set_error(error, error_len, why);
+    return 1;
+  }
+  return 0;
+}
+
+// `--gpu-architecture=sm_XY` for `device`.
+std::string arch_option(const Api& a, int device) {
+  CUdevice dev = 0;
+  int major = 0, minor = 0;
+  a.device_get(&dev, device);
+  a.device_attribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+  a.device_attribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
+  return "--gpu-architecture=sm_" + std::to_string(major) + std::to_string(minor);
+}
+
 }  // namespace
 
 extern "C" {
 
+// What a compiled kernel depends on besides its source and options: `device`'s architecture
+// and NVRTC's version, e.g. "--gpu-architecture=sm_90 nvrtc 13.0", into `out` (a cache key).
+// Returns 0, or 1 with the reason in `out`.
+int pz_kernel_target(int device, char* out, size_t out_len) {
+  return catching(out, out_len, [&] {
+    const Api& a = api();
+    DeviceGuard guard(device);
+    if (ready(a, device, out, out_len) != 0) return 1;
+    int major = 0, minor = 0;
+    if (a.version) a.version(&major, &minor);
+    set_error(out, out_len, arch_option(a, device) + " nvrtc " + std::to_string(major) + "." +
+                                std::to_string(minor));
+    return 0;
+  });
+}
+
 // Compiles `source` (file name `file` in messages) with NVRTC for `device`'s architecture, with
-// `n_options` extra options (defines), loads it into the device's primary context and stores
-// the handles of the `n_names` kernels named in `names` into `functions` (CUfunction values,
-// valid for the process's life). Must not run during a CUDA graph capture. Returns 0, or 1
+// `n_options` extra options (defines), into a cubin that `*cubin` points to afterwards
+// (malloc'd: the caller frees it with pz_kernel_free) of `*cubin_len` bytes. Returns 0, or 1
 // with the reason (NVRTC's log for a compile error) in `error`.
-int pz_kernel_compile(const char* source, const char* file, const char* const* options,
-                      int n_options, const char* const* names, int n_names, int device,
-                      void** functions, char* error, size_t error_len) {
+int pz_kernel_build(const char* source, const char* file, const char* const* options,
+                    int n_options, int device, char** cubin, size_t* cubin_len, char* error,
+                    size_t error_len) {
   return catching(error, error_len, [&] {
     const Api& a = api();
-    if (!a.missing.empty()) {
-      set_error(error, error_len, "run-time compilation is unavailable: " + a.missing);
-      return 1;
-    }
     DeviceGuard guard(device);
-    std::string why;
-    if (!make_context_current(a, device, why)) {
-      set_error(error, error_len, why);
-      return 1;
-    }
-    CUdevice dev = 0;
-    int major = 0, minor = 0;
-    a.device_get(&dev, device);
-    a.device_attribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
-    a.device_attribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
-    std::string arch = "--gpu-architecture=sm_" + std::to_string(major) + std::to_string(minor);
+    if (ready(a, device, error, error_len) != 0) return 1;
+    std::string arch = arch_option(a, device);
     std::vector<const char*> opts = {arch.c_str(), "-std=c++17"};
     for (int i = 0; i < n_options; ++i) opts.push_back(options[i]);
     nvrtcProgram prog = nullptr;
@@ -212,11 +242,35 @@ int pz_kernel_compile(const char* source, const char* file, const char* const* o
     }
     size_t n = 0;
     a.cubin_size(prog, &n);
-    std::vector<char> cubin(n);
-    a.cubin(prog, cubin.data());
+    char* bytes = static_cast<char*>(std::malloc(n > 0 ? n : 1));
+    if (!bytes) {
+      a.destroy(&prog);
+      set_error(error, error_len, "out of host memory for the cubin of " + std::string(file));
+      return 1;
+    }
+    a.cubin(prog, bytes);
     a.destroy(&prog);
+    *cubin = bytes;
+    *cubin_len = n;
+    return 0;
+  });
+}
+
+// Frees a cubin from pz_kernel_build.
+void pz_kernel_free(char* cubin) { std::free(cubin); }
+
+// Loads `cubin` (from pz_kernel_build, now or in an earlier process for the same target) into
+// `device`'s primary context and stores the handles of the `n_names` kernels named in `names`
+// into `functions` (CUfunction values, valid for the process's life). Must not run during a
+// CUDA graph capture. Returns 0, or 1 with the reason in `error` (`file` names the source).
+int pz_kernel_load(const char* cubin, const char* file, const char* const* names, int n_names,
+                   int device, void** functions, char* error, size_t error_len) {
+  return catching(error, error_len, [&] {
+    const Api& a = api();
+    DeviceGuard guard(device);
+    if (ready(a, device, error, error_len) != 0) return 1;
     CUmodule module = nullptr;  // kept for the process's life, as the kernels in it
-    CUresult cr = a.module_load(&module, cubin.data());
+    CUresult cr = a.module_load(&module, cubin);
     if (cr != CUDA_SUCCESS) {
       set_error(error, error_len, std::string("loading ") + file + ": " + cu_error(a, cr));
       return 1;

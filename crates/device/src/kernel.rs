@@ -7,8 +7,11 @@
 //! that GPU, so the build needs no CUDA compiler and the same binary serves every GPU.
 
 use std::collections::HashMap;
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::sync::{Arc, Mutex, OnceLock};
+
+#[cfg(pz_cuda_shim)]
+use crate::kernel_cache::DiskCache;
 
 /// The CUDA C++ source of one or more `extern "C" __global__` kernels.
 #[derive(Debug)]
@@ -33,6 +36,8 @@ pub enum KernelArg {
     Pointer(*mut c_void),
     /// An `int`.
     I32(i32),
+    /// A `double`.
+    F64(f64),
     /// A struct of device pointers passed by value (`struct { T* a[n]; T* b[m]; }` is `n + m`
     /// pointers in a row).
     Pointers(Vec<*mut c_void>),
@@ -66,29 +71,133 @@ impl KernelSource {
 
     #[cfg(pz_cuda_shim)]
     fn compile_now(&self, options: &[String], names: &[&str], device: i32) -> Result<Vec<usize>, String> {
-        let cstr = |s: &str| CString::new(s).map_err(|e| e.to_string());
-        let (code, file) = (cstr(self.code)?, cstr(self.file)?);
+        let cache = DiskCache::from_env();
+        self.compile_or_load(options, names, device, cache.as_ref()).map(|(functions, _)| functions)
+    }
+
+    #[cfg(not(pz_cuda_shim))]
+    #[allow(clippy::unused_self)]
+    fn compile_now(&self, _options: &[String], _names: &[&str], _device: i32) -> Result<Vec<usize>, String> {
+        Err("this build has no CUDA shim".into())
+    }
+
+    /// The kernels' handles from the cubin in `cache`, or compiled now (and stored there).
+    #[cfg(pz_cuda_shim)]
+    fn compile_or_load(
+        &self,
+        options: &[String],
+        names: &[&str],
+        device: i32,
+        cache: Option<&DiskCache>,
+    ) -> Result<(Vec<usize>, Origin), String> {
+        let stored = match cache {
+            Some(cache) => Some((cache, cache.path(self.file, self.code, options, &shim::target(device)?))),
+            None => None,
+        };
+        if let Some(cubin) = stored.as_ref().and_then(|(_, path)| DiskCache::read(path)) {
+            match shim::load(&cubin, self.file, names, device) {
+                Ok(functions) => return Ok((functions, Origin::Disk)),
+                Err(why) => tracing::warn!(
+                    file = self.file,
+                    "a stored compiled kernel did not load, compiling again: {why}"
+                ),
+            }
+        }
+        let start = std::time::Instant::now();
+        let cubin = shim::build(self.code, self.file, options, device)?;
+        tracing::info!(file = self.file, secs = start.elapsed().as_secs_f64(), "kernels compiled with NVRTC");
+        if let Some((cache, path)) = &stored {
+            if let Err(e) = cache.write(path, &cubin) {
+                tracing::warn!(path = %path.display(), "compiled kernels not stored for later runs: {e}");
+            }
+        }
+        Ok((shim::load(&cubin, self.file, names, device)?, Origin::Compiled))
+    }
+}
+
+/// Where [`KernelSource::compile_or_load`] found a module.
+#[cfg(pz_cuda_shim)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Compiled,
+    Disk,
+}
+
+/// The three steps of getting kernels, each one shim call.
+#[cfg(pz_cuda_shim)]
+mod shim {
+    use std::ffi::{c_char, c_void, CString};
+
+    fn cstr(s: &str) -> Result<CString, String> {
+        CString::new(s).map_err(|e| e.to_string())
+    }
+
+    fn count(n: usize) -> Result<i32, String> {
+        i32::try_from(n).map_err(|e| e.to_string())
+    }
+
+    /// The device's architecture and NVRTC's version, as one string.
+    pub(super) fn target(device: i32) -> Result<String, String> {
+        let mut out = vec![0u8; 256];
+        // SAFETY: `out` is writable for its length; the shim catches every exception.
+        let failed = unsafe { crate::ffi::pz_kernel_target(device, out.as_mut_ptr().cast(), out.len()) };
+        let text = crate::shim_message(&out);
+        if failed != 0 {
+            return Err(text);
+        }
+        Ok(text)
+    }
+
+    /// The cubin of `code` compiled with `options` for `device`.
+    pub(super) fn build(code: &str, file: &str, options: &[String], device: i32) -> Result<Vec<u8>, String> {
+        let (code, file) = (cstr(code)?, cstr(file)?);
         let options: Vec<CString> = options.iter().map(|o| cstr(o)).collect::<Result<_, _>>()?;
-        let names_c: Vec<CString> = names.iter().map(|n| cstr(n)).collect::<Result<_, _>>()?;
-        let option_ptrs: Vec<*const std::ffi::c_char> = options.iter().map(|o| o.as_ptr()).collect();
-        let name_ptrs: Vec<*const std::ffi::c_char> = names_c.iter().map(|n| n.as_ptr()).collect();
-        let mut functions: Vec<*mut c_void> = vec![std::ptr::null_mut(); names.len()];
+        let option_ptrs: Vec<*const c_char> = options.iter().map(|o| o.as_ptr()).collect();
+        let mut cubin: *mut c_char = std::ptr::null_mut();
+        let mut len = 0usize;
         let mut error = vec![0u8; 16 * 1024];
-        let (n_options, n_names) = (
-            i32::try_from(option_ptrs.len()).map_err(|e| e.to_string())?,
-            i32::try_from(name_ptrs.len()).map_err(|e| e.to_string())?,
-        );
-        // SAFETY: every string is NUL-terminated and outlives the call; the pointer arrays hold
-        // the counts passed; `functions` has room for `n_names` handles; `error` is writable for
-        // its length. The shim catches every exception.
+        // SAFETY: every string is NUL-terminated and outlives the call; the pointer array holds
+        // the count passed; `cubin` and `len` are written on success only; `error` is writable
+        // for its length. The shim catches every exception.
         let failed = unsafe {
-            crate::ffi::pz_kernel_compile(
+            crate::ffi::pz_kernel_build(
                 code.as_ptr(),
                 file.as_ptr(),
                 option_ptrs.as_ptr(),
-                n_options,
+                count(option_ptrs.len())?,
+                device,
+                &raw mut cubin,
+                &raw mut len,
+                error.as_mut_ptr().cast(),
+                error.len(),
+            )
+        };
+        if failed != 0 {
+            return Err(crate::shim_message(&error));
+        }
+        // SAFETY: on success the shim malloc'd `len` bytes at `cubin` (non-null) and hands them
+        // over; they are copied, then freed once by the shim's matching free.
+        let bytes = unsafe { std::slice::from_raw_parts(cubin.cast::<u8>(), len).to_vec() };
+        unsafe { crate::ffi::pz_kernel_free(cubin) };
+        Ok(bytes)
+    }
+
+    /// Loads `cubin` into the device's context: the handles of kernels `names`.
+    pub(super) fn load(cubin: &[u8], file: &str, names: &[&str], device: i32) -> Result<Vec<usize>, String> {
+        let file = cstr(file)?;
+        let names_c: Vec<CString> = names.iter().map(|n| cstr(n)).collect::<Result<_, _>>()?;
+        let name_ptrs: Vec<*const c_char> = names_c.iter().map(|n| n.as_ptr()).collect();
+        let mut functions: Vec<*mut c_void> = vec![std::ptr::null_mut(); names.len()];
+        let mut error = vec![0u8; 1024];
+        // SAFETY: `cubin` is a whole cubin (NVRTC's output, or a stored copy whose checksum
+        // matched), which the driver reads only during the call; the strings are NUL-terminated;
+        // `functions` has room for one handle per name; `error` is writable for its length.
+        let failed = unsafe {
+            crate::ffi::pz_kernel_load(
+                cubin.as_ptr().cast(),
+                file.as_ptr(),
                 name_ptrs.as_ptr(),
-                n_names,
+                count(name_ptrs.len())?,
                 device,
                 functions.as_mut_ptr(),
                 error.as_mut_ptr().cast(),
@@ -99,12 +208,6 @@ impl KernelSource {
             return Err(crate::shim_message(&error));
         }
         Ok(functions.into_iter().map(|f| f as usize).collect())
-    }
-
-    #[cfg(not(pz_cuda_shim))]
-    #[allow(clippy::unused_self)]
-    fn compile_now(&self, _options: &[String], _names: &[&str], _device: i32) -> Result<Vec<usize>, String> {
-        Err("this build has no CUDA shim".into())
     }
 }
 
@@ -134,6 +237,7 @@ impl Kernels {
             .map(|a| match a {
                 KernelArg::Pointer(p) => (*p as usize).to_ne_bytes().to_vec(),
                 KernelArg::I32(v) => v.to_ne_bytes().to_vec(),
+                KernelArg::F64(v) => v.to_ne_bytes().to_vec(),
                 KernelArg::Pointers(ps) => ps.iter().flat_map(|p| (*p as usize).to_ne_bytes()).collect(),
             })
             .collect();
@@ -222,5 +326,32 @@ mod tests {
         assert!(f64::try_from((y - expected).abs().max()).unwrap() < 1e-6);
         let err = AXPY.compile(&[], &["axpy"], 0).unwrap_err(); // SCALE undefined
         assert!(err.contains("axpy.cu") && err.contains("SCALE"), "{err}");
+    }
+
+    /// On a GPU: the first compile stores the cubin, the next loads it from disk instead of
+    /// compiling, and the loaded kernel computes the same.
+    #[cfg(pz_cuda_shim)]
+    #[test]
+    fn cuda_compiled_kernels_are_stored_and_reloaded() {
+        assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
+        if !(tch::Cuda::is_available() && crate::cuda_graphs_available()) {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DiskCache::at(tmp.path().to_path_buf());
+        let options = ["-DSCALE=3.0f".to_string()];
+        let (_, first) = AXPY.compile_or_load(&options, &["axpy"], 0, Some(&cache)).expect("compiles");
+        assert_eq!(first, Origin::Compiled);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        let (functions, second) = AXPY.compile_or_load(&options, &["axpy"], 0, Some(&cache)).expect("loads");
+        assert_eq!(second, Origin::Disk);
+        let kernels = Kernels { functions: Arc::new(functions), device: 0 };
+        let opts = (Kind::Float, Device::Cuda(0));
+        let (x, y) = (Tensor::randn([300], opts), Tensor::randn([300], opts));
+        let expected = &y + &x * 3.0;
+        let args = [KernelArg::Pointer(y.data_ptr()), KernelArg::Pointer(x.data_ptr()), KernelArg::I32(300)];
+        // SAFETY: axpy(float*, const float*, int) with two 300-float tensors of device 0.
+        unsafe { kernels.launch(0, [2, 1, 1], [256, 1, 1], &args) }.expect("launches");
+        assert!(f64::try_from((y - expected).abs().max()).unwrap() < 1e-6);
     }
 }

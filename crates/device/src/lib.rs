@@ -11,6 +11,8 @@ mod autocast;
 mod graph;
 mod jit;
 mod kernel;
+#[cfg_attr(not(pz_cuda_shim), allow(dead_code))] // used where kernels can be compiled
+mod kernel_cache;
 mod optim;
 mod streams;
 mod switches;
@@ -90,11 +92,22 @@ mod ffi {
             error: *mut std::ffi::c_char,
             error_len: usize,
         ) -> i32;
-        pub fn pz_kernel_compile(
+        pub fn pz_kernel_target(device: i32, out: *mut std::ffi::c_char, out_len: usize) -> i32;
+        pub fn pz_kernel_build(
             source: *const std::ffi::c_char,
             file: *const std::ffi::c_char,
             options: *const *const std::ffi::c_char,
             n_options: i32,
+            device: i32,
+            cubin: *mut *mut std::ffi::c_char,
+            cubin_len: *mut usize,
+            error: *mut std::ffi::c_char,
+            error_len: usize,
+        ) -> i32;
+        pub fn pz_kernel_free(cubin: *mut std::ffi::c_char);
+        pub fn pz_kernel_load(
+            cubin: *const std::ffi::c_char,
+            file: *const std::ffi::c_char,
             names: *const *const std::ffi::c_char,
             n_names: i32,
             device: i32,

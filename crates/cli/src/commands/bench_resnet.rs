@@ -44,6 +44,10 @@ pub struct Args {
     /// Launch every kernel eagerly (no CUDA graphs), as `run.graph = false`.
     #[arg(long)]
     eager: bool,
+    /// cuDNN autotuning (`cudnn.benchmark`) for every cell: each new convolution shape first
+    /// times cuDNN's algorithms. Off in `train` (BENCHMARKS.md says why); here to measure it.
+    #[arg(long)]
+    cudnn_benchmark: bool,
     /// Multiply-adds of a training step that fills the GPU alone: a cell's share of the GPU
     /// when packing is its step's multiply-adds over this (default: what `train` uses).
     #[arg(long, default_value_t = GPU_FILLING_MULTIPLY_ADDS)]
@@ -71,6 +75,7 @@ struct CellReport {
 
 pub fn run(args: &Args) -> Result<()> {
     let device = pz_train::resolve_device(DeviceRequest::parse(&args.device).map_err(anyhow::Error::msg)?);
+    tch::Cuda::cudnn_set_benchmark(args.cudnn_benchmark);
     let join = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
     let overrides = vec![
         format!("grid.load.values=[{}]", join(&args.widths)),
@@ -161,6 +166,7 @@ pub fn run(args: &Args) -> Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let grid = serde_json::json!({
         "system": "phasezoo", "grid": true, "precision": args.precision, "layout": args.layout,
+        "cudnn_benchmark": args.cudnn_benchmark,
         "graphs": !args.eager, "fill": args.fill, "jobs": jobs, "cells": reports.len(), "images": total, "wall_s": wall,
         "images_per_sec": total as f64 / wall, "device": format!("{device:?}"),
     });
