@@ -15,7 +15,8 @@
 # "eager-a-fast" (eager-a with cuDNN free to pick nondeterministic algorithms), "eager" (phasezoo
 # one cell at a time without graphs), "one-nchw" and "packed-nchw" (phasezoo with every model
 # contiguous instead of run.layout's auto choice), "one-bf16", "eager-a-bf16", "packed-bf16" and
-# "packed-b-bf16" (bf16 autocast).
+# "packed-b-bf16" (bf16 autocast), "one-autotune" and "packed-autotune" (cuDNN autotuning,
+# `cudnn.benchmark`, for every cell).
 set -euo pipefail
 bin=${1:?usage: bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]}
 images=${2:-4096}
@@ -39,6 +40,8 @@ for mode in ${MODES:-packed one eager-a-orig packed-b}; do
     one-bf16) "$bin" bench resnet --device cuda --jobs 1 --precision bf16_autocast "${common[@]}" | sed 's/^/one-bf16 /' ;;
     eager-a-bf16) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic --bf16 "${common[@]}" | sed 's/^/eager-a-bf16 /' ;;
     packed-b) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 "${common[@]}" | sed 's/^/packed-b /' ;;
+    one-autotune) "$bin" bench resnet --device cuda --jobs 1 --cudnn-benchmark "${common[@]}" | sed 's/^/one-autotune /' ;;
+    packed-autotune) "$bin" bench resnet --device cuda --cudnn-benchmark "${common[@]}" | sed 's/^/packed-autotune /' ;;
     packed-nchw) "$bin" bench resnet --device cuda --layout contiguous "${common[@]}" | sed 's/^/packed-nchw /' ;;
     packed-bf16) "$bin" bench resnet --device cuda --precision bf16_autocast "${common[@]}" | sed 's/^/packed-bf16 /' ;;
     packed-b-bf16) "$py" "$here/resnet_zoo_pytorch.py" --mode packed --jobs 8 --bf16 "${common[@]}" | sed 's/^/packed-b-bf16 /' ;;
