@@ -456,10 +456,10 @@ pub struct RunConfig {
     /// rounding either way, so the key is not part of a model's identity.
     #[serde(default = "yes")]
     pub graph: bool,
-    /// On CUDA, a PINN population in forward mode (`problem.derivatives = "forward"`) computes
-    /// its sweep with phasezoo's fused kernels (compiled at run time) instead of libtorch's
-    /// tensor operations. Results agree to rounding, so the key is not part of a model's
-    /// identity; `false` is for debugging and comparison.
+    /// On CUDA, a PINN population computes its Adam update and, in forward mode
+    /// (`problem.derivatives = "forward"`), its sweep with phasezoo's fused kernels (compiled at
+    /// run time) instead of libtorch's tensor operations. Results agree to rounding, so the key
+    /// is not part of a model's identity; `false` is for debugging and comparison.
     #[serde(default = "yes")]
     pub fused_kernels: bool,
     /// On CUDA, the memory layout of image models' activations and convolution weights. Results

@@ -2,7 +2,9 @@
 //!
 //! Same update as `torch.optim.Adam` (L2 `weight_decay` added to the gradient, bias-corrected
 //! moments, ε added after the square root), applied to all members at once; the learning rate is
-//! a `[K, 1, 1]` tensor broadcast over each member's slice.
+//! a `[K, 1, 1]` tensor broadcast over each member's slice. On CUDA the update is one kernel
+//! launch per parameter tensor where it applies (`fused_adam.rs`), tensor operations
+//! elsewhere.
 
 use tch::{Kind, Tensor};
 
@@ -26,8 +28,10 @@ pub struct BatchedAdam {
     /// The bias corrections of the step being taken, `−1/(1−β1^t)` and `√(1−β2^t)`, as 0-dim
     /// device tensors written before each update, so that a CUDA graph replaying the update
     /// reads each step's values instead of those frozen at capture.
-    neg_inv_bias1: Tensor,
-    bias2_sqrt: Tensor,
+    pub(crate) neg_inv_bias1: Tensor,
+    pub(crate) bias2_sqrt: Tensor,
+    /// On CUDA, update by the hand-written kernel where it applies (`fused_adam.rs`).
+    pub(crate) fused: bool,
 }
 
 impl BatchedAdam {
@@ -49,7 +53,16 @@ impl BatchedAdam {
             step: 0,
             neg_inv_bias1: scalar(),
             bias2_sqrt: scalar(),
+            fused: true,
         }
+    }
+
+    /// Whether updates on CUDA may use phasezoo's fused kernel (one launch per parameter tensor;
+    /// on by default); `false` keeps libtorch's tensor operations, for debugging and comparison.
+    #[must_use]
+    pub fn with_fused_kernels(mut self, on: bool) -> Self {
+        self.fused = on;
+        self
     }
 
     /// One update of `params` (leaves) with `grads`.
@@ -70,14 +83,26 @@ impl BatchedAdam {
     }
 
     /// The update of the step [`BatchedAdam::advance`] counted: kernels only, reading the
-    /// bias corrections from the device, so it can be captured in a CUDA graph.
+    /// bias corrections from the device, so it can be captured in a CUDA graph. Its first call
+    /// on CUDA compiles the fused kernel, so it must not be inside a capture (step eagerly first).
     pub fn update(&self, params: &[Tensor], grads: &[Tensor]) {
+        let fused = if self.fused { crate::fused_adam::update(self, params, grads) } else { 0 };
+        self.tensor_update(fused, params, grads);
+    }
+
+    /// The update by libtorch's tensor operations, of the tensors from index `first` on (those
+    /// before it were updated by the fused kernel).
+    fn tensor_update(&self, first: usize, params: &[Tensor], grads: &[Tensor]) {
+        if first >= params.len() {
+            return;
+        }
         let [b1, b2] = self.betas;
         let step_size = &self.lr * &self.neg_inv_bias1;
         let mut exp_avg = self.exp_avg.iter().map(Tensor::shallow_clone).collect::<Vec<_>>();
         let mut exp_avg_sq = self.exp_avg_sq.iter().map(Tensor::shallow_clone).collect::<Vec<_>>();
         tch::no_grad(|| {
-            for (((p, g), m), v) in params.iter().zip(grads).zip(&mut exp_avg).zip(&mut exp_avg_sq) {
+            let tensors = params.iter().zip(grads).zip(&mut exp_avg).zip(&mut exp_avg_sq);
+            for (((p, g), m), v) in tensors.skip(first) {
                 let g = if self.weight_decay > 0.0 { g + p * self.weight_decay } else { g.shallow_clone() };
                 let _ = m.g_mul_scalar_(b1);
                 let _ = m.g_add_(&(&g * (1.0 - b1)));

@@ -13,6 +13,7 @@
 mod adam;
 pub mod classify;
 mod error;
+mod fused_adam;
 mod group;
 mod load;
 pub mod pack;

@@ -16,8 +16,8 @@ pub struct PinnPopulation {
     problem: ConvectionBatch,
     adam: BatchedAdam,
     graph: StepGraph,
-    /// Forward-mode steps on CUDA use the hand-written kernels where they apply
-    /// (`run.fused_kernels`).
+    /// Forward-mode sweeps on CUDA use the hand-written kernels where they apply
+    /// (`run.fused_kernels`; the Adam update's kernel is switched by the same key, in `adam`).
     fused_kernels: bool,
 }
 
@@ -96,11 +96,13 @@ impl PinnPopulation {
         self
     }
 
-    /// Whether forward-mode steps on CUDA may use phasezoo's fused kernels (on by default;
-    /// `false` keeps libtorch's tensor operations, for debugging and comparison).
+    /// Whether steps on CUDA may use phasezoo's fused kernels: the forward-mode sweep's and the
+    /// Adam update's (on by default; `false` keeps libtorch's tensor operations, for debugging
+    /// and comparison).
     #[must_use]
     pub fn with_fused_kernels(mut self, on: bool) -> Self {
         self.fused_kernels = on;
+        self.adam = self.adam.with_fused_kernels(on);
         self
     }
 

@@ -56,8 +56,8 @@ pub struct Run<'a> {
     pub device: Device,
     /// On CUDA, steps after the first replay one captured CUDA graph (`run.graph`).
     pub cuda_graphs: bool,
-    /// On CUDA, PINN populations in forward mode use phasezoo's fused kernels
-    /// (`run.fused_kernels`).
+    /// On CUDA, PINN populations use phasezoo's fused kernels: Adam's, and in forward mode the
+    /// sweep's (`run.fused_kernels`).
     pub fused_kernels: bool,
     /// On CUDA, the memory layout of image models (`run.layout`).
     pub layout: Layout,
