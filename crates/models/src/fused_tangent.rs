@@ -23,6 +23,8 @@ use crate::MlpPopulation;
 
 const SOURCE: KernelSource =
     KernelSource { file: "tangent_mlp.cu", code: include_str!("kernels/tangent_mlp.cu") };
+/// The kernels, in the order [`FORWARD`] and [`BACKWARD`] index them.
+const NAMES: [&str; 2] = ["pz_tangent_forward", "pz_tangent_backward"];
 const FORWARD: usize = 0;
 const BACKWARD: usize = 1;
 /// Threads per block (one row each); 128 and 256 measured the same on the H200, 64 slower.
@@ -84,11 +86,7 @@ impl MlpPopulation {
     ) -> Option<(Tensor, Tensor, crate::TangentTape)> {
         let shape = self.fused_shape(points, n)?;
         let Device::Cuda(device) = points.device() else { return None };
-        let kernels = match SOURCE.compile(
-            &options(&shape, points.kind()),
-            &["pz_tangent_forward", "pz_tangent_backward"],
-            device,
-        ) {
+        let kernels = match SOURCE.compile(&options(&shape, points.kind()), &NAMES, device) {
             Ok(k) => k,
             Err(e) => return give_up(&e),
         };
@@ -122,6 +120,25 @@ impl MlpPopulation {
             }
             let tape = FusedTape { kernels, shape, points, direction, tape, zdot };
             Some((u.unsqueeze(2), r.unsqueeze(2), crate::TangentTape::fused(tape)))
+        })
+    }
+
+    /// A job that compiles the kernels [`MlpPopulation::fused_tangent_forward`] would use for
+    /// these inputs, to run on another thread while the caller prepares the first step (NVRTC
+    /// takes about a second); `None` where the fused sweep does not apply. The job only fills
+    /// [`KernelSource`]'s cache, whose lock makes the first step wait for it; a failure is cached
+    /// too, and logged by that step.
+    #[must_use]
+    pub fn fused_tangent_compile_job(
+        &self,
+        points: &Tensor,
+        n: i64,
+    ) -> Option<impl FnOnce() + Send + 'static> {
+        let shape = self.fused_shape(points, n)?;
+        let Device::Cuda(device) = points.device() else { return None };
+        let options = options(&shape, points.kind());
+        Some(move || {
+            let _ = SOURCE.compile(&options, &NAMES, device);
         })
     }
 

@@ -24,6 +24,7 @@ use crate::BatchedAdam;
 
 const SOURCE: KernelSource =
     KernelSource { file: "batched_adam.cu", code: include_str!("kernels/batched_adam.cu") };
+const NAMES: [&str; 1] = ["pz_batched_adam"];
 const KERNEL: usize = 0;
 /// Threads per block.
 const BLOCK: u32 = 256;
@@ -78,11 +79,7 @@ pub(crate) fn update(adam: &BatchedAdam, params: &[Tensor], grads: &[Tensor]) ->
         return 0;
     }
     let Device::Cuda(device) = adam.lr.device() else { unreachable!("applies checks CUDA") };
-    let mut options = vec!["--fmad=false".to_string()];
-    if adam.lr.kind() == Kind::Double {
-        options.push("-DPZ_DOUBLE".into());
-    }
-    let kernels = match SOURCE.compile(&options, &["pz_batched_adam"], device) {
+    let kernels = match SOURCE.compile(&options(adam.lr.kind()), &NAMES, device) {
         Ok(k) => k,
         Err(e) => return give_up(&e, 0),
     };
@@ -95,6 +92,29 @@ pub(crate) fn update(adam: &BatchedAdam, params: &[Tensor], grads: &[Tensor]) ->
         }
         params.len()
     })
+}
+
+/// A job that compiles the kernel for `adam`'s dtype and device, to run on another thread
+/// before the first update (as `MlpPopulation::fused_tangent_compile_job`); `None` where the
+/// kernel cannot apply.
+pub(crate) fn compile_job(adam: &BatchedAdam) -> Option<impl FnOnce() + Send + 'static> {
+    let kind = adam.lr.kind();
+    let Device::Cuda(device) = adam.lr.device() else { return None };
+    if !adam.fused || OFF.load(Ordering::Relaxed) || !matches!(kind, Kind::Float | Kind::Double) {
+        return None;
+    }
+    Some(move || {
+        let _ = SOURCE.compile(&options(kind), &NAMES, device);
+    })
+}
+
+/// NVRTC's options for parameters of `kind`.
+fn options(kind: Kind) -> Vec<String> {
+    let mut options = vec!["--fmad=false".to_string()];
+    if kind == Kind::Double {
+        options.push("-DPZ_DOUBLE".into());
+    }
+    options
 }
 
 /// One launch for one slot's parameter, gradient and moments, which [`applies`] checked.

@@ -106,6 +106,32 @@ impl PinnPopulation {
         self
     }
 
+    /// Compiles the fused kernels the steps will use (the sweep's, Adam's) on a new thread, so
+    /// that NVRTC's compile (about a second, BENCHMARKS.md) overlaps what the caller does before
+    /// the first step (writing the models' first files, the first evaluation); that step waits
+    /// for the compile if it is still running. `None` where no kernel applies (CPU,
+    /// `run.fused_kernels = false`). The compile's GPU-side part (loading the module) runs outside
+    /// other workers' graph captures.
+    #[must_use]
+    pub fn compile_kernels_in_background(&self) -> Option<std::thread::JoinHandle<()>> {
+        let p = &self.problem;
+        let sweep = (self.fused_kernels && self.net.derivatives == Derivatives::Forward)
+            .then(|| self.net.mlp.fused_tangent_compile_job(&p.points, p.n_f))
+            .flatten();
+        let adam = crate::fused_adam::compile_job(&self.adam);
+        if sweep.is_none() && adam.is_none() {
+            return None;
+        }
+        let spawned = std::thread::Builder::new().name("pz-compile".into()).spawn(move || {
+            outside_captures(|| {
+                sweep.into_iter().for_each(|job| job());
+                adam.into_iter().for_each(|job| job());
+            });
+        });
+        // Without the thread the first step compiles, as it always could.
+        spawned.ok()
+    }
+
     /// Whether steps now replay a captured CUDA graph.
     #[must_use]
     pub fn replays_cuda_graph(&self) -> bool {

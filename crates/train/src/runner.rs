@@ -86,6 +86,8 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
     let mut pop = outside_captures(|| {
         PinnPopulation::new(&configs, device).with_cuda_graphs(cuda_graphs).with_fused_kernels(fused_kernels)
     });
+    // Joined on every way out, so that no compile outlives the run (its cache write included).
+    let _compiling = JoinOnDrop(pop.compile_kernels_in_background());
     for m in &members {
         let removed = m.dir.remove_partial_writes()?;
         if removed > 0 {
@@ -268,6 +270,17 @@ fn write_statuses(members: &[Member], state: ModelState, epoch: u32) -> Result<(
 /// member's files are its own and every write is synced to disk, so spreading them over threads
 /// overlaps the sync latencies that would otherwise add up (a 700-member population makes some
 /// 2,800 syncs an epoch).
+/// Joins its thread when dropped.
+struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            let _ = handle.join();
+        }
+    }
+}
+
 fn write_each<T: Sync>(items: &[T], write: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
     let chunk = items.len().div_ceil(WRITERS).max(1);
     std::thread::scope(|s| {

@@ -168,6 +168,15 @@ fn forward_mode_derivatives_train_like_double_backward() {
 /// against eager steps, float32 under deterministic algorithms. Needs a GPU; run as
 /// BENCHMARKS.md says.
 #[test]
+fn cpu_populations_compile_no_kernels() {
+    let spec = tiny_spec(&["problem.derivatives=\"forward\""]);
+    let plan = Plan::new(&spec).unwrap();
+    let configs: Vec<_> = plan.models.iter().map(|m| &m.config).collect();
+    let pop = crate::PinnPopulation::new(&configs, Device::Cpu);
+    assert!(pop.compile_kernels_in_background().is_none());
+}
+
+#[test]
 fn cuda_graph_pinn_steps_equal_eager_steps() {
     on_own_deterministic_cuda_stream(|| {
         for derivatives in ["autograd", "forward"] {
@@ -177,6 +186,11 @@ fn cuda_graph_pinn_steps_equal_eager_steps() {
             let configs: Vec<_> = plan.models.iter().map(|m| &m.config).collect();
             let run = |graphs: bool| {
                 let mut pop = crate::PinnPopulation::new(&configs, Device::Cuda(0)).with_cuda_graphs(graphs);
+                if graphs {
+                    // The kernels compiled ahead on their own thread are those the steps use.
+                    let compiling = pop.compile_kernels_in_background().expect("fused kernels apply on CUDA");
+                    compiling.join().expect("the compile thread ends");
+                }
                 let losses: Vec<Vec<f64>> = (0..3).map(|_| crate::pinn::to_vec(&pop.step())).collect();
                 assert_eq!(pop.replays_cuda_graph(), graphs);
                 (pop, losses)
