@@ -2,7 +2,7 @@
 
     python bench/resnet_zoo_pytorch.py --mode eager|packed [--widths 2,4,...,256] [--batches 8,...,1024]
         [--images 4096] [--epochs 2] [--jobs 8] [--bf16] [--deterministic] [--device cuda]
-        [--data gpu|loader] [--workers 6]
+        [--data gpu|loader] [--workers 6] [--process-per-cell]
     python bench/resnet_zoo_pytorch.py --check     # CPU self-check of the schedule and the SGD step
 
 Grid: one cell per (width, batch) of resnet18(width, 1, 10) (python/phasezoo_vision.py), one seed,
@@ -43,6 +43,11 @@ grid): with `gpu`, every eager step also launches the augmentation's ~20 small k
 the loader's workers do on the CPU meanwhile; only the big-batch cells of narrow models, where
 the loader's per-epoch start-up dominates, favour `gpu`. `--data gpu` stays for comparison with
 the figures measured with it before.
+Processes (`--process-per-cell`, eager only): the original ran every trial in a new Ray actor
+process (`reuse_actors=False`, ../shared/SPEC.md §6.1), which imported torch, made its CUDA context
+and loaded its data before training; with this flag each cell runs in a new Python process and its
+`seconds` span that process's whole life (still kinder than Ray: no actor scheduling, no result
+or checkpoint files). The default, one process for the whole grid, spares PyTorch those costs.
 Reduced protocol: an epoch here is 4096 images, not a real zoo's 50k, so each epoch's worker
 start-up weighs far more than over 150 such epochs; even `last_epoch_images_per_sec` includes one.
 """
@@ -54,6 +59,7 @@ import json
 import math
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -373,7 +379,11 @@ def run_grid(a, dev):
 
     cells.sort(key=expected_cost, reverse=True)
     t0 = time.perf_counter()
-    if a.mode == "eager":
+    if a.process_per_cell:
+        jobs = 1
+        for width, batch in cells:
+            emit_process_cell(a, width, batch, print_lock)
+    elif a.mode == "eager":
         jobs = 1
         for width, batch in cells:
             emit(width, batch, *cell_eager(width, batch, a, dev))
@@ -394,11 +404,35 @@ def run_grid(a, dev):
     wall = time.perf_counter() - t0
     images = a.images * a.epochs * len(cells)
     print(json.dumps({"system": "pytorch", "mode": a.mode, **data, "grid": True,
+                      "process_per_cell": a.process_per_cell,
                       "cells": len(cells), "images": images, "wall_s": wall,
                       "images_per_sec": images / wall, "jobs": jobs,
                       "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
                       "precision": "bf16_autocast" if a.bf16 else "float32",
                       "cudnn_deterministic": a.deterministic, "torch": torch.__version__}), flush=True)
+
+
+def emit_process_cell(a, width, batch, print_lock):
+    """Runs one cell in a new Python process, as the original's Ray Tune ran each trial in a new
+    actor process (`reuse_actors=False`, ../shared/SPEC.md §6.1), and prints its row: `seconds`
+    from the process's start to its exit (interpreter, `import torch`, CUDA context, the cell),
+    `in_process_seconds` the cell's own clock as one-process runs report it."""
+    argv = [sys.executable, os.path.abspath(__file__), "--mode", "eager", "--widths", str(width),
+            "--batches", str(batch), "--images", str(a.images), "--epochs", str(a.epochs),
+            "--device", a.device, "--data", a.data, "--workers", str(a.workers)]
+    argv += ["--deterministic"] * a.deterministic + ["--bf16"] * a.bf16
+    start = time.perf_counter()
+    child = subprocess.run(argv, capture_output=True, text=True)
+    secs = time.perf_counter() - start
+    if child.returncode != 0:
+        raise RuntimeError(f"cell {width}x{batch} failed ({child.returncode}): {child.stderr[-2000:]}")
+    cell = next(json.loads(line) for line in child.stdout.splitlines()
+                if line.startswith("{") and not json.loads(line).get("grid"))
+    n = a.images * a.epochs
+    cell.update({"process_per_cell": True, "in_process_seconds": cell["seconds"], "seconds": secs,
+                 "images_per_sec": n / secs})
+    with print_lock:
+        print(json.dumps(cell), flush=True)
 
 
 def check():
@@ -480,8 +514,14 @@ def main():
     p.add_argument("--data", choices=["gpu", "loader"], default="gpu",
                    help="loader: the original's CPU data path (DataLoader workers, torchvision)")
     p.add_argument("--workers", type=int, default=6, help="DataLoader workers for --data loader")
+    p.add_argument("--process-per-cell", action="store_true",
+                   help="eager only: each cell in a new Python process, as Ray Tune ran the "
+                        "original's trials (reuse_actors=False)")
     p.add_argument("--check", action="store_true")
     a = p.parse_args()
+    if a.process_per_cell and a.mode != "eager":
+        p.error("--process-per-cell is the original's one-trial-per-process way: use it with "
+                "--mode eager only")
     if a.data == "loader" and a.mode != "eager":
         p.error("--data loader is the original's data path, one cell at a time: use it with "
                 "--mode eager only")

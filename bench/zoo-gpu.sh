@@ -10,7 +10,8 @@
 # MODES picks runs (default "packed one eager-a-orig packed-b"): phasezoo packed, phasezoo one cell
 # at a time (graphs on), PyTorch (a) as the original ran (cudnn.deterministic, images on the CPU,
 # torchvision transforms in 6 DataLoader workers, each batch then moved to the GPU; needs
-# torchvision), PyTorch (b); also "eager-a" ((a) with the data kept and augmented on the GPU, as
+# torchvision), PyTorch (b); also "eager-a-proc" (eager-a-orig with each cell in a new Python
+# process, as the original's Ray Tune ran each trial in a new actor, reuse_actors=False), "eager-a" ((a) with the data kept and augmented on the GPU, as
 # the figures before 2026-12-03 were measured; slower than eager-a-orig on this grid),
 # "eager-a-fast" (eager-a with cuDNN free to pick nondeterministic algorithms), "eager" (phasezoo
 # one cell at a time without graphs), "one-nchw" and "packed-nchw" (phasezoo with every model
@@ -35,6 +36,7 @@ for mode in ${MODES:-packed one eager-a-orig packed-b}; do
     eager) "$bin" bench resnet --device cuda --jobs 1 --eager "${common[@]}" | sed 's/^/eager /' ;;
     eager-a) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic "${common[@]}" | sed 's/^/eager-a /' ;;
     eager-a-orig) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic --data loader "${common[@]}" | sed 's/^/eager-a-orig /' ;;
+    eager-a-proc) "$py" "$here/resnet_zoo_pytorch.py" --mode eager --deterministic --data loader --process-per-cell "${common[@]}" | sed 's/^/eager-a-proc /' ;;
     eager-a-fast) "$py" "$here/resnet_zoo_pytorch.py" --mode eager "${common[@]}" | sed 's/^/eager-a-fast /' ;;
     one-nchw) "$bin" bench resnet --device cuda --jobs 1 --layout contiguous "${common[@]}" | sed 's/^/one-nchw /' ;;
     one-bf16) "$bin" bench resnet --device cuda --jobs 1 --precision bf16_autocast "${common[@]}" | sed 's/^/one-bf16 /' ;;
