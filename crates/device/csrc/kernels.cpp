@@ -123,7 +123,8 @@ struct DeviceGuard {
   }
 };
 
-void set_error(char* error, size_t len, const std::string& message) {
+// Copies `message` into the caller's buffer `error` of `len` bytes, NUL-terminated, cut to fit.
+void write_text(char* error, size_t len, const std::string& message) {
   if (len == 0) return;
   std::strncpy(error, message.c_str(), len - 1);
   error[len - 1] = '\0';
@@ -159,9 +160,9 @@ int catching(char* error, size_t error_len, F&& body) {
   try {
     return body();
   } catch (const std::exception& e) {
-    set_error(error, error_len, e.what());
+    write_text(error, error_len, e.what());
   } catch (...) {
-    set_error(error, error_len, "unknown C++ exception");
+    write_text(error, error_len, "unknown C++ exception");
   }
   return 1;
 }
@@ -169,12 +170,12 @@ int catching(char* error, size_t error_len, F&& body) {
 // The API usable and `device`'s primary context current on this thread, or 1 with the reason.
 int ready(const Api& a, int device, char* error, size_t error_len) {
   if (!a.missing.empty()) {
-    set_error(error, error_len, "run-time compilation is unavailable: " + a.missing);
+    write_text(error, error_len, "run-time compilation is unavailable: " + a.missing);
     return 1;
   }
   std::string why;
   if (!make_context_current(a, device, why)) {
-    set_error(error, error_len, why);
+    write_text(error, error_len, why);
     return 1;
   }
   return 0;
@@ -204,7 +205,7 @@ int pz_kernel_target(int device, char* out, size_t out_len) {
     if (ready(a, device, out, out_len) != 0) return 1;
     int major = 0, minor = 0;
     if (a.version) a.version(&major, &minor);
-    set_error(out, out_len, arch_option(a, device) + " nvrtc " + std::to_string(major) + "." +
+    write_text(out, out_len, arch_option(a, device) + " nvrtc " + std::to_string(major) + "." +
                                 std::to_string(minor));
     return 0;
   });
@@ -227,7 +228,7 @@ int pz_kernel_build(const char* source, const char* file, const char* const* opt
     nvrtcProgram prog = nullptr;
     int r = a.create(&prog, source, file, 0, nullptr, nullptr);
     if (r != 0) {
-      set_error(error, error_len, std::string("nvrtcCreateProgram: ") + a.nvrtc_error(r));
+      write_text(error, error_len, std::string("nvrtcCreateProgram: ") + a.nvrtc_error(r));
       return 1;
     }
     r = a.compile(prog, static_cast<int>(opts.size()), opts.data());
@@ -237,7 +238,7 @@ int pz_kernel_build(const char* source, const char* file, const char* const* opt
       std::string log(n, '\0');
       a.log(prog, log.data());
       a.destroy(&prog);
-      set_error(error, error_len, std::string(file) + " does not compile (" + arch + "): " + log);
+      write_text(error, error_len, std::string(file) + " does not compile (" + arch + "): " + log);
       return 1;
     }
     size_t n = 0;
@@ -245,7 +246,7 @@ int pz_kernel_build(const char* source, const char* file, const char* const* opt
     char* bytes = static_cast<char*>(std::malloc(n > 0 ? n : 1));
     if (!bytes) {
       a.destroy(&prog);
-      set_error(error, error_len, "out of host memory for the cubin of " + std::string(file));
+      write_text(error, error_len, "out of host memory for the cubin of " + std::string(file));
       return 1;
     }
     a.cubin(prog, bytes);
@@ -272,14 +273,14 @@ int pz_kernel_load(const char* cubin, const char* file, const char* const* names
     CUmodule module = nullptr;  // kept for the process's life, as the kernels in it
     CUresult cr = a.module_load(&module, cubin);
     if (cr != CUDA_SUCCESS) {
-      set_error(error, error_len, std::string("loading ") + file + ": " + cu_error(a, cr));
+      write_text(error, error_len, std::string("loading ") + file + ": " + cu_error(a, cr));
       return 1;
     }
     for (int i = 0; i < n_names; ++i) {
       CUfunction f = nullptr;
       cr = a.get_function(&f, module, names[i]);
       if (cr != CUDA_SUCCESS) {
-        set_error(error, error_len, std::string("no kernel ") + names[i] + " in " + file + ": " + cu_error(a, cr));
+        write_text(error, error_len, std::string("no kernel ") + names[i] + " in " + file + ": " + cu_error(a, cr));
         return 1;
       }
       functions[i] = reinterpret_cast<void*>(f);
@@ -299,14 +300,14 @@ int pz_kernel_launch(void* function, int device, const unsigned* grid, const uns
     DeviceGuard guard(device);
     std::string why;
     if (!a.missing.empty() || !make_context_current(a, device, why)) {
-      set_error(error, error_len, a.missing.empty() ? why : a.missing);
+      write_text(error, error_len, a.missing.empty() ? why : a.missing);
       return 1;
     }
     CUstream stream = c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device)).stream();
     CUresult r = a.launch(reinterpret_cast<CUfunction>(function), grid[0], grid[1], grid[2],
                           block[0], block[1], block[2], 0, stream, args, nullptr);
     if (r != CUDA_SUCCESS) {
-      set_error(error, error_len, "cuLaunchKernel: " + cu_error(a, r));
+      write_text(error, error_len, "cuLaunchKernel: " + cu_error(a, r));
       return 1;
     }
     return 0;

@@ -54,8 +54,10 @@ fn cache() -> &'static Mutex<Cache> {
 
 impl KernelSource {
     /// The kernels `names` of this source compiled with `options` (e.g. `-DWIDTH=50`) for CUDA
-    /// device `device`: compiled and loaded on the first call, from a cache afterwards. The
-    /// first call must not run during a CUDA graph capture (warm up eagerly first).
+    /// device `device`: on a process's first call loaded from the disk cache of an earlier
+    /// process (`kernel_cache.rs`) or compiled (and stored there), from memory afterwards. The
+    /// first call must not run during a CUDA graph capture (warm up eagerly first); calls from
+    /// other threads wait for it, so a compile may be started ahead on a thread of its own.
     ///
     /// # Errors
     /// No CUDA shim in this build, no NVRTC or driver on the machine, a compile error (with
