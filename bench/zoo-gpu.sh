@@ -7,17 +7,18 @@
 #
 # Every cell trains EPOCHS epochs (default 2) over IMAGES random Fashion-MNIST-shaped images
 # (default 4096) made on the GPU. WIDTHS and BATCHES override the paper's grid (8 × 8);
-# MODES picks runs (default "packed one eager-a-orig packed-b"): phasezoo packed, phasezoo one cell
-# at a time (graphs on), PyTorch (a) as the original ran (cudnn.deterministic, images on the CPU,
-# torchvision transforms in 6 DataLoader workers, each batch then moved to the GPU; needs
-# torchvision), PyTorch (b); also "eager-a-proc" (eager-a-orig with each cell in a new Python
-# process, as the original's Ray Tune ran each trial in a new actor, reuse_actors=False), "eager-a" ((a) with the data kept and augmented on the GPU, as
-# the figures before 2026-12-03 were measured; slower than eager-a-orig on this grid),
-# "eager-a-fast" (eager-a with cuDNN free to pick nondeterministic algorithms), "eager" (phasezoo
-# one cell at a time without graphs), "one-nchw" and "packed-nchw" (phasezoo with every model
-# contiguous instead of run.layout's auto choice), "one-bf16", "eager-a-bf16", "packed-bf16" and
-# "packed-b-bf16" (bf16 autocast), "one-autotune" and "packed-autotune" (cuDNN autotuning,
-# `cudnn.benchmark`, for every cell).
+# MODES picks runs (default "packed eager-a-proc packed-b", the three systems, about 16
+# minutes on an H200): phasezoo packed; PyTorch (a) as the original ran: each cell in a new Python
+# process (the original's Ray Tune ran each trial in a new actor, reuse_actors=False),
+# cudnn.deterministic, images on the CPU, torchvision transforms in 6 DataLoader workers, each
+# batch then moved to the GPU (needs torchvision); PyTorch (b). Also "one" (phasezoo one cell at
+# a time, graphs on), "eager-a-orig" (eager-a-proc with every cell in one process), "eager-a"
+# ((a) in one process with the data kept and augmented on the GPU, as the figures before
+# 2026-12-03 were measured), "eager-a-fast" (eager-a with cuDNN free to pick nondeterministic
+# algorithms), "eager" (phasezoo one cell at a time without graphs), "one-nchw" and
+# "packed-nchw" (phasezoo with every model contiguous instead of run.layout's auto choice),
+# "one-bf16", "eager-a-bf16", "packed-bf16" and "packed-b-bf16" (bf16 autocast), "one-autotune"
+# and "packed-autotune" (cuDNN autotuning, `cudnn.benchmark`, for every cell).
 set -euo pipefail
 bin=${1:?usage: bench/zoo-gpu.sh PHASEZOO_BINARY [IMAGES] [EPOCHS]}
 images=${2:-4096}
@@ -29,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 "$py" -c 'import torch; print("torch", torch.__version__)'
 common=(--widths "$widths" --batches "$batches" --images "$images" --epochs "$epochs")
-for mode in ${MODES:-packed one eager-a-orig packed-b}; do
+for mode in ${MODES:-packed eager-a-proc packed-b}; do
   case $mode in
     packed) "$bin" bench resnet --device cuda "${common[@]}" | sed 's/^/packed /' ;;
     one) "$bin" bench resnet --device cuda --jobs 1 "${common[@]}" | sed 's/^/one /' ;;
