@@ -38,8 +38,8 @@ RandomHorizontalFlip, RandomRotation(20), ToTensor, Normalize), through DataLoad
 the device in the training loop. The loader is built in the cell's timed setup, and with the
 default persistent_workers=False and pin_memory=False, as the original ran, every epoch's iter()
 starts its workers anew. So (a) "as the original ran" is `--mode eager --deterministic --data
-loader`. It is also the faster of the two here (H200, 2026-12-03: 168 s against 242 s for the
-grid): with `gpu`, every eager step also launches the augmentation's ~20 small kernels, which
+loader --process-per-cell` (processes: below). The loader is also the faster data path here
+(H200, 2026-12-03, one process: 168 s against 242 s for the grid): with `gpu`, every eager step also launches the augmentation's ~20 small kernels, which
 the loader's workers do on the CPU meanwhile; only the big-batch cells of narrow models, where
 the loader's per-epoch start-up dominates, favour `gpu`. `--data gpu` stays for comparison with
 the figures measured with it before.
