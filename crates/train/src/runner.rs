@@ -266,10 +266,6 @@ fn write_statuses(members: &[Member], state: ModelState, epoch: u32) -> Result<(
     })
 }
 
-/// Runs `write` on every item from up to [`WRITERS`] threads and returns the first error. Each
-/// member's files are its own and every write is synced to disk, so spreading them over threads
-/// overlaps the sync latencies that would otherwise add up (a 700-member population makes some
-/// 2,800 syncs an epoch).
 /// Joins its thread when dropped.
 struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
 
@@ -281,6 +277,10 @@ impl Drop for JoinOnDrop {
     }
 }
 
+/// Runs `write` on every item from up to [`WRITERS`] threads and returns the first error. Each
+/// member's files are its own and every write is synced to disk, so spreading them over threads
+/// overlaps the sync latencies that would otherwise add up (a 700-member population makes some
+/// 2,800 syncs an epoch).
 fn write_each<T: Sync>(items: &[T], write: impl Fn(&T) -> Result<(), Error> + Sync) -> Result<(), Error> {
     let chunk = items.len().div_ceil(WRITERS).max(1);
     std::thread::scope(|s| {
