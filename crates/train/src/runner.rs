@@ -118,7 +118,7 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
             0
         }
     };
-    write_statuses(&members, ModelState::Running, start_epoch)?;
+    write_statuses(&members, |_| ModelState::Running, start_epoch)?;
     let k = members.len() as u64;
     reporter.on_population_start(members.len(), k * u64::from(start_epoch) * u64::from(steps_per_epoch));
 
@@ -153,7 +153,7 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
             }
             Ok::<(), Error>(())
         })?;
-        write_statuses(&members, ModelState::Running, epoch)?;
+        write_statuses(&members, |_| ModelState::Running, epoch)?;
         other_secs += after_steps.elapsed().as_secs_f64();
         tracing::debug!(epoch, secs = started.elapsed().as_secs_f64(), "population epoch");
         reporter.on_model_steps(k * u64::from(steps_per_epoch));
@@ -174,13 +174,7 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         "population finished"
     );
     let done = |m: &Member| if m.failed.is_some() { ModelState::Failed } else { ModelState::Done };
-    write_each(&members, |m| {
-        Ok(m.dir.write_status(&ModelStatus {
-            state: done(m),
-            epoch: Some(epochs),
-            message: m.failed.clone(),
-        })?)
-    })?;
+    write_statuses(&members, done, epochs)?;
     for m in &members {
         reporter.on_model_done(m.plan.id(), done(m));
     }
@@ -259,10 +253,18 @@ fn write_checkpoints(members: &[Member], pop: &PinnPopulation, epoch: u32) -> Re
     })
 }
 
-/// Every member's status: `state` at `epoch`, with its failure if any.
-fn write_statuses(members: &[Member], state: ModelState, epoch: u32) -> Result<(), Error> {
+/// Every member's status: `state(member)` at `epoch`, with its failure if any.
+fn write_statuses(
+    members: &[Member],
+    state: impl Fn(&Member) -> ModelState + Sync,
+    epoch: u32,
+) -> Result<(), Error> {
     write_each(members, |m| {
-        Ok(m.dir.write_status(&ModelStatus { state, epoch: Some(epoch), message: m.failed.clone() })?)
+        Ok(m.dir.write_status(&ModelStatus {
+            state: state(m),
+            epoch: Some(epoch),
+            message: m.failed.clone(),
+        })?)
     })
 }
 
