@@ -49,6 +49,54 @@ pub(crate) fn sync_dir(dir: &Path) {
     }
 }
 
+/// Whether `name` is something a killed writer leaves behind: the temporary file of an atomic
+/// write (`.<name>.<random>.tmp`, [`atomic_write`]), of the report's pictures and page
+/// (`.<name>.<random><ext>` for a destination `<name>` ending in `<ext>`, pz-report's
+/// `write.rs`), or a checkpoint's temporary or set-aside folder (`.checkpoint_*`, `.trash-*`,
+/// [`crate::Checkpoint::write`]).
+pub(crate) fn is_partial_write(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else { return false };
+    if rest.starts_with("checkpoint_") || rest.starts_with("trash-") {
+        return true;
+    }
+    if rest.len() > ".tmp".len() && rest.ends_with(".tmp") {
+        return true;
+    }
+    // tempfile's `.<name>.<random><suffix>` where the suffix repeats the destination's extension.
+    [".png", ".svg", ".html"].iter().any(|ext| {
+        rest.strip_suffix(ext).and_then(|s| s.rsplit_once('.')).is_some_and(|(dest, random)| {
+            dest.ends_with(ext) && !random.is_empty() && random.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+    })
+}
+
+/// Remove every partial write ([`is_partial_write`]) in `dir`, and with `recursive` in every
+/// folder below it (symbolic links are not followed); how many were removed. Only while no
+/// writer is alive (the zoo's lock is held).
+pub(crate) fn remove_partial_writes(dir: &Path, recursive: bool) -> Result<usize> {
+    let entries = match fs_err::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let file_type = entry.file_type()?;
+        if entry.file_name().to_str().is_some_and(is_partial_write) {
+            if file_type.is_dir() {
+                fs_err::remove_dir_all(entry.path())?;
+            } else {
+                fs_err::remove_file(entry.path())?;
+            }
+            removed += 1;
+        } else if recursive && file_type.is_dir() {
+            removed += remove_partial_writes(&entry.path(), true)?;
+        }
+    }
+    Ok(removed)
+}
+
 pub(crate) fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -77,6 +125,54 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn partial_writes_are_recognized_by_name() {
+        for name in [
+            ".result.json.aB3dE9.tmp",
+            ".metrics.json.x1y2z3.tmp",
+            ".index.csv.abcdef.tmp",
+            ".checkpoint_000010.Qw3rTy",
+            ".trash-checkpoint_000010",
+            ".cell.png.Zx81Ab.png",
+            ".cell.svg.Zx81Ab.svg",
+            ".report.html.Zx81Ab.html",
+        ] {
+            assert!(is_partial_write(name), "{name}");
+        }
+        for name in [
+            "result.json",
+            "checkpoint_000010",
+            ".lock",
+            "cell.png",
+            ".tmp",
+            "report.html",
+            ".report.html",
+            ".cell.png.Zx81Ab.svg",
+            "a.tmp",
+        ] {
+            assert!(!is_partial_write(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_killed_writers_temp_file_is_what_removal_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("result.json");
+        // What atomic_write leaves when killed before its rename.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", file_name(&path)))
+            .suffix(".tmp")
+            .tempfile_in(dir.path())
+            .unwrap()
+            .keep()
+            .unwrap()
+            .1;
+        atomic_write(&path, b"kept").unwrap();
+        assert!(is_partial_write(tmp.file_name().unwrap().to_str().unwrap()));
+        assert_eq!(remove_partial_writes(dir.path(), false).unwrap(), 1);
+        assert!(!tmp.exists() && path.exists());
     }
 
     #[test]

@@ -137,25 +137,7 @@ impl ModelDir {
     /// # Errors
     /// The folder cannot be listed or an entry cannot be removed.
     pub fn remove_partial_writes(&self) -> Result<usize> {
-        let entries = match fs_err::read_dir(&self.path) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e.into()),
-        };
-        let mut removed = 0;
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let is_dir = entry.file_type()?.is_dir();
-            if is_dir && (name.starts_with(".checkpoint_") || name.starts_with(".trash-")) {
-                fs_err::remove_dir_all(entry.path())?;
-                removed += 1;
-            } else if !is_dir && name.starts_with('.') && name.ends_with(".tmp") {
-                fs_err::remove_file(entry.path())?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        crate::atomic::remove_partial_writes(&self.path, false)
     }
 
     /// The newest checkpoint that verifies, skipping (and logging) damaged ones.
