@@ -29,6 +29,21 @@ pub struct EpochRecord {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+impl EpochRecord {
+    /// The last epoch `e` such that `records` hold epochs `0..=e` in order, one line each (the
+    /// line index is the epoch); `None` when they do not start with epoch 0. What training
+    /// left complete: a file cut at a line boundary reaches less far than its status says.
+    #[must_use]
+    pub fn last_complete_epoch(records: &[Self]) -> Option<u32> {
+        records
+            .iter()
+            .enumerate()
+            .take_while(|(i, r)| u32::try_from(*i).is_ok_and(|i| i == r.epoch))
+            .last()
+            .map(|(_, r)| r.epoch)
+    }
+}
+
 mod nan_as_null {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -96,6 +111,25 @@ mod tests {
         )
         .unwrap();
         let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("result.json: line 2 is cut short"), "{err}");
+        assert!(err.contains("hint: the model's training record is lost"), "{err}");
+        std::fs::write(
+            &path,
+            "{\"epoch\":0,\"train_loss\":1,\"test_loss\":1,\"test_error\":1,\"step\":0}\n{\"epo\n{}\n",
+        )
+        .unwrap();
+        let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("result.json: invalid JSON on line 2"), "{err}");
+    }
+
+    #[test]
+    fn the_last_complete_epoch_is_where_the_lines_stop_counting_up_from_zero() {
+        let at = |epochs: &[u32]| -> Option<u32> {
+            EpochRecord::last_complete_epoch(&epochs.iter().map(|&e| rec(e, 1.0)).collect::<Vec<_>>())
+        };
+        assert_eq!(at(&[0, 1, 2, 3]), Some(3));
+        assert_eq!(at(&[0, 1, 3]), Some(1));
+        assert_eq!(at(&[1, 2]), None);
+        assert_eq!(at(&[]), None);
     }
 }
