@@ -2,16 +2,17 @@
 //!
 //! A checkpoint is written into a temporary folder and renamed into place, and its
 //! `manifest.json` (size and SHA-256 of every other file) is written last. Loading verifies the
-//! manifest, so a truncated or damaged checkpoint is detected and the runner falls back to the
-//! previous intact one.
+//! manifest, and [`Checkpoint::load_as`] also checks every tensor's name, dtype and shape
+//! against what the model expects ([`CheckpointLayout`]); [`newest_intact_checkpoint`] is the
+//! one place that picks the checkpoint to resume from, falling back past any that fails a check.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{atomic::sync_dir, decode_tensors, encode_tensors, Error, NamedTensor, Result};
+use crate::{atomic::sync_dir, decode_tensors, encode_tensors, Dtype, Error, ModelDir, NamedTensor, Result};
 
 const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -49,6 +50,176 @@ pub struct LoadedCheckpoint {
     pub optimizer: Vec<NamedTensor>,
     /// Resume state.
     pub state: CheckpointState,
+}
+
+/// The name, dtype and shape a model expects of one tensor of its checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorLayout {
+    /// State-dict key.
+    pub name: String,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Shape, outermost first.
+    pub shape: Vec<usize>,
+}
+
+impl From<&NamedTensor> for TensorLayout {
+    fn from(t: &NamedTensor) -> Self {
+        Self { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone() }
+    }
+}
+
+/// What a model expects of one file of its checkpoints: tensors that must be there and tensors
+/// that may be (e.g. momentum buffers, made by the first step); no other name is allowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileLayout {
+    /// Tensors every checkpoint holds.
+    pub required: Vec<TensorLayout>,
+    /// Tensors a checkpoint may hold.
+    pub optional: Vec<TensorLayout>,
+}
+
+impl FileLayout {
+    /// Exactly these tensors' names, dtypes and shapes.
+    #[must_use]
+    pub fn exactly(tensors: &[NamedTensor]) -> Self {
+        Self { required: tensors.iter().map(TensorLayout::from).collect(), optional: Vec::new() }
+    }
+
+    /// An error naming `path`, the tensor and what differs, for the first tensor that does not
+    /// fit.
+    fn check(&self, path: &Path, tensors: &[NamedTensor]) -> Result<()> {
+        let expected: HashMap<&str, &TensorLayout> =
+            self.required.iter().chain(&self.optional).map(|t| (t.name.as_str(), t)).collect();
+        let present: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+        if let Some(missing) = self.required.iter().find(|e| !present.contains(e.name.as_str())) {
+            return Err(Error::corrupt(
+                path,
+                format!("has no tensor `{}`, which the model needs", missing.name),
+            ));
+        }
+        for t in tensors {
+            let Some(e) = expected.get(t.name.as_str()) else {
+                return Err(Error::corrupt(
+                    path,
+                    format!("holds tensor `{}`, which the model does not have", t.name),
+                ));
+            };
+            if t.dtype != e.dtype {
+                return Err(Error::corrupt(
+                    path,
+                    format!("tensor `{}` has dtype {:?}, the model expects {:?}", t.name, t.dtype, e.dtype),
+                ));
+            }
+            if t.shape != e.shape {
+                return Err(Error::corrupt(
+                    path,
+                    format!("tensor `{}` has shape {:?}, the model expects {:?}", t.name, t.shape, e.shape),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a model expects of its checkpoints: the tensors of `model.safetensors` and of
+/// `optimizer.safetensors`. The caller derives it from the model it builds, so that the store
+/// checks tensors without linking libtorch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckpointLayout {
+    /// `model.safetensors`.
+    pub model: FileLayout,
+    /// `optimizer.safetensors`.
+    pub optimizer: FileLayout,
+}
+
+impl CheckpointLayout {
+    /// Exactly the tensors a model exports (as it writes them into its checkpoints).
+    #[must_use]
+    pub fn exactly(model: &[NamedTensor], optimizer: &[NamedTensor]) -> Self {
+        Self { model: FileLayout::exactly(model), optimizer: FileLayout::exactly(optimizer) }
+    }
+}
+
+/// One model's part in [`newest_intact_checkpoint`].
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointSearch<'a> {
+    /// The model's folder.
+    pub dir: &'a ModelDir,
+    /// What its checkpoints must hold.
+    pub layout: &'a CheckpointLayout,
+    /// The newest epoch it may resume from (e.g. the last that `result.json` holds).
+    pub newest: u32,
+}
+
+/// The newest epoch at which every member has an intact checkpoint, no later than each member's
+/// `newest`, with the checkpoints' contents; `None` when they share none (start from scratch). A
+/// single model is a population of one.
+///
+/// Intact means: files as the manifest says (sizes, SHA-256), valid safetensors and
+/// `state.json`, and every tensor's name, dtype and shape as the member's layout expects. A
+/// checkpoint that fails any check is skipped with a warning naming the file and the reason,
+/// and the search moves back to the previous epoch all members share.
+///
+/// # Errors
+/// A model folder cannot be listed.
+pub fn newest_intact_checkpoint(
+    members: &[CheckpointSearch],
+) -> Result<Option<(u32, Vec<LoadedCheckpoint>)>> {
+    let mut available = Vec::with_capacity(members.len());
+    for m in members {
+        let mut list = Checkpoint::list(&m.dir.path)?;
+        list.retain(|c| c.epoch <= m.newest);
+        available.push(list);
+    }
+    let mut candidates: Vec<Vec<u32>> =
+        available.iter().map(|l| l.iter().map(|c| c.epoch).collect()).collect();
+    'search: while let Some(epoch) = common_resume_epoch(&candidates) {
+        let mut loaded = Vec::with_capacity(members.len());
+        for (i, m) in members.iter().enumerate() {
+            let checkpoint = available[i].iter().find(|c| c.epoch == epoch).expect("listed");
+            match checkpoint.load_as(m.layout) {
+                Ok(l) => loaded.push(l),
+                Err(e) => {
+                    tracing::warn!(
+                        model = %m.dir.id,
+                        epoch,
+                        "checkpoint unusable, falling back to an older one: {}",
+                        chain(&e)
+                    );
+                    candidates[i].retain(|&c| c != epoch);
+                    continue 'search;
+                }
+            }
+        }
+        return Ok(Some((epoch, loaded)));
+    }
+    Ok(None)
+}
+
+/// The newest epoch at which every member has a checkpoint, given each member's checkpoint
+/// epochs; `None` when they share none.
+///
+/// Members train in lockstep and checkpoint together, so after a crash they usually share their
+/// newest one; a crash in the middle of writing a population's checkpoints, or a damaged file,
+/// sends all members back to the newest one they still share.
+#[must_use]
+pub fn common_resume_epoch(per_member: &[Vec<u32>]) -> Option<u32> {
+    let (first, rest) = per_member.split_first()?;
+    first.iter().copied().filter(|e| rest.iter().all(|m| m.contains(e))).max()
+}
+
+/// An error with its causes, `: `-separated (the store's errors name the file; JSON errors keep
+/// the parser's message as their source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[derive(Serialize, Deserialize)]
@@ -180,6 +351,19 @@ impl Checkpoint {
         Ok(LoadedCheckpoint { model, optimizer, state })
     }
 
+    /// Read and verify the checkpoint ([`Checkpoint::load`]), then check every tensor's name,
+    /// dtype and shape against `layout`.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`]; [`Error::Corrupt`] naming the file and the tensor that is
+    /// missing, unknown to the model, or of another dtype or shape.
+    pub fn load_as(&self, layout: &CheckpointLayout) -> Result<LoadedCheckpoint> {
+        let loaded = self.load()?;
+        layout.model.check(&self.dir.join(MODEL_FILE), &loaded.model)?;
+        layout.optimizer.check(&self.dir.join(OPTIMIZER_FILE), &loaded.optimizer)?;
+        Ok(loaded)
+    }
+
     /// Path of the model weights file.
     #[must_use]
     pub fn model_file(&self) -> PathBuf {
@@ -242,6 +426,118 @@ mod tests {
         std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 3).unwrap();
         let err = c.load().unwrap_err().to_string();
         assert!(err.contains("model.safetensors") && err.contains("truncated"), "{err}");
+    }
+
+    /// Rewrite a checkpoint's `model.safetensors` through `change` and update its manifest to
+    /// match, so that the SHA-256 check passes and only the layout check can notice.
+    fn rewrite_model(c: &Checkpoint, change: impl FnOnce(&mut Vec<NamedTensor>)) {
+        let path = c.model_file();
+        let (mut tensors, meta) = decode_tensors(&path, &std::fs::read(&path).unwrap()).unwrap();
+        change(&mut tensors);
+        let bytes = encode_tensors(&path, &tensors, &meta).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let manifest_path = c.dir.join(MANIFEST_FILE);
+        let mut manifest: BTreeMap<String, ManifestEntry> =
+            serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+        manifest.insert(
+            MODEL_FILE.into(),
+            ManifestEntry { bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(&bytes)) },
+        );
+        std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+        c.load().expect("the manifest matches the rewritten file");
+    }
+
+    fn layout() -> CheckpointLayout {
+        CheckpointLayout::exactly(&[tensor("w", 0.0)], &[tensor("exp_avg.w", 0.0)])
+    }
+
+    /// A change to a checkpoint's model tensors.
+    type Damage = fn(&mut Vec<NamedTensor>);
+
+    /// The three ways a checkpoint with a matching manifest can still not fit the model.
+    fn damages() -> [(&'static str, Damage); 3] {
+        [
+            ("dtype F64, the model expects F32", |t| {
+                t[0].dtype = Dtype::F64;
+                t[0].shape = vec![2];
+            }),
+            ("shape [2, 2], the model expects [4]", |t| t[0].shape = vec![2, 2]),
+            ("has no tensor `w`", |t| t[0].name = "net.w".into()),
+        ]
+    }
+
+    #[test]
+    fn issue_17_load_as_checks_names_dtypes_and_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(write(dir.path(), 3).load_as(&layout()).unwrap().model, [tensor("w", 3.0)]);
+        for (expected, damage) in damages() {
+            let c = write(dir.path(), 3);
+            rewrite_model(&c, damage);
+            let err = c.load_as(&layout()).unwrap_err().to_string();
+            assert!(err.contains("checkpoint_000003/model.safetensors: "), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
+        // Optional tensors may be there or not; nothing else may.
+        let c = write(dir.path(), 4);
+        let mut optional = layout();
+        optional.optimizer = FileLayout { required: Vec::new(), optional: optional.optimizer.required };
+        c.load_as(&optional).unwrap();
+        optional.optimizer.optional.clear();
+        let err = c.load_as(&optional).unwrap_err().to_string();
+        assert!(err.contains("optimizer.safetensors: holds tensor `exp_avg.w`, which the model"), "{err}");
+    }
+
+    #[test]
+    fn issue_17_every_failed_check_falls_back_to_the_previous_intact_checkpoint() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ids = ["00000000000000a1", "00000000000000a2"].map(|s| pz_spec::ModelId::parse(s).unwrap());
+        let dirs = ids.map(|id| ModelDir::new(tmp.path(), &id));
+        let layout = layout();
+        let search = |newest: [u32; 2]| {
+            let members: Vec<_> = dirs
+                .iter()
+                .zip(newest)
+                .map(|(dir, newest)| CheckpointSearch { dir, layout: &layout, newest })
+                .collect();
+            newest_intact_checkpoint(&members).unwrap().map(|(e, l)| (e, l.len()))
+        };
+        for d in &dirs {
+            for e in [0, 5, 10] {
+                write(&d.path, e);
+            }
+        }
+        assert_eq!(search([10, 10]), Some((10, 2)));
+        // The results of the second member reach epoch 7 only.
+        assert_eq!(search([10, 7]), Some((5, 2)));
+        for (_, damage) in damages() {
+            rewrite_model(&Checkpoint { dir: dirs[0].path.join("checkpoint_000010"), epoch: 10 }, damage);
+            assert_eq!(search([10, 10]), Some((5, 2)));
+            // A single model is a population of one.
+            let alone = [CheckpointSearch { dir: &dirs[0], layout: &layout, newest: 10 }];
+            let (epoch, loaded) = newest_intact_checkpoint(&alone).unwrap().unwrap();
+            assert_eq!((epoch, &loaded[0].model), (5, &vec![tensor("w", 5.0)]));
+            write(&dirs[0].path, 10);
+        }
+        // A SHA-256 mismatch falls back the same way.
+        let f = dirs[1].path.join("checkpoint_000010/optimizer.safetensors");
+        let mut bytes = std::fs::read(&f).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&f, bytes).unwrap();
+        assert_eq!(search([10, 10]), Some((5, 2)));
+        assert_eq!(search([10, 0]), Some((0, 2)));
+        for d in &dirs {
+            std::fs::remove_dir_all(d.path.join("checkpoint_000000")).unwrap();
+        }
+        assert_eq!(search([4, 10]), None);
+    }
+
+    #[test]
+    fn picks_the_newest_shared_epoch() {
+        assert_eq!(common_resume_epoch(&[vec![0, 5, 10], vec![0, 5, 10]]), Some(10));
+        assert_eq!(common_resume_epoch(&[vec![0, 5, 10], vec![0, 5]]), Some(5));
+        assert_eq!(common_resume_epoch(&[vec![0, 10], vec![0, 5]]), Some(0));
+        assert_eq!(common_resume_epoch(&[vec![5], vec![]]), None);
+        assert_eq!(common_resume_epoch(&[]), None);
     }
 
     #[test]

@@ -4,10 +4,8 @@ use std::path::{Path, PathBuf};
 
 use pz_spec::{ModelId, ResolvedModel};
 
-use crate::checkpoint::LoadedCheckpoint;
 use crate::{
-    atomic_write, metrics, results, Checkpoint, EpochRecord, Error, MetricsRecord, ModelState, ModelStatus,
-    Result,
+    atomic_write, metrics, results, EpochRecord, Error, MetricsRecord, ModelState, ModelStatus, Result,
 };
 
 /// One model's folder.
@@ -158,20 +156,6 @@ impl ModelDir {
     /// The folder cannot be listed or an entry cannot be removed.
     pub fn remove_partial_writes(&self) -> Result<usize> {
         crate::atomic::remove_partial_writes(&self.path, false)
-    }
-
-    /// The newest checkpoint that verifies, skipping (and logging) damaged ones.
-    ///
-    /// # Errors
-    /// The folder cannot be listed.
-    pub fn latest_good_checkpoint(&self) -> Result<Option<(Checkpoint, LoadedCheckpoint)>> {
-        for checkpoint in Checkpoint::list(&self.path)?.into_iter().rev() {
-            match checkpoint.load() {
-                Ok(loaded) => return Ok(Some((checkpoint, loaded))),
-                Err(e) => tracing::warn!(model = %self.id, "skipping damaged checkpoint: {e}"),
-            }
-        }
-        Ok(None)
     }
 }
 

@@ -17,6 +17,22 @@ pub enum Error {
         /// The epoch.
         epoch: u32,
     },
+    /// A model's checkpoint at the epoch asked for fails a check: its files against the
+    /// manifest (SHA-256), safetensors, or the tensors' names, dtypes and shapes against the
+    /// model. The source names the file and the reason; a caller measuring many models skips
+    /// this one.
+    #[error("model {model}: checkpoint {} cannot be used", dir.display())]
+    UnusableCheckpoint {
+        /// The model id.
+        model: String,
+        /// The epoch.
+        epoch: u32,
+        /// The checkpoint folder.
+        dir: std::path::PathBuf,
+        /// What failed, naming the file.
+        #[source]
+        source: Box<Error>,
+    },
     /// libtorch refused an operation (out of memory, a device that does not exist, …).
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -1,16 +1,19 @@
 //! Populations rebuilt from checkpoints, for measuring trained models.
 
 use pz_spec::PlannedModel;
-use pz_store::{Checkpoint, LoadedCheckpoint, ZooDir};
+use pz_store::{Checkpoint, CheckpointLayout, LoadedCheckpoint, ZooDir};
 use tch::Device;
 
 use crate::{Error, PinnPopulation};
 
-/// The members' parameters at `epoch`, as one population (optimizer state left at zero).
+/// The members' parameters at `epoch`, as one population (optimizer state left at zero). Each
+/// checkpoint is checked against the manifest and against the tensors (names, dtypes, shapes)
+/// the member's model has, before anything is copied.
 ///
 /// # Errors
-/// A member has no intact checkpoint at that epoch ([`Error::MissingCheckpoint`]), or it does
-/// not fit the model.
+/// A member has no checkpoint at that epoch ([`Error::MissingCheckpoint`]) or one that fails a
+/// check ([`Error::UnusableCheckpoint`], naming the model, the file and the reason): the first
+/// such member.
 pub fn load_population(
     zoo: &ZooDir,
     members: &[PlannedModel],
@@ -20,20 +23,50 @@ pub fn load_population(
     let configs: Vec<_> = members.iter().map(|m| &m.config).collect();
     let mut pop = PinnPopulation::new(&configs, device);
     for (k, m) in members.iter().enumerate() {
-        pop.import(k, &checkpoint_at(zoo, m, epoch)?, m.id().as_str())?;
+        let (model, optimizer) = pop.export(k);
+        let layout = CheckpointLayout::exactly(&model, &optimizer);
+        let (checkpoint, loaded) = load_at(zoo, m, epoch, Some(&layout))?;
+        pop.import(k, &loaded, m.id().as_str()).map_err(|e| unusable(m, &checkpoint, e))?;
     }
     Ok(pop)
 }
 
-/// A model's checkpoint at `epoch`, read and verified.
+/// A model's checkpoint at `epoch`, read and verified against its manifest.
 ///
 /// # Errors
-/// None at that epoch ([`Error::MissingCheckpoint`]), or a damaged one.
+/// None at that epoch ([`Error::MissingCheckpoint`]), or a damaged one
+/// ([`Error::UnusableCheckpoint`], naming the model, the file and the reason).
 pub fn checkpoint_at(zoo: &ZooDir, model: &PlannedModel, epoch: u32) -> Result<LoadedCheckpoint, Error> {
+    Ok(load_at(zoo, model, epoch, None)?.1)
+}
+
+/// The checkpoint of `model` at `epoch`, verified, and checked against `layout` if given.
+fn load_at(
+    zoo: &ZooDir,
+    model: &PlannedModel,
+    epoch: u32,
+    layout: Option<&CheckpointLayout>,
+) -> Result<(Checkpoint, LoadedCheckpoint), Error> {
     let dir = zoo.model(model.id());
     let checkpoint = Checkpoint { dir: dir.path.join(Checkpoint::dir_name(epoch)), epoch };
     if !checkpoint.dir.exists() {
         return Err(Error::MissingCheckpoint { model: model.id().to_string(), epoch });
     }
-    Ok(checkpoint.load()?)
+    let loaded = match layout {
+        Some(layout) => checkpoint.load_as(layout),
+        None => checkpoint.load(),
+    };
+    match loaded {
+        Ok(loaded) => Ok((checkpoint, loaded)),
+        Err(e) => Err(unusable(model, &checkpoint, e)),
+    }
+}
+
+fn unusable(model: &PlannedModel, checkpoint: &Checkpoint, e: impl Into<Error>) -> Error {
+    Error::UnusableCheckpoint {
+        model: model.id().to_string(),
+        epoch: checkpoint.epoch,
+        dir: checkpoint.dir.clone(),
+        source: Box::new(e.into()),
+    }
 }

@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use pz_device::outside_captures;
 use pz_spec::{CheckpointPolicy, DeviceRequest, Layout, PlannedModel};
-use pz_store::{Checkpoint, EpochRecord, LoadedCheckpoint, ModelDir, ModelState, ModelStatus, ZooDir};
+use pz_store::{Checkpoint, CheckpointLayout, EpochRecord, ModelDir, ModelState, ModelStatus, ZooDir};
 use tch::{Device, Tensor};
 
 use crate::pinn::to_vec;
-use crate::{common_resume_epoch, Error, PinnPopulation, Reporter};
+use crate::resume::{resume_point, Resume};
+use crate::{Error, PinnPopulation, Reporter};
 
 /// How a population's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +68,9 @@ pub struct Run<'a> {
     pub stop: &'a AtomicBool,
 }
 
-/// Train one population to its last epoch, resuming from the newest checkpoint all members
-/// share. Members already done must not be passed. Checks `run.stop` between steps.
+/// Train one population to its last epoch, resuming from the newest intact checkpoint all
+/// members share and their results reach (a damaged one is skipped with a warning). Members
+/// already done must not be passed. Checks `run.stop` between steps.
 ///
 /// # Errors
 /// I/O errors, unloadable checkpoints, libtorch errors.
@@ -95,15 +97,25 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         }
     }
 
-    let resume = find_resume_point(&members)?;
-    let start_epoch = match &resume {
-        Some((epoch, loaded)) => {
-            for (k, (m, ckpt)) in members.iter_mut().zip(loaded).enumerate() {
+    // What each member's checkpoints must hold: what it exports, before any step.
+    let layouts: Vec<CheckpointLayout> = outside_captures(|| {
+        (0..members.len())
+            .map(|k| {
+                let (model, optimizer) = pop.export(k);
+                CheckpointLayout::exactly(&model, &optimizer)
+            })
+            .collect()
+    });
+    let dirs: Vec<&ModelDir> = members.iter().map(|m| &m.dir).collect();
+    let resume = resume_point(&dirs, &layouts)?;
+    let start_epoch = match resume {
+        Some(Resume { epoch, checkpoints, records }) => {
+            for (k, ((m, ckpt), records)) in members.iter_mut().zip(&checkpoints).zip(records).enumerate() {
                 outside_captures(|| pop.import(k, ckpt, m.plan.id().as_str()))?;
-                m.records = m.dir.read_results()?.into_iter().filter(|r| r.epoch <= *epoch).collect();
+                m.records = records;
                 tracing::info!(model = %m.plan.id(), epoch, "resuming from checkpoint");
             }
-            *epoch
+            epoch
         }
         None => {
             write_each(&members, |m| Ok(m.dir.write_params(&m.plan.config)?))?;
@@ -179,34 +191,6 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         reporter.on_model_done(m.plan.id(), done(m));
     }
     Ok(Outcome::Finished)
-}
-
-/// The newest epoch whose checkpoints verify for every member, with their contents.
-fn find_resume_point(members: &[Member]) -> Result<Option<(u32, Vec<LoadedCheckpoint>)>, Error> {
-    let mut available = Vec::with_capacity(members.len());
-    for m in members {
-        available.push(Checkpoint::list(&m.dir.path)?);
-    }
-    let mut candidates: Vec<Vec<u32>> =
-        available.iter().map(|l| l.iter().map(|c| c.epoch).collect()).collect();
-    // Try the newest shared epoch; a member whose checkpoint there is damaged loses that epoch
-    // and the search moves back.
-    'search: while let Some(epoch) = common_resume_epoch(&candidates) {
-        let mut loaded = Vec::with_capacity(members.len());
-        for (i, m) in members.iter().enumerate() {
-            let ckpt = available[i].iter().find(|c| c.epoch == epoch).expect("listed");
-            match ckpt.load() {
-                Ok(l) => loaded.push(l),
-                Err(e) => {
-                    tracing::warn!(model = %m.plan.id(), "damaged checkpoint, falling back: {e}");
-                    candidates[i].retain(|&c| c != epoch);
-                    continue 'search;
-                }
-            }
-        }
-        return Ok(Some((epoch, loaded)));
-    }
-    Ok(None)
 }
 
 fn record_epoch(

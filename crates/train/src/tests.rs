@@ -4,10 +4,10 @@
 use std::sync::atomic::AtomicBool;
 
 use pz_spec::{Plan, ZooSpec};
-use pz_store::ZooDir;
+use pz_store::{NamedTensor, ZooDir};
 use tch::Device;
 
-use crate::{train_population, NoReporter, Outcome, Run};
+use crate::{train_population, Error, NoReporter, Outcome, Run};
 
 fn tiny_spec(extra: &[&str]) -> ZooSpec {
     let mut overrides: Vec<String> = [
@@ -111,6 +111,116 @@ fn resuming_after_an_interrupt_and_a_damaged_checkpoint_gives_identical_results(
     assert_eq!(out, Outcome::Interrupted);
     train_population(&cpu_run(&fresh, &spec, &go), &plan.models).unwrap();
     assert_eq!(results(&fresh, &plan), results(&reference, &plan));
+}
+
+/// Rewrite `model`'s checkpoint of `epoch` with `change` applied to its model tensors, through
+/// the store's own writer: the manifest matches, so only the layout check can notice.
+fn rewrite_checkpoint(
+    zoo: &ZooDir,
+    model: &pz_spec::PlannedModel,
+    epoch: u32,
+    change: fn(&mut Vec<NamedTensor>),
+) {
+    let dir = zoo.model(model.id()).path;
+    let checkpoint = pz_store::Checkpoint { dir: dir.join(pz_store::Checkpoint::dir_name(epoch)), epoch };
+    let mut loaded = checkpoint.load().unwrap();
+    change(&mut loaded.model);
+    pz_store::Checkpoint::write(&dir, &loaded.model, &loaded.optimizer, &loaded.state).unwrap();
+    checkpoint.load().expect("SHA-256 and safetensors still verify");
+}
+
+/// A change to a checkpoint's model tensors.
+type Damage = fn(&mut Vec<NamedTensor>);
+
+/// Checkpoints whose manifest matches but whose tensors do not fit the model.
+const DAMAGES: [(&str, Damage); 3] = [
+    ("dtype", |t| {
+        // float64 -> float32, bytes converted: a valid file of the wrong dtype.
+        let w = &mut t[0];
+        w.data = w
+            .data
+            .chunks(8)
+            .flat_map(|c| (f64::from_le_bytes(c.try_into().unwrap()) as f32).to_le_bytes())
+            .collect();
+        w.dtype = pz_store::Dtype::F32;
+    }),
+    // The same elements with a trailing axis of 1.
+    ("shape", |t| t[0].shape.push(1)),
+    ("missing tensor", |t| t[0].name.push_str("_renamed")),
+];
+
+#[test]
+fn issue_17_a_checkpoint_of_the_wrong_dtype_shape_or_names_falls_back_like_a_sha_mismatch() {
+    let spec = tiny_spec(&[]);
+    let plan = Plan::new(&spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let go = AtomicBool::new(false);
+    let reference = ZooDir::create_or_open(&dir.path().join("ref"), &spec).unwrap();
+    train_population(&cpu_run(&reference, &spec, &go), &plan.models).unwrap();
+    let reference_checkpoint =
+        std::fs::read(reference.model(plan.models[1].id()).path.join("checkpoint_000003/model.safetensors"))
+            .unwrap();
+
+    for (what, damage) in DAMAGES {
+        let zoo = ZooDir::create_or_open(&dir.path().join(what), &spec).unwrap();
+        train_population(&cpu_run(&zoo, &spec, &go), &plan.models).unwrap();
+        rewrite_checkpoint(&zoo, &plan.models[1], 3, damage);
+        // Loading it for metrics names the model, the file and the reason.
+        let err = crate::load_population(&zoo, &plan.models, 3, Device::Cpu).map(drop).unwrap_err();
+        let Error::UnusableCheckpoint { model, epoch, .. } = &err else { panic!("{what}: {err}") };
+        assert_eq!((model.as_str(), *epoch), (plan.models[1].id().as_str(), 3), "{what}");
+        let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.contains("checkpoint_000003/model.safetensors: "), "{what}: {chain}");
+        assert!(
+            chain.contains("the model expects") || chain.contains("which the model needs"),
+            "{what}: {chain}"
+        );
+        // Other epochs and models still load.
+        crate::load_population(&zoo, &plan.models, 2, Device::Cpu).unwrap();
+        crate::load_population(&zoo, &plan.models[..1], 3, Device::Cpu).unwrap();
+        // Resuming falls back to epoch 2 for the whole population and recomputes epoch 3.
+        train_population(&cpu_run(&zoo, &spec, &go), &plan.models).unwrap();
+        assert_eq!(results(&zoo, &plan), results(&reference, &plan), "{what}");
+        let rewritten =
+            std::fs::read(zoo.model(plan.models[1].id()).path.join("checkpoint_000003/model.safetensors"))
+                .unwrap();
+        assert!(rewritten == reference_checkpoint, "{what}: the checkpoint was rewritten as trained");
+        crate::load_population(&zoo, &plan.models, 3, Device::Cpu).unwrap();
+    }
+}
+
+#[test]
+fn issue_17_results_cut_short_are_retrained_and_empty_ones_are_an_error_with_a_hint() {
+    let spec = tiny_spec(&[]);
+    let plan = Plan::new(&spec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let go = AtomicBool::new(false);
+    let reference = ZooDir::create_or_open(&dir.path().join("ref"), &spec).unwrap();
+    train_population(&cpu_run(&reference, &spec, &go), &plan.models).unwrap();
+
+    let zoo = ZooDir::create_or_open(&dir.path().join("cut"), &spec).unwrap();
+    train_population(&cpu_run(&zoo, &spec, &go), &plan.models).unwrap();
+    // result.json cut at a line boundary: the last two epochs lost, the status still says done.
+    let m = zoo.model(plan.models[2].id());
+    let text = std::fs::read_to_string(m.results_path()).unwrap();
+    let kept: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(m.results_path(), kept).unwrap();
+    let status = m.read_status().unwrap();
+    assert_eq!((status.state, status.epoch), (pz_store::ModelState::Running, Some(1)));
+    // The population resumes from the checkpoint the results reach (epoch 1) and recomputes.
+    train_population(&cpu_run(&zoo, &spec, &go), &plan.models).unwrap();
+    assert_eq!(results(&zoo, &plan), results(&reference, &plan));
+    assert_eq!(m.read_status().unwrap().state, pz_store::ModelState::Done);
+
+    // An empty result.json is never taken for done, nor resumed past.
+    std::fs::write(m.results_path(), "").unwrap();
+    let err = m.read_status().unwrap_err().to_string();
+    assert!(err.contains("result.json: is empty") && err.contains("hint: "), "{err}");
+    let err = train_population(&cpu_run(&zoo, &spec, &go), &plan.models).unwrap_err().to_string();
+    assert!(err.contains("result.json: is empty") && err.contains("phasezoo train"), "{err}");
 }
 
 #[test]

@@ -5,13 +5,17 @@ use std::collections::BTreeMap;
 
 use pz_spec::PlannedModel;
 use pz_store::{
-    Checkpoint, CheckpointState, EpochRecord, LoadedCheckpoint, ModelDir, ModelState, ModelStatus,
+    Checkpoint, CheckpointLayout, CheckpointState, Dtype, EpochRecord, ModelDir, ModelState, ModelStatus,
+    TensorLayout,
 };
+use tch::Kind;
 
 use super::{EpochStats, ImageTask, ImageTrainer};
+use crate::resume::{resume_point, Resume};
 use crate::{Error, Outcome, Reporter, Run};
 
-/// Train one image model to its last epoch, resuming from its newest intact checkpoint. A model
+/// Train one image model to its last epoch, resuming from its newest intact checkpoint that its
+/// results reach (one that fails a check is skipped with a warning, as for PINNs). A model
 /// whose loss turns non-finite is marked failed with the reason and training stops there.
 ///
 /// # Errors
@@ -29,11 +33,11 @@ pub fn train_image_model(run: &Run, plan: &PlannedModel, task: &ImageTask) -> Re
     let mut trainer =
         ImageTrainer::new(&plan.config, task, device)?.with_cuda_graphs(cuda_graphs).with_layout(layout);
     let mut records;
-    let start = match newest_intact_checkpoint(&dir)? {
-        Some(checkpoint) => {
-            trainer.restore(&checkpoint)?;
-            let epoch = checkpoint.state.epoch;
-            records = dir.read_results()?.into_iter().filter(|r| r.epoch <= epoch).collect::<Vec<_>>();
+    let expected = checkpoint_layout(&trainer);
+    let start = match resume_point(&[&dir], std::slice::from_ref(&expected))? {
+        Some(Resume { epoch, checkpoints, records: mut lines }) => {
+            trainer.restore(&checkpoints[0])?;
+            records = lines.swap_remove(0);
             // A crash between a diverged epoch's checkpoint and its `failed` status: it stays failed.
             if let Some(last) =
                 records.last().filter(|r| !(r.train_loss.is_finite() && r.test_loss.is_finite()))
@@ -147,15 +151,117 @@ fn checkpoint(dir: &ModelDir, trainer: &ImageTrainer, epoch: u32) -> Result<(), 
     Ok(())
 }
 
-/// The newest checkpoint that verifies; damaged ones are reported and skipped.
-fn newest_intact_checkpoint(dir: &ModelDir) -> Result<Option<LoadedCheckpoint>, Error> {
-    let mut list = Checkpoint::list(&dir.path)?;
-    list.sort_by_key(|c| c.epoch);
-    while let Some(c) = list.pop() {
-        match c.load() {
-            Ok(loaded) => return Ok(Some(loaded)),
-            Err(e) => tracing::warn!(model = %dir.id, "damaged checkpoint, falling back: {e}"),
-        }
+/// What the checkpoints of `trainer`'s model must hold: its state dict exactly; the optimizer's
+/// step count, and a momentum buffer of its parameter's dtype and shape for any parameter that
+/// has one (buffers are made by the first update: epoch 0 has none).
+fn checkpoint_layout(trainer: &ImageTrainer) -> CheckpointLayout {
+    let (model, optimizer) = trainer.checkpoint_tensors();
+    let mut layout = CheckpointLayout::exactly(&model, &optimizer);
+    layout.optimizer.optional = trainer
+        .params
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let dtype = match p.kind() {
+                Kind::Float => Dtype::F32,
+                Kind::Double => Dtype::F64,
+                _ => return None,
+            };
+            #[allow(clippy::cast_sign_loss)]
+            let shape = p.size().iter().map(|&d| d as usize).collect();
+            // The names `Sgd::state_tensors` gives its buffers (vision/sgd.rs).
+            Some(TensorLayout { name: format!("momentum_buffer.{i}"), dtype, shape })
+        })
+        .collect();
+    layout
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use pz_data::vision::{DatasetName, ImageSet, VisionData};
+    use pz_spec::{Plan, ProblemConfig, ZooSpec};
+    use pz_store::{Checkpoint, ZooDir};
+    use tch::Device;
+
+    use super::*;
+    use crate::NoReporter;
+
+    /// 48 random 1×12×12 images of 10 classes: a real ResNet-18 at width 2, tiny.
+    fn data() -> VisionData {
+        let mut x: u32 = 2024;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x
+        };
+        let mut set = |n: usize| ImageSet {
+            #[allow(clippy::cast_possible_truncation)]
+            images: (0..n * 144).map(|_| next() as u8).collect(),
+            labels: (0..n).map(|_| i64::from(next() % 10)).collect(),
+            n,
+            channels: 1,
+            height: 12,
+            width: 12,
+        };
+        VisionData { name: DatasetName::FashionMnist, classes: 10, train: set(48), test: set(16) }
     }
-    Ok(None)
+
+    #[test]
+    fn issue_17_image_checkpoints_fit_their_layout_and_a_misfit_one_is_skipped() {
+        let overrides: Vec<String> = [
+            "grid.load.values=[2]",
+            "grid.temperature.values=[32]",
+            "train.epochs=2",
+            "problem.train_subset=0",
+            "problem.test_subset=0",
+            "checkpoint.every=1",
+        ]
+        .map(String::from)
+        .to_vec();
+        let spec =
+            ZooSpec::parse(include_str!("../../../../examples/fashion-resnet18-small.toml"), "t", &overrides)
+                .unwrap();
+        let plan = Plan::new(&spec).unwrap();
+        let m = &plan.models[0];
+        let ProblemConfig::Image(image) = &m.config.problem else { panic!("an image zoo") };
+        let task = ImageTask::new(&data(), image, Device::Cpu);
+        let tmp = tempfile::tempdir().unwrap();
+        let zoo = ZooDir::create_or_open(tmp.path(), &spec).unwrap();
+        let stop = AtomicBool::new(false);
+        let run = Run {
+            zoo: &zoo,
+            policy: &spec.checkpoint,
+            device: Device::Cpu,
+            cuda_graphs: false,
+            fused_kernels: false,
+            layout: pz_spec::Layout::Auto,
+            reporter: &NoReporter,
+            stop: &stop,
+        };
+        train_image_model(&run, m, &task).unwrap();
+        let dir = zoo.model(m.id());
+        // Every checkpoint, with momentum buffers (epochs 1, 2) or without (epoch 0), fits the
+        // layout of a freshly built model.
+        let fresh = ImageTrainer::new(&m.config, &task, Device::Cpu).unwrap();
+        let expected = checkpoint_layout(&fresh);
+        let list = Checkpoint::list(&dir.path).unwrap();
+        assert_eq!(list.len(), 3);
+        for c in &list {
+            c.load_as(&expected).unwrap();
+        }
+        assert!(list[2].load().unwrap().optimizer.len() > 1, "momentum buffers were saved");
+        let last = std::fs::read(list[2].model_file()).unwrap();
+
+        // The last checkpoint rewritten with a manifest that matches but a tensor of another
+        // shape: training again falls back to epoch 1 and rewrites it as it was.
+        let mut loaded = list[2].load().unwrap();
+        loaded.model[0].shape.push(1);
+        Checkpoint::write(&dir.path, &loaded.model, &loaded.optimizer, &loaded.state).unwrap();
+        assert!(list[2].load_as(&expected).unwrap_err().to_string().contains("has shape"));
+        train_image_model(&run, m, &task).unwrap();
+        assert!(std::fs::read(list[2].model_file()).unwrap() == last, "epoch 2 retrained identically");
+    }
 }
