@@ -16,7 +16,6 @@ mod error;
 mod fused_adam;
 mod group;
 mod load;
-pub mod pack;
 mod pinn;
 mod reporter;
 mod resume;

@@ -15,9 +15,10 @@ use std::time::Instant;
 
 use anyhow::Result;
 use pz_data::vision::{DatasetName, ImageSet, VisionData};
+use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_exec::{Flow, Pool};
 use pz_spec::{DeviceRequest, Plan, ProblemConfig, ZooSpec};
 use pz_train::classify::{step_multiply_adds, ImageTask, ImageTrainer};
-use pz_train::pack::{Cost, PackQueue, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
 
 const SPEC: &str = include_str!("../../../../examples/fashion-resnet18-small.toml");
 
@@ -105,59 +106,50 @@ pub fn run(args: &Args) -> Result<()> {
             (m, cost)
         })
         .collect();
-    let queue = PackQueue::new(cells, 1);
+    let Some(ProblemConfig::Image(image)) = plan.models.first().map(|m| &m.config.problem) else {
+        anyhow::bail!("the bench spec has image models");
+    };
     let stop = AtomicBool::new(false);
     let reports = Mutex::new(Vec::new());
     let started = Instant::now();
-    let outcomes: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    if let tch::Device::Cuda(index) = device {
-                        pz_device::use_own_cuda_stream(index); // as `train` workers do
-                    }
-                    let Some(ProblemConfig::Image(image)) = plan.models.first().map(|m| &m.config.problem)
-                    else {
-                        anyhow::bail!("the bench spec has image models");
-                    };
-                    let task = ImageTask::new(&data, image, device);
-                    while let Some((model, lease)) = queue.next(0) {
-                        let t0 = Instant::now();
-                        let mut trainer = ImageTrainer::new(&model.config, &task, device)?
-                            .with_cuda_graphs(!args.eager)
-                            .with_layout(spec.run.layout);
-                        let mut last_epoch_start = t0;
-                        for epoch in 1..=args.epochs {
-                            last_epoch_start = Instant::now();
-                            trainer.train_epoch(&task, epoch, &stop, &mut || {})?;
-                            // reads the loss: synchronizes
-                        }
-                        let seconds = t0.elapsed().as_secs_f64();
-                        let last_epoch_seconds = last_epoch_start.elapsed().as_secs_f64();
-                        drop(lease);
-                        let images = u64::from(args.images) * u64::from(args.epochs);
-                        #[allow(clippy::cast_precision_loss)]
-                        reports.lock().expect("reports").push(CellReport {
-                            system: "phasezoo",
-                            width: width_of(&model.config.model),
-                            batch_size: model.config.train.batch_size,
-                            images,
-                            seconds,
-                            images_per_sec: images as f64 / seconds,
-                            last_epoch_images_per_sec: f64::from(args.images) / last_epoch_seconds,
-                        });
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a bench thread panicked"))))
-            .collect()
-    });
+    let on_start = |_, device| {
+        if let tch::Device::Cuda(index) = device {
+            pz_device::use_own_cuda_stream(index); // as `train` workers do
+        }
+    };
+    Pool::new(&[device], jobs)
+        .run(
+            cells,
+            on_start,
+            |device| ImageTask::new(&data, image, device),
+            |task, model, device| {
+                let t0 = Instant::now();
+                let mut trainer = ImageTrainer::new(&model.config, task, device)?
+                    .with_cuda_graphs(!args.eager)
+                    .with_layout(spec.run.layout);
+                let mut last_epoch_start = t0;
+                for epoch in 1..=args.epochs {
+                    last_epoch_start = Instant::now();
+                    trainer.train_epoch(task, epoch, &stop, &mut || {})?; // reads the loss: synchronizes
+                }
+                let seconds = t0.elapsed().as_secs_f64();
+                let last_epoch_seconds = last_epoch_start.elapsed().as_secs_f64();
+                let images = u64::from(args.images) * u64::from(args.epochs);
+                #[allow(clippy::cast_precision_loss)]
+                reports.lock().expect("reports").push(CellReport {
+                    system: "phasezoo",
+                    width: width_of(&model.config.model),
+                    batch_size: model.config.train.batch_size,
+                    images,
+                    seconds,
+                    images_per_sec: images as f64 / seconds,
+                    last_epoch_images_per_sec: f64::from(args.images) / last_epoch_seconds,
+                });
+                Ok::<_, anyhow::Error>(Flow::Continue)
+            },
+        )
+        .map_err(|e| e.into_work_error(|message| anyhow::anyhow!("a bench thread panicked: {message}")))?;
     let wall = started.elapsed().as_secs_f64();
-    outcomes.into_iter().collect::<Result<Vec<()>>>()?;
     let reports = reports.into_inner().expect("reports");
     for cell in &reports {
         println!("{}", serde_json::to_string(cell)?);

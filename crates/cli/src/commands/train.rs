@@ -10,13 +10,14 @@ use anyhow::{Context, Result};
 use std::str::FromStr;
 
 use pz_data::vision::{default_data_dir, DatasetName, VisionData};
+use pz_exec::pack::{self, Cost};
+use pz_exec::{Flow, Pool};
 use pz_spec::{
     DeviceRequest, ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel, ZooSpec,
     EMBEDDED_DEFAULT_NAME,
 };
 use pz_store::{collect_rows, write_index, ModelState, ModelStatus, ZooDir};
 use pz_train::classify::{train_image_model, ImageTask};
-use pz_train::pack::{self, Cost, PackQueue};
 use pz_train::{group_populations, train_population, Outcome, Reporter as _, Run};
 use tch::Device;
 
@@ -167,12 +168,13 @@ fn run_populations(
     )
 }
 
-/// Hands `(item, cost)` pairs out to `jobs` worker threads (worker i on device i mod n, with
-/// its own state from `init`) until they run out or one is interrupted; the first error wins.
-/// Items are packed by their expected share of a GPU and ordered by expected work
-/// (pz_train::pack: a device takes more only while the shares fit; share 0 never waits). On a
+/// Hands `(item, cost)` pairs out to `jobs` worker threads (pz_exec::Pool: worker i on device
+/// i mod n, with its own state from `init`) until they run out or one is interrupted; the first
+/// error wins. Items are packed by their expected share of a GPU and ordered by expected work
+/// (pz_exec::pack: a device takes more only while the shares fit; share 0 never waits). On a
 /// GPU each worker gets its own CUDA stream, so that workers sharing a device run their kernels
 /// concurrently rather than queueing on the default stream; each creates its tensors itself.
+/// The pool gets no stop flag: the trainings watch it and return `Interrupted`.
 fn run_workers<T: Send, S>(
     items: Vec<(T, Cost)>,
     devices: &[Device],
@@ -180,42 +182,21 @@ fn run_workers<T: Send, S>(
     init: impl Fn(Device) -> S + Sync,
     work: impl Fn(&mut S, T, Device) -> Result<Outcome> + Sync,
 ) -> Result<Outcome> {
-    let queue = PackQueue::new(items, devices.len());
-    let results: Vec<Result<Outcome>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs)
-            .map(|i| {
-                let (queue, init, work) = (&queue, &init, &work);
-                let slot = i % devices.len();
-                let device = devices[slot];
-                s.spawn(move || -> Result<Outcome> {
-                    if let Device::Cuda(index) = device {
-                        let own = pz_device::use_own_cuda_stream(index);
-                        tracing::debug!(worker = i, own, "CUDA stream");
-                    }
-                    let mut state = init(device);
-                    while let Some((item, lease)) = queue.next(slot) {
-                        let outcome = work(&mut state, item, device)?;
-                        drop(lease);
-                        if outcome == Outcome::Interrupted {
-                            return Ok(Outcome::Interrupted);
-                        }
-                    }
-                    Ok(Outcome::Finished)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a training thread panicked"))))
-            .collect()
-    });
-    let mut outcome = Outcome::Finished;
-    for r in results {
-        if r? == Outcome::Interrupted {
-            outcome = Outcome::Interrupted;
+    let on_start = |worker: usize, device| {
+        if let Device::Cuda(index) = device {
+            let own = pz_device::use_own_cuda_stream(index);
+            tracing::debug!(worker, own, "CUDA stream");
         }
-    }
-    Ok(outcome)
+    };
+    let flow = Pool::new(devices, jobs)
+        .run(items, on_start, init, |state, item, device| {
+            Ok(match work(state, item, device)? {
+                Outcome::Finished => Flow::Continue,
+                Outcome::Interrupted => Flow::Stop,
+            })
+        })
+        .map_err(|e| e.into_work_error(|message| anyhow::anyhow!("a training thread panicked: {message}")))?;
+    Ok(if flow == Flow::Stop { Outcome::Interrupted } else { Outcome::Finished })
 }
 
 /// The dataset of an image zoo, read from the cache (refused before anything is written).

@@ -157,36 +157,30 @@ fn pair_count(cells: &[Vec<PlannedModel>]) -> u64 {
     cells.iter().map(|m| (m.len() * (m.len() - 1) / 2) as u64).sum()
 }
 
-/// Run `work` on every unit, one worker per device pulling from a shared queue; stops taking
-/// units once `stop` is set. Returns the sum of what the units return.
+/// Run `work` on every unit, one worker per device taking units first come (pz_exec::Pool);
+/// stops taking units once `stop` is set. Returns the sum of what the units return. CUDA
+/// streams are the work's own (a Hessian with graphs moves its thread off the default stream).
 fn in_parallel<U: Sync>(
     units: &[U],
     devices: &[Device],
     stop: &AtomicBool,
     work: impl Fn(&U, Device) -> Result<usize, MeasureError> + Sync,
 ) -> Result<usize, MeasureError> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<usize, MeasureError>> = std::thread::scope(|s| {
-        let workers: Vec<_> = devices
-            .iter()
-            .map(|&device| {
-                let (next, work) = (&next, &work);
-                s.spawn(move || {
-                    let mut done = 0;
-                    loop {
-                        if stop.load(Ordering::Relaxed) {
-                            return Ok(done);
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(unit) = units.get(i) else { return Ok(done) };
-                        done += work(unit, device)?;
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("a measuring thread panicked")).collect()
-    });
-    results.into_iter().sum()
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let items = units.iter().map(|unit| (unit, pz_exec::Cost::FIRST_COME)).collect();
+    pz_exec::Pool::new(devices, devices.len())
+        .with_stop(stop)
+        .run(
+            items,
+            |_, _| {},
+            |_| (),
+            |(), unit, device| {
+                done.fetch_add(work(unit, device)?, Ordering::Relaxed);
+                Ok::<_, MeasureError>(pz_exec::Flow::Continue)
+            },
+        )
+        .map_err(|e| e.into_work_error(|message| panic!("a measuring thread panicked: {message}")))?;
+    Ok(done.into_inner())
 }
 
 /// Cells whose every model is done, in plan order; counts the others.
