@@ -4,6 +4,7 @@
 mod bench;
 mod crash_remnants;
 mod format;
+mod golden;
 mod interrupt;
 mod metrics;
 mod parquet;

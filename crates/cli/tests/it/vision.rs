@@ -13,7 +13,7 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/fashi
 
 /// Whether Debian's Fashion-MNIST is installed; without it a test skips with a note, except
 /// under CI where that is an error.
-fn fashion_mnist_installed() -> bool {
+pub(crate) fn fashion_mnist_installed() -> bool {
     if Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists() {
         return true;
     }
