@@ -28,8 +28,11 @@ pub struct CurveTraining {
     pub momentum: f64,
     /// wd of the ½·wd·‖φ(t)‖² term (5e-4); the optimiser itself has no weight decay.
     pub weight_decay: f64,
-    /// Seed of the t draws (pair p uses ChaCha8 stream p).
+    /// Seed of the t draws.
     pub seed: u64,
+    /// ChaCha8 stream of each pair (e.g. [`crate::pair_stream`] of its models' streams);
+    /// empty: pair p uses stream p.
+    pub streams: Vec<u64>,
     /// `false`: base_lr × factor each epoch (Garipov). `true`: PTMZ's compounding schedule.
     pub ptmz_compat: bool,
 }
@@ -45,6 +48,7 @@ impl CurveTraining {
             momentum: 0.9,
             weight_decay: 5e-4,
             seed: 0,
+            streams: Vec::new(),
             ptmz_compat: false,
         }
     }
@@ -70,7 +74,7 @@ pub fn train_bezier_middle(
     let mut theta1: Vec<Tensor> =
         theta0.iter().zip(&theta2).map(|(a, c)| ((a + c) * 0.5).detach().set_requires_grad(true)).collect();
     let mut momentum: Option<Vec<Tensor>> = None;
-    let mut streams = MemberStreams::new(cfg.seed, pairs);
+    let mut streams = MemberStreams::for_members(cfg.seed, &cfg.streams, pairs);
     let mut lr = cfg.lr;
     for epoch in 1..=cfg.epochs {
         lr = curve_lr(cfg.lr, epoch, cfg.epochs, cfg.ptmz_compat, lr);
@@ -224,6 +228,7 @@ mod tests {
             momentum: 0.9,
             weight_decay: 0.0,
             seed: 1,
+            streams: Vec::new(),
             ptmz_compat: false,
         };
         let theta1 = train_bezier_middle(loss, &theta0, &theta2, &cfg);

@@ -23,13 +23,16 @@ pub struct Slq {
     pub probes: usize,
     /// Lanczos steps m per probe (PyHessian `iter`: 100), capped at the parameter count.
     pub steps: usize,
-    /// Seed of the probes (member k uses ChaCha8 stream k for all its probes in turn).
+    /// Seed of the probes (each member draws all its probes in turn from its stream).
     pub seed: u64,
+    /// ChaCha8 stream of each member (e.g. [`crate::model_stream`]); empty: member k uses
+    /// stream k.
+    pub streams: Vec<u64>,
 }
 
 impl Default for Slq {
     fn default() -> Self {
-        Self { probes: 1, steps: 100, seed: 0 }
+        Self { probes: 1, steps: 100, seed: 0, streams: Vec::new() }
     }
 }
 
@@ -76,7 +79,7 @@ impl SpectralDensity {
 #[must_use]
 pub fn slq_density(op: &impl HvpOperator, params: &[Tensor], cfg: &Slq) -> Vec<SpectralDensity> {
     let k = op.members();
-    let mut streams = MemberStreams::new(cfg.seed, k);
+    let mut streams = MemberStreams::for_members(cfg.seed, &cfg.streams, k);
     let mut out = vec![SpectralDensity { nodes: Vec::new(), weights: Vec::new() }; k];
     #[allow(clippy::cast_precision_loss)]
     let per_probe = 1.0 / cfg.probes as f64;
@@ -102,7 +105,7 @@ mod tests {
         let tiny = Tiny::new(3, 12, 31);
         let op = tiny.hvp(&[12]);
         let h = explicit_hessian(&op, &tiny.params);
-        let dens = slq_density(&op, &tiny.params, &Slq { probes: 1, steps: 5, seed: 2 });
+        let dens = slq_density(&op, &tiny.params, &Slq { probes: 1, steps: 5, seed: 2, streams: Vec::new() });
         let z = flatten_members(&MemberStreams::new(2, 3).rademacher(&tiny.params));
         #[allow(clippy::cast_precision_loss)]
         let n = member_numel(&tiny.params) as f64;
@@ -130,7 +133,8 @@ mod tests {
         // Full steps: every probe's moments are exact quadratic forms zᵀH^p z / n; the average
         // over P Rademacher probes is then tr(H^p)/n up to the Hutchinson error, whose variance
         // is 2 Σ_{i≠j} (H^p)_ij² / (n² P). Tolerance: 4 of those standard errors.
-        let dens = slq_density(&op, &tiny.params, &Slq { probes, steps: n_usize, seed: 7 });
+        let dens =
+            slq_density(&op, &tiny.params, &Slq { probes, steps: n_usize, seed: 7, streams: Vec::new() });
         for (k, d) in dens.iter().enumerate() {
             assert_eq!(d.nodes.len(), probes * n_usize);
             assert!((d.weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);

@@ -37,15 +37,18 @@ pub struct PowerIteration {
     pub max_iter: usize,
     /// Relative change of the estimate that stops the iteration (PyHessian: 1e-3).
     pub tol: f64,
-    /// Seed of the Gaussian start vectors (member k uses ChaCha8 stream k).
+    /// Seed of the Gaussian start vectors.
     pub seed: u64,
+    /// ChaCha8 stream of each member (e.g. [`crate::model_stream`]); empty: member k uses
+    /// stream k.
+    pub streams: Vec<u64>,
     /// ε in v / (‖v‖ + ε) (PyHessian's `normalization`: 1e-6). 0 gives exact unit vectors.
     pub norm_eps: f64,
 }
 
 impl Default for PowerIteration {
     fn default() -> Self {
-        Self { max_iter: 100, tol: 1e-3, seed: 0, norm_eps: 1e-6 }
+        Self { max_iter: 100, tol: 1e-3, seed: 0, streams: Vec::new(), norm_eps: 1e-6 }
     }
 }
 
@@ -83,7 +86,7 @@ pub fn power_iteration(
     cfg: &PowerIteration,
 ) -> TopEigen {
     let k = op.members();
-    let mut streams = MemberStreams::new(cfg.seed, k);
+    let mut streams = MemberStreams::for_members(cfg.seed, &cfg.streams, k);
     let mut values = vec![Vec::with_capacity(top_n); k];
     let mut iterations = vec![Vec::with_capacity(top_n); k];
     let mut vectors: Vec<Vec<Tensor>> = Vec::with_capacity(top_n);
@@ -211,7 +214,8 @@ mod tests {
         let op = tiny.hvp(&[12]);
         let exact = eigvalsh(&explicit_hessian(&op, &tiny.params));
         // tol far below PyHessian's 1e-3 and no +ε bias, so the estimate converges to 1e-8.
-        let cfg = PowerIteration { max_iter: 20_000, tol: 1e-14, seed: 1, norm_eps: 0.0 };
+        let cfg =
+            PowerIteration { max_iter: 20_000, tol: 1e-14, seed: 1, streams: Vec::new(), norm_eps: 0.0 };
         let top = 3;
         let got = power_iteration(&op, &tiny.params, top, &cfg);
         for (k, exact) in exact.into_iter().enumerate() {
@@ -233,7 +237,8 @@ mod tests {
         let tiny = Tiny::new(3, 12, 11);
         let op = tiny.hvp(&[12]);
         let exact = eigvalsh(&explicit_hessian(&op, &tiny.params));
-        let cfg = PowerIteration { max_iter: 20_000, tol: 1e-14, seed: 1, norm_eps: 1e-6 };
+        let cfg =
+            PowerIteration { max_iter: 20_000, tol: 1e-14, seed: 1, streams: Vec::new(), norm_eps: 1e-6 };
         let got = top_eigenvalues(&op, &tiny.params, 1, &cfg);
         for (k, exact) in exact.into_iter().enumerate() {
             let want = by_magnitude(exact)[0];

@@ -1,9 +1,12 @@
 //! Seeded random probe vectors, one ChaCha8 stream per member.
 //!
-//! Member k draws from `ChaCha8Rng::seed_from_u64(seed)` on stream k, in parameter-list order,
-//! so its probes depend only on (seed, k) and on its own history: not on K, on the other
-//! members, on the device or on the thread count. PyHessian draws with `torch.randn` /
-//! `torch.randint` on the device instead; the distributions are the same.
+//! Member k draws from `ChaCha8Rng::seed_from_u64(seed)` on its own stream, in parameter-list
+//! order, so its probes depend only on (seed, its stream) and on its own history: not on K, on
+//! the other members, on the device or on the thread count. The stream is the member's key when
+//! the caller gives keys (`phasezoo metrics` passes each model's id, [`model_stream`], so that a
+//! published value is a function of the model, never of the models it was measured with, issue
+//! 17), else its position k. PyHessian draws with `torch.randn` / `torch.randint` on the device
+//! instead; the distributions are the same.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -21,14 +24,32 @@ pub(crate) struct MemberStreams {
 impl MemberStreams {
     /// Streams 0 … K−1 of the ChaCha8 generator seeded with `seed`.
     pub(crate) fn new(seed: u64, members: usize) -> Self {
-        let rngs = (0..members)
-            .map(|k| {
+        Self::keyed(seed, &(0..members as u64).collect::<Vec<_>>())
+    }
+
+    /// Member k on stream `keys[k]` of the ChaCha8 generator seeded with `seed`.
+    pub(crate) fn keyed(seed: u64, keys: &[u64]) -> Self {
+        let rngs = keys
+            .iter()
+            .map(|&key| {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                rng.set_stream(k as u64);
+                rng.set_stream(key);
                 rng
             })
             .collect();
         Self { rngs }
+    }
+
+    /// Member k on stream `keys[k]` when `keys` is not empty, else on stream k (of `members`).
+    ///
+    /// # Panics
+    /// If `keys` is given for another number of members.
+    pub(crate) fn for_members(seed: u64, keys: &[u64], members: usize) -> Self {
+        if keys.is_empty() {
+            return Self::new(seed, members);
+        }
+        assert_eq!(keys.len(), members, "{} stream keys for {members} members", keys.len());
+        Self::keyed(seed, keys)
     }
 
     /// Standard Gaussian entries, shaped like `like`.
@@ -118,6 +139,35 @@ impl MemberStreams {
     }
 }
 
+/// The random stream of a model: its id's 64 bits (16 hex digits), so that its probes follow the
+/// model wherever it is measured.
+#[must_use]
+pub fn model_stream(id: &pz_spec::ModelId) -> u64 {
+    u64::from_str_radix(id.as_str(), 16).expect("a model id is 16 hex digits")
+}
+
+/// The random stream of an ordered pair of models (a curve between two seeds), from both
+/// models' streams: SplitMix64's finaliser of one combined with the other, so that (a, b),
+/// (b, a) and (a, a) all differ.
+#[must_use]
+pub fn pair_stream(a: u64, b: u64) -> u64 {
+    splitmix(splitmix(a) ^ b.rotate_left(17))
+}
+
+/// The stream of replica `r` of a member on stream `key` (several probes per product).
+#[must_use]
+pub(crate) fn replica_stream(key: u64, r: u64) -> u64 {
+    splitmix(key ^ splitmix(r.wrapping_add(0x5851_f42d_4c95_7f2d)))
+}
+
+/// SplitMix64's output function (Steele, Lea & Flood 2014): a bijective 64-bit mix.
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +183,26 @@ mod tests {
         let b = flatten_members(&MemberStreams::new(9, 3).gaussian(&large));
         assert_eq!(f64::try_from((a.get(0) - b.get(0)).abs().max()).unwrap(), 0.0);
         assert!(f64::try_from((b.get(0) - b.get(1)).abs().max()).unwrap() > 0.0);
+    }
+
+    #[test]
+    fn a_keyed_members_probe_does_not_depend_on_its_position() {
+        let o = (Kind::Double, Device::Cpu);
+        let alone = [Tensor::zeros([1, 5], o)];
+        let three = [Tensor::zeros([3, 5], o)];
+        let a = flatten_members(&MemberStreams::keyed(4, &[77]).rademacher(&alone));
+        let b = flatten_members(&MemberStreams::keyed(4, &[5, 9, 77]).rademacher(&three));
+        assert_eq!(f64::try_from((a.get(0) - b.get(2)).abs().max()).unwrap(), 0.0);
+        assert!(f64::try_from((b.get(0) - b.get(2)).abs().max()).unwrap() > 0.0);
+    }
+
+    #[test]
+    fn model_and_pair_streams_are_distinct() {
+        let id = pz_spec::ModelId::parse("00000000000000ff").unwrap();
+        assert_eq!(model_stream(&id), 255);
+        assert_ne!(pair_stream(1, 2), pair_stream(2, 1));
+        assert_ne!(pair_stream(1, 1), pair_stream(2, 2));
+        assert_ne!(replica_stream(1, 0), replica_stream(1, 1));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use tch::Tensor;
 
 use crate::hvp::{HvpOperator, LossHvp};
-use crate::probe::MemberStreams;
+use crate::probe::{replica_stream, MemberStreams};
 use crate::vector::{member_dot, to_f64s};
 
 /// Settings of the Hutchinson estimator. Defaults are PyHessian's (`maxIter=100, tol=1e-3`).
@@ -28,8 +28,11 @@ pub struct Hutchinson {
     pub max_iter: usize,
     /// Relative change of the running mean that stops sampling (PyHessian: 1e-3).
     pub tol: f64,
-    /// Seed of the Rademacher probes (member k uses ChaCha8 stream k).
+    /// Seed of the Rademacher probes.
     pub seed: u64,
+    /// ChaCha8 stream of each member (e.g. [`crate::model_stream`]); empty: member k uses
+    /// stream k.
+    pub streams: Vec<u64>,
     /// `false` (default): |m_prev| + 1e-6 in the tolerance denominator, as upstream PyHessian.
     /// `true`: m_prev + 1e-6 without abs(), as PTMZ's vendored copy (`compat = "ptmz-2024"`).
     pub ptmz_compat: bool,
@@ -37,7 +40,7 @@ pub struct Hutchinson {
 
 impl Default for Hutchinson {
     fn default() -> Self {
-        Self { max_iter: 100, tol: 1e-3, seed: 0, ptmz_compat: false }
+        Self { max_iter: 100, tol: 1e-3, seed: 0, streams: Vec::new(), ptmz_compat: false }
     }
 }
 
@@ -99,7 +102,7 @@ impl Running {
 #[must_use]
 pub fn hutchinson_trace(op: &impl HvpOperator, params: &[Tensor], cfg: &Hutchinson) -> Vec<TraceEstimate> {
     let k = op.members();
-    let mut streams = MemberStreams::new(cfg.seed, k);
+    let mut streams = MemberStreams::for_members(cfg.seed, &cfg.streams, k);
     let mut running: Vec<Running> = (0..k).map(|_| Running::default()).collect();
     while !running.iter().all(|r| r.done) {
         let z = streams.rademacher(params);
@@ -134,7 +137,16 @@ pub fn hutchinson_trace_replicated(
         .map(|p| p.detach().repeat_interleave_self_int(r, 0, None).set_requires_grad(true))
         .collect();
     let op = LossHvp::new(&replicated, losses(&replicated));
-    let mut streams = MemberStreams::new(cfg.seed, k * replicas.max(1));
+    let keys: Vec<u64> = if cfg.streams.is_empty() {
+        (0..(k * replicas.max(1)) as u64).collect()
+    } else {
+        assert_eq!(cfg.streams.len(), k, "{} stream keys for {k} members", cfg.streams.len());
+        cfg.streams
+            .iter()
+            .flat_map(|&key| (0..replicas.max(1) as u64).map(move |r| replica_stream(key, r)))
+            .collect()
+    };
+    let mut streams = MemberStreams::keyed(cfg.seed, &keys);
     let mut running: Vec<Running> = (0..k).map(|_| Running::default()).collect();
     while !running.iter().all(|s| s.done) {
         let z = streams.rademacher(&replicated);
@@ -164,7 +176,7 @@ mod tests {
         let h = explicit_hessian(&op, &tiny.params);
         let exact = traces(&h);
         // tol = 0 never stops early: 2000 probes per member.
-        let cfg = Hutchinson { max_iter: 2000, tol: 0.0, seed: 5, ptmz_compat: false };
+        let cfg = Hutchinson { max_iter: 2000, tol: 0.0, seed: 5, ..Hutchinson::default() };
         let est = hutchinson_trace(&op, &tiny.params, &cfg);
         for (k, (e, t)) in est.iter().zip(&exact).enumerate() {
             assert_eq!(e.samples.len(), 2000);
@@ -192,7 +204,7 @@ mod tests {
             let y = tiny.y.repeat_interleave_self_int(8, 0, None);
             vec![(1.0, Tiny::loss_of(theta, &x, &y))]
         };
-        let cfg = Hutchinson { max_iter: 2000, tol: 0.0, seed: 8, ptmz_compat: false };
+        let cfg = Hutchinson { max_iter: 2000, tol: 0.0, seed: 8, ..Hutchinson::default() };
         let est = hutchinson_trace_replicated(losses, &tiny.params, 8, &cfg);
         for (k, (e, t)) in est.iter().zip(&exact).enumerate() {
             assert_eq!(e.samples.len(), 2000, "2000 samples from 250 products of 8 probes");

@@ -75,6 +75,11 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
     let plan = Plan::new(spec)?;
     let _lock = zoo.lock()?;
+    // What a killed run left mid-write (no live writer exists while the lock is held).
+    let removed = zoo.remove_partial_writes()?;
+    if removed > 0 {
+        tracing::info!(removed, "removed partial writes of an interrupted run");
+    }
     logs.set_models_dir(args.dir.join("models"));
     let stop = Arc::new(AtomicBool::new(false));
     crate::commands::train::install_ctrlc(&stop);
@@ -93,11 +98,24 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
             String::new()
         }
     );
+    if !summary.skipped.is_empty() {
+        eprintln!("error: {} model(s) could not be loaded and were not measured:", summary.skipped.len());
+        for s in &summary.skipped {
+            eprintln!("  model {} at epoch {}: {}", s.model, s.epoch, s.reason);
+        }
+        eprintln!(
+            "  hint: the other models are measured; retrain these (delete their status.json and run \
+             `phasezoo train` again) or measure an epoch whose checkpoints are intact (--epochs)"
+        );
+    }
     if summary.interrupted {
         eprintln!(
             "phasezoo: interrupted; measured values are saved. Run the same command again to continue."
         );
         return Ok(ExitCode::from(130));
+    }
+    if !summary.skipped.is_empty() {
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

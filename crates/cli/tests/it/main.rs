@@ -7,6 +7,7 @@ mod format;
 mod golden;
 mod interrupt;
 mod metrics;
+mod metrics_determinism;
 mod parquet;
 mod phases_summary;
 mod pytorch;

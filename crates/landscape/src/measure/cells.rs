@@ -9,8 +9,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::{number, MeasureError};
 use crate::{
-    evaluate_curve, feature_space_linear_cka, linear_cka, mode_connectivity, rbf_cka, train_bezier_middle,
-    CurveTraining, Hsic,
+    evaluate_curve, feature_space_linear_cka, linear_cka, mode_connectivity, model_stream, pair_stream,
+    rbf_cka, train_bezier_middle, CurveTraining, Hsic,
 };
 
 /// Most points of a Gram-matrix CKA (n × n matrices): a regular subset of the grid beyond it.
@@ -111,6 +111,11 @@ pub(super) fn measure_mc(
         let idx = Tensor::from_slice(idx).to_device(device);
         pop.params().iter().map(|p| p.detach().index_select(0, &idx)).collect()
     };
+    if first.len() == 1 {
+        // One pair is trained beside a copy of itself (see super::at_least_two).
+        first.push(first[0]);
+        second.push(second[0]);
+    }
     let (theta0, theta2) = (pick(&first), pick(&second));
     // The curve of a pair is trained and scored on its first endpoint's problem (its own
     // collocation points and β; β is the cell's, so both ends share it).
@@ -124,6 +129,14 @@ pub(super) fn measure_mc(
         momentum: cfg.momentum,
         weight_decay: cfg.weight_decay,
         seed: cfg.seed,
+        // A pair's t draws follow its two models, not its place among the pairs measured.
+        streams: first
+            .iter()
+            .zip(&second)
+            .map(|(&i, &j)| {
+                pair_stream(model_stream(all[i as usize].id()), model_stream(all[j as usize].id()))
+            })
+            .collect(),
         ptmz_compat: cfg.ptmz_compat,
     };
     let theta1 = train_bezier_middle(|p| pairs_pop.losses_at(p), &theta0, &theta2, &training);

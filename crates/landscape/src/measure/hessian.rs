@@ -9,7 +9,8 @@ use tch::Device;
 
 use super::{number, MeasureError};
 use crate::{
-    hutchinson_trace, slq_density, top_eigenvalues, GraphedHvp, Hutchinson, LossHvp, PowerIteration, Slq,
+    hutchinson_trace, model_stream, slq_density, top_eigenvalues, GraphedHvp, Hutchinson, LossHvp,
+    PowerIteration, Slq,
 };
 
 /// Top eigenvalues, trace (and density) of each model's training loss at `epoch`.
@@ -25,18 +26,23 @@ pub(super) fn measure(
         // A captured product needs this thread's work off the default stream.
         pz_device::use_own_cuda_stream(i);
     }
-    let pop = load_population(zoo, models, epoch, device)?;
+    // A lone model is measured beside a copy of itself: libtorch computes a batch of one
+    // matrix product by another kernel than a batch of several (different last bits), so a
+    // population of one would give other values than the same model among others.
+    let stacked = super::at_least_two(models);
+    let pop = load_population(zoo, &stacked, epoch, device)?;
     let params = pop.params();
     // The PINN loss holds input derivatives: the HVP differentiates it twice more.
     let op = GraphedHvp::new(LossHvp::new(params, vec![(1.0, pop.losses_at(params))]), device, graphs);
-    let (power, hutchinson) = settings(cfg);
+    let streams: Vec<u64> = stacked.iter().map(|m| model_stream(m.id())).collect();
+    let (power, hutchinson) = settings(cfg, &streams);
     let eigen = top_eigenvalues(&op, params, cfg.top_n, &power);
     let traces = hutchinson_trace(&op, params, &hutchinson);
     let densities = (cfg.density_probes > 0).then(|| {
         slq_density(
             &op,
             params,
-            &Slq { probes: cfg.density_probes, steps: cfg.density_steps, seed: cfg.seed },
+            &Slq { probes: cfg.density_probes, steps: cfg.density_steps, seed: cfg.seed, streams },
         )
     });
     for (k, m) in models.iter().enumerate() {
@@ -64,14 +70,21 @@ pub(super) fn measure(
     Ok(())
 }
 
-/// Power iteration and Hutchinson as `[metrics.hessian]` sets them.
-pub(super) fn settings(cfg: &HessianConfig) -> (PowerIteration, Hutchinson) {
-    let power =
-        PowerIteration { max_iter: cfg.max_iter, tol: cfg.tol, seed: cfg.seed, ..PowerIteration::default() };
+/// Power iteration and Hutchinson as `[metrics.hessian]` sets them, member k drawing its probes
+/// from stream `streams[k]` (its model's, so that the values do not depend on the other members).
+pub(super) fn settings(cfg: &HessianConfig, streams: &[u64]) -> (PowerIteration, Hutchinson) {
+    let power = PowerIteration {
+        max_iter: cfg.max_iter,
+        tol: cfg.tol,
+        seed: cfg.seed,
+        streams: streams.to_vec(),
+        ..PowerIteration::default()
+    };
     let hutchinson = Hutchinson {
         max_iter: cfg.trace_max_iter,
         tol: cfg.trace_tol,
         seed: cfg.seed,
+        streams: streams.to_vec(),
         ptmz_compat: cfg.ptmz_compat,
     };
     (power, hutchinson)

@@ -14,7 +14,7 @@ use tch::{Device, Tensor};
 
 use super::cells::{pairs, store_cka};
 use super::{hessian::settings, number, MeasureError};
-use crate::{feature_space_linear_cka, hutchinson_trace, top_eigenvalues, GraphedHvp, LossHvp};
+use crate::{feature_space_linear_cka, hutchinson_trace, model_stream, top_eigenvalues, GraphedHvp, LossHvp};
 
 /// PTMZ's Hessian data: `hessian_number_batches` × `hessian_batch_size`.
 const BATCHES: usize = 10;
@@ -37,7 +37,6 @@ pub(super) fn measure_hessians(
         return Ok(());
     };
     let cfg = &zoo.spec.metrics.hessian;
-    let (power, hutchinson) = settings(cfg);
     let graphs = zoo.spec.run.graph;
     if let (Device::Cuda(i), true) = (device, graphs) {
         // A captured product needs this thread's work off the default stream.
@@ -53,6 +52,7 @@ pub(super) fn measure_hessians(
         let params = trainer.parameters();
         // Population vectors of one member around the model's own tensors (LossHvp::single_model).
         let lifted: Vec<Tensor> = params.iter().map(|p| p.detach().unsqueeze(0)).collect();
+        let (power, hutchinson) = settings(cfg, &[model_stream(m.id())]);
         let mut values = BTreeMap::new();
         for (suffix, batches) in &sets {
             let total: i64 = batches.iter().map(|(_, y)| y.size()[0]).sum();

@@ -4,7 +4,13 @@
 //! connectivity) on the seeds of each cell, all cells of a chunk at once. Values go to each
 //! model's `metrics.json` line of the measured epoch (cell values to every member, as PTMZ).
 //! What a model's line already holds is not computed again, so an interrupted run resumes and a
-//! finished one does nothing.
+//! finished one does nothing. Every value is a function of its model (or cell), never of the
+//! models measured beside it: random probes come from each model's own stream, so a resumed,
+//! partial or regrouped run writes the same numbers (issue 17).
+//!
+//! A model whose checkpoint cannot be loaded (damaged, wrong dtype or shape, missing) is skipped
+//! with a warning, with the cells it belongs to; the others are measured, and the summary lists
+//! what was skipped so that the caller can fail at the end.
 
 mod cells;
 mod hessian;
@@ -12,6 +18,7 @@ mod image;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use pz_data::vision::VisionData;
 use pz_spec::{CellIndex, Plan, PlannedModel};
@@ -58,6 +65,20 @@ pub struct MeasureSummary {
     pub unfinished_cells: usize,
     /// Whether a stop request ended it early.
     pub interrupted: bool,
+    /// Models that could not be loaded at an epoch, with the reason; their metrics (and their
+    /// cells' CKA and mode connectivity) were not computed.
+    pub skipped: Vec<SkippedModel>,
+}
+
+/// A model `measure_zoo` could not load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedModel {
+    /// Its id.
+    pub model: String,
+    /// The epoch asked for.
+    pub epoch: u32,
+    /// Why its checkpoint could not be loaded (names the file).
+    pub reason: String,
 }
 
 /// Errors of measuring.
@@ -113,43 +134,174 @@ pub fn measure_zoo(
             if selection.mc { cells_needing(&cells, &pending("mc_test_error")?) } else { Vec::new() };
         reporter.on_planned(hessian_todo.len() as u64 + pair_count(&cka_todo) + pair_count(&mc_todo));
 
+        let skipped = Mutex::new(Vec::new());
+        // Each unit of work skips the models that cannot be loaded (and, for cell metrics, their
+        // cells) and measures the rest.
+        let guard = |models: &[PlannedModel], device: Device, work: &ModelWork| {
+            measure_loadable(zoo, models, epoch, device, images, &skipped, work)
+        };
         summary.hessians += match images {
             // Image models one by one, a cell's models together (they share a dataset subset).
             Some(data) => in_parallel(&by_cell(&hessian_todo), devices, stop, |models, device| {
-                image::measure_hessians(zoo, models, epoch, device, data)?;
+                let done =
+                    guard(models, device, &|ok| image::measure_hessians(zoo, ok, epoch, device, data))?;
                 reporter.on_done(models.len() as u64);
-                Ok(models.len())
+                Ok(done)
             })?,
             None => {
                 let units: Vec<&[PlannedModel]> = chunks(&hessian_todo, max_population).collect();
                 in_parallel(&units, devices, stop, |chunk, device| {
-                    hessian::measure(zoo, chunk, epoch, device)?;
+                    let done = guard(chunk, device, &|ok| hessian::measure(zoo, ok, epoch, device))?;
                     reporter.on_done(chunk.len() as u64);
-                    Ok(chunk.len())
+                    Ok(done)
                 })?
             }
         };
         summary.ckas +=
             in_parallel(&cell_chunks(&cka_todo, max_population), devices, stop, |group, device| {
-                match images {
-                    Some(data) => image::measure_cka(zoo, group, epoch, device, data)?,
-                    None => cells::measure_cka(zoo, group, epoch, device)?,
-                }
+                let done = guard_cells(group, device, &guard, &|ok| match images {
+                    Some(data) => image::measure_cka(zoo, ok, epoch, device, data),
+                    None => cells::measure_cka(zoo, ok, epoch, device),
+                })?;
                 reporter.on_done(pair_count(group));
-                Ok(group.len())
+                Ok(done)
             })?;
         summary.mcs +=
             in_parallel(&cell_chunks(&mc_todo, max_population), devices, stop, |group, device| {
-                cells::measure_mc(zoo, group, epoch, device)?;
+                let done =
+                    guard_cells(group, device, &guard, &|ok| cells::measure_mc(zoo, ok, epoch, device))?;
                 reporter.on_done(pair_count(group));
-                Ok(group.len())
+                Ok(done)
             })?;
+        let mut skipped = skipped.into_inner().expect("no measuring thread panicked holding it");
+        skipped.sort_by(|a: &SkippedModel, b| a.model.cmp(&b.model));
+        skipped.dedup();
+        summary.skipped.extend(skipped);
         if stop.load(Ordering::Relaxed) {
             summary.interrupted = true;
             return Ok(summary);
         }
     }
     Ok(summary)
+}
+
+/// Measuring work on a list of models.
+type ModelWork<'a> = dyn Fn(&[PlannedModel]) -> Result<(), MeasureError> + 'a;
+
+/// Run `work` on `models`; if loading fails, find the models that cannot be loaded on their
+/// own, record them in `skipped` with a warning and run `work` on the others. Returns how many
+/// models were measured. Errors other than loading (writing metrics.json, …) end the run.
+fn measure_loadable(
+    zoo: &ZooDir,
+    models: &[PlannedModel],
+    epoch: u32,
+    device: Device,
+    images: Option<&VisionData>,
+    skipped: &Mutex<Vec<SkippedModel>>,
+    work: &ModelWork,
+) -> Result<usize, MeasureError> {
+    let known: Vec<String> = skipped
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .filter(|s| s.epoch == epoch)
+        .map(|s| s.model.clone())
+        .collect();
+    let mut ok: Vec<PlannedModel> =
+        models.iter().filter(|m| !known.iter().any(|k| k == m.id().as_str())).cloned().collect();
+    if ok.is_empty() {
+        return Ok(0);
+    }
+    match work(&ok) {
+        Err(MeasureError::Train(first)) => {
+            let mut bad = Vec::new();
+            for m in &ok {
+                if let Err(e) = load_alone(zoo, m, epoch, device, images) {
+                    let reason = chain(&e);
+                    tracing::warn!(model = %m.id(), epoch, "skipped: {reason}");
+                    bad.push(SkippedModel { model: m.id().to_string(), epoch, reason });
+                }
+            }
+            if bad.is_empty() {
+                return Err(MeasureError::Train(first)); // not a loading problem of one model
+            }
+            ok.retain(|m| !bad.iter().any(|b| b.model == m.id().as_str()));
+            skipped.lock().expect("not poisoned").extend(bad);
+            if ok.is_empty() {
+                return Ok(0);
+            }
+            work(&ok)?;
+            Ok(ok.len())
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(ok.len()),
+    }
+}
+
+/// [`measure_loadable`] for a group of cells: a cell with an unloadable model is dropped whole
+/// (its seed pairs need every seed). Returns the number of cells measured.
+fn guard_cells(
+    group: &[Vec<PlannedModel>],
+    device: Device,
+    guard: &dyn Fn(&[PlannedModel], Device, &ModelWork) -> Result<usize, MeasureError>,
+    work: &dyn Fn(&[Vec<PlannedModel>]) -> Result<(), MeasureError>,
+) -> Result<usize, MeasureError> {
+    let all = group.concat();
+    let cells = std::cell::RefCell::new(0);
+    guard(&all, device, &|ok| {
+        let whole: Vec<Vec<PlannedModel>> = group
+            .iter()
+            .filter(|cell| cell.iter().all(|m| ok.iter().any(|o| o.id() == m.id())))
+            .cloned()
+            .collect();
+        *cells.borrow_mut() = whole.len();
+        if whole.is_empty() {
+            return Ok(());
+        }
+        work(&whole)
+    })?;
+    Ok(cells.into_inner())
+}
+
+/// An error and its causes, `: `-separated (the cause names the file and what failed).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// Load one model at `epoch` as the metrics would, to tell which model of a unit fails.
+fn load_alone(
+    zoo: &ZooDir,
+    model: &PlannedModel,
+    epoch: u32,
+    device: Device,
+    images: Option<&VisionData>,
+) -> Result<(), pz_train::Error> {
+    match (images, &model.config.problem) {
+        (Some(data), pz_spec::ProblemConfig::Image(image)) => {
+            let task = pz_train::classify::ImageTask::new(data, image, device);
+            pz_train::classify::load_image_model(zoo, model, epoch, &task, device).map(drop)
+        }
+        _ => pz_train::load_population(zoo, std::slice::from_ref(model), epoch, device).map(drop),
+    }
+}
+
+/// `models`, with its one model twice when it has one: libtorch computes a batched matrix
+/// product of one matrix by another kernel than one of several (they differ in the last bits),
+/// so a population of one would measure other values than the same model among others. Results
+/// of the copy are not stored.
+fn at_least_two(models: &[PlannedModel]) -> Vec<PlannedModel> {
+    let mut stacked = models.to_vec();
+    if stacked.len() == 1 {
+        stacked.push(stacked[0].clone());
+    }
+    stacked
 }
 
 /// Seed pairs of a list of cells.
