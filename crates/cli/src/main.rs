@@ -4,7 +4,6 @@
 mod cells;
 mod commands;
 mod devices;
-mod index;
 mod logging;
 mod progress;
 
@@ -44,10 +43,7 @@ enum Command {
         dir: PathBuf,
     },
     /// Draw heatmaps of final test error and train loss over the grid (PNG and SVG).
-    Plot {
-        /// The zoo folder.
-        dir: PathBuf,
-    },
+    Plot(commands::plot::Args),
     /// Write the zoo's report: one self-contained HTML page (spec, phase map, panels, models).
     Report(commands::report::Args),
     /// Print the phase of every grid cell (Yang et al. once measured; thresholds: [phases]).
@@ -65,7 +61,7 @@ fn main() -> ExitCode {
         Command::Data(args) => commands::data::run(&args, progress),
         Command::Metrics(args) => commands::metrics::run(&args, &model_logs, progress),
         Command::Status { dir } => commands::status::run(&dir),
-        Command::Plot { dir } => commands::plot::run(&dir).map(|_| ExitCode::SUCCESS),
+        Command::Plot(args) => commands::plot::run_args(&args),
         Command::Phases(args) => commands::phases::run(&args),
         Command::Report(args) => commands::report::run(&args).map(|path| {
             let _ = writeln!(std::io::stdout(), "wrote {}", path.display());

@@ -1,4 +1,4 @@
-//! Phase labels of a zoo's grid cells.
+//! Phase labels of a zoo's grid cells, and the zoo read per grid cell.
 //!
 //! Two rule sets, both pure functions of a cell's seed means and the spec's `[phases]`
 //! thresholds, and both reporting the margin to every threshold so a reader sees how firm a
@@ -10,11 +10,40 @@
 //! - [`label_cell`]: first labels from train loss and test error alone, for zoos whose
 //!   landscape metrics are not measured yet.
 //!
-//! No files and no tensors here: callers hand in numbers (`phasezoo phases` does).
+//! Around the rules, the grid: [`ZooView`] opens a zoo for reading (writing nothing) and gives
+//! seed means per cell; [`label_zoo`] and [`label_summary`] label a whole grid
+//! ([`LabelledGrid`], what `phasezoo phases` prints and the plots and report draw);
+//! [`write_labelled_index`] writes the per-epoch index with each cell's phase at each epoch;
+//! [`zoo_status`] counts models per state. Functions return values; the binary prints them.
+//!
+//! No tensors here, and nothing printed.
+//!
+//! ```no_run
+//! let view = pz_phases::ZooView::open(std::path::Path::new("zoos/convection-small"))?;
+//! let grid = pz_phases::label_zoo(&view);
+//! // One row of phase codes ("I" … "IV-B", "?" or a first label) per temperature value.
+//! let table: Vec<(f64, Vec<&str>)> =
+//!     grid.rows().map(|(t, row)| (t, row.iter().map(pz_phases::GridCell::code).collect())).collect();
+//! # Ok::<(), pz_phases::Error>(())
+//! ```
 #![deny(missing_docs)]
 
+mod epochs;
+mod error;
 mod first;
+mod grid;
+mod status;
+mod summary;
+#[cfg(test)]
+mod testzoo;
+mod view;
 mod yang;
 
+pub use epochs::{label_epoch_rows, write_labelled_index};
+pub use error::{Error, Result};
 pub use first::{label_cell, CellLabel, FirstLabel};
+pub use grid::{label_grid, label_zoo, GridCell, LabelledGrid};
+pub use status::{zoo_status, CellStatus, StateCounts, ZooStatus};
+pub use summary::{label_summary, ptmz_thresholds, PTMZ_MC_METRIC};
+pub use view::ZooView;
 pub use yang::{label_cell_yang, loss_threshold, CellMetrics, Margins, Phase, PhaseLabel};

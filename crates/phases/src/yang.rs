@@ -60,6 +60,12 @@ impl Phase {
             Self::IVB => "IV-B",
         }
     }
+
+    /// The phase's place in the taxonomy, 1 (I) … 5 (IV-B): the phase map's colour scale.
+    #[must_use]
+    pub fn number(self) -> u8 {
+        self as u8 + 1
+    }
 }
 
 /// Distances to the thresholds. Positive = on the "more" side.

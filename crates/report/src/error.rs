@@ -59,6 +59,27 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// One picture of a zoo could not be drawn.
+    #[error("cannot draw {what}")]
+    Draw {
+        /// The picture: its file, or `the <name> panel`.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A zoo's file could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A model's files could not be read.
+    #[error(transparent)]
+    Store(#[from] pz_store::Error),
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

@@ -5,10 +5,12 @@
 //! seed-mean test error), it draws them as a heatmap with a colour bar and
 //! writes the result atomically as PNG and SVG.
 //!
-//! It must not know how those numbers were produced: no libtorch, no models,
-//! no training, no store layout. Callers hand it plain `f64`s and axis values.
-//! Like every library in the workspace it never prints; failures come back as
-//! [`Error`].
+//! The drawing parts do not know how those numbers were produced: no libtorch,
+//! no models, no training, no store layout; they take plain `f64`s and axis
+//! values. Only the `zoo` module reads a zoo, through [`pz_phases::ZooView`]:
+//! [`zoo_panels`], [`write_zoo_plots`] (`phasezoo plot`) and [`zoo_page`],
+//! [`write_zoo_report`] (`phasezoo report`). Like every library in the
+//! workspace it never prints; failures come back as [`Error`].
 //!
 //! The pure parts (the viridis colormap, tick formatting, colour-scale choice
 //! and the pixel layout) live in their own modules so they can be tested
@@ -25,8 +27,10 @@ mod render;
 mod scale;
 mod ticks;
 mod write;
+mod zoo;
 
 pub use error::Error;
 pub use heatmap::{ColorScale, GridAxis, Heatmap};
 pub use html::{render_html, Cell, Column, Curves, ModelRow, ModelTable, Panel, ReportPage};
 pub use write::{render_heatmap_svg, write_heatmap, write_html};
+pub use zoo::{write_zoo_plots, write_zoo_report, zoo_page, zoo_panels, ZooPanel, PHASES_PANEL};

@@ -9,17 +9,17 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 
-use crate::{atomic_write, Error, Result, ZooDir};
+use crate::{atomic_write, Error, MetricKey, Result, ZooDir};
 
 /// The metric columns, in order (docs/METRICS.md defines them); empty where not measured.
 pub const METRIC_COLUMNS: [&str; 7] = [
-    "hessian_top_ev",
-    "hessian_trace",
-    "hessian_trace_std_err",
-    "cka",
-    "mc_train_loss",
-    "mc_test_loss",
-    "mc_test_error",
+    MetricKey::HessianTopEv.as_str(),
+    MetricKey::HessianTrace.as_str(),
+    MetricKey::HessianTraceStdErr.as_str(),
+    MetricKey::Cka.as_str(),
+    MetricKey::McTrainLoss.as_str(),
+    MetricKey::McTestLoss.as_str(),
+    MetricKey::McTestError.as_str(),
 ];
 
 /// Further result.json keys with a column of their own (image zoos: accuracies and the learning

@@ -15,6 +15,7 @@ mod epoch_index;
 mod error;
 mod index;
 mod jsonl;
+mod metric_keys;
 mod metrics;
 mod model_dir;
 mod ptmz;
@@ -31,6 +32,7 @@ pub use checkpoint::{
 pub use epoch_index::{collect_epoch_rows, write_epoch_index, EpochIndexRow, METRIC_COLUMNS, RESULT_COLUMNS};
 pub use error::{Error, Result};
 pub use index::{collect_rows, write_index, IndexRow, INDEX_COLUMNS};
+pub use metric_keys::{MetricKey, UnknownMetricKey, TEST_SET_SUFFIX};
 pub use metrics::MetricsRecord;
 pub use model_dir::ModelDir;
 pub use ptmz::{read_ptmz_summary, PtmzSummaryRow};

@@ -86,7 +86,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let bar = crate::progress::WorkProgress::new("metrics", progress);
     let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, images.as_ref(), &bar, &stop)?;
     bar.finish();
-    crate::index::write(&zoo, &plan)?;
+    pz_phases::write_labelled_index(&zoo, &plan)?;
     eprintln!(
         "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells{}",
         summary.hessians,

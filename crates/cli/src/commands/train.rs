@@ -120,7 +120,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     };
     reporter.finish();
     write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
-    crate::index::write(&zoo, &plan)?;
+    pz_phases::write_labelled_index(&zoo, &plan)?;
     match outcome? {
         Outcome::Interrupted => {
             eprintln!("phasezoo: interrupted; finished work is saved. Run the same command again to resume.");

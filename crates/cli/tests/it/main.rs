@@ -11,6 +11,7 @@ mod metrics_determinism;
 mod parquet;
 mod phases_summary;
 mod pytorch;
+mod read_only;
 mod report;
 mod result_lines;
 mod resume;

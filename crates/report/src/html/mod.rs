@@ -3,8 +3,8 @@
 //! Everything the page needs is inside the file: the heatmap panels as inline SVG, the model
 //! table and training curves as an embedded JSON document drawn by a small inline script, and
 //! the stylesheet. Nothing is loaded from the network, so the file can be mailed, archived or
-//! opened from a cluster's scratch disk. Like the rest of the crate it knows nothing of the
-//! store: callers hand it the page's contents.
+//! opened from a cluster's scratch disk. It knows nothing of the store: callers (the `zoo`
+//! module) hand it the page's contents.
 
 mod escape;
 mod render;

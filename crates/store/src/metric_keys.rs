@@ -1,0 +1,155 @@
+//! The keys of `metrics.json` (docs/METRICS.md defines each metric, docs/FORMAT.md the file): one
+//! typed list, so the code that writes a metric and the code that reads it name it the same way.
+//! The strings are the on-disk format: renaming one is a format change.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A key of a `metrics.json` line.
+///
+/// Image zoos measure the Hessian on the train set under the plain key and on the test set under
+/// the key with [`TEST_SET_SUFFIX`] appended ([`MetricKey::on_test_set`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetricKey {
+    /// `hessian_top_ev`: the largest Hessian eigenvalue (power iteration).
+    HessianTopEv,
+    /// `hessian_top_evs`: the top-n eigenvalues, when `[metrics.hessian] top_n` > 1.
+    HessianTopEvs,
+    /// `hessian_trace`: the Hessian trace (Hutchinson's estimator, mean of the samples).
+    HessianTrace,
+    /// `hessian_trace_std_err`: the standard error of [`MetricKey::HessianTrace`].
+    HessianTraceStdErr,
+    /// `hessian_trace_samples`: how many Hutchinson samples the trace averages.
+    HessianTraceSamples,
+    /// `hessian_density_nodes`: eigenvalue nodes of the spectral density (SLQ).
+    HessianDensityNodes,
+    /// `hessian_density_weights`: the weights of those nodes.
+    HessianDensityWeights,
+    /// `cka`: the cell's CKA between seeds, mean over seed pairs.
+    Cka,
+    /// `cka_pairs`: the CKA of each seed pair.
+    CkaPairs,
+    /// `mc_train_loss`: mode connectivity of the train loss along the Bezier curve.
+    McTrainLoss,
+    /// `mc_test_loss`: mode connectivity of the test loss.
+    McTestLoss,
+    /// `mc_test_error`: mode connectivity of the test error.
+    McTestError,
+    /// `curve_train_loss`: the train loss along the curve, mean over seed pairs.
+    CurveTrainLoss,
+    /// `curve_test_loss`: the test loss along the curve.
+    CurveTestLoss,
+    /// `curve_test_error`: the test error along the curve.
+    CurveTestError,
+}
+
+/// Appended to a Hessian key for the value measured on the test set (image zoos).
+pub const TEST_SET_SUFFIX: &str = "_val";
+
+impl MetricKey {
+    /// Every key, in the order above.
+    pub const ALL: [MetricKey; 15] = [
+        Self::HessianTopEv,
+        Self::HessianTopEvs,
+        Self::HessianTrace,
+        Self::HessianTraceStdErr,
+        Self::HessianTraceSamples,
+        Self::HessianDensityNodes,
+        Self::HessianDensityWeights,
+        Self::Cka,
+        Self::CkaPairs,
+        Self::McTrainLoss,
+        Self::McTestLoss,
+        Self::McTestError,
+        Self::CurveTrainLoss,
+        Self::CurveTestLoss,
+        Self::CurveTestError,
+    ];
+
+    /// Per quantity evaluated along a mode-connectivity curve (train loss, test loss, test
+    /// error, in that order): its `mc_*` key and its `curve_*` key.
+    pub const MODE_CONNECTIVITY: [(MetricKey, MetricKey); 3] = [
+        (Self::McTrainLoss, Self::CurveTrainLoss),
+        (Self::McTestLoss, Self::CurveTestLoss),
+        (Self::McTestError, Self::CurveTestError),
+    ];
+
+    /// The key as written in `metrics.json` and as the index's column name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::HessianTopEv => "hessian_top_ev",
+            Self::HessianTopEvs => "hessian_top_evs",
+            Self::HessianTrace => "hessian_trace",
+            Self::HessianTraceStdErr => "hessian_trace_std_err",
+            Self::HessianTraceSamples => "hessian_trace_samples",
+            Self::HessianDensityNodes => "hessian_density_nodes",
+            Self::HessianDensityWeights => "hessian_density_weights",
+            Self::Cka => "cka",
+            Self::CkaPairs => "cka_pairs",
+            Self::McTrainLoss => "mc_train_loss",
+            Self::McTestLoss => "mc_test_loss",
+            Self::McTestError => "mc_test_error",
+            Self::CurveTrainLoss => "curve_train_loss",
+            Self::CurveTestLoss => "curve_test_loss",
+            Self::CurveTestError => "curve_test_error",
+        }
+    }
+
+    /// The key of the value measured on the test set: `hessian_trace` → `hessian_trace_val`.
+    #[must_use]
+    pub fn on_test_set(self) -> String {
+        format!("{}{TEST_SET_SUFFIX}", self.as_str())
+    }
+}
+
+impl fmt::Display for MetricKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<str> for MetricKey {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A string that is no [`MetricKey`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown metric key `{0}`")]
+pub struct UnknownMetricKey(pub String);
+
+impl FromStr for MetricKey {
+    type Err = UnknownMetricKey;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownMetricKey(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_round_trips_through_its_string() {
+        for k in MetricKey::ALL {
+            assert_eq!(k.as_str().parse::<MetricKey>(), Ok(k));
+            assert_eq!(k.to_string(), k.as_str());
+        }
+        assert_eq!("hessian".parse::<MetricKey>(), Err(UnknownMetricKey("hessian".into())));
+    }
+
+    #[test]
+    fn keys_are_distinct_and_mode_connectivity_pairs_share_their_quantity() {
+        let mut names: Vec<&str> = MetricKey::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), MetricKey::ALL.len());
+        for (mc, curve) in MetricKey::MODE_CONNECTIVITY {
+            assert_eq!(mc.as_str().strip_prefix("mc_"), curve.as_str().strip_prefix("curve_"));
+        }
+        assert_eq!(MetricKey::HessianTrace.on_test_set(), "hessian_trace_val");
+    }
+}
