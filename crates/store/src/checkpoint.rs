@@ -184,7 +184,7 @@ pub fn newest_intact_checkpoint(
                     tracing::warn!(
                         model = %m.dir.id,
                         epoch,
-                        "checkpoint unusable, falling back to an older one: {}",
+                        "damaged checkpoint, falling back to an older one: {}",
                         chain(&e)
                     );
                     candidates[i].retain(|&c| c != epoch);

@@ -28,9 +28,9 @@ pub struct ZooLock {
 }
 
 impl ZooDir {
-    /// Open an existing zoo, or create one for `spec`, holding the lock only for the call: for
-    /// tests and tools that write nothing afterwards. Writers use
-    /// [`ZooDir::create_or_open_locked`] and keep the lock.
+    /// Open an existing zoo, or create one for `spec`, holding the lock only for the call (tests,
+    /// and tools that are the zoo's only writer). Commands use [`ZooDir::create_or_open_locked`]
+    /// and keep the lock while they write.
     ///
     /// # Errors
     /// As [`ZooDir::create_or_open_locked`].

@@ -5,6 +5,7 @@ mod bench;
 mod crash_remnants;
 mod format;
 mod golden;
+mod hostile_zoo;
 mod interrupt;
 mod metrics;
 mod metrics_determinism;
