@@ -8,13 +8,13 @@ mod convert;
 mod error;
 mod fused_tangent;
 mod mlp;
-mod rng;
 mod tangent;
 pub mod vision;
 
 pub use convert::{kind_of, tensor_from_named, tensor_to_named};
 pub use error::Error;
 pub use mlp::MlpPopulation;
-pub use rng::{member_rng, Stream};
+// The per-model random streams live in pz-spec (no libtorch); re-exported for the models here.
+pub use pz_spec::{member_rng, Stream};
 pub use tangent::TangentTape;
 pub use vision::{AttentionKernel, VisionArch, VisionModel, VisionModelConfig};

@@ -1,12 +1,9 @@
 //! `write_heatmap`: render both pictures in memory, then write them atomically; the same for
-//! the report page.
+//! the report page. Files go through the zoo's one atomic-write helper (`pz_store::atomic_write`:
+//! temporary file next to the destination, sync, rename), so a killed writer's leftovers carry
+//! the names `ZooDir::remove_partial_writes` clears.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-
-use plotters::backend::DrawingBackend as _;
-use plotters::prelude::BitMapBackend;
-use tempfile::NamedTempFile;
+use std::path::Path;
 
 use crate::draw::prepare;
 use crate::error::Error;
@@ -18,12 +15,10 @@ use crate::render::{render_rgb, render_svg};
 /// Draws `h` and writes it as a PNG to `png` and as an SVG to `svg`
 /// (about 900 x 650 pixels).
 ///
-/// Both pictures are rendered completely before anything is written; each
-/// file is then written to a temporary file in its destination directory
-/// (created if missing), synced and renamed into place, so a crash or an
-/// error never leaves a half-written picture at either destination. Only a
-/// failure of the final rename of the SVG can leave the PNG written without
-/// the SVG.
+/// Both pictures are rendered and encoded completely before anything is written; each file is
+/// then written atomically (folder created if missing), so a crash or an error never leaves a
+/// half-written picture at either destination. Only a failure of the SVG's write can leave the
+/// PNG written without the SVG.
 ///
 /// Text needs a TrueType font, loaded once per process from `PHASEZOO_FONT`
 /// or a standard DejaVu/Liberation path.
@@ -33,11 +28,23 @@ pub fn write_heatmap(h: &Heatmap, png: &Path, svg: &Path) -> Result<(), Error> {
     ensure_font()?;
     let rgb = render_rgb(h, &prepared, size, png)?;
     let svg_text = render_svg(h, &prepared, size, svg)?;
+    let png_bytes = encode_png(&rgb, size, png)?;
+    // Both folders exist before either file is written: a destination that cannot be made
+    // leaves the other untouched too.
+    ensure_parent(svg)?;
+    ensure_parent(png)?;
+    write(png, &png_bytes)?;
+    write(svg, svg_text.as_bytes())
+}
 
-    let png_tmp = stage_png(&rgb, size, png)?;
-    let svg_tmp = stage_bytes(svg_text.as_bytes(), svg, ".svg")?;
-    persist(png_tmp, png)?;
-    persist(svg_tmp, svg)
+/// The destination's folder, created if missing.
+fn ensure_parent(dest: &Path) -> Result<(), Error> {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => {
+            std::fs::create_dir_all(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Draws `h` as an SVG document in memory (the same picture [`write_heatmap`] writes), for
@@ -50,72 +57,22 @@ pub fn render_heatmap_svg(h: &Heatmap) -> Result<String, Error> {
 
 /// Writes the report page to `dest` atomically (temporary file next to it, then rename).
 pub fn write_html(page: &crate::ReportPage, dest: &Path) -> Result<(), Error> {
-    let text = crate::render_html(page);
-    let tmp = stage_bytes(text.as_bytes(), dest, ".html")?;
-    persist(tmp, dest)
+    write(dest, crate::render_html(page).as_bytes())
 }
 
-fn io_error(path: &Path, source: std::io::Error) -> Error {
-    Error::Io { path: path.to_path_buf(), source }
+/// `bytes` to `dest` through the store's atomic write (its error names the file).
+fn write(dest: &Path, bytes: &[u8]) -> Result<(), Error> {
+    Ok(pz_store::atomic_write(dest, bytes)?)
 }
 
-/// The destination's directory, created if missing.
-fn ensure_parent(dest: &Path) -> Result<PathBuf, Error> {
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| io_error(&parent, e))?;
-    Ok(parent)
-}
-
-/// A temporary file next to `dest`, named `.<file name>.<random><suffix>`.
-fn temp_next_to(dest: &Path, suffix: &str) -> Result<NamedTempFile, Error> {
-    let parent = ensure_parent(dest)?;
-    let name = dest.file_name().map_or_else(|| "heatmap".into(), |n| n.to_string_lossy());
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(suffix)
-        // Readable by everyone like any other file (tempfile's default is owner-only).
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(&parent)
-        .map_err(|e| io_error(&parent, e))
-}
-
-/// Encodes `rgb` as PNG into a temporary file next to `dest`.
-///
-/// plotters picks the encoder from the file extension, hence the `.png`
-/// suffix; the already rendered pixels are copied onto a file-backed bitmap.
-fn stage_png(rgb: &[u8], (w, h): (u32, u32), dest: &Path) -> Result<NamedTempFile, Error> {
-    let tmp = temp_next_to(dest, ".png")?;
-    let render_err = |e: plotters::drawing::DrawingAreaErrorKind<_>| Error::Render {
-        path: dest.to_path_buf(),
-        source: Box::new(e),
-    };
-    {
-        let mut backend = BitMapBackend::new(tmp.path(), (w, h));
-        backend
-            .blit_bitmap((0, 0), (w, h), rgb)
-            .map_err(|e| render_err(plotters::drawing::DrawingAreaErrorKind::BackendError(e)))?;
-        backend
-            .present()
-            .map_err(|e| render_err(plotters::drawing::DrawingAreaErrorKind::BackendError(e)))?;
-    }
-    tmp.as_file().sync_all().map_err(|e| io_error(tmp.path(), e))?;
-    Ok(tmp)
-}
-
-/// Writes `bytes` into a temporary file next to `dest`.
-fn stage_bytes(bytes: &[u8], dest: &Path, suffix: &str) -> Result<NamedTempFile, Error> {
-    let mut tmp = temp_next_to(dest, suffix)?;
-    tmp.write_all(bytes).map_err(|e| io_error(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| io_error(tmp.path(), e))?;
-    Ok(tmp)
-}
-
-/// Renames the temporary file onto `dest`; on failure the temporary file is removed.
-fn persist(tmp: NamedTempFile, dest: &Path) -> Result<(), Error> {
-    tmp.persist(dest).map(drop).map_err(|e| io_error(dest, e.error))
+/// `rgb` (8-bit, row-major) encoded as PNG in memory.
+fn encode_png(rgb: &[u8], (w, h): (u32, u32), dest: &Path) -> Result<Vec<u8>, Error> {
+    use image::ImageEncoder as _;
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(rgb, w, h, image::ColorType::Rgb8)
+        .map_err(|e| Error::Render { path: dest.to_path_buf(), source: Box::new(e) })?;
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -199,7 +156,8 @@ mod tests {
         let err = write_heatmap(&grid(), &png, &svg).unwrap_err();
         assert!(matches!(&err, Error::Io { path, .. } if path == &blocker), "{err:?}");
         assert!(!png.exists(), "PNG must not be written when the SVG cannot be");
-        assert!(entries(&dir.path().join("ok")).is_empty(), "temporary PNG removed");
+        let ok = dir.path().join("ok");
+        assert!(!ok.exists() || entries(&ok).is_empty(), "nothing written next to the PNG");
     }
 
     #[test]
@@ -210,9 +168,9 @@ mod tests {
         std::fs::write(png.join("keep"), b"x").unwrap();
         let svg = dir.path().join("heat.svg");
         let err = write_heatmap(&grid(), &png, &svg).unwrap_err();
-        assert!(matches!(&err, Error::Io { path, .. } if path == &png), "{err:?}");
+        assert!(matches!(&err, Error::Store(_)) && err.to_string().contains("heat.png"), "{err:?}");
         assert!(!svg.exists());
         assert_eq!(entries(dir.path()), ["heat.png"]);
-        assert!(std::error::Error::source(&err).is_some(), "source kept");
+        assert!(err.to_string().contains("heat.png: "), "the cause follows the file: {err}");
     }
 }

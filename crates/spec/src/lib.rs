@@ -19,17 +19,21 @@
 mod device;
 mod error;
 mod load;
+mod memory;
 mod metrics;
 mod model_id;
 mod plan;
+mod rng;
 mod types;
 
 pub use device::DeviceRequest;
 pub use error::{Problem, SpecError};
 pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};
+pub use memory::{check_fits, host_memory_bytes, largest_unit_bytes, member_bytes, too_large};
 pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, MetricsConfig};
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
+pub use rng::{member_rng, Stream};
 pub use types::{
     Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, ImageConfig, Layout,
     MlpConfig, ModelConfig, Optimizer, PhaseThresholds, Precision, ProblemConfig, ResnetConfig, RunConfig,

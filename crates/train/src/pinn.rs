@@ -1,6 +1,6 @@
 //! The PINN population: K MLPs, the convection problem per member, and batched Adam.
 
-use pz_data::{input_gradients, ConvectionBatch, PinnModel};
+use crate::convection::{input_gradients, Autograd, ConvectionBatch, PinnModel};
 use pz_device::{outside_captures, CudaGraph};
 use pz_models::{kind_of, MlpPopulation};
 use pz_spec::{Derivatives, ModelConfig, ProblemConfig, ResolvedModel};
@@ -274,14 +274,14 @@ impl PinnPopulation {
     /// `params` (Hessian-vector products need the double backward of a loss that already holds
     /// input derivatives).
     pub fn losses_at(&self, params: &[Tensor]) -> Tensor {
-        let net = pz_data::Autograd(|x: &Tensor| MlpPopulation::forward_with(params, x));
+        let net = Autograd(|x: &Tensor| MlpPopulation::forward_with(params, x));
         self.problem.loss(&net).total()
     }
 
     /// Test loss and error per member at other stacked parameters.
     #[must_use]
     pub fn evaluate_at(&self, params: &[Tensor]) -> Evaluation {
-        let net = pz_data::Autograd(|x: &Tensor| MlpPopulation::forward_with(params, x));
+        let net = Autograd(|x: &Tensor| MlpPopulation::forward_with(params, x));
         let (loss, error) = self.problem.evaluate(&net);
         Evaluation { test_loss: to_vec(&loss), test_error: to_vec(&error) }
     }

@@ -1,19 +1,20 @@
-//! The resumable training loop of one population.
+//! The one resumable training loop, for a population of any family ([`Population`]).
 //!
 //! Order of writes per epoch: every member's `result.json` first, then (on checkpoint epochs)
 //! every member's checkpoint. A crash anywhere therefore leaves results that run at most to a
 //! point the next run recomputes identically: on resume, results are cut back to the
 //! checkpoint the population restarts from.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use pz_device::outside_captures;
 use pz_spec::{CheckpointPolicy, DeviceRequest, Layout, PlannedModel};
 use pz_store::{Checkpoint, CheckpointLayout, EpochRecord, ModelDir, ModelState, ModelStatus, ZooDir};
-use tch::{Device, Tensor};
+use tch::Device;
 
-use crate::pinn::to_vec;
+use crate::pinn_family::PinnTraining;
+use crate::population::{MemberEpoch, Population};
 use crate::resume::{resume_point, Resume};
 use crate::{Error, PinnPopulation, Reporter};
 
@@ -68,28 +69,46 @@ pub struct Run<'a> {
     pub stop: &'a AtomicBool,
 }
 
-/// Train one population to its last epoch, resuming from the newest intact checkpoint all
-/// members share and their results reach (a damaged one is skipped with a warning). Members
-/// already done must not be passed. Checks `run.stop` between steps.
+/// Train one PINN population to its last epoch through [`run_population`].
 ///
 /// # Errors
-/// I/O errors, unloadable checkpoints, libtorch errors.
+/// As [`run_population`].
 pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Error> {
-    let Run { zoo, policy, device, cuda_graphs, fused_kernels, reporter, stop, .. } = *run;
+    let configs: Vec<_> = plan.iter().map(|p| &p.config).collect();
+    // GPU work outside the steps is held apart from other workers' graph captures, as the steps
+    // are (pz_device::outside_captures).
+    let pop = outside_captures(|| {
+        PinnPopulation::new(&configs, run.device)
+            .with_cuda_graphs(run.cuda_graphs)
+            .with_fused_kernels(run.fused_kernels)
+    });
+    let steps_per_epoch = plan[0].config.train.steps_per_epoch;
+    run_population(run, plan, &mut PinnTraining { pop, steps_per_epoch })
+}
+
+/// The one training loop: train the population `pop` of the models `plan` (member k is
+/// `plan[k]`) to their last epoch, resuming from the newest intact checkpoint all members share
+/// and their results reach (one failing a check is skipped with a warning). Members already done
+/// must not be passed. Checks `run.stop` between steps.
+///
+/// Per epoch, every member's `result.json` is written first, then (on the policy's epochs) every
+/// member's checkpoint, then the statuses. A member whose numbers turn non-finite is marked
+/// failed with the epoch; once every member has failed, the epoch is checkpointed and the
+/// population stops there (an image model, a population of one, stops at its divergence).
+///
+/// # Errors
+/// I/O errors, libtorch errors.
+pub fn run_population(run: &Run, plan: &[PlannedModel], pop: &mut dyn Population) -> Result<Outcome, Error> {
+    let Run { zoo, policy, reporter, stop, .. } = *run;
     let mut members: Vec<Member> = plan
         .iter()
         .map(|p| Member { plan: p, dir: zoo.model(p.id()), records: Vec::new(), failed: None })
         .collect();
-    let configs: Vec<_> = plan.iter().map(|p| &p.config).collect();
-    let train = &plan[0].config.train;
-    let (epochs, steps_per_epoch) = (train.epochs, train.steps_per_epoch);
-    // GPU work outside the steps is held apart from other workers' graph captures, as the steps
-    // are (pz_device::outside_captures).
-    let mut pop = outside_captures(|| {
-        PinnPopulation::new(&configs, device).with_cuda_graphs(cuda_graphs).with_fused_kernels(fused_kernels)
-    });
-    // Joined on every way out, so that no compile outlives the run (its cache write included).
-    let _compiling = JoinOnDrop(pop.compile_kernels_in_background());
+    let epochs = plan[0].config.train.epochs;
+    let steps_per_epoch = pop.steps_per_epoch();
+    // Joined on every way out, so that no background work (a kernel compile and its cache
+    // write) outlives the run.
+    let _background = JoinOnDrop(pop.start_background_work());
     for m in &members {
         let removed = m.dir.remove_partial_writes()?;
         if removed > 0 {
@@ -97,21 +116,16 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         }
     }
 
-    // What each member's checkpoints must hold: what it exports, before any step.
-    let layouts: Vec<CheckpointLayout> = outside_captures(|| {
-        (0..members.len())
-            .map(|k| {
-                let (model, optimizer) = pop.export(k);
-                CheckpointLayout::exactly(&model, &optimizer)
-            })
-            .collect()
-    });
+    // What each member's checkpoints must hold, known before any step.
+    let layouts: Vec<CheckpointLayout> = (0..members.len()).map(|k| pop.checkpoint_layout(k)).collect();
     let dirs: Vec<&ModelDir> = members.iter().map(|m| &m.dir).collect();
     let resume = resume_point(&dirs, &layouts)?;
     let start_epoch = match resume {
         Some(Resume { epoch, checkpoints, records }) => {
             for (k, ((m, ckpt), records)) in members.iter_mut().zip(&checkpoints).zip(records).enumerate() {
-                outside_captures(|| pop.import(k, ckpt, m.plan.id().as_str()))?;
+                pop.restore(k, ckpt, m.plan.id().as_str())?;
+                // A member that diverged before the crash stays failed.
+                m.failed = records.iter().find(|r| !finite(r)).map(|r| diverged(r.epoch));
                 m.records = records;
                 tracing::info!(model = %m.plan.id(), epoch, "resuming from checkpoint");
             }
@@ -119,20 +133,22 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         }
         None => {
             write_each(&members, |m| Ok(m.dir.write_params(&m.plan.config)?))?;
+            let about = pop.describe();
             for m in &members {
-                tracing::info!(model = %m.plan.id(), "starting from initialization");
+                tracing::info!(model = %m.plan.id(), "starting from initialization {about}");
             }
-            outside_captures(|| {
-                let losses = to_vec(&pop.loss());
-                record_epoch(&mut members, &pop, 0, &losses)?;
-                write_checkpoints(&members, &pop, 0)
-            })?;
+            let initial = pop.initial();
+            record_epoch(&mut members, &*pop, 0, initial)?;
+            write_checkpoints(&members, &*pop, 0)?;
             0
         }
     };
+    if members.iter().all(|m| m.failed.is_some()) {
+        return finish(&members, reporter, start_epoch);
+    }
     write_statuses(&members, |_| ModelState::Running, start_epoch)?;
     let k = members.len() as u64;
-    reporter.on_population_start(members.len(), k * u64::from(start_epoch) * u64::from(steps_per_epoch));
+    reporter.on_population_start(members.len(), k * u64::from(start_epoch) * steps_per_epoch);
 
     let (mut step_secs, mut other_secs) = (0.0, 0.0);
     // The first epoch's steps also pay one-off costs (kernel compilation, cuBLAS plans, a graph
@@ -140,38 +156,28 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
     let mut first_epoch_step_secs = None;
     for epoch in start_epoch + 1..=epochs {
         let started = Instant::now();
-        let mut sum: Option<Tensor> = None;
-        for _ in 0..steps_per_epoch {
-            if stop.load(Ordering::Relaxed) {
-                return Ok(Outcome::Interrupted);
-            }
-            let losses = pop.step();
-            sum = Some(match sum {
-                None => losses,
-                Some(s) => outside_captures(|| s + losses),
-            });
-        }
-        // Reading the losses synchronizes the device, so the clock covers the steps' kernels.
-        let sum = sum.expect("steps_per_epoch >= 1");
-        let mean = outside_captures(|| to_vec(&(sum / f64::from(steps_per_epoch))));
+        let mut on_steps = |n| reporter.on_model_steps(n);
+        let Some(train) = pop.train_epoch(epoch, stop, &mut on_steps)? else {
+            return Ok(Outcome::Interrupted);
+        };
         let epoch_step_secs = started.elapsed().as_secs_f64();
         step_secs += epoch_step_secs;
         first_epoch_step_secs.get_or_insert(epoch_step_secs);
         let after_steps = Instant::now();
-        outside_captures(|| {
-            record_epoch(&mut members, &pop, epoch, &mean)?;
-            if policy.keeps(epoch, epochs) {
-                write_checkpoints(&members, &pop, epoch)?;
-            }
-            Ok::<(), Error>(())
-        })?;
+        record_epoch(&mut members, &*pop, epoch, train)?;
+        let all_failed = members.iter().all(|m| m.failed.is_some());
+        if all_failed || policy.keeps(epoch, epochs) {
+            write_checkpoints(&members, &*pop, epoch)?;
+        }
+        if all_failed {
+            return finish(&members, reporter, epoch);
+        }
         write_statuses(&members, |_| ModelState::Running, epoch)?;
         other_secs += after_steps.elapsed().as_secs_f64();
         tracing::debug!(epoch, secs = started.elapsed().as_secs_f64(), "population epoch");
-        reporter.on_model_steps(k * u64::from(steps_per_epoch));
     }
     #[allow(clippy::cast_precision_loss)]
-    let model_steps_per_epoch = (k * u64::from(steps_per_epoch)) as f64;
+    let model_steps_per_epoch = (k * steps_per_epoch) as f64;
     let epochs_run = f64::from(epochs - start_epoch);
     let first = first_epoch_step_secs.unwrap_or(0.0);
     let steady = (epochs_run > 1.0)
@@ -185,32 +191,39 @@ pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Err
         steady_model_steps_per_sec = steady.unwrap_or(f64::NAN),
         "population finished"
     );
+    finish(&members, reporter, epochs)
+}
+
+/// Final statuses at `epoch`: failed with the reason, or done.
+fn finish(members: &[Member], reporter: &dyn Reporter, epoch: u32) -> Result<Outcome, Error> {
     let done = |m: &Member| if m.failed.is_some() { ModelState::Failed } else { ModelState::Done };
-    write_statuses(&members, done, epochs)?;
-    for m in &members {
+    write_statuses(members, done, epoch)?;
+    for m in members {
         reporter.on_model_done(m.plan.id(), done(m));
     }
     Ok(Outcome::Finished)
 }
 
+/// Whether a result line's numbers are all finite.
+fn finite(r: &EpochRecord) -> bool {
+    r.train_loss.is_finite() && r.test_loss.is_finite() && r.test_error.is_finite()
+}
+
+fn diverged(epoch: u32) -> String {
+    format!("loss became non-finite at epoch {epoch}")
+}
+
+/// Evaluate, append each member's line to its result.json, and mark members whose numbers
+/// turned non-finite as failed.
 fn record_epoch(
     members: &mut [Member],
-    pop: &PinnPopulation,
+    pop: &dyn Population,
     epoch: u32,
-    train_loss: &[f64],
+    train: Vec<MemberEpoch>,
 ) -> Result<(), Error> {
-    let eval = pop.evaluate();
-    for (k, m) in members.iter_mut().enumerate() {
-        let record = EpochRecord {
-            epoch,
-            train_loss: train_loss[k],
-            test_loss: eval.test_loss[k],
-            test_error: eval.test_error[k],
-            step: pop.step_count(),
-            extra: std::collections::BTreeMap::new(),
-        };
-        if m.failed.is_none() && !(record.train_loss.is_finite() && record.test_error.is_finite()) {
-            let message = format!("loss became non-finite at epoch {epoch}");
+    for (m, record) in members.iter_mut().zip(pop.records(epoch, train)) {
+        if m.failed.is_none() && !finite(&record) {
+            let message = diverged(epoch);
             tracing::warn!(model = %m.plan.id(), "{message}");
             m.failed = Some(message);
         }
@@ -220,6 +233,7 @@ fn record_epoch(
             train_loss = record.train_loss,
             test_loss = record.test_loss,
             test_error = record.test_error,
+            extra = ?record.extra,
             "epoch"
         );
         m.records.push(record);
@@ -227,7 +241,7 @@ fn record_epoch(
     write_each(members, |m| Ok(m.dir.write_results(&m.records)?))
 }
 
-fn write_checkpoints(members: &[Member], pop: &PinnPopulation, epoch: u32) -> Result<(), Error> {
+fn write_checkpoints(members: &[Member], pop: &dyn Population, epoch: u32) -> Result<(), Error> {
     let state = pop.state(epoch);
     // The tensors leave the device one member at a time; the files are written in parallel.
     let exported: Vec<_> = members.iter().enumerate().map(|(k, m)| (m, pop.export(k))).collect();

@@ -187,6 +187,10 @@ pub fn measure_zoo(
 
 /// Measuring work on a list of models.
 type ModelWork<'a> = dyn Fn(&[PlannedModel]) -> Result<(), MeasureError> + 'a;
+/// Measuring work on a list of cells.
+type CellWork<'a> = dyn Fn(&[Vec<PlannedModel>]) -> Result<(), MeasureError> + 'a;
+/// [`measure_loadable`] on a device, as the measuring loop binds it.
+type Guard<'a> = dyn Fn(&[PlannedModel], Device, &ModelWork) -> Result<usize, MeasureError> + 'a;
 
 /// Run `work` on `models`; if loading fails, find the models that cannot be loaded on their
 /// own, record them in `skipped` with a warning and run `work` on the others. Returns how many
@@ -243,8 +247,8 @@ fn measure_loadable(
 fn guard_cells(
     group: &[Vec<PlannedModel>],
     device: Device,
-    guard: &dyn Fn(&[PlannedModel], Device, &ModelWork) -> Result<usize, MeasureError>,
-    work: &dyn Fn(&[Vec<PlannedModel>]) -> Result<(), MeasureError>,
+    guard: &Guard,
+    work: &CellWork,
 ) -> Result<usize, MeasureError> {
     let all = group.concat();
     let cells = std::cell::RefCell::new(0);

@@ -10,6 +10,7 @@ mod accumulation;
 mod graph_step;
 mod layout;
 mod metric_data;
+mod population;
 mod runner;
 mod task;
 mod trainer;

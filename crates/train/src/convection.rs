@@ -10,8 +10,8 @@
 
 use std::f64::consts::TAU;
 
-use pz_models::{member_rng, Stream};
 use pz_spec::ConvectionConfig;
+use pz_spec::{member_rng, Stream};
 use rand::Rng;
 use tch::{Device, Kind, Tensor};
 
