@@ -31,7 +31,7 @@ pub use adam::BatchedAdam;
 pub use error::Error;
 pub use fits::check_devices_hold;
 pub use group::group_populations;
-pub use load::{checkpoint_at, load_population};
+pub use load::{checkpoint_as, checkpoint_at, load_population};
 pub use pinn::{Evaluation, PinnPopulation};
 pub use population::{MemberEpoch, Population};
 pub use reporter::{NoReporter, Reporter};

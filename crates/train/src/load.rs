@@ -40,6 +40,20 @@ pub fn checkpoint_at(zoo: &ZooDir, model: &PlannedModel, epoch: u32) -> Result<L
     Ok(load_at(zoo, model, epoch, None)?.1)
 }
 
+/// A model's checkpoint at `epoch`, verified against its manifest and against `layout` (the
+/// names, dtypes and shapes the model has).
+///
+/// # Errors
+/// As [`checkpoint_at`], and a tensor that does not fit `layout`.
+pub fn checkpoint_as(
+    zoo: &ZooDir,
+    model: &PlannedModel,
+    epoch: u32,
+    layout: &CheckpointLayout,
+) -> Result<LoadedCheckpoint, Error> {
+    Ok(load_at(zoo, model, epoch, Some(layout))?.1)
+}
+
 /// The checkpoint of `model` at `epoch`, verified, and checked against `layout` if given.
 fn load_at(
     zoo: &ZooDir,

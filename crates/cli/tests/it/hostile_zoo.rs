@@ -132,3 +132,22 @@ fn issue_17_a_final_checkpoint_of_the_wrong_shape_is_skipped_with_a_warning_nami
     assert!(warning.contains("has shape") && warning.contains("the model expects"), "{warning}");
     assert_same_as_reference(&zoo, EPOCHS - 1);
 }
+
+/// A spec whose population cannot fit the machine (the issue's two examples) is refused with
+/// the estimate and the keys to shrink, before the --out folder exists; the corrected spec then
+/// trains there.
+#[test]
+fn issue_17_a_zoo_too_large_for_the_machine_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    for huge in ["problem.collocation_points=1000000000000", "model.hidden=[1000000, 1000000]"] {
+        let mut args = crate::util::tiny_train(&zoo);
+        args.extend(strings(&["--set", huge]));
+        let r = run(tmp.path(), &args);
+        assert_eq!(r.code, 1, "{huge}: {}", r.stderr);
+        assert!(r.stderr.contains("more than the") && r.stderr.contains("of host memory"), "{}", r.stderr);
+        assert!(r.stderr.contains("hint: shrink model.hidden, problem.collocation_points"), "{}", r.stderr);
+        assert!(!zoo.exists(), "{huge}: the refused spec created {}", zoo.display());
+    }
+    train_tiny(tmp.path(), &zoo, 1, 2, 1);
+}

@@ -7,7 +7,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::{ImageTask, ImageTrainer};
 use crate::vision::{augment_rng, epoch_permutation};
-use crate::{checkpoint_at, Error};
+use crate::{checkpoint_as, Error};
 
 /// Which samples a metric is taken on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,9 @@ pub fn metric_batches(
 /// The model of `plan` as its checkpoint at `epoch` holds it, ready for [`ImageTrainer::eval_loss`].
 ///
 /// # Errors
-/// No intact checkpoint at that epoch ([`Error::MissingCheckpoint`]), or one that does not fit.
+/// No checkpoint at that epoch ([`Error::MissingCheckpoint`]), or one that fails a check of its
+/// manifest or of the model's tensor names, dtypes and shapes ([`Error::UnusableCheckpoint`],
+/// naming the model, the file and the reason).
 pub fn load_image_model(
     zoo: &ZooDir,
     plan: &PlannedModel,
@@ -70,8 +72,9 @@ pub fn load_image_model(
     task: &ImageTask,
     device: Device,
 ) -> Result<ImageTrainer, Error> {
-    let loaded = checkpoint_at(zoo, plan, epoch)?;
     let mut trainer = ImageTrainer::new(&plan.config, task, device)?.with_cuda_graphs(false);
+    let layout = super::population::checkpoint_layout(&trainer);
+    let loaded = checkpoint_as(zoo, plan, epoch, &layout)?;
     trainer.restore(&loaded)?;
     Ok(trainer)
 }

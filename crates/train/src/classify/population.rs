@@ -107,7 +107,7 @@ impl Population for ImageTraining<'_> {
 /// What the checkpoints of `trainer`'s model must hold: its state dict exactly; the optimizer's
 /// step count, and a momentum buffer of its parameter's dtype and shape for any parameter that
 /// has one (buffers are made by the first update: epoch 0 has none).
-pub(super) fn checkpoint_layout(trainer: &ImageTrainer) -> CheckpointLayout {
+pub(crate) fn checkpoint_layout(trainer: &ImageTrainer) -> CheckpointLayout {
     let (model, optimizer) = trainer.checkpoint_tensors();
     let mut layout = CheckpointLayout::exactly(&model, &optimizer);
     layout.optimizer.optional = trainer
