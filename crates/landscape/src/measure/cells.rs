@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use pz_spec::{CkaKernel, CkaLayer, PlannedModel, ResolvedModel};
-use pz_store::ZooDir;
+use pz_store::{MetricKey, ZooDir};
 use pz_train::{load_population, PinnPopulation};
 use tch::{Device, Kind, Tensor};
 
@@ -71,8 +71,8 @@ pub(super) fn store_cka(
     let mean = per_pair.iter().sum::<f64>() / per_pair.len() as f64;
     for m in models {
         let entry = BTreeMap::from([
-            ("cka".to_string(), number(mean)),
-            ("cka_pairs".to_string(), per_pair.iter().copied().map(number).collect()),
+            (MetricKey::Cka.as_str().to_string(), number(mean)),
+            (MetricKey::CkaPairs.as_str().to_string(), per_pair.iter().copied().map(number).collect()),
         ]);
         zoo.model(m.id()).merge_metrics(epoch, entry)?;
     }
@@ -153,11 +153,11 @@ pub(super) fn measure_mc(
         &theta2,
         cfg.points,
     ); // [t][metric][pair]
-    const NAMES: [&str; 3] = ["train_loss", "test_loss", "test_error"];
     for (c, models) in cells.iter().enumerate() {
         let mine: Vec<usize> = (0..cell_of.len()).filter(|&p| cell_of[p] == c).collect();
         let mut values = BTreeMap::new();
-        for (metric, name) in NAMES.iter().enumerate() {
+        // The series' metrics are in MODE_CONNECTIVITY's order: train loss, test loss, test error.
+        for (metric, (mc_key, curve_key)) in MetricKey::MODE_CONNECTIVITY.into_iter().enumerate() {
             let curves: Vec<Vec<f64>> =
                 mine.iter().map(|&p| series.iter().map(|at_t| at_t[metric][p]).collect()).collect();
             #[allow(clippy::cast_precision_loss)]
@@ -166,10 +166,10 @@ pub(super) fn measure_mc(
             let mean_curve: Vec<f64> = (0..cfg.points)
                 .map(|t| curves.iter().map(|v| v[t]).sum::<f64>() / curves.len() as f64)
                 .collect();
-            values.insert(format!("mc_{name}"), number(mc));
-            values.insert(format!("curve_{name}"), mean_curve.into_iter().map(number).collect());
+            values.insert(mc_key.as_str().to_string(), number(mc));
+            values.insert(curve_key.as_str().to_string(), mean_curve.into_iter().map(number).collect());
         }
-        tracing::info!(models = models.len(), epoch, mc_test_error = ?values["mc_test_error"], "mode connectivity");
+        tracing::info!(models = models.len(), epoch, mc_test_error = ?values[MetricKey::McTestError.as_str()], "mode connectivity");
         for m in models {
             zoo.model(m.id()).merge_metrics(epoch, values.clone())?;
         }

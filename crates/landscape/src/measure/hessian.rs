@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use pz_spec::{HessianConfig, PlannedModel};
-use pz_store::ZooDir;
+use pz_store::{MetricKey, ZooDir};
 use pz_train::load_population;
 use tch::Device;
 
@@ -47,20 +47,26 @@ pub(super) fn measure(
     });
     for (k, m) in models.iter().enumerate() {
         let mut values = BTreeMap::new();
-        values.insert("hessian_top_ev".to_string(), number(eigen[k][0]));
+        values.insert(MetricKey::HessianTopEv.as_str().to_string(), number(eigen[k][0]));
         if cfg.top_n > 1 {
-            values.insert("hessian_top_evs".to_string(), eigen[k].iter().copied().map(number).collect());
+            values.insert(
+                MetricKey::HessianTopEvs.as_str().to_string(),
+                eigen[k].iter().copied().map(number).collect(),
+            );
         }
-        values.insert("hessian_trace".to_string(), number(traces[k].mean));
-        values.insert("hessian_trace_std_err".to_string(), number(traces[k].std_err));
-        values.insert("hessian_trace_samples".to_string(), serde_json::json!(traces[k].samples.len()));
+        values.insert(MetricKey::HessianTrace.as_str().to_string(), number(traces[k].mean));
+        values.insert(MetricKey::HessianTraceStdErr.as_str().to_string(), number(traces[k].std_err));
+        values.insert(
+            MetricKey::HessianTraceSamples.as_str().to_string(),
+            serde_json::json!(traces[k].samples.len()),
+        );
         if let Some(d) = &densities {
             values.insert(
-                "hessian_density_nodes".to_string(),
+                MetricKey::HessianDensityNodes.as_str().to_string(),
                 d[k].nodes.iter().copied().map(number).collect(),
             );
             values.insert(
-                "hessian_density_weights".to_string(),
+                MetricKey::HessianDensityWeights.as_str().to_string(),
                 d[k].weights.iter().copied().map(number).collect(),
             );
         }

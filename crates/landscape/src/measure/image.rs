@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use pz_data::vision::VisionData;
 use pz_spec::{PlannedModel, ProblemConfig};
-use pz_store::ZooDir;
+use pz_store::{MetricKey, ZooDir, TEST_SET_SUFFIX};
 use pz_train::classify::{load_image_model, metric_batches, ImageTask, MetricSet};
 use tch::{Device, Tensor};
 
@@ -43,10 +43,11 @@ pub(super) fn measure_hessians(
         pz_device::use_own_cuda_stream(i);
     }
     let task = ImageTask::new(data, image, device);
-    let sets: Vec<(&str, Vec<(Tensor, Tensor)>)> = [(MetricSet::Train, ""), (MetricSet::Test, "_val")]
-        .into_iter()
-        .map(|(set, suffix)| (suffix, metric_batches(&task, set, BATCHES, BATCH_SIZE, cfg.seed)))
-        .collect();
+    let sets: Vec<(&str, Vec<(Tensor, Tensor)>)> =
+        [(MetricSet::Train, ""), (MetricSet::Test, TEST_SET_SUFFIX)]
+            .into_iter()
+            .map(|(set, suffix)| (suffix, metric_batches(&task, set, BATCHES, BATCH_SIZE, cfg.seed)))
+            .collect();
     for m in models {
         let trainer = load_image_model(zoo, m, epoch, &task, device)?;
         let params = trainer.parameters();
@@ -64,13 +65,14 @@ pub(super) fn measure_hessians(
             let op = GraphedHvp::new(LossHvp::single_model(params, losses), device, graphs);
             let top = top_eigenvalues(&op, &lifted, cfg.top_n, &power).swap_remove(0);
             let trace = hutchinson_trace(&op, &lifted, &hutchinson).swap_remove(0);
-            values.insert(format!("hessian_top_ev{suffix}"), number(top[0]));
+            let key = |k: MetricKey| format!("{k}{suffix}");
+            values.insert(key(MetricKey::HessianTopEv), number(top[0]));
             if cfg.top_n > 1 {
-                values.insert(format!("hessian_top_evs{suffix}"), top.iter().copied().map(number).collect());
+                values.insert(key(MetricKey::HessianTopEvs), top.iter().copied().map(number).collect());
             }
-            values.insert(format!("hessian_trace{suffix}"), number(trace.mean));
-            values.insert(format!("hessian_trace_std_err{suffix}"), number(trace.std_err));
-            values.insert(format!("hessian_trace_samples{suffix}"), serde_json::json!(trace.samples.len()));
+            values.insert(key(MetricKey::HessianTrace), number(trace.mean));
+            values.insert(key(MetricKey::HessianTraceStdErr), number(trace.std_err));
+            values.insert(key(MetricKey::HessianTraceSamples), serde_json::json!(trace.samples.len()));
             tracing::info!(model = %m.id(), epoch, set = suffix, top_ev = top[0], trace = trace.mean, "hessian");
         }
         zoo.model(m.id()).merge_metrics(epoch, values)?;

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 
 use pz_data::vision::VisionData;
 use pz_spec::{CellIndex, Plan, PlannedModel};
-use pz_store::{ModelState, ZooDir};
+use pz_store::{MetricKey, ModelState, ZooDir};
 use tch::Device;
 
 /// Which metrics to compute.
@@ -117,21 +117,22 @@ pub fn measure_zoo(
     let cells = finished_cells(zoo, plan, &mut summary)?;
     let max_population = zoo.spec.run.max_population;
     for &epoch in epochs {
-        let pending = |key: &str| -> Result<Vec<PlannedModel>, MeasureError> {
+        let pending = |key: MetricKey| -> Result<Vec<PlannedModel>, MeasureError> {
             let mut todo = Vec::new();
             for models in cells.values() {
                 for m in models {
-                    if !has_key(zoo, m, epoch, key)? {
+                    if !has_key(zoo, m, epoch, key.as_str())? {
                         todo.push(m.clone());
                     }
                 }
             }
             Ok(todo)
         };
-        let hessian_todo = if selection.hessian { pending("hessian_trace")? } else { Vec::new() };
-        let cka_todo = if selection.cka { cells_needing(&cells, &pending("cka")?) } else { Vec::new() };
+        let hessian_todo = if selection.hessian { pending(MetricKey::HessianTrace)? } else { Vec::new() };
+        let cka_todo =
+            if selection.cka { cells_needing(&cells, &pending(MetricKey::Cka)?) } else { Vec::new() };
         let mc_todo =
-            if selection.mc { cells_needing(&cells, &pending("mc_test_error")?) } else { Vec::new() };
+            if selection.mc { cells_needing(&cells, &pending(MetricKey::McTestError)?) } else { Vec::new() };
         reporter.on_planned(hessian_todo.len() as u64 + pair_count(&cka_todo) + pair_count(&mc_todo));
 
         let skipped = Mutex::new(Vec::new());
