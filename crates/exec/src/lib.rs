@@ -11,4 +11,4 @@ pub mod pack;
 mod pool;
 
 pub use pack::{Cost, PackQueue};
-pub use pool::{Error, Flow, Pool};
+pub use pool::{panic_message, Error, Flow, Pool};

@@ -143,7 +143,7 @@ impl<'a, D: Copy + Send + Sync> Pool<'a, D> {
 }
 
 /// The text of a caught panic (`panic!` with a literal or a formatted message).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()

@@ -185,7 +185,7 @@ pub fn newest_intact_checkpoint(
                         model = %m.dir.id,
                         epoch,
                         "damaged checkpoint, falling back to an older one: {}",
-                        chain(&e)
+                        error_chain(&e)
                     );
                     candidates[i].retain(|&c| c != epoch);
                     continue 'search;
@@ -211,7 +211,7 @@ pub fn common_resume_epoch(per_member: &[Vec<u32>]) -> Option<u32> {
 
 /// An error with its causes, `: `-separated (the store's errors name the file; JSON errors keep
 /// the parser's message as their source).
-fn chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -26,8 +26,8 @@ mod zoo_dir;
 
 pub use atomic::{atomic_write, atomic_write_with};
 pub use checkpoint::{
-    common_resume_epoch, newest_intact_checkpoint, Checkpoint, CheckpointLayout, CheckpointSearch,
-    CheckpointState, FileLayout, LoadedCheckpoint, TensorLayout,
+    common_resume_epoch, error_chain, newest_intact_checkpoint, Checkpoint, CheckpointLayout,
+    CheckpointSearch, CheckpointState, FileLayout, LoadedCheckpoint, TensorLayout,
 };
 pub use epoch_index::{collect_epoch_rows, write_epoch_index, EpochIndexRow, METRIC_COLUMNS, RESULT_COLUMNS};
 pub use error::{Error, Result};

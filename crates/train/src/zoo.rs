@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use pz_data::vision::VisionData;
 use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
-use pz_exec::{Flow, Pool};
+use pz_exec::{panic_message, Flow, Pool};
 use pz_spec::{ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::{ModelState, ModelStatus, ZooDir};
 use tch::Device;
@@ -270,15 +270,6 @@ fn mark_failed(
         reporter.on_model_done(m.id(), ModelState::Failed);
     }
     Ok(())
-}
-
-/// The text of a caught panic (tch panics with libtorch's error message).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-        .unwrap_or_else(|| "training panicked".to_string())
 }
 
 /// A failed model's reason, with what to try for running out of GPU memory.

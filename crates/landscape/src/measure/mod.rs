@@ -222,7 +222,7 @@ fn measure_loadable(
             let mut bad = Vec::new();
             for m in &ok {
                 if let Err(e) = load_alone(zoo, m, epoch, device, images) {
-                    let reason = chain(&e);
+                    let reason = pz_store::error_chain(&e);
                     tracing::warn!(model = %m.id(), epoch, "skipped: {reason}");
                     bad.push(SkippedModel { model: m.id().to_string(), epoch, reason });
                 }
@@ -266,18 +266,6 @@ fn guard_cells(
         work(&whole)
     })?;
     Ok(cells.into_inner())
-}
-
-/// An error and its causes, `: `-separated (the cause names the file and what failed).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// Load one model at `epoch` as the metrics would, to tell which model of a unit fails.
