@@ -12,14 +12,12 @@
 
 mod adam;
 pub mod classify;
-mod convection;
 mod error;
+mod family;
 mod fits;
 mod fused_adam;
-mod group;
 mod load;
 mod pinn;
-mod pinn_family;
 mod population;
 mod reporter;
 mod resume;
@@ -29,15 +27,15 @@ mod zoo;
 
 pub use adam::BatchedAdam;
 pub use error::Error;
+pub use family::{zoo_family, WorkerCache, ZooFamily};
 pub use fits::check_devices_hold;
-pub use group::group_populations;
 pub use load::{checkpoint_as, checkpoint_at, load_population};
-pub use pinn::{Evaluation, PinnPopulation};
+pub use pinn::{group_populations, train_population, Evaluation, PinnFamily, PinnPopulation};
 pub use population::{MemberEpoch, Population};
 pub use reporter::{NoReporter, Reporter};
 pub use resume::common_resume_epoch;
-pub use runner::{resolve_device, run_population, train_population, Outcome, Run};
-pub use zoo::{plan_training, train_zoo, Family, TrainingPlan};
+pub use runner::{resolve_device, run_population, Outcome, Run};
+pub use zoo::{plan_training, train_zoo, TrainingPlan};
 
 #[cfg(test)]
 mod tests;

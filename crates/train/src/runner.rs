@@ -8,15 +8,13 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use pz_device::outside_captures;
 use pz_spec::{CheckpointPolicy, DeviceRequest, Layout, PlannedModel};
 use pz_store::{Checkpoint, CheckpointLayout, EpochRecord, ModelDir, ModelState, ModelStatus, ZooDir};
 use tch::Device;
 
-use crate::pinn_family::PinnTraining;
 use crate::population::{MemberEpoch, Population};
 use crate::resume::{resume_point, Resume};
-use crate::{Error, PinnPopulation, Reporter};
+use crate::{Error, Reporter};
 
 /// How a population's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,23 +65,6 @@ pub struct Run<'a> {
     pub reporter: &'a dyn Reporter,
     /// Raised to stop at the next step (Ctrl-C).
     pub stop: &'a AtomicBool,
-}
-
-/// Train one PINN population to its last epoch through [`run_population`].
-///
-/// # Errors
-/// As [`run_population`].
-pub fn train_population(run: &Run, plan: &[PlannedModel]) -> Result<Outcome, Error> {
-    let configs: Vec<_> = plan.iter().map(|p| &p.config).collect();
-    // GPU work outside the steps is held apart from other workers' graph captures, as the steps
-    // are (pz_device::outside_captures).
-    let pop = outside_captures(|| {
-        PinnPopulation::new(&configs, run.device)
-            .with_cuda_graphs(run.cuda_graphs)
-            .with_fused_kernels(run.fused_kernels)
-    });
-    let steps_per_epoch = plan[0].config.train.steps_per_epoch;
-    run_population(run, plan, &mut PinnTraining { pop, steps_per_epoch })
 }
 
 /// The one training loop: train the population `pop` of the models `plan` (member k is

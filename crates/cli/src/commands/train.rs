@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use pz_data::vision::{default_data_dir, DatasetName, VisionData};
 use pz_spec::{DeviceRequest, Plan, ProblemConfig, ZooSpec, EMBEDDED_DEFAULT_NAME};
 use pz_store::{collect_rows, write_index, ZooDir};
-use pz_train::{check_devices_hold, plan_training, train_zoo, Family, Outcome};
+use pz_train::{check_devices_hold, plan_training, train_zoo, zoo_family, Outcome};
 
 use crate::logging::ModelLogs;
 
@@ -60,7 +60,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         ProblemConfig::Image(image) => Some(load_dataset(&image.dataset, args.data_dir.as_deref())?),
         ProblemConfig::Convection(_) => None,
     };
-    let family = Family::of(&spec.problem, dataset.as_ref())?;
+    let family = zoo_family(&spec.problem, dataset.as_ref())?;
     family.check_models(&plan)?;
     check_devices_hold(&plan, spec.run.max_population, &devices)
         .map_err(|e| anyhow::anyhow!("zoo spec {}: {e}", spec.name))?;
@@ -68,7 +68,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let (zoo, _lock) = ZooDir::create_or_open_locked(&out, &spec)?;
     logs.set_models_dir(out.join("models"));
 
-    let work = plan_training(&zoo, &plan, family, &devices, args.jobs)?;
+    let work = plan_training(&zoo, &plan, family.as_ref(), &devices, args.jobs)?;
     let todo = work.todo.len();
     tracing::info!(models = plan.models.len(), todo, populations = work.units, ?devices, "plan");
     eprintln!(
@@ -87,7 +87,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         work.model_steps,
         progress,
     );
-    let outcome = train_zoo(&zoo, family, work, &devices, &reporter, &stop);
+    let outcome = train_zoo(&zoo, family.as_ref(), work, &devices, &reporter, &stop);
     reporter.finish();
     // A training error is reported before the index's: it is the first write that failed.
     let outcome = outcome.context("training the zoo")?;

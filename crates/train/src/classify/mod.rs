@@ -7,6 +7,7 @@
 //! each worker puts the dataset on its device once for all its models.
 
 mod accumulation;
+mod family;
 mod graph_step;
 mod layout;
 mod metric_data;
@@ -18,6 +19,7 @@ mod trainer;
 #[cfg(test)]
 mod tests;
 
+pub use family::ImageFamily;
 pub use layout::{
     auto_channels_last, trains_channels_last, CHANNELS_LAST_MIN_BATCH, CHANNELS_LAST_MIN_MULTIPLY_ADDS,
 };

@@ -8,7 +8,7 @@ use pz_device::outside_captures;
 use pz_store::{CheckpointState, EpochRecord, LoadedCheckpoint, NamedTensor};
 use tch::Tensor;
 
-use crate::pinn::to_vec;
+use super::population::to_vec;
 use crate::population::{MemberEpoch, Population};
 use crate::{Error, PinnPopulation};
 

@@ -1,6 +1,6 @@
 //! The PINN population: K MLPs, the convection problem per member, and batched Adam.
 
-use crate::convection::{input_gradients, Autograd, ConvectionBatch, PinnModel};
+use super::convection::{input_gradients, Autograd, ConvectionBatch, PinnModel};
 use pz_device::{outside_captures, CudaGraph};
 use pz_models::{kind_of, MlpPopulation};
 use pz_spec::{Derivatives, ModelConfig, ProblemConfig, ResolvedModel};

@@ -1,0 +1,114 @@
+//! The image-classifier family behind [`ZooFamily`]: one model per unit (widths differ, so
+//! models do not stack), packed onto GPUs by their expected share of one (pz_exec::pack), eight
+//! workers to a GPU; a worker keeps its dataset on its device between models.
+
+use pz_data::vision::VisionData;
+use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_spec::{ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
+use tch::Device;
+
+use super::{model_config, step_multiply_adds, train_image_model, ImageTask};
+use crate::family::{WorkerCache, ZooFamily};
+use crate::{Error, Outcome, Run};
+
+/// Image classifiers on one dataset.
+pub struct ImageFamily<'a> {
+    data: &'a VisionData,
+}
+
+impl<'a> ImageFamily<'a> {
+    /// The family on `data`.
+    #[must_use]
+    pub fn new(data: &'a VisionData) -> Self {
+        Self { data }
+    }
+
+    /// (channels, classes, image side) of the dataset.
+    #[allow(clippy::cast_possible_wrap)]
+    fn shape(&self) -> (i64, i64, i64) {
+        let d = self.data;
+        (d.train.channels as i64, d.classes as i64, d.train.height as i64)
+    }
+}
+
+impl ZooFamily for ImageFamily<'_> {
+    fn check_models(&self, plan: &Plan) -> Result<(), Error> {
+        let (c, k, side) = self.shape();
+        for m in &plan.models {
+            let problems = model_config(&m.config, c, k, side).problems();
+            if !problems.is_empty() {
+                return Err(Error::Config(format!(
+                    "model {} ({} = {}, {} = {}) cannot be built on {c}×{side}×{side} images: {}\n  hint: check model.width, model.patch_size and model.head_dim (docs/MODELS.md)",
+                    m.id(),
+                    m.config.load.name,
+                    m.config.load.value,
+                    m.config.temperature.name,
+                    m.config.temperature.value,
+                    problems.join("; ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A pass over the (sub)set of training images at the model's batch size.
+    fn steps_per_epoch(&self, config: &ResolvedModel) -> u64 {
+        let n = match &config.problem {
+            ProblemConfig::Image(image) if image.train_subset > 0 => {
+                image.train_subset.min(self.data.train.n)
+            }
+            _ => self.data.train.n,
+        };
+        (n as u64).div_ceil(u64::from(config.train.batch_size))
+    }
+
+    fn units(
+        &self,
+        todo: Vec<PlannedModel>,
+        devices: &[Device],
+        _max_population: usize,
+    ) -> Vec<(Vec<PlannedModel>, Cost)> {
+        let (c, k, side) = self.shape();
+        todo.into_iter()
+            .map(|m| {
+                let cost = if devices.iter().all(|d| d.is_cuda()) {
+                    let step = step_multiply_adds(&m.config, c, k, side);
+                    #[allow(clippy::cast_precision_loss)]
+                    let steps = (self.steps_per_epoch(&m.config) * u64::from(m.config.train.epochs)) as f64;
+                    Cost::on_gpu(step, steps, GPU_FILLING_MULTIPLY_ADDS)
+                } else {
+                    Cost::FIRST_COME // CPU workers share cores, not a GPU: first-come order
+                };
+                (vec![m], cost)
+            })
+            .collect()
+    }
+
+    fn workers_per_device(&self, devices: &[Device]) -> usize {
+        if devices.iter().all(|d| d.is_cuda()) {
+            WORKERS_PER_GPU
+        } else {
+            1
+        }
+    }
+
+    fn train_unit(
+        &self,
+        cache: &mut WorkerCache,
+        unit: &[PlannedModel],
+        run: &Run,
+    ) -> Result<Outcome, Error> {
+        let model = &unit[0];
+        let ProblemConfig::Image(image) = &model.config.problem else {
+            return Err(Error::Config(format!("model {} is not an image model", model.id())));
+        };
+        let cached = cache.as_ref().and_then(|c| c.downcast_ref::<(ImageConfig, ImageTask)>());
+        if cached.is_none_or(|(c, _)| c != image) {
+            drop(cache.take()); // free the old copy first
+            *cache = Some(Box::new((image.clone(), ImageTask::new(self.data, image, run.device))));
+        }
+        let (_, task) =
+            cache.as_ref().and_then(|c| c.downcast_ref::<(ImageConfig, ImageTask)>()).expect("set above");
+        train_image_model(run, model, task)
+    }
+}
