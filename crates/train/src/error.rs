@@ -9,6 +9,15 @@ pub enum Error {
     /// A checkpoint does not fit the model.
     #[error(transparent)]
     Model(#[from] pz_models::Error),
+    /// A zoo's dataset cannot be read (`what` says which and from where).
+    #[error("{what}")]
+    Dataset {
+        /// The dataset and its folder.
+        what: String,
+        /// Why (with the hint to fetch it); boxed, as it is large and rare.
+        #[source]
+        source: Box<pz_data::vision::DataError>,
+    },
     /// A model has no checkpoint at the epoch asked for.
     #[error("model {model} has no checkpoint at epoch {epoch}\n  hint: measure an epoch that was kept ([checkpoint] every/epochs), or add it to [checkpoint] epochs and retrain")]
     MissingCheckpoint {

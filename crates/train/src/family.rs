@@ -3,7 +3,10 @@
 //! the one loop ([`crate::run_population`]); the zoo trainer ([`crate::train_zoo`]) and the pool
 //! work on this trait and never ask which family they run.
 
-use pz_data::vision::VisionData;
+use std::path::Path;
+use std::str::FromStr;
+
+use pz_data::vision::{default_data_dir, load, DatasetName, VisionData};
 use pz_exec::pack::Cost;
 use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use tch::Device;
@@ -39,6 +42,14 @@ pub trait ZooFamily: Sync {
         max_population: usize,
     ) -> Vec<(Vec<PlannedModel>, Cost)>;
 
+    /// The family's name in messages ("PINN", "image").
+    fn name(&self) -> &'static str;
+
+    /// Whether `phasezoo metrics` measures mode connectivity on this family's zoos.
+    fn measures_mode_connectivity(&self) -> bool {
+        true
+    }
+
     /// Worker threads per device when the user names none.
     fn workers_per_device(&self, _devices: &[Device]) -> usize {
         1
@@ -50,6 +61,35 @@ pub trait ZooFamily: Sync {
     /// As [`crate::run_population`].
     fn train_unit(&self, cache: &mut WorkerCache, unit: &[PlannedModel], run: &Run)
         -> Result<Outcome, Error>;
+}
+
+/// The data a zoo's family trains and is measured on, read before anything is written: the image
+/// dataset from its cache in `data_dir` (default: `$PHASEZOO_DATA`, else ~/.cache/phasezoo/data)
+/// for image zoos; nothing for PINNs, whose points come from their seeds.
+///
+/// # Errors
+/// [`Error::Dataset`]: an unknown name, or a dataset not fetched yet (with the command that
+/// fetches it).
+pub fn zoo_data(problem: &ProblemConfig, data_dir: Option<&Path>) -> Result<Option<VisionData>, Error> {
+    let ProblemConfig::Image(image) = problem else { return Ok(None) };
+    let unknown =
+        |source| Error::Dataset { what: format!("dataset {}", image.dataset), source: Box::new(source) };
+    let name = DatasetName::from_str(&image.dataset).map_err(unknown)?;
+    let dir = data_dir.map_or_else(default_data_dir, Path::to_path_buf);
+    let data = load(name, &dir).map_err(|source| Error::Dataset {
+        what: match data_dir {
+            // The hint inside names the default folder's command; this zoo reads another folder.
+            Some(d) => format!(
+                "cannot load dataset {name} from --data-dir {} (fetch it there with `phasezoo data fetch {name} --data-dir {}`)",
+                d.display(),
+                d.display()
+            ),
+            None => format!("cannot load dataset {name}"),
+        },
+        source: Box::new(source),
+    })?;
+    tracing::info!(dataset = %name, train = data.train.n, test = data.test.n, "dataset");
+    Ok(Some(data))
 }
 
 /// The registry: the family of a zoo whose spec has `problem`, one line per family. Image zoos

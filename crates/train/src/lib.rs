@@ -27,7 +27,7 @@ mod zoo;
 
 pub use adam::BatchedAdam;
 pub use error::Error;
-pub use family::{zoo_family, WorkerCache, ZooFamily};
+pub use family::{zoo_data, zoo_family, WorkerCache, ZooFamily};
 pub use fits::check_devices_hold;
 pub use load::{checkpoint_as, checkpoint_at, load_population};
 pub use pinn::{group_populations, train_population, Evaluation, PinnFamily, PinnPopulation};

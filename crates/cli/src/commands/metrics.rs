@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use pz_landscape::{measure_zoo, Selection};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::ZooDir;
+use pz_train::{zoo_data, zoo_family};
 
 use crate::logging::ModelLogs;
 
@@ -37,26 +38,20 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let mut selection = selection(&args.only)?;
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
     let spec = &zoo.spec;
-    let images = match &spec.problem {
-        pz_spec::ProblemConfig::Image(image) => {
-            if selection.mc {
-                if !args.only.is_empty() {
-                    bail!(
-                        "{}: mode connectivity of image zoos is not implemented yet (it runs on PINN \
-                         zoos)\n  hint: `--only hessian,cka` measures the image models' Hessians and CKA",
-                        args.dir.display()
-                    );
-                }
-                eprintln!(
-                    "phasezoo: image zoo: measuring Hessians and CKA (mode connectivity of image zoos \
-                     is not implemented yet)"
-                );
-                selection.mc = false;
-            }
-            Some(crate::commands::train::load_dataset(&image.dataset, args.data_dir.as_deref())?)
+    let images = zoo_data(&spec.problem, args.data_dir.as_deref())?;
+    let family = zoo_family(&spec.problem, images.as_ref())?;
+    if selection.mc && !family.measures_mode_connectivity() {
+        let name = family.name();
+        if !args.only.is_empty() {
+            bail!(
+                "{}: mode connectivity of {name} zoos is not implemented yet\n  hint: `--only hessian,cka` \
+                 measures the models' Hessians and CKA",
+                args.dir.display()
+            );
         }
-        _ => None,
-    };
+        eprintln!("phasezoo: {name} zoo: measuring Hessians and CKA (mode connectivity of {name} zoos is not implemented yet)");
+        selection.mc = false;
+    }
     let epochs = if !args.epochs.is_empty() {
         args.epochs.clone()
     } else if !spec.metrics.epochs.is_empty() {

@@ -3,15 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use pz_data::vision::{default_data_dir, DatasetName, VisionData};
-use pz_spec::{DeviceRequest, Plan, ProblemConfig, ZooSpec, EMBEDDED_DEFAULT_NAME};
+use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
 use pz_store::{collect_rows, write_index, ZooDir};
-use pz_train::{check_devices_hold, plan_training, train_zoo, zoo_family, Outcome};
+use pz_train::{check_devices_hold, plan_training, train_zoo, zoo_data, zoo_family, Outcome};
 
 use crate::logging::ModelLogs;
 
@@ -56,10 +54,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     // Everything that can be refused is checked before the first write to --out.
     let devices =
         crate::devices::devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
-    let dataset = match &spec.problem {
-        ProblemConfig::Image(image) => Some(load_dataset(&image.dataset, args.data_dir.as_deref())?),
-        ProblemConfig::Convection(_) => None,
-    };
+    let dataset = zoo_data(&spec.problem, args.data_dir.as_deref())?;
     let family = zoo_family(&spec.problem, dataset.as_ref())?;
     family.check_models(&plan)?;
     check_devices_hold(&plan, spec.run.max_population, &devices)
@@ -119,19 +114,6 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The dataset of an image zoo, read from the cache (refused before anything is written).
-pub(crate) fn load_dataset(name: &str, data_dir: Option<&std::path::Path>) -> Result<VisionData> {
-    let name = DatasetName::from_str(name)?;
-    let dir = data_dir.map_or_else(default_data_dir, std::path::Path::to_path_buf);
-    let data = pz_data::vision::load(name, &dir).with_context(|| match data_dir {
-        // The hint inside names the default folder's command; this zoo reads another folder.
-        Some(d) => format!("cannot load dataset {name} from --data-dir {} (fetch it there with `phasezoo data fetch {name} --data-dir {}`)", d.display(), d.display()),
-        None => format!("cannot load dataset {name}"),
-    })?;
-    tracing::info!(dataset = %name, train = data.train.n, test = data.test.n, "dataset");
-    Ok(data)
 }
 
 /// First Ctrl-C: stop at the next step, keeping everything finished. Second: exit at once.

@@ -15,6 +15,10 @@ use crate::{run_population, Error, Outcome, Run};
 pub struct PinnFamily;
 
 impl ZooFamily for PinnFamily {
+    fn name(&self) -> &'static str {
+        "PINN"
+    }
+
     fn steps_per_epoch(&self, config: &ResolvedModel) -> u64 {
         u64::from(config.train.steps_per_epoch)
     }
