@@ -151,3 +151,30 @@ fn issue_17_a_zoo_too_large_for_the_machine_is_refused_before_anything_is_writte
     }
     train_tiny(tmp.path(), &zoo, 1, 2, 1);
 }
+
+/// When a checkpoint write fails and the index cannot be written either (a full disk fails
+/// both), the error names the checkpoint: the first write that failed, not the index written
+/// after it. Here a file blocks epoch 3's checkpoint and a folder blocks index.csv.
+#[test]
+fn issue_17_the_error_names_the_write_that_failed_first() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    train_tiny(tmp.path(), &zoo, 3, 5, 1);
+    for model in model_dirs(&zoo) {
+        // Back to epoch 2, as a run killed after that checkpoint leaves it.
+        let results = std::fs::read_to_string(model.join("result.json")).expect("result.json");
+        let kept: String =
+            results.lines().filter(|l| !l.contains("\"epoch\":3")).map(|l| format!("{l}\n")).collect();
+        std::fs::write(model.join("result.json"), kept).expect("results cut");
+        std::fs::write(model.join("status.json"), r#"{"state":"running","epoch":2}"#).expect("status");
+        let third = model.join(checkpoint_name(3));
+        std::fs::remove_dir_all(&third).expect("checkpoint 3");
+        std::fs::write(&third, "a file where the checkpoint folder goes").expect("blocker");
+    }
+    std::fs::remove_file(zoo.join("index.csv")).expect("index.csv");
+    std::fs::create_dir_all(zoo.join("index.csv/blocker")).expect("a folder where index.csv goes");
+    let r = run(tmp.path(), &crate::util::train_args(&zoo, 3, 5, 1));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains(&checkpoint_name(3)), "the checkpoint is named: {}", r.stderr);
+    assert!(!r.stderr.contains("index.csv"), "the index is not what failed first: {}", r.stderr);
+}
