@@ -147,10 +147,12 @@ impl ZooDir {
         crate::atomic::remove_partial_writes(&self.path, true)
     }
 
-    /// Whether another process is training this zoo right now.
+    /// Whether another process is training this zoo right now. Creates nothing: a zoo without
+    /// a lock file has no writer (a writer creates it before anything else), so asking leaves a
+    /// zoo copied without its dot-files as it was.
     #[must_use]
     pub fn is_locked(&self) -> bool {
-        matches!(self.lock(), Err(Error::Locked { .. }))
+        self.path.join(LOCK_FILE).exists() && matches!(self.lock(), Err(Error::Locked { .. }))
     }
 }
 
@@ -404,6 +406,15 @@ mod tests {
         assert!(kept.iter().all(|p| p.exists()));
         assert!(after.keys().all(|p| before.contains_key(p)));
         assert_eq!(zoo.remove_partial_writes().unwrap(), 0);
+    }
+
+    #[test]
+    fn asking_whether_a_zoo_is_locked_creates_no_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let zoo = ZooDir::create_or_open(dir.path(), &spec(&[])).unwrap();
+        std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+        assert!(!zoo.is_locked());
+        assert!(!dir.path().join(LOCK_FILE).exists());
     }
 
     #[test]
