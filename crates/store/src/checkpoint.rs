@@ -3,16 +3,16 @@
 //! A checkpoint is written into a temporary folder and renamed into place, and its
 //! `manifest.json` (size and SHA-256 of every other file) is written last. Loading verifies the
 //! manifest, and [`Checkpoint::load_as`] also checks every tensor's name, dtype and shape
-//! against what the model expects ([`CheckpointLayout`]); [`newest_intact_checkpoint`] is the
+//! against what the model expects ([`crate::CheckpointLayout`]); [`crate::newest_intact_checkpoint`] is the
 //! one place that picks the checkpoint to resume from, falling back past any that fails a check.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{atomic::sync_dir, decode_tensors, encode_tensors, Dtype, Error, ModelDir, NamedTensor, Result};
+use crate::{atomic::sync_dir, decode_tensors, encode_tensors, CheckpointLayout, Error, NamedTensor, Result};
 
 const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -50,176 +50,6 @@ pub struct LoadedCheckpoint {
     pub optimizer: Vec<NamedTensor>,
     /// Resume state.
     pub state: CheckpointState,
-}
-
-/// The name, dtype and shape a model expects of one tensor of its checkpoints.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TensorLayout {
-    /// State-dict key.
-    pub name: String,
-    /// Element type.
-    pub dtype: Dtype,
-    /// Shape, outermost first.
-    pub shape: Vec<usize>,
-}
-
-impl From<&NamedTensor> for TensorLayout {
-    fn from(t: &NamedTensor) -> Self {
-        Self { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone() }
-    }
-}
-
-/// What a model expects of one file of its checkpoints: tensors that must be there and tensors
-/// that may be (e.g. momentum buffers, made by the first step); no other name is allowed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileLayout {
-    /// Tensors every checkpoint holds.
-    pub required: Vec<TensorLayout>,
-    /// Tensors a checkpoint may hold.
-    pub optional: Vec<TensorLayout>,
-}
-
-impl FileLayout {
-    /// Exactly these tensors' names, dtypes and shapes.
-    #[must_use]
-    pub fn exactly(tensors: &[NamedTensor]) -> Self {
-        Self { required: tensors.iter().map(TensorLayout::from).collect(), optional: Vec::new() }
-    }
-
-    /// An error naming `path`, the tensor and what differs, for the first tensor that does not
-    /// fit.
-    fn check(&self, path: &Path, tensors: &[NamedTensor]) -> Result<()> {
-        let expected: HashMap<&str, &TensorLayout> =
-            self.required.iter().chain(&self.optional).map(|t| (t.name.as_str(), t)).collect();
-        let present: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
-        if let Some(missing) = self.required.iter().find(|e| !present.contains(e.name.as_str())) {
-            return Err(Error::corrupt(
-                path,
-                format!("has no tensor `{}`, which the model needs", missing.name),
-            ));
-        }
-        for t in tensors {
-            let Some(e) = expected.get(t.name.as_str()) else {
-                return Err(Error::corrupt(
-                    path,
-                    format!("holds tensor `{}`, which the model does not have", t.name),
-                ));
-            };
-            if t.dtype != e.dtype {
-                return Err(Error::corrupt(
-                    path,
-                    format!("tensor `{}` has dtype {:?}, the model expects {:?}", t.name, t.dtype, e.dtype),
-                ));
-            }
-            if t.shape != e.shape {
-                return Err(Error::corrupt(
-                    path,
-                    format!("tensor `{}` has shape {:?}, the model expects {:?}", t.name, t.shape, e.shape),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What a model expects of its checkpoints: the tensors of `model.safetensors` and of
-/// `optimizer.safetensors`. The caller derives it from the model it builds, so that the store
-/// checks tensors without linking libtorch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CheckpointLayout {
-    /// `model.safetensors`.
-    pub model: FileLayout,
-    /// `optimizer.safetensors`.
-    pub optimizer: FileLayout,
-}
-
-impl CheckpointLayout {
-    /// Exactly the tensors a model exports (as it writes them into its checkpoints).
-    #[must_use]
-    pub fn exactly(model: &[NamedTensor], optimizer: &[NamedTensor]) -> Self {
-        Self { model: FileLayout::exactly(model), optimizer: FileLayout::exactly(optimizer) }
-    }
-}
-
-/// One model's part in [`newest_intact_checkpoint`].
-#[derive(Debug, Clone, Copy)]
-pub struct CheckpointSearch<'a> {
-    /// The model's folder.
-    pub dir: &'a ModelDir,
-    /// What its checkpoints must hold.
-    pub layout: &'a CheckpointLayout,
-    /// The newest epoch it may resume from (e.g. the last that `result.json` holds).
-    pub newest: u32,
-}
-
-/// The newest epoch at which every member has an intact checkpoint, no later than each member's
-/// `newest`, with the checkpoints' contents; `None` when they share none (start from scratch). A
-/// single model is a population of one.
-///
-/// Intact means: files as the manifest says (sizes, SHA-256), valid safetensors and
-/// `state.json`, and every tensor's name, dtype and shape as the member's layout expects. A
-/// checkpoint that fails any check is skipped with a warning naming the file and the reason,
-/// and the search moves back to the previous epoch all members share.
-///
-/// # Errors
-/// A model folder cannot be listed.
-pub fn newest_intact_checkpoint(
-    members: &[CheckpointSearch],
-) -> Result<Option<(u32, Vec<LoadedCheckpoint>)>> {
-    let mut available = Vec::with_capacity(members.len());
-    for m in members {
-        let mut list = Checkpoint::list(&m.dir.path)?;
-        list.retain(|c| c.epoch <= m.newest);
-        available.push(list);
-    }
-    let mut candidates: Vec<Vec<u32>> =
-        available.iter().map(|l| l.iter().map(|c| c.epoch).collect()).collect();
-    'search: while let Some(epoch) = common_resume_epoch(&candidates) {
-        let mut loaded = Vec::with_capacity(members.len());
-        for (i, m) in members.iter().enumerate() {
-            let checkpoint = available[i].iter().find(|c| c.epoch == epoch).expect("listed");
-            match checkpoint.load_as(m.layout) {
-                Ok(l) => loaded.push(l),
-                Err(e) => {
-                    tracing::warn!(
-                        model = %m.dir.id,
-                        epoch,
-                        "damaged checkpoint, falling back to an older one: {}",
-                        error_chain(&e)
-                    );
-                    candidates[i].retain(|&c| c != epoch);
-                    continue 'search;
-                }
-            }
-        }
-        return Ok(Some((epoch, loaded)));
-    }
-    Ok(None)
-}
-
-/// The newest epoch at which every member has a checkpoint, given each member's checkpoint
-/// epochs; `None` when they share none.
-///
-/// Members train in lockstep and checkpoint together, so after a crash they usually share their
-/// newest one; a crash in the middle of writing a population's checkpoints, or a damaged file,
-/// sends all members back to the newest one they still share.
-#[must_use]
-pub fn common_resume_epoch(per_member: &[Vec<u32>]) -> Option<u32> {
-    let (first, rest) = per_member.split_first()?;
-    first.iter().copied().filter(|e| rest.iter().all(|m| m.contains(e))).max()
-}
-
-/// An error with its causes, `: `-separated (the store's errors name the file; JSON errors keep
-/// the parser's message as their source).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[derive(Serialize, Deserialize)]
@@ -383,6 +213,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::Dtype;
+    use crate::{common_resume_epoch, newest_intact_checkpoint, CheckpointSearch, FileLayout, ModelDir};
 
     fn tensor(name: &str, v: f32) -> NamedTensor {
         NamedTensor {

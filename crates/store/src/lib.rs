@@ -11,6 +11,8 @@
 
 mod atomic;
 mod checkpoint;
+mod checkpoint_layout;
+mod checkpoint_search;
 mod epoch_index;
 mod error;
 mod index;
@@ -25,10 +27,9 @@ mod tensors;
 mod zoo_dir;
 
 pub use atomic::{atomic_write, atomic_write_with};
-pub use checkpoint::{
-    common_resume_epoch, error_chain, newest_intact_checkpoint, Checkpoint, CheckpointLayout,
-    CheckpointSearch, CheckpointState, FileLayout, LoadedCheckpoint, TensorLayout,
-};
+pub use checkpoint::{Checkpoint, CheckpointState, LoadedCheckpoint};
+pub use checkpoint_layout::{CheckpointLayout, FileLayout, TensorLayout};
+pub use checkpoint_search::{common_resume_epoch, error_chain, newest_intact_checkpoint, CheckpointSearch};
 pub use epoch_index::{collect_epoch_rows, write_epoch_index, EpochIndexRow, METRIC_COLUMNS, RESULT_COLUMNS};
 pub use error::{Error, Result};
 pub use index::{collect_rows, write_index, IndexRow, INDEX_COLUMNS};
