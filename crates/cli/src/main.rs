@@ -4,6 +4,7 @@
 mod cells;
 mod commands;
 mod devices;
+mod interrupt;
 mod logging;
 mod progress;
 

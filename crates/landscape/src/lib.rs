@@ -68,7 +68,9 @@ pub use eigen::{power_iteration, rayleigh_quotients, top_eigenvalues, PowerItera
 pub use graph_hvp::GraphedHvp;
 pub use hvp::{HvpOperator, LossHvp};
 pub use lanczos::{lanczos, lanczos_top_eigenvalues};
-pub use measure::{measure_zoo, MeasureError, MeasureReporter, MeasureSummary, Selection, SkippedModel};
+pub use measure::{
+    epochs_to_measure, measure_zoo, MeasureError, MeasureReporter, MeasureSummary, Selection, SkippedModel,
+};
 pub use probe::{model_stream, pair_stream};
 pub use trace::{hutchinson_trace, hutchinson_trace_replicated, Hutchinson, TraceEstimate};
 pub use tridiagonal::Tridiagonal;

@@ -2,11 +2,9 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use pz_landscape::{measure_zoo, Selection};
+use pz_landscape::{epochs_to_measure, measure_zoo, Selection};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::ZooDir;
 use pz_train::{zoo_data, zoo_family};
@@ -35,7 +33,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
-    let mut selection = selection(&args.only)?;
+    let mut selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
     let spec = &zoo.spec;
     let images = zoo_data(&spec.problem, args.data_dir.as_deref())?;
@@ -52,20 +50,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         eprintln!("phasezoo: {name} zoo: measuring Hessians and CKA (mode connectivity of {name} zoos is not implemented yet)");
         selection.mc = false;
     }
-    let epochs = if !args.epochs.is_empty() {
-        args.epochs.clone()
-    } else if !spec.metrics.epochs.is_empty() {
-        spec.metrics.epochs.clone()
-    } else {
-        vec![spec.train.epochs]
-    };
-    if let Some(&e) = epochs.iter().find(|&&e| e > spec.train.epochs) {
-        bail!(
-            "--epochs {e}: the zoo trains {} epochs\n  hint: pick epochs up to {}",
-            spec.train.epochs,
-            spec.train.epochs
-        );
-    }
+    let epochs = epochs_to_measure(spec, &args.epochs).map_err(anyhow::Error::msg)?;
     let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
     let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
     let plan = Plan::new(spec)?;
@@ -76,8 +61,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         tracing::info!(removed, "removed partial writes of an interrupted run");
     }
     logs.set_models_dir(args.dir.join("models"));
-    let stop = Arc::new(AtomicBool::new(false));
-    crate::commands::train::install_ctrlc(&stop);
+    let stop = crate::interrupt::stop_on_ctrl_c();
     let bar = crate::progress::WorkProgress::new("metrics", progress);
     let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, images.as_ref(), &bar, &stop)?;
     bar.finish();
@@ -113,22 +97,4 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn selection(only: &[String]) -> Result<Selection> {
-    if only.is_empty() {
-        return Ok(Selection::all());
-    }
-    let mut s = Selection { hessian: false, cka: false, mc: false };
-    for name in only {
-        match name.as_str() {
-            "hessian" => s.hessian = true,
-            "cka" => s.cka = true,
-            "mc" => s.mc = true,
-            other => {
-                bail!("--only {other}: unknown metric\n  hint: use hessian, cka or mc (comma-separated)")
-            }
-        }
-    }
-    Ok(s)
 }

@@ -3,8 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
@@ -74,8 +72,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         work.units,
         devices.iter().map(|d| format!("{d:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    install_ctrlc(&stop);
+    let stop = crate::interrupt::stop_on_ctrl_c();
     let reporter = crate::progress::ZooProgress::new(
         plan.models.len(),
         plan.models.len() - todo,
@@ -114,15 +111,4 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// First Ctrl-C: stop at the next step, keeping everything finished. Second: exit at once.
-pub fn install_ctrlc(stop: &Arc<AtomicBool>) {
-    let stop = Arc::clone(stop);
-    let _ = ctrlc::set_handler(move || {
-        if stop.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nphasezoo: stopping after the current step (Ctrl-C again to quit at once)");
-    });
 }

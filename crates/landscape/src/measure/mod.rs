@@ -15,6 +15,9 @@
 mod cells;
 mod hessian;
 mod image;
+mod request;
+
+pub use request::{epochs_to_measure, Selection};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,25 +27,6 @@ use pz_data::vision::VisionData;
 use pz_spec::{CellIndex, Plan, PlannedModel};
 use pz_store::{MetricKey, ModelState, ZooDir};
 use tch::Device;
-
-/// Which metrics to compute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Selection {
-    /// Hessian top eigenvalues, trace (and density when configured).
-    pub hessian: bool,
-    /// CKA between seeds.
-    pub cka: bool,
-    /// Bezier mode connectivity between seeds.
-    pub mc: bool,
-}
-
-impl Selection {
-    /// Every metric.
-    #[must_use]
-    pub fn all() -> Self {
-        Self { hessian: true, cka: true, mc: true }
-    }
-}
 
 /// Progress callbacks (the CLI draws them).
 pub trait MeasureReporter: Sync {

@@ -1,0 +1,98 @@
+//! What a `metrics` request asks for: which metrics (`--only`) at which epochs (`--epochs`, else
+//! the spec's `[metrics] epochs`, else the last), checked against the zoo before anything runs.
+
+use pz_spec::ZooSpec;
+
+/// Which metrics to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    /// Hessian top eigenvalues, trace (and density when configured).
+    pub hessian: bool,
+    /// CKA between seeds.
+    pub cka: bool,
+    /// Bezier mode connectivity between seeds.
+    pub mc: bool,
+}
+
+impl Selection {
+    /// Every metric.
+    #[must_use]
+    pub fn all() -> Self {
+        Self { hessian: true, cka: true, mc: true }
+    }
+
+    /// The metrics named in `only` (`hessian`, `cka`, `mc`); every metric when it is empty.
+    ///
+    /// # Errors
+    /// An unknown name, with the names that exist.
+    pub fn parse(only: &[String]) -> Result<Self, String> {
+        if only.is_empty() {
+            return Ok(Self::all());
+        }
+        let mut s = Self { hessian: false, cka: false, mc: false };
+        for name in only {
+            match name.as_str() {
+                "hessian" => s.hessian = true,
+                "cka" => s.cka = true,
+                "mc" => s.mc = true,
+                other => {
+                    return Err(format!(
+                        "--only {other}: unknown metric\n  hint: use hessian, cka or mc (comma-separated)"
+                    ))
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// The epochs to measure: `asked`, else the spec's `[metrics] epochs`, else the last epoch.
+///
+/// # Errors
+/// An epoch after the last one the zoo trains.
+pub fn epochs_to_measure(spec: &ZooSpec, asked: &[u32]) -> Result<Vec<u32>, String> {
+    let epochs = if !asked.is_empty() {
+        asked.to_vec()
+    } else if !spec.metrics.epochs.is_empty() {
+        spec.metrics.epochs.clone()
+    } else {
+        vec![spec.train.epochs]
+    };
+    let last = spec.train.epochs;
+    match epochs.iter().find(|&&e| e > last) {
+        Some(e) => {
+            Err(format!("--epochs {e}: the zoo trains {last} epochs\n  hint: pick epochs up to {last}"))
+        }
+        None => Ok(epochs),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_the_metrics_and_an_unknown_one_is_refused_with_the_names() {
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        assert_eq!(Selection::parse(&[]), Ok(Selection::all()));
+        assert_eq!(
+            Selection::parse(&names(&["cka", "mc"])),
+            Ok(Selection { hessian: false, cka: true, mc: true })
+        );
+        let err = Selection::parse(&names(&["curvature"])).unwrap_err();
+        assert!(err.contains("--only curvature") && err.contains("hint: use hessian, cka or mc"), "{err}");
+    }
+
+    #[test]
+    fn epochs_default_to_the_spec_then_the_last_and_later_ones_are_refused() {
+        let spec = |o: &[&str]| {
+            let o: Vec<String> = o.iter().map(|s| (*s).to_string()).collect();
+            ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, "t", &o).unwrap()
+        };
+        assert_eq!(epochs_to_measure(&spec(&[]), &[]), Ok(vec![15]));
+        assert_eq!(epochs_to_measure(&spec(&["metrics.epochs=[5]"]), &[]), Ok(vec![5]));
+        assert_eq!(epochs_to_measure(&spec(&["metrics.epochs=[5]"]), &[10, 15]), Ok(vec![10, 15]));
+        let err = epochs_to_measure(&spec(&[]), &[16]).unwrap_err();
+        assert!(err.contains("--epochs 16: the zoo trains 15 epochs"), "{err}");
+    }
+}
