@@ -25,7 +25,7 @@ pub fn train_image_model(run: &Run, plan: &PlannedModel, task: &ImageTask) -> Re
 mod tests {
     use std::sync::atomic::AtomicBool;
 
-    use pz_data::vision::{DatasetName, ImageSet, VisionData};
+    use pz_data::vision::VisionData;
     use pz_spec::{Plan, ProblemConfig, ZooSpec};
     use pz_store::{Checkpoint, ZooDir};
     use tch::Device;
@@ -36,23 +36,7 @@ mod tests {
 
     /// 48 random 1×12×12 images of 10 classes: a real ResNet-18 at width 2, tiny.
     fn data() -> VisionData {
-        let mut x: u32 = 2024;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
-        let mut set = |n: usize| ImageSet {
-            #[allow(clippy::cast_possible_truncation)]
-            images: (0..n * 144).map(|_| next() as u8).collect(),
-            labels: (0..n).map(|_| i64::from(next() % 10)).collect(),
-            n,
-            channels: 1,
-            height: 12,
-            width: 12,
-        };
-        VisionData { name: DatasetName::FashionMnist, classes: 10, train: set(48), test: set(16) }
+        crate::classify::tests::random_data(2024, 48, 16)
     }
 
     #[test]

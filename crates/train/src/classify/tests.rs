@@ -15,7 +15,12 @@ const FASHION: &str = include_str!("../../../../examples/fashion-resnet18-small.
 
 /// 96 random 1×12×12 images of 10 classes (tiny but real ResNet-18 shapes at width 2).
 fn data() -> VisionData {
-    let mut x: u32 = 12345;
+    random_data(12345, 96, 32)
+}
+
+/// `train` and `test` random 1×12×12 images of 10 classes drawn from xorshift state `seed`.
+pub(super) fn random_data(seed: u32, train: usize, test: usize) -> VisionData {
+    let mut x: u32 = seed;
     let mut next = move || {
         x ^= x << 13;
         x ^= x >> 17;
@@ -31,7 +36,7 @@ fn data() -> VisionData {
         height: 12,
         width: 12,
     };
-    VisionData { name: DatasetName::FashionMnist, classes: 10, train: set(96), test: set(32) }
+    VisionData { name: DatasetName::FashionMnist, classes: 10, train: set(train), test: set(test) }
 }
 
 fn spec(extra: &[&str]) -> ZooSpec {
