@@ -8,7 +8,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use pz_exec::{panic_message, Flow, Pool};
+use pz_exec::{panic_message, Cost, Flow, Pool};
 use pz_spec::{Plan, PlannedModel};
 use pz_store::{ModelState, ModelStatus, ZooDir};
 use tch::Device;
@@ -16,14 +16,14 @@ use tch::Device;
 use crate::family::ZooFamily;
 use crate::{Error, Outcome, Reporter, Run};
 
-/// What a `train` run will do: the models still to train (neither done nor failed), how many
-/// units they form, their total model-steps and the number of workers.
+/// What a `train` run will do: the models still to train (neither done nor failed) grouped into
+/// units with their costs, their total model-steps and the number of workers.
 #[derive(Debug)]
 pub struct TrainingPlan {
-    /// Models to train, plan order.
-    pub todo: Vec<PlannedModel>,
-    /// Training units (populations) they form.
-    pub units: usize,
+    /// Models to train.
+    pub todo: usize,
+    /// Training units (populations) of those models, plan order, with their costs.
+    pub units: Vec<(Vec<PlannedModel>, Cost)>,
     /// Optimizer steps over all of them (for progress).
     pub model_steps: u64,
     /// Worker threads.
@@ -49,14 +49,15 @@ pub fn plan_training(
             _ => todo.push(m.clone()),
         }
     }
-    let units = family.units(todo.clone(), devices, zoo.spec.run.max_population).len();
     let model_steps =
         todo.iter().map(|m| u64::from(m.config.train.epochs) * family.steps_per_epoch(&m.config)).sum();
     let jobs = jobs.unwrap_or(family.workers_per_device(devices) * devices.len()).max(1);
-    Ok(TrainingPlan { todo, units, model_steps, jobs })
+    let count = todo.len();
+    let units = family.units(todo, devices, zoo.spec.run.max_population);
+    Ok(TrainingPlan { todo: count, units, model_steps, jobs })
 }
 
-/// Train `work.todo` in units on `devices` (worker i on device i mod n, each on its own CUDA
+/// Train `work`'s units on `devices` (worker i on device i mod n, each on its own CUDA
 /// stream so that workers sharing a GPU overlap), writing into `zoo`. A unit whose training
 /// fails for a reason other than the zoo's files (those end the run: the first names the file)
 /// has its models marked failed with the message.
@@ -72,7 +73,6 @@ pub fn train_zoo(
     stop: &AtomicBool,
 ) -> Result<Outcome, Error> {
     let spec = &zoo.spec;
-    let units = family.units(work.todo, devices, spec.run.max_population);
     let on_start = |worker: usize, device| {
         if let Device::Cuda(index) = device {
             let own = pz_device::use_own_cuda_stream(index);
@@ -82,7 +82,7 @@ pub fn train_zoo(
     // No stop flag for the pool: the trainings watch it and come back Interrupted.
     let flow = Pool::new(devices, work.jobs)
         .run(
-            units,
+            work.units,
             on_start,
             |_| None,
             |cache, unit, device| {

@@ -62,14 +62,14 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     logs.set_models_dir(out.join("models"));
 
     let work = plan_training(&zoo, &plan, family.as_ref(), &devices, args.jobs)?;
-    let todo = work.todo.len();
-    tracing::info!(models = plan.models.len(), todo, populations = work.units, ?devices, "plan");
+    let (todo, units) = (work.todo, work.units.len());
+    tracing::info!(models = plan.models.len(), todo, populations = units, ?devices, "plan");
     eprintln!(
         "phasezoo: zoo {} -> {}: {} models, {todo} to train in {} population(s) on {}",
         spec.name,
         out.display(),
         plan.models.len(),
-        work.units,
+        units,
         devices.iter().map(|d| format!("{d:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
     );
     let stop = crate::interrupt::stop_on_ctrl_c();
