@@ -9,9 +9,11 @@ use std::str::FromStr;
 use pz_data::vision::{default_data_dir, load, DatasetName, VisionData};
 use pz_exec::pack::Cost;
 use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
+use pz_store::ZooDir;
 use tch::Device;
 
 use crate::classify::ImageFamily;
+use crate::measured::MeasuredPopulation;
 use crate::pinn::PinnFamily;
 use crate::{Error, Outcome, Run};
 
@@ -49,6 +51,25 @@ pub trait ZooFamily: Sync {
     fn measures_mode_connectivity(&self) -> bool {
         true
     }
+
+    /// Models loaded at once for measuring (a unit of the metrics' work), at most: the
+    /// stacking families' `run.max_population` (0: no limit). A cell's seeds load together for
+    /// CKA and curves whatever this says.
+    fn models_per_measuring_unit(&self, max_population: usize) -> usize {
+        max_population
+    }
+
+    /// `models` from their checkpoints at `epoch`, for the landscape metrics.
+    ///
+    /// # Errors
+    /// A missing or unusable checkpoint (naming the model and the file).
+    fn load_measured(
+        &self,
+        zoo: &ZooDir,
+        models: &[PlannedModel],
+        epoch: u32,
+        device: Device,
+    ) -> Result<Box<dyn MeasuredPopulation>, Error>;
 
     /// Worker threads per device when the user names none.
     fn workers_per_device(&self, _devices: &[Device]) -> usize {

@@ -12,11 +12,13 @@
 
 mod adam;
 pub mod classify;
+mod epochs;
 mod error;
 mod family;
 mod fits;
 mod fused_adam;
 mod load;
+mod measured;
 mod pinn;
 mod population;
 mod reporter;
@@ -26,10 +28,12 @@ pub mod vision;
 mod zoo;
 
 pub use adam::BatchedAdam;
+pub use epochs::{run_epochs, AfterEpoch, EpochTimes, EpochsEnd};
 pub use error::Error;
 pub use family::{zoo_data, zoo_family, WorkerCache, ZooFamily};
 pub use fits::check_devices_hold;
 pub use load::{checkpoint_as, checkpoint_at, load_population};
+pub use measured::{CurveProblem, LossGraph, MeasuredPopulation};
 pub use pinn::{group_populations, train_population, Evaluation, PinnFamily, PinnPopulation};
 pub use population::{MemberEpoch, Population};
 pub use reporter::{NoReporter, Reporter};

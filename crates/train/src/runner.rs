@@ -6,12 +6,12 @@
 //! checkpoint the population restarts from.
 
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
 use pz_spec::{CheckpointPolicy, DeviceRequest, Layout, PlannedModel};
 use pz_store::{Checkpoint, CheckpointLayout, EpochRecord, ModelDir, ModelState, ModelStatus, ZooDir};
 use tch::Device;
 
+use crate::epochs::{run_epochs, AfterEpoch, EpochsEnd};
 use crate::population::{MemberEpoch, Population};
 use crate::resume::{resume_point, Resume};
 use crate::{Error, Reporter};
@@ -131,43 +131,35 @@ pub fn run_population(run: &Run, plan: &[PlannedModel], pop: &mut dyn Population
     let k = members.len() as u64;
     reporter.on_population_start(members.len(), k * u64::from(start_epoch) * steps_per_epoch);
 
-    let (mut step_secs, mut other_secs) = (0.0, 0.0);
-    // The first epoch's steps also pay one-off costs (kernel compilation, cuBLAS plans, a graph
-    // capture): the rate without it is the steady state a long run sees.
-    let mut first_epoch_step_secs = None;
-    for epoch in start_epoch + 1..=epochs {
-        let started = Instant::now();
-        let mut on_steps = |n| reporter.on_model_steps(n);
-        let Some(train) = pop.train_epoch(epoch, stop, &mut on_steps)? else {
-            return Ok(Outcome::Interrupted);
-        };
-        let epoch_step_secs = started.elapsed().as_secs_f64();
-        step_secs += epoch_step_secs;
-        first_epoch_step_secs.get_or_insert(epoch_step_secs);
-        let after_steps = Instant::now();
-        record_epoch(&mut members, &*pop, epoch, train)?;
+    let mut on_steps = |n| reporter.on_model_steps(n);
+    let mut after_epoch = |pop: &dyn Population, epoch, train| {
+        record_epoch(&mut members, pop, epoch, train)?;
         let all_failed = members.iter().all(|m| m.failed.is_some());
         if all_failed || policy.keeps(epoch, epochs) {
-            write_checkpoints(&members, &*pop, epoch)?;
+            write_checkpoints(&members, pop, epoch)?;
         }
         if all_failed {
-            return finish(&members, reporter, epoch);
+            return Ok(AfterEpoch::Stop);
         }
         write_statuses(&members, |_| ModelState::Running, epoch)?;
-        other_secs += after_steps.elapsed().as_secs_f64();
-        tracing::debug!(epoch, secs = started.elapsed().as_secs_f64(), "population epoch");
-    }
+        Ok(AfterEpoch::Continue)
+    };
+    let times = match run_epochs(pop, start_epoch + 1..=epochs, stop, &mut on_steps, &mut after_epoch)? {
+        EpochsEnd::Interrupted => return Ok(Outcome::Interrupted),
+        EpochsEnd::Stopped(epoch) => return finish(&members, reporter, epoch),
+        EpochsEnd::Completed(times) => times,
+    };
     #[allow(clippy::cast_precision_loss)]
     let model_steps_per_epoch = (k * steps_per_epoch) as f64;
-    let epochs_run = f64::from(epochs - start_epoch);
-    let first = first_epoch_step_secs.unwrap_or(0.0);
+    let epochs_run = f64::from(times.epochs);
+    let (step_secs, first) = (times.step_secs, times.first_epoch_step_secs);
     let steady = (epochs_run > 1.0)
         .then(|| model_steps_per_epoch * (epochs_run - 1.0) / (step_secs - first).max(1e-9));
     tracing::info!(
         models = k,
         step_secs,
         first_epoch_step_secs = first,
-        eval_and_io_secs = other_secs,
+        eval_and_io_secs = times.after_secs,
         model_steps_per_sec = model_steps_per_epoch * epochs_run / step_secs.max(1e-9),
         steady_model_steps_per_sec = steady.unwrap_or(f64::NAN),
         "population finished"

@@ -9,16 +9,12 @@
 //! One JSON line per cell (seconds from model construction to the end of its last epoch, and the
 //! last epoch's images/s) and one for the grid (all images over the wall time of the whole grid).
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Result;
-use pz_data::vision::{DatasetName, ImageSet, VisionData};
-use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
-use pz_exec::{Flow, Pool};
-use pz_spec::{DeviceRequest, Plan, ProblemConfig, ZooSpec};
-use pz_train::classify::{step_multiply_adds, ImageTask, ImageTrainer};
+use pz_exec::pack::{GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_spec::{DeviceRequest, Plan, ZooSpec};
+use pz_train::classify::{bench_image_grid, random_fashion, BenchSettings};
 
 const SPEC: &str = include_str!("../../../../examples/fashion-resnet18-small.toml");
 
@@ -92,65 +88,25 @@ pub fn run(args: &Args) -> Result<()> {
     let plan = Plan::new(&spec)?;
     let data = random_fashion(args.images as usize);
     let jobs = args.jobs.unwrap_or(if device.is_cuda() { WORKERS_PER_GPU } else { 1 }).max(1);
-    let cells = plan
-        .models
+    let settings =
+        BenchSettings { device, jobs, fill: args.fill, cuda_graphs: !args.eager, layout: spec.run.layout };
+    let started = Instant::now();
+    let timings = bench_image_grid(&plan.models, &data, &settings)?;
+    let images = u64::from(args.images) * u64::from(args.epochs);
+    #[allow(clippy::cast_precision_loss)]
+    let reports: Vec<CellReport> = timings
         .iter()
-        .map(|m| {
-            let cost = if device.is_cuda() {
-                let step = step_multiply_adds(&m.config, 1, 10, 28);
-                let steps = f64::from(args.epochs * args.images.div_ceil(m.config.train.batch_size));
-                Cost::on_gpu(step, steps, args.fill)
-            } else {
-                Cost::FIRST_COME
-            };
-            (m, cost)
+        .map(|t| CellReport {
+            system: "phasezoo",
+            width: width_of(&t.model.config.model),
+            batch_size: t.model.config.train.batch_size,
+            images,
+            seconds: t.seconds,
+            images_per_sec: images as f64 / t.seconds,
+            last_epoch_images_per_sec: f64::from(args.images) / t.last_epoch_seconds,
         })
         .collect();
-    let Some(ProblemConfig::Image(image)) = plan.models.first().map(|m| &m.config.problem) else {
-        anyhow::bail!("the bench spec has image models");
-    };
-    let stop = AtomicBool::new(false);
-    let reports = Mutex::new(Vec::new());
-    let started = Instant::now();
-    let on_start = |_, device| {
-        if let tch::Device::Cuda(index) = device {
-            pz_device::use_own_cuda_stream(index); // as `train` workers do
-        }
-    };
-    Pool::new(&[device], jobs)
-        .run(
-            cells,
-            on_start,
-            |device| ImageTask::new(&data, image, device),
-            |task, model, device| {
-                let t0 = Instant::now();
-                let mut trainer = ImageTrainer::new(&model.config, task, device)?
-                    .with_cuda_graphs(!args.eager)
-                    .with_layout(spec.run.layout);
-                let mut last_epoch_start = t0;
-                for epoch in 1..=args.epochs {
-                    last_epoch_start = Instant::now();
-                    trainer.train_epoch(task, epoch, &stop, &mut || {})?; // reads the loss: synchronizes
-                }
-                let seconds = t0.elapsed().as_secs_f64();
-                let last_epoch_seconds = last_epoch_start.elapsed().as_secs_f64();
-                let images = u64::from(args.images) * u64::from(args.epochs);
-                #[allow(clippy::cast_precision_loss)]
-                reports.lock().expect("reports").push(CellReport {
-                    system: "phasezoo",
-                    width: width_of(&model.config.model),
-                    batch_size: model.config.train.batch_size,
-                    images,
-                    seconds,
-                    images_per_sec: images as f64 / seconds,
-                    last_epoch_images_per_sec: f64::from(args.images) / last_epoch_seconds,
-                });
-                Ok::<_, anyhow::Error>(Flow::Continue)
-            },
-        )
-        .map_err(|e| e.into_work_error(|message| anyhow::anyhow!("a bench thread panicked: {message}")))?;
     let wall = started.elapsed().as_secs_f64();
-    let reports = reports.into_inner().expect("reports");
     for cell in &reports {
         println!("{}", serde_json::to_string(cell)?);
     }
@@ -172,22 +128,4 @@ fn width_of(model: &pz_spec::ModelConfig) -> u32 {
         pz_spec::ModelConfig::Vit(v) => v.width,
         pz_spec::ModelConfig::Mlp(_) => 0,
     }
-}
-
-/// `n` random 1×28×28 images with labels 0..9 (and a 1,000-image test set, unused).
-fn random_fashion(n: usize) -> VisionData {
-    let set = |n: usize| {
-        let mut x: u32 = 0x9E37_79B9;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x
-        };
-        #[allow(clippy::cast_possible_truncation)]
-        let images = (0..n * 784).map(|_| next() as u8).collect();
-        let labels = (0..n).map(|_| i64::from(next() % 10)).collect();
-        ImageSet { images, labels, n, channels: 1, height: 28, width: 28 }
-    };
-    VisionData { name: DatasetName::FashionMnist, classes: 10, train: set(n), test: set(1000) }
 }

@@ -63,7 +63,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     logs.set_models_dir(args.dir.join("models"));
     let stop = crate::interrupt::stop_on_ctrl_c();
     let bar = crate::progress::WorkProgress::new("metrics", progress);
-    let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, images.as_ref(), &bar, &stop)?;
+    let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, family.as_ref(), &bar, &stop)?;
     bar.finish();
     pz_phases::write_labelled_index(&zoo, &plan)?;
     eprintln!(

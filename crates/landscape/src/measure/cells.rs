@@ -2,10 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use pz_spec::{CkaKernel, CkaLayer, PlannedModel, ResolvedModel};
+use pz_spec::{CkaConfig, CkaKernel, PlannedModel};
 use pz_store::{MetricKey, ZooDir};
-use pz_train::{load_population, PinnPopulation};
-use tch::{Device, Kind, Tensor};
+use pz_train::ZooFamily;
+use tch::{Device, Tensor};
 
 use super::{number, MeasureError};
 use crate::{
@@ -21,42 +21,50 @@ pub(super) fn pairs(n: usize) -> Vec<(usize, usize)> {
     (0..n).flat_map(|i| (i + 1..n).map(move |j| (i, j))).collect()
 }
 
-/// CKA of every pair of seeds, per cell, on the evaluation grid.
+/// CKA of every pair of seeds, per cell, on the representations the family gives (per batch,
+/// averaged over the batches: SPEC §3.2).
 pub(super) fn measure_cka(
     zoo: &ZooDir,
+    family: &dyn ZooFamily,
     cells: &[Vec<PlannedModel>],
     epoch: u32,
     device: Device,
 ) -> Result<(), MeasureError> {
     let cfg = &zoo.spec.metrics.cka;
     let all = cells.concat();
-    let pop = load_population(zoo, &all, epoch, device)?;
-    let reps =
-        pop.representations(cfg.layer == CkaLayer::Hidden).to_kind(Kind::Double).to_device(Device::Cpu);
+    let reps = family.load_measured(zoo, &all, epoch, device)?.representations(cfg)?;
     let mut offset = 0;
     for models in cells {
         let values: Vec<f64> = pairs(models.len())
             .into_iter()
             .map(|(i, j)| {
-                let (x, y) = (reps.get((offset + i) as i64), reps.get((offset + j) as i64));
-                match (cfg.kernel, cfg.unbiased) {
-                    // Kornblith's identity: the biased linear CKA needs only d × d matrices.
-                    (CkaKernel::Linear, false) => feature_space_linear_cka(&x, &y),
-                    (kernel, unbiased) => {
-                        let (x, y) = (subsample(&x), subsample(&y));
-                        let hsic = if unbiased { Hsic::Unbiased } else { Hsic::Biased };
-                        match kernel {
-                            CkaKernel::Linear => linear_cka(&x, &y, hsic),
-                            CkaKernel::Rbf => rbf_cka(&x, &y, 1.0, hsic),
-                        }
-                    }
-                }
+                let (x, y) = (&reps[offset + i], &reps[offset + j]);
+                let per_batch = x.iter().zip(y).map(|(x, y)| cka(cfg, x, y));
+                #[allow(clippy::cast_precision_loss)]
+                let batches = x.len() as f64;
+                per_batch.sum::<f64>() / batches
             })
             .collect();
         store_cka(zoo, models, epoch, &values)?;
         offset += models.len();
     }
     Ok(())
+}
+
+/// CKA of two representations of the same inputs as `[metrics.cka]` asks.
+fn cka(cfg: &CkaConfig, x: &Tensor, y: &Tensor) -> f64 {
+    match (cfg.kernel, cfg.unbiased) {
+        // Kornblith's identity: the biased linear CKA needs only d × d matrices.
+        (CkaKernel::Linear, false) => feature_space_linear_cka(x, y),
+        (kernel, unbiased) => {
+            let (x, y) = (subsample(x), subsample(y));
+            let hsic = if unbiased { Hsic::Unbiased } else { Hsic::Biased };
+            match kernel {
+                CkaKernel::Linear => linear_cka(&x, &y, hsic),
+                CkaKernel::Rbf => rbf_cka(&x, &y, 1.0, hsic),
+            }
+        }
+    }
 }
 
 /// A cell's CKA on every model of it: `cka` (the mean over seed pairs) and `cka_pairs` (each
@@ -90,38 +98,25 @@ fn subsample(x: &Tensor) -> Tensor {
 /// Train a Bezier curve between every pair of seeds of each cell and score it.
 pub(super) fn measure_mc(
     zoo: &ZooDir,
+    family: &dyn ZooFamily,
     cells: &[Vec<PlannedModel>],
     epoch: u32,
     device: Device,
 ) -> Result<(), MeasureError> {
     let cfg = &zoo.spec.metrics.curve;
     let all = cells.concat();
-    let pop = load_population(zoo, &all, epoch, device)?;
-    let (mut first, mut second, mut cell_of) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut asked, mut cell_of) = (Vec::new(), Vec::new());
     let mut offset = 0;
     for (c, models) in cells.iter().enumerate() {
         for (i, j) in pairs(models.len()) {
-            first.push((offset + i) as i64);
-            second.push((offset + j) as i64);
+            asked.push((offset + i, offset + j));
             cell_of.push(c);
         }
         offset += models.len();
     }
-    let pick = |idx: &[i64]| -> Vec<Tensor> {
-        let idx = Tensor::from_slice(idx).to_device(device);
-        pop.params().iter().map(|p| p.detach().index_select(0, &idx)).collect()
-    };
-    if first.len() == 1 {
-        // One pair is trained beside a copy of itself (see super::at_least_two).
-        first.push(first[0]);
-        second.push(second[0]);
-    }
-    let (theta0, theta2) = (pick(&first), pick(&second));
-    // The curve of a pair is trained and scored on its first endpoint's problem (its own
-    // collocation points and β; β is the cell's, so both ends share it).
-    #[allow(clippy::cast_sign_loss)]
-    let owners: Vec<&ResolvedModel> = first.iter().map(|&i| &all[i as usize].config).collect();
-    let pairs_pop = PinnPopulation::new(&owners, device);
+    let pop = family.load_measured(zoo, &all, epoch, device)?;
+    let curves = pop.curves(&asked)?;
+    let (theta0, theta2) = curves.endpoints();
     let training = CurveTraining {
         steps_per_epoch: cfg.steps_per_epoch as usize,
         epochs: cfg.epochs as usize,
@@ -130,29 +125,15 @@ pub(super) fn measure_mc(
         weight_decay: cfg.weight_decay,
         seed: cfg.seed,
         // A pair's t draws follow its two models, not its place among the pairs measured.
-        streams: first
+        streams: curves
+            .rows()
             .iter()
-            .zip(&second)
-            .map(|(&i, &j)| {
-                pair_stream(model_stream(all[i as usize].id()), model_stream(all[j as usize].id()))
-            })
+            .map(|&(i, j)| pair_stream(model_stream(all[i].id()), model_stream(all[j].id())))
             .collect(),
         ptmz_compat: cfg.ptmz_compat,
     };
-    let theta1 = train_bezier_middle(|p| pairs_pop.losses_at(p), &theta0, &theta2, &training);
-    // The PINN loss needs input gradients, so evaluation turns autograd back on inside the
-    // curve evaluation's no_grad.
-    let series = evaluate_curve(
-        |p| {
-            let train_loss = tch::with_grad(|| pairs_pop.losses_at(p).detach());
-            let eval = pairs_pop.evaluate_at(p);
-            vec![train_loss, Tensor::from_slice(&eval.test_loss), Tensor::from_slice(&eval.test_error)]
-        },
-        &theta0,
-        &theta1,
-        &theta2,
-        cfg.points,
-    ); // [t][metric][pair]
+    let theta1 = train_bezier_middle(|p| curves.loss(p), theta0, theta2, &training);
+    let series = evaluate_curve(|p| curves.evaluate(p), theta0, &theta1, theta2, cfg.points); // [t][metric][row]
     for (c, models) in cells.iter().enumerate() {
         let mine: Vec<usize> = (0..cell_of.len()).filter(|&p| cell_of[p] == c).collect();
         let mut values = BTreeMap::new();

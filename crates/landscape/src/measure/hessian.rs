@@ -1,11 +1,13 @@
-//! Hessian metrics of a population of models at one epoch.
+//! Hessian metrics of measured models at one epoch: top eigenvalues, trace (and the spectral
+//! density when configured) of each loss set a family offers (training data; image models also
+//! test data, under `_val` keys).
 
 use std::collections::BTreeMap;
 
 use pz_spec::{HessianConfig, PlannedModel};
 use pz_store::{MetricKey, ZooDir};
-use pz_train::load_population;
-use tch::Device;
+use pz_train::ZooFamily;
+use tch::{Device, Tensor};
 
 use super::{number, MeasureError};
 use crate::{
@@ -13,9 +15,10 @@ use crate::{
     PowerIteration, Slq,
 };
 
-/// Top eigenvalues, trace (and density) of each model's training loss at `epoch`.
+/// Hessian values of every model of `models` at `epoch`, into their `metrics.json`.
 pub(super) fn measure(
     zoo: &ZooDir,
+    family: &dyn ZooFamily,
     models: &[PlannedModel],
     epoch: u32,
     device: Device,
@@ -26,59 +29,72 @@ pub(super) fn measure(
         // A captured product needs this thread's work off the default stream.
         pz_device::use_own_cuda_stream(i);
     }
-    // A lone model is measured beside a copy of itself: libtorch computes a batch of one
-    // matrix product by another kernel than a batch of several (different last bits), so a
-    // population of one would give other values than the same model among others.
-    let stacked = super::at_least_two(models);
-    let pop = load_population(zoo, &stacked, epoch, device)?;
-    let params = pop.params();
-    // The PINN loss holds input derivatives: the HVP differentiates it twice more.
-    let op = GraphedHvp::new(LossHvp::new(params, vec![(1.0, pop.losses_at(params))]), device, graphs);
-    let streams: Vec<u64> = stacked.iter().map(|m| model_stream(m.id())).collect();
-    let (power, hutchinson) = settings(cfg, &streams);
-    let eigen = top_eigenvalues(&op, params, cfg.top_n, &power);
-    let traces = hutchinson_trace(&op, params, &hutchinson);
-    let densities = (cfg.density_probes > 0).then(|| {
-        slq_density(
-            &op,
-            params,
-            &Slq { probes: cfg.density_probes, steps: cfg.density_steps, seed: cfg.seed, streams },
-        )
-    });
-    for (k, m) in models.iter().enumerate() {
-        let mut values = BTreeMap::new();
-        values.insert(MetricKey::HessianTopEv.as_str().to_string(), number(eigen[k][0]));
-        if cfg.top_n > 1 {
-            values.insert(
-                MetricKey::HessianTopEvs.as_str().to_string(),
-                eigen[k].iter().copied().map(number).collect(),
-            );
+    let pop = family.load_measured(zoo, models, epoch, device)?;
+    let mut values: Vec<BTreeMap<String, serde_json::Value>> = vec![BTreeMap::new(); models.len()];
+    for (g, rows) in pop.hessian_groups().iter().enumerate() {
+        // Row r draws its probes from its model's stream: its values do not depend on the rows
+        // beside it.
+        let streams: Vec<u64> = rows.iter().map(|&k| model_stream(models[k].id())).collect();
+        let (power, hutchinson) = settings(cfg, &streams);
+        for (s, suffix) in pop.loss_sets().iter().enumerate() {
+            let graph = pop.loss_graph(g, s)?;
+            // The vectors the operator takes: the stacked parameters' shapes, or one model's
+            // tensors as a population of one (LossHvp::single_model).
+            let (like, hvp) = if graph.stacked {
+                let like: Vec<Tensor> = graph.params.iter().map(Tensor::shallow_clone).collect();
+                (like, LossHvp::new(&graph.params, graph.losses))
+            } else {
+                let like = graph.params.iter().map(|p| p.detach().unsqueeze(0)).collect();
+                (like, LossHvp::single_model(&graph.params, graph.losses))
+            };
+            let op = GraphedHvp::new(hvp, device, graphs);
+            let eigen = top_eigenvalues(&op, &like, cfg.top_n, &power);
+            let traces = hutchinson_trace(&op, &like, &hutchinson);
+            let densities = (cfg.density_probes > 0).then(|| {
+                let slq = Slq {
+                    probes: cfg.density_probes,
+                    steps: cfg.density_steps,
+                    seed: cfg.seed,
+                    streams: streams.clone(),
+                };
+                slq_density(&op, &like, &slq)
+            });
+            for (r, &k) in rows.iter().enumerate() {
+                if rows[..r].contains(&k) {
+                    continue; // a copy measured beside its model (pz_train::MeasuredPopulation)
+                }
+                let key = |key: MetricKey| format!("{key}{suffix}");
+                let v = &mut values[k];
+                v.insert(key(MetricKey::HessianTopEv), number(eigen[r][0]));
+                if cfg.top_n > 1 {
+                    v.insert(key(MetricKey::HessianTopEvs), eigen[r].iter().copied().map(number).collect());
+                }
+                v.insert(key(MetricKey::HessianTrace), number(traces[r].mean));
+                v.insert(key(MetricKey::HessianTraceStdErr), number(traces[r].std_err));
+                v.insert(key(MetricKey::HessianTraceSamples), serde_json::json!(traces[r].samples.len()));
+                if let Some(d) = &densities {
+                    v.insert(
+                        key(MetricKey::HessianDensityNodes),
+                        d[r].nodes.iter().copied().map(number).collect(),
+                    );
+                    v.insert(
+                        key(MetricKey::HessianDensityWeights),
+                        d[r].weights.iter().copied().map(number).collect(),
+                    );
+                }
+                tracing::info!(model = %models[k].id(), epoch, set = suffix, top_ev = eigen[r][0], trace = traces[r].mean, "hessian");
+            }
         }
-        values.insert(MetricKey::HessianTrace.as_str().to_string(), number(traces[k].mean));
-        values.insert(MetricKey::HessianTraceStdErr.as_str().to_string(), number(traces[k].std_err));
-        values.insert(
-            MetricKey::HessianTraceSamples.as_str().to_string(),
-            serde_json::json!(traces[k].samples.len()),
-        );
-        if let Some(d) = &densities {
-            values.insert(
-                MetricKey::HessianDensityNodes.as_str().to_string(),
-                d[k].nodes.iter().copied().map(number).collect(),
-            );
-            values.insert(
-                MetricKey::HessianDensityWeights.as_str().to_string(),
-                d[k].weights.iter().copied().map(number).collect(),
-            );
-        }
-        tracing::info!(model = %m.id(), epoch, top_ev = eigen[k][0], trace = traces[k].mean, "hessian");
-        zoo.model(m.id()).merge_metrics(epoch, values)?;
+    }
+    for (m, v) in models.iter().zip(values) {
+        zoo.model(m.id()).merge_metrics(epoch, v)?;
     }
     Ok(())
 }
 
-/// Power iteration and Hutchinson as `[metrics.hessian]` sets them, member k drawing its probes
-/// from stream `streams[k]` (its model's, so that the values do not depend on the other members).
-pub(super) fn settings(cfg: &HessianConfig, streams: &[u64]) -> (PowerIteration, Hutchinson) {
+/// Power iteration and Hutchinson as `[metrics.hessian]` sets them, row r drawing its probes
+/// from stream `streams[r]` (its model's, so that the values do not depend on the other rows).
+fn settings(cfg: &HessianConfig, streams: &[u64]) -> (PowerIteration, Hutchinson) {
     let power = PowerIteration {
         max_iter: cfg.max_iter,
         tol: cfg.tol,

@@ -14,7 +14,6 @@
 
 mod cells;
 mod hessian;
-mod image;
 mod request;
 
 pub use request::{epochs_to_measure, Selection};
@@ -23,9 +22,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use pz_data::vision::VisionData;
 use pz_spec::{CellIndex, Plan, PlannedModel};
 use pz_store::{MetricKey, ModelState, ZooDir};
+use pz_train::ZooFamily;
 use tch::Device;
 
 /// Progress callbacks (the CLI draws them).
@@ -76,10 +75,10 @@ pub enum MeasureError {
     Train(#[from] pz_train::Error),
 }
 
-/// Compute the selected metrics that are missing at `epochs` for every finished cell, spreading
-/// the work over `devices` (one worker thread each). An image zoo passes its dataset in
-/// `images`; its models get Hessians and CKA (mode connectivity is measured for PINN zoos so
-/// far: the caller refuses it for image zoos).
+/// Compute the selected metrics that are missing at `epochs` for every finished cell of a zoo of
+/// `family`, spreading the work over `devices` (one worker thread each). The metrics ask only
+/// the family's [`pz_train::MeasuredPopulation`]s; mode connectivity needs a family that
+/// measures curves (the caller checks `ZooFamily::measures_mode_connectivity`).
 ///
 /// Metrics of one kind run in parallel on disjoint sets of models; the kinds run one after the
 /// other, so no two workers ever update the same `metrics.json`.
@@ -93,13 +92,13 @@ pub fn measure_zoo(
     epochs: &[u32],
     selection: Selection,
     devices: &[Device],
-    images: Option<&VisionData>,
+    family: &dyn ZooFamily,
     reporter: &dyn MeasureReporter,
     stop: &AtomicBool,
 ) -> Result<MeasureSummary, MeasureError> {
     let mut summary = MeasureSummary::default();
     let cells = finished_cells(zoo, plan, &mut summary)?;
-    let max_population = zoo.spec.run.max_population;
+    let per_unit = family.models_per_measuring_unit(zoo.spec.run.max_population);
     for &epoch in epochs {
         let pending = |key: MetricKey| -> Result<Vec<PlannedModel>, MeasureError> {
             let mut todo = Vec::new();
@@ -123,41 +122,26 @@ pub fn measure_zoo(
         // Each unit of work skips the models that cannot be loaded (and, for cell metrics, their
         // cells) and measures the rest.
         let guard = |models: &[PlannedModel], device: Device, work: &ModelWork| {
-            measure_loadable(zoo, models, epoch, device, images, &skipped, work)
+            measure_loadable(zoo, family, models, epoch, device, &skipped, work)
         };
-        summary.hessians += match images {
-            // Image models one by one, a cell's models together (they share a dataset subset).
-            Some(data) => in_parallel(&by_cell(&hessian_todo), devices, stop, |models, device| {
-                let done =
-                    guard(models, device, &|ok| image::measure_hessians(zoo, ok, epoch, device, data))?;
-                reporter.on_done(models.len() as u64);
-                Ok(done)
-            })?,
-            None => {
-                let units: Vec<&[PlannedModel]> = chunks(&hessian_todo, max_population).collect();
-                in_parallel(&units, devices, stop, |chunk, device| {
-                    let done = guard(chunk, device, &|ok| hessian::measure(zoo, ok, epoch, device))?;
-                    reporter.on_done(chunk.len() as u64);
-                    Ok(done)
-                })?
-            }
-        };
-        summary.ckas +=
-            in_parallel(&cell_chunks(&cka_todo, max_population), devices, stop, |group, device| {
-                let done = guard_cells(group, device, &guard, &|ok| match images {
-                    Some(data) => image::measure_cka(zoo, ok, epoch, device, data),
-                    None => cells::measure_cka(zoo, ok, epoch, device),
-                })?;
-                reporter.on_done(pair_count(group));
-                Ok(done)
-            })?;
-        summary.mcs +=
-            in_parallel(&cell_chunks(&mc_todo, max_population), devices, stop, |group, device| {
-                let done =
-                    guard_cells(group, device, &guard, &|ok| cells::measure_mc(zoo, ok, epoch, device))?;
-                reporter.on_done(pair_count(group));
-                Ok(done)
-            })?;
+        let units: Vec<&[PlannedModel]> = chunks(&hessian_todo, per_unit).collect();
+        summary.hessians += in_parallel(&units, devices, stop, |models, device| {
+            let done = guard(models, device, &|ok| hessian::measure(zoo, family, ok, epoch, device))?;
+            reporter.on_done(models.len() as u64);
+            Ok(done)
+        })?;
+        summary.ckas += in_parallel(&cell_chunks(&cka_todo, per_unit), devices, stop, |group, device| {
+            let done =
+                guard_cells(group, device, &guard, &|ok| cells::measure_cka(zoo, family, ok, epoch, device))?;
+            reporter.on_done(pair_count(group));
+            Ok(done)
+        })?;
+        summary.mcs += in_parallel(&cell_chunks(&mc_todo, per_unit), devices, stop, |group, device| {
+            let done =
+                guard_cells(group, device, &guard, &|ok| cells::measure_mc(zoo, family, ok, epoch, device))?;
+            reporter.on_done(pair_count(group));
+            Ok(done)
+        })?;
         let mut skipped = skipped.into_inner().expect("no measuring thread panicked holding it");
         skipped.sort_by(|a: &SkippedModel, b| a.model.cmp(&b.model));
         skipped.dedup();
@@ -182,10 +166,10 @@ type Guard<'a> = dyn Fn(&[PlannedModel], Device, &ModelWork) -> Result<usize, Me
 /// models were measured. Errors other than loading (writing metrics.json, …) end the run.
 fn measure_loadable(
     zoo: &ZooDir,
+    family: &dyn ZooFamily,
     models: &[PlannedModel],
     epoch: u32,
     device: Device,
-    images: Option<&VisionData>,
     skipped: &Mutex<Vec<SkippedModel>>,
     work: &ModelWork,
 ) -> Result<usize, MeasureError> {
@@ -205,7 +189,8 @@ fn measure_loadable(
         Err(MeasureError::Train(first)) => {
             let mut bad = Vec::new();
             for m in &ok {
-                if let Err(e) = load_alone(zoo, m, epoch, device, images) {
+                // Loading one model alone tells which model of the unit fails.
+                if let Err(e) = family.load_measured(zoo, std::slice::from_ref(m), epoch, device) {
                     let reason = pz_store::error_chain(&e);
                     tracing::warn!(model = %m.id(), epoch, "skipped: {reason}");
                     bad.push(SkippedModel { model: m.id().to_string(), epoch, reason });
@@ -250,35 +235,6 @@ fn guard_cells(
         work(&whole)
     })?;
     Ok(cells.into_inner())
-}
-
-/// Load one model at `epoch` as the metrics would, to tell which model of a unit fails.
-fn load_alone(
-    zoo: &ZooDir,
-    model: &PlannedModel,
-    epoch: u32,
-    device: Device,
-    images: Option<&VisionData>,
-) -> Result<(), pz_train::Error> {
-    match (images, &model.config.problem) {
-        (Some(data), pz_spec::ProblemConfig::Image(image)) => {
-            let task = pz_train::classify::ImageTask::new(data, image, device);
-            pz_train::classify::load_image_model(zoo, model, epoch, &task, device).map(drop)
-        }
-        _ => pz_train::load_population(zoo, std::slice::from_ref(model), epoch, device).map(drop),
-    }
-}
-
-/// `models`, with its one model twice when it has one: libtorch computes a batched matrix
-/// product of one matrix by another kernel than one of several (they differ in the last bits),
-/// so a population of one would measure other values than the same model among others. Results
-/// of the copy are not stored.
-fn at_least_two(models: &[PlannedModel]) -> Vec<PlannedModel> {
-    let mut stacked = models.to_vec();
-    if stacked.len() == 1 {
-        stacked.push(stacked[0].clone());
-    }
-    stacked
 }
 
 /// Seed pairs of a list of cells.
@@ -353,18 +309,6 @@ fn cells_needing(
         .filter(|models| models.len() > 1 && models.iter().any(|m| todo.iter().any(|t| t.id() == m.id())))
         .cloned()
         .collect()
-}
-
-/// `models` grouped by grid cell, in order of first appearance.
-fn by_cell(models: &[PlannedModel]) -> Vec<Vec<PlannedModel>> {
-    let mut groups: Vec<Vec<PlannedModel>> = Vec::new();
-    for m in models {
-        match groups.iter_mut().find(|g| g[0].cell == m.cell) {
-            Some(g) => g.push(m.clone()),
-            None => groups.push(vec![m.clone()]),
-        }
-    }
-    groups
 }
 
 fn chunks(models: &[PlannedModel], max: usize) -> impl Iterator<Item = &[PlannedModel]> {

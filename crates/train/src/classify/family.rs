@@ -7,8 +7,12 @@ use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
 use pz_spec::{ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use tch::Device;
 
+use pz_store::ZooDir;
+
+use super::measured::ImageMeasured;
 use super::{model_config, step_multiply_adds, train_image_model, ImageTask};
 use crate::family::{WorkerCache, ZooFamily};
+use crate::measured::MeasuredPopulation;
 use crate::{Error, Outcome, Run};
 
 /// Image classifiers on one dataset.
@@ -91,6 +95,21 @@ impl ZooFamily for ImageFamily<'_> {
                 (vec![m], cost)
             })
             .collect()
+    }
+
+    /// Image models are measured one at a time (a cell's seeds together for CKA).
+    fn models_per_measuring_unit(&self, _max_population: usize) -> usize {
+        1
+    }
+
+    fn load_measured(
+        &self,
+        zoo: &ZooDir,
+        models: &[PlannedModel],
+        epoch: u32,
+        device: Device,
+    ) -> Result<Box<dyn MeasuredPopulation>, Error> {
+        Ok(Box::new(ImageMeasured::load(zoo, self.data, models, epoch, device)?))
     }
 
     fn workers_per_device(&self, devices: &[Device]) -> usize {

@@ -7,9 +7,11 @@
 //! each worker puts the dataset on its device once for all its models.
 
 mod accumulation;
+mod bench;
 mod family;
 mod graph_step;
 mod layout;
+mod measured;
 mod metric_data;
 mod population;
 mod runner;
@@ -19,6 +21,7 @@ mod trainer;
 #[cfg(test)]
 mod tests;
 
+pub use bench::{bench_image_grid, random_fashion, BenchSettings, CellTiming};
 pub use family::ImageFamily;
 pub use layout::{
     auto_channels_last, trains_channels_last, CHANNELS_LAST_MIN_BATCH, CHANNELS_LAST_MIN_MULTIPLY_ADDS,

@@ -6,8 +6,12 @@ use pz_exec::pack::Cost;
 use pz_spec::{PlannedModel, ResolvedModel};
 use tch::Device;
 
+use pz_store::ZooDir;
+
+use super::measured::PinnMeasured;
 use super::{group_populations, PinnPopulation, PinnTraining};
 use crate::family::{WorkerCache, ZooFamily};
+use crate::measured::MeasuredPopulation;
 use crate::{run_population, Error, Outcome, Run};
 
 /// PINNs on the convection problem.
@@ -30,6 +34,16 @@ impl ZooFamily for PinnFamily {
         max_population: usize,
     ) -> Vec<(Vec<PlannedModel>, Cost)> {
         group_populations(&todo, max_population).into_iter().map(|p| (p, Cost::FIRST_COME)).collect()
+    }
+
+    fn load_measured(
+        &self,
+        zoo: &ZooDir,
+        models: &[PlannedModel],
+        epoch: u32,
+        device: Device,
+    ) -> Result<Box<dyn MeasuredPopulation>, Error> {
+        Ok(Box::new(PinnMeasured::load(zoo, models, epoch, device)?))
     }
 
     fn train_unit(

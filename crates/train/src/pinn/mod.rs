@@ -6,11 +6,13 @@
 //!   kernels) and checkpoint export/import.
 //! - `training`: the population behind the [`crate::Population`] seam.
 //! - `group`: which planned models can share a population.
+//! - `measured`: trained members loaded behind [`crate::MeasuredPopulation`] (the metrics).
 //! - `family`: the family behind [`crate::ZooFamily`] (units, costs, training a unit).
 
 mod convection;
 mod family;
 mod group;
+mod measured;
 mod population;
 mod training;
 

@@ -1,0 +1,117 @@
+//! Image classifiers behind [`MeasuredPopulation`], in eval mode (BatchNorm on its running
+//! statistics), float32:
+//! - the Hessian (SPEC §3.1) of each model alone (widths differ between cells, so models do not
+//!   stack) on 10 batches of 64 training samples (shuffled and augmented once from
+//!   `metrics.hessian.seed`, the same for every model) and on the first 640 test images (`_val`);
+//! - CKA (SPEC §3.2) on the logits of the first 1,280 test images, per batch of 128.
+//!
+//! A ViT is measured with its twice-differentiable attention kernel (libtorch has no double
+//! backward for the fused one).
+
+use pz_data::vision::VisionData;
+use pz_models::AttentionKernel;
+use pz_spec::{CkaConfig, ImageConfig, PlannedModel, ProblemConfig};
+use pz_store::{ZooDir, TEST_SET_SUFFIX};
+use tch::{Device, Kind, Tensor};
+
+use super::{load_image_model, metric_batches, ImageTask, ImageTrainer, MetricSet};
+use crate::measured::{CurveProblem, LossGraph, MeasuredPopulation};
+use crate::Error;
+
+/// PTMZ's Hessian data: `hessian_number_batches` × `hessian_batch_size`.
+const BATCHES: usize = 10;
+const BATCH_SIZE: i64 = 64;
+/// PTMZ's CKA data: `CKA_num_batches` × `CKA_batch_size`.
+const CKA_BATCHES: usize = 10;
+const CKA_BATCH_SIZE: i64 = 128;
+
+/// Image models loaded at one epoch, each with the dataset subset of its spec on the device.
+pub(super) struct ImageMeasured {
+    /// The distinct data configurations of the members and their datasets on the device.
+    tasks: Vec<(ImageConfig, ImageTask)>,
+    /// Per member: its task's index and the model.
+    models: Vec<(usize, ImageTrainer)>,
+    /// `metrics.hessian.seed`: which training samples the Hessian is taken on.
+    hessian_seed: u64,
+}
+
+impl ImageMeasured {
+    /// `models` at `epoch` from their checkpoints, on `data`.
+    pub(super) fn load(
+        zoo: &ZooDir,
+        data: &VisionData,
+        models: &[PlannedModel],
+        epoch: u32,
+        device: Device,
+    ) -> Result<Self, Error> {
+        let mut tasks: Vec<(ImageConfig, ImageTask)> = Vec::new();
+        let mut loaded = Vec::with_capacity(models.len());
+        for m in models {
+            let ProblemConfig::Image(image) = &m.config.problem else {
+                return Err(Error::Config(format!("model {} is not an image model", m.id())));
+            };
+            let t = match tasks.iter().position(|(c, _)| c == image) {
+                Some(t) => t,
+                None => {
+                    tasks.push((image.clone(), ImageTask::new(data, image, device)));
+                    tasks.len() - 1
+                }
+            };
+            let mut trainer = load_image_model(zoo, m, epoch, &tasks[t].1, device)?;
+            trainer.model.set_attention_kernel(AttentionKernel::Explicit);
+            loaded.push((t, trainer));
+        }
+        Ok(Self { tasks, models: loaded, hessian_seed: zoo.spec.metrics.hessian.seed })
+    }
+}
+
+impl MeasuredPopulation for ImageMeasured {
+    fn members(&self) -> usize {
+        self.models.len()
+    }
+
+    fn loss_sets(&self) -> &'static [&'static str] {
+        &["", TEST_SET_SUFFIX]
+    }
+
+    fn hessian_groups(&self) -> Vec<Vec<usize>> {
+        (0..self.models.len()).map(|k| vec![k]).collect()
+    }
+
+    fn loss_graph(&self, group: usize, set: usize) -> Result<LossGraph, Error> {
+        let (t, trainer) = &self.models[group];
+        let set = if set == 0 { MetricSet::Train } else { MetricSet::Test };
+        let batches = metric_batches(&self.tasks[*t].1, set, BATCHES, BATCH_SIZE, self.hessian_seed);
+        let total: i64 = batches.iter().map(|(_, y)| y.size()[0]).sum();
+        #[allow(clippy::cast_precision_loss)]
+        let losses = batches
+            .iter()
+            .map(|(x, y)| (y.size()[0] as f64 / total as f64, trainer.eval_loss(x, y).unsqueeze(0)))
+            .collect();
+        let params = trainer.parameters().iter().map(Tensor::shallow_clone).collect();
+        Ok(LossGraph { params, stacked: false, losses })
+    }
+
+    /// The logits (PTMZ's representation; `metrics.cka.layer` is the PINN's choice).
+    fn representations(&self, _cka: &CkaConfig) -> Result<Vec<Vec<Tensor>>, Error> {
+        let batches: Vec<Vec<(Tensor, Tensor)>> = self
+            .tasks
+            .iter()
+            .map(|(_, task)| metric_batches(task, MetricSet::Test, CKA_BATCHES, CKA_BATCH_SIZE, 0))
+            .collect();
+        Ok(self
+            .models
+            .iter()
+            .map(|(t, trainer)| {
+                batches[*t]
+                    .iter()
+                    .map(|(x, _)| trainer.eval_logits(x).to_kind(Kind::Double).to_device(Device::Cpu))
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn curves(&self, _pairs: &[(usize, usize)]) -> Result<Box<dyn CurveProblem + '_>, Error> {
+        Err(Error::Config("mode connectivity of image zoos is not implemented yet (issue 23)".into()))
+    }
+}
