@@ -7,12 +7,14 @@
 mod convert;
 mod error;
 mod fused_tangent;
+pub mod gpt2;
 mod mlp;
 mod tangent;
 pub mod vision;
 
 pub use convert::{kind_of, tensor_from_named, tensor_to_named};
 pub use error::Error;
+pub use gpt2::{Gpt2, Gpt2Config, Gpt2ConfigError};
 pub use mlp::MlpPopulation;
 // The per-model random streams live in pz-spec (no libtorch); re-exported for the models here.
 pub use pz_spec::{member_rng, Stream};

@@ -1,11 +1,12 @@
-//! `phasezoo data fetch NAME [--from PATH]` and `phasezoo data list`: get a dataset into the
-//! uint8 cache that image zoos train from.
+//! `phasezoo data fetch NAME [--from PATH]` and `phasezoo data list`: get an image dataset into
+//! the uint8 cache that image zoos train from, or a text corpus into nanoGPT's token files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
+use pz_data::text::{corpus_dir, TextCorpus};
 use pz_data::vision::{cache_path, default_data_dir, fetch, import, DatasetName};
 
 #[derive(Debug, clap::Args)]
@@ -22,7 +23,8 @@ enum DataCommand {
     /// Download a dataset from its canonical URL (SHA-256 checked, resumable) and cache it, or
     /// import a local copy with --from.
     Fetch {
-        /// fashion-mnist, cifar10, cifar100, svhn or tiny-imagenet.
+        /// fashion-mnist, cifar10, cifar100, svhn, tiny-imagenet (images), shakespeare or
+        /// openwebtext (text).
         name: String,
         /// A local copy: the distribution file(s) or their folder.
         #[arg(long)]
@@ -46,7 +48,36 @@ pub fn run(args: &Args, progress: bool) -> Result<ExitCode> {
                     if path.exists() { format!("cached: {}", path.display()) } else { "not cached".into() };
                 out.push_str(&format!("{:<14} {state}\n", name.as_str()));
             }
+            for corpus in TextCorpus::ALL {
+                let dir = corpus_dir(&data_dir, corpus);
+                let state = if dir.join("meta.json").exists() {
+                    format!("built: {}", dir.display())
+                } else {
+                    "not built".into()
+                };
+                out.push_str(&format!("{:<14} {state}\n", corpus.as_str()));
+            }
             print(&out);
+        }
+        DataCommand::Fetch { name, from, base_url: _ } if name.parse::<TextCorpus>().is_ok() => {
+            let corpus: TextCorpus = name.parse()?;
+            let bar = crate::progress::bytes_bar(progress, &format!("fetching {corpus}"));
+            let report = corpus.fetch(&data_dir, from.as_deref(), &|_, done, total| {
+                if let Some(total) = total {
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            });
+            bar.finish_and_clear();
+            let report = report.with_context(|| format!("cannot fetch {corpus}"))?;
+            for note in &report.notes {
+                eprintln!("phasezoo: note: {note}");
+            }
+            let (train, val) = (report.meta.train.tokens, report.meta.val.tokens);
+            print(&format!(
+                "{corpus}: {train} train and {val} validation tokens at {}\n",
+                report.dir.display()
+            ));
         }
         DataCommand::Fetch { name, from, base_url } => {
             let name = DatasetName::from_str(name)?;

@@ -36,14 +36,17 @@ mod verify;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;
 
 pub use cache::{cache_path, default_data_dir};
 pub use catalog::{DatasetInfo, DatasetName, RemoteFile};
 pub use download::Download;
+// The language-model corpora (`crate::text`) download and check their files the same way.
+pub(crate) use download::download;
 pub use error::DataError;
 pub use fashion_mnist::DEBIAN_FASHION_MNIST_DIR;
 pub use fetch::{fetch, fetch_files, FetchReport};
 pub use image_set::{ImageSet, VisionData};
 pub use import::{decode, import, load};
+pub(crate) use verify::digests;
 pub use verify::Verification;

@@ -1,0 +1,270 @@
+//! [`Gpt2`]: one built GPT-2 language model, its var store, and its state dict under Hugging
+//! Face's names.
+
+use std::collections::{HashMap, HashSet};
+
+use pz_store::NamedTensor;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Reduction, Tensor};
+
+use super::block::{take, Block, LayerNorm};
+use super::layout::{draw, layout, Slot};
+use super::{Gpt2Config, Gpt2ConfigError};
+use crate::{member_rng, tensor_from_named, tensor_to_named, AttentionKernel, Error, Stream};
+
+/// The state-dict key of the output head. `GPT2LMHeadModel` ties it to
+/// `transformer.wte.weight` (one tensor), yet `state_dict()` lists it and
+/// `load_state_dict(strict=True)` requires it, so the state dict carries the embedding twice.
+pub const LM_HEAD: &str = "lm_head.weight";
+
+/// The token embedding, which is also the output head.
+const WTE: &str = "transformer.wte.weight";
+
+/// A GPT-2 decoder whose state dict loads into `transformers.GPT2LMHeadModel` with
+/// `load_state_dict(strict=True)` (python/phasezoo_gpt2.py). Pre-LayerNorm blocks, GELU (tanh),
+/// learned positions, the token embedding reused as the output head, no dropout.
+///
+/// # Shapes
+/// tokens `[N, T]` int64 (T ≤ context) → wte + wpe `[N, T, d]` → blocks → ln_f (hidden)
+/// `[N, T, d]` → × wteᵀ → logits `[N, T, vocab_size]`.
+#[derive(Debug)]
+pub struct Gpt2 {
+    config: Gpt2Config,
+    vs: VarStore,
+    /// Every parameter in state-dict order, sharing storage with `vs`.
+    slots: Vec<(Slot, Tensor)>,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    kernel: AttentionKernel,
+}
+
+impl Gpt2 {
+    /// Build the model in float32 on `device` and initialize it from `seed`'s init stream
+    /// ([`member_rng`]`(seed, Stream::Init)`), drawn on the CPU in state-dict order: the same
+    /// seed gives the same weights on every device and in every thread.
+    ///
+    /// # Errors
+    /// The config's [`Gpt2Config::validate`] problems.
+    pub fn new(config: &Gpt2Config, device: Device, seed: u64) -> Result<Self, Gpt2ConfigError> {
+        config.validate()?;
+        let vs = VarStore::new(device);
+        let slots: Vec<(Slot, Tensor)> = layout(config)
+            .into_iter()
+            .map(|slot| {
+                let (path, name) = slot.name.rsplit_once('.').expect("dotted state-dict key");
+                let p = path.split('.').fold(vs.root(), |p, part| p.sub(part));
+                // A constant placeholder: building draws nothing from libtorch's generator.
+                let t = p.var(name, &slot.shape, tch::nn::Init::Const(0.0));
+                (slot, t)
+            })
+            .collect();
+        let mut rng = member_rng(seed, Stream::Init);
+        tch::no_grad(|| {
+            for (slot, t) in &slots {
+                t.shallow_clone().copy_(&draw(slot.init, &slot.shape, &mut rng));
+            }
+        });
+        let params: HashMap<String, Tensor> =
+            slots.iter().map(|(s, t)| (s.name.clone(), t.shallow_clone())).collect();
+        Ok(Self {
+            config: config.clone(),
+            wte: take(&params, WTE),
+            wpe: take(&params, "transformer.wpe.weight"),
+            blocks: (0..config.depth).map(|i| Block::new(&params, i, config.heads)).collect(),
+            ln_f: LayerNorm::new(&params, "transformer.ln_f"),
+            vs,
+            slots,
+            kernel: AttentionKernel::default(),
+        })
+    }
+
+    /// The config it was built from.
+    #[must_use]
+    pub fn config(&self) -> &Gpt2Config {
+        &self.config
+    }
+
+    /// The device of its parameters.
+    #[must_use]
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// The var store (for tch's optimizers, `freeze`).
+    #[must_use]
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    /// Cast every parameter to `kind` in place (e.g. `Kind::Double` for finite-difference
+    /// checks); the tensors keep their identity, so earlier [`Gpt2::parameters`] lists follow.
+    pub fn set_kind(&mut self, kind: Kind) {
+        self.vs.set_kind(kind);
+    }
+
+    /// How attention is computed. Use [`AttentionKernel::Explicit`] when differentiating twice
+    /// (Hessian-vector products); [`AttentionKernel::Fused`] (the default) otherwise.
+    pub fn set_attention_kernel(&mut self, kernel: AttentionKernel) {
+        self.kernel = kernel;
+    }
+
+    /// The final hidden states after `ln_f`, `[N, T, d]`, of tokens `[N, T]` (int64 ids below
+    /// `vocab_size`; T at most `context`). What CKA compares between models.
+    ///
+    /// # Panics
+    /// If tokens are not `[N, T]` with T in `1..=context`.
+    pub fn hidden(&self, tokens: &Tensor) -> Tensor {
+        let (_, t) = tokens.size2().expect("tokens [N, T]");
+        assert!(
+            (1..=self.config.context).contains(&t),
+            "{} tokens per row for a context of {}",
+            t,
+            self.config.context
+        );
+        // Positions 0..T, the same for every row: broadcast [T, d] over N.
+        let x = Tensor::embedding(&self.wte, tokens, -1, false, false) + self.wpe.narrow(0, 0, t);
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(&x, self.kernel));
+        self.ln_f.forward(&x)
+    }
+
+    /// Next-token logits `[N, T, vocab_size]` of tokens `[N, T]`: the hidden states times the
+    /// token embedding (the tied head, `lm_head` without bias).
+    pub fn forward(&self, tokens: &Tensor) -> Tensor {
+        self.hidden(tokens).linear(&self.wte, None::<Tensor>)
+    }
+
+    /// Mean cross-entropy (nats per token) of predicting `targets` `[N, T]` from `tokens`
+    /// `[N, T]`; targets equal to −100 are ignored, as in PyTorch's `cross_entropy`. For a
+    /// window w of T + 1 tokens: tokens = w[..T], targets = w[1..].
+    pub fn loss(&self, tokens: &Tensor, targets: &Tensor) -> Tensor {
+        let v = self.config.vocab_size;
+        self.forward(tokens).reshape([-1, v]).cross_entropy_loss::<Tensor>(
+            &targets.reshape([-1]),
+            None,
+            Reduction::Mean,
+            -100,
+            0.0,
+        )
+    }
+
+    /// The trainable parameters in state-dict order, the tied embedding once.
+    #[must_use]
+    pub fn parameters(&self) -> Vec<Tensor> {
+        self.slots.iter().map(|(_, t)| t.shallow_clone()).collect()
+    }
+
+    /// Names of [`Gpt2::parameters`], same order.
+    #[must_use]
+    pub fn parameter_names(&self) -> Vec<String> {
+        self.slots.iter().map(|(s, _)| s.name.clone()).collect()
+    }
+
+    /// The parameters AdamW decays: those of 2 or more dims (every Conv1D weight, wte and
+    /// wpe), as nanoGPT's `configure_optimizers`. State-dict order.
+    #[must_use]
+    pub fn decayed_parameters(&self) -> Vec<Tensor> {
+        self.slots.iter().filter(|(s, _)| s.decays()).map(|(_, t)| t.shallow_clone()).collect()
+    }
+
+    /// The rest: biases and LayerNorm weights and biases. State-dict order.
+    #[must_use]
+    pub fn undecayed_parameters(&self) -> Vec<Tensor> {
+        self.slots.iter().filter(|(s, _)| !s.decays()).map(|(_, t)| t.shallow_clone()).collect()
+    }
+
+    /// Number of trainable scalars (equals [`Gpt2Config::parameter_count`]).
+    #[must_use]
+    pub fn parameter_count(&self) -> i64 {
+        let numel: usize = self.slots.iter().map(|(_, t)| t.numel()).sum();
+        i64::try_from(numel).expect("fewer than 2^63 parameters")
+    }
+
+    /// `GPT2LMHeadModel.state_dict()`, in its order: the parameters, then [`LM_HEAD`] (the
+    /// token embedding again). Detached views sharing storage with the model; copy before
+    /// mutating.
+    #[must_use]
+    pub fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut out: Vec<(String, Tensor)> =
+            self.slots.iter().map(|(s, t)| (s.name.clone(), t.detach())).collect();
+        out.push((LM_HEAD.to_string(), self.wte.detach()));
+        out
+    }
+
+    /// [`Gpt2::state_dict`] as the store's checkpoint tensors (copied to the CPU).
+    #[must_use]
+    pub fn named_tensors(&self) -> Vec<NamedTensor> {
+        self.state_dict().iter().map(|(k, t)| tensor_to_named(k, t)).collect()
+    }
+
+    /// Copy `named` into the model (any device, float kinds converted). Checks everything
+    /// before copying anything: every parameter present, nothing unknown, shapes equal,
+    /// floats only. [`LM_HEAD`] may be absent (Hugging Face's `save_pretrained` drops tied
+    /// keys); when present it must equal the given `transformer.wte.weight`, since the model
+    /// has one tensor for both.
+    ///
+    /// # Errors
+    /// [`Error::Mismatch`] naming each missing, extra, misshapen or untied key.
+    pub fn load_state_dict(&mut self, named: &[(String, Tensor)]) -> Result<(), Error> {
+        let by_name: HashMap<&str, &Tensor> = named.iter().map(|(k, t)| (k.as_str(), t)).collect();
+        let mut problems = Vec::new();
+        for (slot, _) in &self.slots {
+            match by_name.get(slot.name.as_str()) {
+                None => problems.push(format!("missing key {}", slot.name)),
+                Some(t) if t.size() != slot.shape => {
+                    problems.push(format!(
+                        "{}: expected shape {:?}, got {:?}",
+                        slot.name,
+                        slot.shape,
+                        t.size()
+                    ));
+                }
+                Some(t) if !t.is_floating_point() => {
+                    problems.push(format!("{}: expected a float tensor, got {:?}", slot.name, t.kind()));
+                }
+                Some(_) => {}
+            }
+        }
+        if let (Some(head), Some(wte)) = (by_name.get(LM_HEAD), by_name.get(WTE)) {
+            let tied =
+                head.size() == wte.size() && head.to_device(wte.device()).to_kind(wte.kind()).equal(wte);
+            if !tied {
+                problems.push(format!("{LM_HEAD} differs from {WTE}: the model ties them (one tensor)"));
+            }
+        }
+        let known: HashSet<&str> = self.slots.iter().map(|(s, _)| s.name.as_str()).chain([LM_HEAD]).collect();
+        problems.extend(
+            named
+                .iter()
+                .filter(|(k, _)| !known.contains(k.as_str()))
+                .map(|(k, _)| format!("unexpected key {k}")),
+        );
+        if !problems.is_empty() {
+            return Err(Error::Mismatch { model: self.config.to_string(), message: problems.join("; ") });
+        }
+        tch::no_grad(|| {
+            for (slot, t) in &self.slots {
+                t.shallow_clone().copy_(by_name[slot.name.as_str()]);
+            }
+        });
+        Ok(())
+    }
+
+    /// [`Gpt2::load_state_dict`] from the store's checkpoint tensors.
+    ///
+    /// # Errors
+    /// [`Error::Mismatch`] as there, or naming a tensor of a dtype phasezoo does not use.
+    pub fn load_named(&mut self, named: &[NamedTensor]) -> Result<(), Error> {
+        let tensors = named
+            .iter()
+            .map(|n| {
+                tensor_from_named(n).map(|t| (n.name.clone(), t)).ok_or_else(|| Error::Mismatch {
+                    model: self.config.to_string(),
+                    message: format!("{}: unsupported dtype {:?}", n.name, n.dtype),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.load_state_dict(&tensors)
+    }
+}
