@@ -51,6 +51,7 @@ mod lanczos;
 mod measure;
 mod probe;
 mod trace;
+mod trace_target;
 mod tridiagonal;
 mod vector;
 
@@ -72,7 +73,7 @@ pub use measure::{
     epochs_to_measure, measure_zoo, MeasureError, MeasureReporter, MeasureSummary, Selection, SkippedModel,
 };
 pub use probe::{model_stream, pair_stream};
-pub use trace::{hutchinson_trace, hutchinson_trace_replicated, Hutchinson, TraceEstimate};
+pub use trace::{hutchinson_trace, hutchinson_trace_replicated, Hutchinson, TraceEstimate, TraceTarget};
 pub use tridiagonal::Tridiagonal;
 pub use vector::{
     axpy_members, detach_members, flatten_members, from_f64s, member_dot, member_norm, member_numel,

@@ -37,19 +37,37 @@ pub struct HessianConfig {
     /// Power-iteration relative tolerance (PyHessian: 1e-3).
     #[serde(default = "d1e_3")]
     pub tol: f64,
-    /// Hutchinson cap (PyHessian: 100).
+    /// Most trace probes per model (PyHessian: 100): the cap of PyHessian's rule, and of the
+    /// target rule's residual probes (its sketch's 2 × `trace_sketch` products come on top).
     #[serde(default = "d100")]
     pub trace_max_iter: usize,
-    /// Hutchinson relative tolerance (PyHessian: 1e-3).
+    /// PyHessian's trace tolerance, the relative change of the running mean that stops
+    /// sampling (1e-3); used with `ptmz_compat` only.
     #[serde(default = "d1e_3")]
     pub trace_tol: f64,
+    /// The trace's target accuracy: probes go on until the standard error is at most this
+    /// fraction of |trace| (or `trace_max_iter` is reached). In (0, 1); default 0.02.
+    #[serde(default = "d0_02", deserialize_with = "fraction")]
+    pub trace_rel_std_err: f64,
+    /// Residual probes before the target rule may stop (at least 2; default 30): with fewer,
+    /// the standard error is too rough to stop on and the 95 % interval covers less than 95 %
+    /// (docs/METRICS.md, "Trace").
+    #[serde(default = "d30", deserialize_with = "at_least_two")]
+    pub trace_min_probes: usize,
+    /// Hutch++ sketch size: the trace on the span of H·S for this many probes S is taken
+    /// exactly (2 × this many products) and only the rest is sampled; 0 = plain Hutchinson.
+    /// Default 10 (docs/METRICS.md, "Trace"); each costs one parameter-sized vector of memory.
+    #[serde(default = "d10usize")]
+    pub trace_sketch: usize,
     /// Probe vectors of the stochastic Lanczos quadrature density (0 = no density).
     #[serde(default)]
     pub density_probes: usize,
     /// Lanczos steps per density probe.
     #[serde(default = "d30")]
     pub density_steps: usize,
-    /// `true` reproduces the PTMZ copy of PyHessian's trace tolerance without abs().
+    /// `true`: the trace by PyHessian's rule (`trace_tol`, `trace_max_iter`) as the PTMZ copy
+    /// of PyHessian ran it, without abs() in the tolerance; the trace then has no stated
+    /// accuracy. `false` (default): the target rule (`trace_rel_std_err`).
     #[serde(default)]
     pub ptmz_compat: bool,
     /// Seed of the random start and probe vectors.
@@ -66,6 +84,32 @@ fn d1e_3() -> f64 {
 fn d30() -> usize {
     30
 }
+fn d0_02() -> f64 {
+    0.02
+}
+fn d10usize() -> usize {
+    10
+}
+
+/// A value in (0, 1) (serde cannot say it; `ZooSpec::parse` names the key).
+fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v > 0.0 && v < 1.0 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!("{v} is not a fraction in (0, 1), e.g. 0.02")))
+    }
+}
+
+/// A count of at least 2 (a standard error needs two samples).
+fn at_least_two<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = usize::deserialize(d)?;
+    if v >= 2 {
+        Ok(v)
+    } else {
+        Err(serde::de::Error::custom(format!("{v} is too few: a standard error needs at least 2 probes")))
+    }
+}
 
 impl Default for HessianConfig {
     fn default() -> Self {
@@ -75,6 +119,9 @@ impl Default for HessianConfig {
             tol: 1e-3,
             trace_max_iter: 100,
             trace_tol: 1e-3,
+            trace_rel_std_err: 0.02,
+            trace_min_probes: 30,
+            trace_sketch: 10,
             density_probes: 0,
             density_steps: 30,
             ptmz_compat: false,
@@ -183,6 +230,37 @@ impl Default for CurveConfig {
             points: 5,
             ptmz_compat: false,
             seed: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ZooSpec;
+
+    fn with(overrides: &[&str]) -> Result<ZooSpec, crate::SpecError> {
+        let overrides: Vec<String> = overrides.iter().map(ToString::to_string).collect();
+        ZooSpec::parse(crate::load::EMBEDDED_DEFAULT, "test", &overrides)
+    }
+
+    #[test]
+    fn the_trace_keys_default_to_the_target_rule_and_parse() {
+        let h = with(&[]).unwrap().metrics.hessian;
+        assert_eq!((h.trace_rel_std_err, h.trace_min_probes, h.trace_sketch), (0.02, 30, 10));
+        assert_eq!((h.trace_max_iter, h.trace_tol, h.ptmz_compat), (100, 1e-3, false));
+        let set = ["metrics.hessian.trace_rel_std_err=0.05", "metrics.hessian.trace_min_probes=2"];
+        let h = with(&[set[0], set[1], "metrics.hessian.trace_sketch=0"]).unwrap().metrics.hessian;
+        assert_eq!((h.trace_rel_std_err, h.trace_min_probes, h.trace_sketch), (0.05, 2, 0));
+    }
+
+    #[test]
+    fn a_trace_target_outside_its_range_is_named() {
+        for bad in
+            ["trace_rel_std_err=0", "trace_rel_std_err=1.5", "trace_rel_std_err=nan", "trace_min_probes=1"]
+        {
+            let err = with(&[&format!("metrics.hessian.{bad}")]).unwrap_err();
+            let key = bad.split('=').next().unwrap();
+            assert!(err.problems().iter().any(|p| p.key == format!("metrics.hessian.{key}")), "{bad}: {err}");
         }
     }
 }

@@ -19,7 +19,11 @@ pub enum MetricKey {
     HessianTrace,
     /// `hessian_trace_std_err`: the standard error of [`MetricKey::HessianTrace`].
     HessianTraceStdErr,
-    /// `hessian_trace_samples`: how many Hutchinson samples the trace averages.
+    /// `hessian_trace_ci95`: half-width of the 95 % interval of [`MetricKey::HessianTrace`]
+    /// (Student's t times the standard error; docs/METRICS.md).
+    HessianTraceCi95,
+    /// `hessian_trace_samples`: how many probes the trace averages (with a Hutch++ sketch, the
+    /// residual probes; the sketch's products are not counted).
     HessianTraceSamples,
     /// `hessian_density_nodes`: eigenvalue nodes of the spectral density (SLQ).
     HessianDensityNodes,
@@ -48,11 +52,12 @@ pub const TEST_SET_SUFFIX: &str = "_val";
 
 impl MetricKey {
     /// Every key, in the order above.
-    pub const ALL: [MetricKey; 15] = [
+    pub const ALL: [MetricKey; 16] = [
         Self::HessianTopEv,
         Self::HessianTopEvs,
         Self::HessianTrace,
         Self::HessianTraceStdErr,
+        Self::HessianTraceCi95,
         Self::HessianTraceSamples,
         Self::HessianDensityNodes,
         Self::HessianDensityWeights,
@@ -82,6 +87,7 @@ impl MetricKey {
             Self::HessianTopEvs => "hessian_top_evs",
             Self::HessianTrace => "hessian_trace",
             Self::HessianTraceStdErr => "hessian_trace_std_err",
+            Self::HessianTraceCi95 => "hessian_trace_ci95",
             Self::HessianTraceSamples => "hessian_trace_samples",
             Self::HessianDensityNodes => "hessian_density_nodes",
             Self::HessianDensityWeights => "hessian_density_weights",

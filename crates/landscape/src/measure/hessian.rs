@@ -71,6 +71,7 @@ pub(super) fn measure(
                 }
                 v.insert(key(MetricKey::HessianTrace), number(traces[r].mean));
                 v.insert(key(MetricKey::HessianTraceStdErr), number(traces[r].std_err));
+                v.insert(key(MetricKey::HessianTraceCi95), number(traces[r].ci95));
                 v.insert(key(MetricKey::HessianTraceSamples), serde_json::json!(traces[r].samples.len()));
                 if let Some(d) = &densities {
                     v.insert(
@@ -82,7 +83,10 @@ pub(super) fn measure(
                         d[r].weights.iter().copied().map(number).collect(),
                     );
                 }
-                tracing::info!(model = %models[k].id(), epoch, set = suffix, top_ev = eigen[r][0], trace = traces[r].mean, "hessian");
+                if !traces[r].converged && !cfg.ptmz_compat {
+                    tracing::warn!(model = %models[k].id(), epoch, set = suffix, probes = traces[r].samples.len(), "hessian trace: metrics.hessian.trace_max_iter reached before trace_rel_std_err; the reported standard error says how precise it is");
+                }
+                tracing::info!(model = %models[k].id(), epoch, set = suffix, top_ev = eigen[r][0], trace = traces[r].mean, ci95 = traces[r].ci95, "hessian");
             }
         }
     }
@@ -102,12 +106,6 @@ fn settings(cfg: &HessianConfig, streams: &[u64]) -> (PowerIteration, Hutchinson
         streams: streams.to_vec(),
         ..PowerIteration::default()
     };
-    let hutchinson = Hutchinson {
-        max_iter: cfg.trace_max_iter,
-        tol: cfg.trace_tol,
-        seed: cfg.seed,
-        streams: streams.to_vec(),
-        ptmz_compat: cfg.ptmz_compat,
-    };
+    let hutchinson = Hutchinson::from_config(cfg, streams);
     (power, hutchinson)
 }
