@@ -23,6 +23,7 @@ mod memory;
 mod metrics;
 mod model_id;
 mod plan;
+mod result_names;
 mod rng;
 mod types;
 
@@ -33,6 +34,7 @@ pub use memory::{check_fits, host_memory_bytes, largest_unit_bytes, member_bytes
 pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, MetricsConfig};
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
+pub use result_names::ResultNames;
 pub use rng::{member_rng, Stream};
 pub use types::{
     Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, ImageConfig, Layout,

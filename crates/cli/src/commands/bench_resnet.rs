@@ -98,7 +98,9 @@ pub fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|t| CellReport {
             system: "phasezoo",
-            width: width_of(&t.model.config.model),
+            // The grid's load axis is the ResNet width.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            width: t.model.config.load.value as u32,
             batch_size: t.model.config.train.batch_size,
             images,
             seconds: t.seconds,
@@ -120,12 +122,4 @@ pub fn run(args: &Args) -> Result<()> {
     });
     println!("{grid}");
     Ok(())
-}
-
-fn width_of(model: &pz_spec::ModelConfig) -> u32 {
-    match model {
-        pz_spec::ModelConfig::Resnet18(r) | pz_spec::ModelConfig::Resnet50(r) => r.width,
-        pz_spec::ModelConfig::Vit(v) => v.width,
-        pz_spec::ModelConfig::Mlp(_) => 0,
-    }
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use pz_phases::{label_zoo, Phase, ZooView};
-use pz_spec::{Axis, ProblemConfig};
+use pz_spec::Axis;
 use pz_store::MetricKey;
 
 use crate::{write_heatmap, ColorScale, Error, GridAxis, Heatmap};
@@ -40,19 +40,9 @@ pub fn zoo_panels(view: &ZooView) -> Vec<ZooPanel> {
         name: if a.label.is_empty() { a.short_name().to_string() } else { a.label.clone() },
         values: a.values.clone(),
     };
-    // What test error and train loss are depends on the problem (docs/FORMAT.md, result.json).
-    let (error_title, error_unit, loss_title) = match view.zoo.spec.problem {
-        ProblemConfig::Convection(_) => (
-            "final test error (relative L2), seed mean",
-            "relative L2 error",
-            "final train loss (PINN loss), seed mean",
-        ),
-        ProblemConfig::Image(_) => (
-            "final test error (1 - accuracy), seed mean",
-            "test error",
-            "final train loss (cross-entropy), seed mean",
-        ),
-    };
+    // What test error and train loss are depends on the problem (its spec variant says).
+    let names = view.zoo.spec.problem.result_names();
+    let (error_title, error_unit, loss_title) = (names.error_title, names.error_unit, names.loss_title);
     let mut values = vec![
         ("test_error", error_title, error_unit, view.grid(|r| r.test_error)),
         ("train_loss", loss_title, "train loss", view.grid(|r| r.train_loss)),
