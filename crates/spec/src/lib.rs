@@ -18,6 +18,7 @@
 
 mod device;
 mod error;
+mod lm;
 mod load;
 mod memory;
 mod metrics;
@@ -29,6 +30,7 @@ mod types;
 
 pub use device::DeviceRequest;
 pub use error::{Problem, SpecError};
+pub use lm::{Gpt2Config, TextConfig, GPT2_VOCAB, TEXT_CORPORA};
 pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};
 pub use memory::{check_fits, host_memory_bytes, largest_unit_bytes, member_bytes, too_large};
 pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, MetricsConfig};

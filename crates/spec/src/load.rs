@@ -240,6 +240,7 @@ fn validate_model(spec: &ZooSpec) -> Vec<Problem> {
                 problems.push(Problem::new("model.width", "must be at least 1").hint("e.g. width = 64"));
             }
         }
+        ModelConfig::Gpt2(g) => problems.extend(crate::lm::validate_gpt2(g)),
         ModelConfig::Vit(v) => {
             if v.width == 0 || v.head_dim == 0 || v.width % v.head_dim != 0 {
                 problems.push(
@@ -259,15 +260,20 @@ fn validate_model(spec: &ZooSpec) -> Vec<Problem> {
     }
     let fits = matches!(
         (&spec.model, &spec.problem),
-        (ModelConfig::Mlp(_), ProblemConfig::Convection(_)) | (_, ProblemConfig::Image(_))
-    ) && !matches!((&spec.model, &spec.problem), (ModelConfig::Mlp(_), ProblemConfig::Image(_)));
+        (ModelConfig::Mlp(_), ProblemConfig::Convection(_))
+            | (
+                ModelConfig::Resnet18(_) | ModelConfig::Resnet50(_) | ModelConfig::Vit(_),
+                ProblemConfig::Image(_)
+            )
+            | (ModelConfig::Gpt2(_), ProblemConfig::Text(_))
+    );
     if !fits {
         problems.push(
             Problem::new(
                 "model.architecture",
                 format!("`{}` cannot be trained on problem.kind = {}", spec.model.architecture(), problem_kind(spec)),
             )
-            .hint("the convection PINN uses architecture = \"mlp\"; image problems use resnet18, resnet50 or vit"),
+            .hint("the convection PINN uses architecture = \"mlp\"; image problems use resnet18, resnet50 or vit; text problems use gpt2"),
         );
     }
     problems
@@ -277,14 +283,19 @@ fn problem_kind(spec: &ZooSpec) -> &'static str {
     match spec.problem {
         crate::ProblemConfig::Convection(_) => "\"convection\"",
         crate::ProblemConfig::Image(_) => "\"image\"",
+        crate::ProblemConfig::Text(_) => "\"text\"",
     }
 }
 
 /// The problem's own fields, and the recipe each problem trains with.
 fn validate_problem(spec: &ZooSpec) -> Vec<Problem> {
-    let mut problems = Vec::new();
     let t = &spec.train;
+    let mut problems = match &spec.problem {
+        crate::ProblemConfig::Text(_) => Vec::new(),
+        _ => crate::lm::validate_not_text(t),
+    };
     match &spec.problem {
+        crate::ProblemConfig::Text(text) => problems.extend(crate::lm::validate_text(spec, text)),
         crate::ProblemConfig::Convection(c) => {
             if !c.beta.is_finite() || c.beta < 0.0 {
                 problems.push(Problem::new("problem.beta", "must be finite and >= 0"));
@@ -324,6 +335,12 @@ fn validate_problem(spec: &ZooSpec) -> Vec<Problem> {
             }
             if !(0.0..1.0).contains(&t.momentum) {
                 problems.push(Problem::new("train.momentum", "must be in [0, 1)"));
+            }
+            if t.schedule == crate::Schedule::Cosine {
+                problems.push(
+                    Problem::new("train.schedule", "image models train with `constant` or `one_cycle`")
+                        .hint("the cosine schedule is the language models' (problem.kind = \"text\")"),
+                );
             }
             if t.optimizer != crate::Optimizer::Sgd {
                 problems.push(

@@ -45,8 +45,20 @@ pub fn member_bytes(model: &ResolvedModel) -> f64 {
             let tokens = (64.0 / f64::from(v.patch_size.max(1))).powi(2) + 1.0;
             4.0 * (4.0 * params + 12.0 * depth * tokens * d * f64::from(model.train.batch_size))
         }
+        (ModelConfig::Gpt2(g), _) => {
+            // Weights, gradient and AdamW's two moments in float32. Activations kept for the
+            // backward per token of a (micro-)batch: about 34·d values per block (Korthikanti
+            // et al. 2022, eq. 2, whose 5·heads·T term of attention scores the fused
+            // attention kernel does not keep) and three of the vocabulary (logits, their
+            // softmax and its gradient), float32.
+            let (d, depth, v) = (f64::from(g.model_dim), f64::from(g.depth), f64::from(g.vocab_size));
+            let t = &model.train;
+            let rows = if t.micro_batch > 0 { t.micro_batch.min(t.batch_size) } else { t.batch_size };
+            let tokens = f64::from(rows) * f64::from(g.context);
+            4.0 * (4.0 * g.parameter_count() + tokens * (34.0 * d * depth + 3.0 * v))
+        }
         // A combination validation refuses; nothing to add.
-        (ModelConfig::Mlp(_), ProblemConfig::Image(_)) => 0.0,
+        (ModelConfig::Mlp(_), ProblemConfig::Image(_) | ProblemConfig::Text(_)) => 0.0,
     }
 }
 
@@ -85,6 +97,9 @@ pub fn too_large(plan: &Plan, max_population: usize, why: &str) -> String {
         Some(ProblemConfig::Convection(_)) => {
             "shrink model.hidden, problem.collocation_points or problem.eval_x × eval_t, or set \
              run.max_population to train fewer models at once"
+        }
+        Some(ProblemConfig::Text(_)) => {
+            "shrink model.model_dim, model.context or train.batch_size (or set train.micro_batch)"
         }
         _ => "shrink model.width or train.batch_size (or set train.micro_batch)",
     };
@@ -156,6 +171,24 @@ mod tests {
         let one = member_bytes(&all.models[0].config);
         assert_eq!(largest_unit_bytes(&all, 0), one * all.models.len() as f64);
         assert_eq!(largest_unit_bytes(&all, 3), one * 3.0);
+    }
+
+    #[test]
+    fn the_gpt2_estimate_counts_adamw_state_and_the_micro_batch_activations() {
+        let text = include_str!("../../../examples/shakespeare-gpt2-small.toml");
+        let o = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let spec = ZooSpec::parse(text, "t", &o(&["grid.load.values=[64]", "grid.temperature.values=[32]"]));
+        let plan = Plan::new(&spec.unwrap()).unwrap();
+        let m = &plan.models[0].config;
+        let ModelConfig::Gpt2(g) = &m.model else { panic!("gpt2") };
+        let tokens = 32.0 * f64::from(g.context);
+        let want =
+            4.0 * (4.0 * g.parameter_count() + tokens * (34.0 * 64.0 * f64::from(g.depth) + 3.0 * 50257.0));
+        assert_eq!(member_bytes(m), want);
+        // A micro-batch bounds the activations.
+        let mut micro = m.clone();
+        micro.train.micro_batch = 8;
+        assert!(member_bytes(&micro) < want);
     }
 
     #[test]

@@ -29,6 +29,11 @@ impl ProblemConfig {
                 error_unit: "test error",
                 loss_title: "final train loss (cross-entropy), seed mean",
             },
+            Self::Text(_) => ResultNames {
+                error_title: "final validation error (1 - next-token accuracy), seed mean",
+                error_unit: "validation error",
+                loss_title: "final train loss (nats per token), seed mean",
+            },
         }
     }
 }

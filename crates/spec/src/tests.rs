@@ -211,18 +211,25 @@ fn keys_added_after_v1_keep_the_pinn_model_ids() {
 }
 
 #[test]
-fn every_paper_image_spec_parses_with_the_ptmz_grid_sizes() {
+fn every_paper_spec_parses_with_the_ptmz_grid_sizes() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/paper");
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let spec = ZooSpec::from_file(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
-        let expected = if path.to_string_lossy().contains("-vit") { 147 } else { 192 };
+        let name = path.to_string_lossy();
+        let expected = if name.contains("-vit") {
+            147
+        } else if name.contains("-gpt2") {
+            264
+        } else {
+            192
+        };
         assert_eq!(spec.grid.len(), expected, "{}", path.display());
         assert_eq!(Plan::new(&spec).unwrap().models.len(), expected);
         seen += 1;
     }
-    assert_eq!(seen, 10, "R18 and R50 on four datasets, ViT on two");
+    assert_eq!(seen, 11, "R18 and R50 on four datasets, ViT on two, GPT-2 on OpenWebText");
 }
 
 #[test]

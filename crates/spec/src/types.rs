@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::MetricsConfig;
+use crate::{Gpt2Config, MetricsConfig, TextConfig};
 
 /// One zoo: model × problem × recipe over a load × temperature × seed grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +49,8 @@ pub enum ModelConfig {
     Resnet50(ResnetConfig),
     /// A CIFAR-size Vision Transformer whose width is its embedding dim (docs/MODELS.md).
     Vit(VitConfig),
+    /// A GPT-2 decoder whose width is `model_dim` (the language-model zoo; lm.rs).
+    Gpt2(Gpt2Config),
 }
 
 impl ModelConfig {
@@ -60,6 +62,7 @@ impl ModelConfig {
             Self::Resnet18(_) => "resnet18",
             Self::Resnet50(_) => "resnet50",
             Self::Vit(_) => "vit",
+            Self::Gpt2(_) => "gpt2",
         }
     }
 }
@@ -140,6 +143,8 @@ pub enum ProblemConfig {
     Convection(ConvectionConfig),
     /// Image classification on a dataset (`phasezoo data fetch NAME`).
     Image(ImageConfig),
+    /// Next-token prediction on a text corpus (`phasezoo data fetch shakespeare`; lm.rs).
+    Text(TextConfig),
 }
 
 /// Image classification: the dataset and how much of it.
@@ -225,7 +230,8 @@ pub(crate) fn d100() -> usize {
 pub struct TrainConfig {
     /// Number of epochs; result.json gets one line per epoch 0..=epochs (0 = untrained).
     pub epochs: u32,
-    /// Full-batch optimizer steps per epoch (PDE problems have no dataset to sweep).
+    /// Optimizer steps per epoch: full-batch steps of PDE problems (no dataset to sweep), and
+    /// of language models unless `problem.tokens_per_epoch` sets them.
     #[serde(default = "d100u32")]
     pub steps_per_epoch: u32,
     /// Optimizer.
@@ -253,7 +259,8 @@ pub struct TrainConfig {
     /// SGD momentum (OneCycle overrides it per step, cycling 0.95 → 0.85 → 0.95).
     #[serde(default = "d09", skip_serializing_if = "is_09")]
     pub momentum: f64,
-    /// Images per optimizer step (the usual temperature axis of image zoos).
+    /// Images, or token windows of a language model, per optimizer step (the usual
+    /// temperature axis of image and language-model zoos).
     #[serde(default = "d128", skip_serializing_if = "is_128")]
     pub batch_size: u32,
     /// Largest batch run at once; a larger batch is split and its gradients accumulated (one
@@ -261,7 +268,7 @@ pub struct TrainConfig {
     /// gradient accumulation did). 0 = the whole batch at once.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub micro_batch: u32,
-    /// Arithmetic of image models on CUDA (CPU always computes in float32).
+    /// Arithmetic of image and language models on CUDA (CPU always computes in float32).
     #[serde(default, skip_serializing_if = "is_default")]
     pub precision: Precision,
     /// Reproduce the original's gradient accumulation for image models (SPEC §1.2; off by
@@ -275,6 +282,19 @@ pub struct TrainConfig {
     /// older key, kept so that existing zoos keep their ids; prefer `run.layout`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub channels_last: bool,
+    /// Steps of linear warm-up before a `cosine` schedule's decay (nanoGPT `warmup_iters`;
+    /// language models only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_steps: u32,
+    /// The learning rate a `cosine` schedule reaches at the last step (nanoGPT `min_lr`, there
+    /// a tenth of `lr`; language models only).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub min_lr: f64,
+    /// Before each update, scale the gradient down to this global L2 norm when it is larger
+    /// (`torch.nn.utils.clip_grad_norm_`; nanoGPT `grad_clip` 1.0; language models only).
+    /// 0 = no clipping.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub grad_clip: f64,
 }
 
 fn d09() -> f64 {
@@ -329,6 +349,11 @@ pub enum Optimizer {
     Adam,
     /// SGD with momentum and weight decay, as `torch.optim.SGD` (the image zoos' recipe).
     Sgd,
+    /// AdamW (Loshchilov & Hutter), as `torch.optim.AdamW`, with `weight_decay` applied to
+    /// parameters of two or more dims only (nanoGPT's `configure_optimizers`; the language
+    /// models' recipe).
+    #[serde(rename = "adamw")]
+    AdamW,
 }
 
 /// Learning-rate schedule.
@@ -341,6 +366,9 @@ pub enum Schedule {
     /// `torch.optim.lr_scheduler.OneCycleLR` with PyTorch's defaults and `max_lr = lr`, stepped
     /// after every optimizer step (SPEC §1.2).
     OneCycle,
+    /// nanoGPT's `get_lr`: linear warm-up over `warmup_steps`, then cosine decay from `lr` to
+    /// `min_lr` at the last step of training (language models).
+    Cosine,
 }
 
 /// Floating-point type.

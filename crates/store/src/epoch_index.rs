@@ -12,13 +12,15 @@ use arrow_schema::{DataType, Field, Schema};
 use crate::{atomic_write, Error, MetricKey, Result, ZooDir};
 
 /// The metric columns, in order (docs/METRICS.md defines them); empty where not measured.
-pub const METRIC_COLUMNS: [&str; 7] = [
+pub const METRIC_COLUMNS: [&str; 8] = [
     MetricKey::HessianTopEv.as_str(),
     MetricKey::HessianTrace.as_str(),
     MetricKey::HessianTraceStdErr.as_str(),
     MetricKey::Cka.as_str(),
     MetricKey::McTrainLoss.as_str(),
     MetricKey::McTestLoss.as_str(),
+    // Classifiers only (empty for the PINN).
+    MetricKey::McTrainError.as_str(),
     MetricKey::McTestError.as_str(),
 ];
 

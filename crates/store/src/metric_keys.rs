@@ -37,12 +37,17 @@ pub enum MetricKey {
     McTrainLoss,
     /// `mc_test_loss`: mode connectivity of the test loss.
     McTestLoss,
+    /// `mc_train_error`: mode connectivity of the train error (classifiers, in percentage
+    /// points: PTMZ's published `curve_mc_train_error`).
+    McTrainError,
     /// `mc_test_error`: mode connectivity of the test error.
     McTestError,
     /// `curve_train_loss`: the train loss along the curve, mean over seed pairs.
     CurveTrainLoss,
     /// `curve_test_loss`: the test loss along the curve.
     CurveTestLoss,
+    /// `curve_train_error`: the train error along the curve (classifiers).
+    CurveTrainError,
     /// `curve_test_error`: the test error along the curve.
     CurveTestError,
 }
@@ -52,7 +57,7 @@ pub const TEST_SET_SUFFIX: &str = "_val";
 
 impl MetricKey {
     /// Every key, in the order above.
-    pub const ALL: [MetricKey; 16] = [
+    pub const ALL: [MetricKey; 18] = [
         Self::HessianTopEv,
         Self::HessianTopEvs,
         Self::HessianTrace,
@@ -65,17 +70,31 @@ impl MetricKey {
         Self::CkaPairs,
         Self::McTrainLoss,
         Self::McTestLoss,
+        Self::McTrainError,
         Self::McTestError,
         Self::CurveTrainLoss,
         Self::CurveTestLoss,
+        Self::CurveTrainError,
         Self::CurveTestError,
     ];
 
     /// Per quantity evaluated along a mode-connectivity curve (train loss, test loss, test
-    /// error, in that order): its `mc_*` key and its `curve_*` key.
+    /// error, in that order): its `mc_*` key and its `curve_*` key. What every family measures
+    /// (the PINN's "error" is its relative L2 error on the test grid; its training set has no
+    /// error of its own).
     pub const MODE_CONNECTIVITY: [(MetricKey, MetricKey); 3] = [
         (Self::McTrainLoss, Self::CurveTrainLoss),
         (Self::McTestLoss, Self::CurveTestLoss),
+        (Self::McTestError, Self::CurveTestError),
+    ];
+
+    /// A classifier's quantities along a curve (train loss, test loss, train error, test error,
+    /// in that order; SPEC §3.3): [`MetricKey::MODE_CONNECTIVITY`] and the train error, the
+    /// quantity PTMZ published and the phase rule reads.
+    pub const CLASSIFIER_MODE_CONNECTIVITY: [(MetricKey, MetricKey); 4] = [
+        (Self::McTrainLoss, Self::CurveTrainLoss),
+        (Self::McTestLoss, Self::CurveTestLoss),
+        (Self::McTrainError, Self::CurveTrainError),
         (Self::McTestError, Self::CurveTestError),
     ];
 
@@ -95,9 +114,11 @@ impl MetricKey {
             Self::CkaPairs => "cka_pairs",
             Self::McTrainLoss => "mc_train_loss",
             Self::McTestLoss => "mc_test_loss",
+            Self::McTrainError => "mc_train_error",
             Self::McTestError => "mc_test_error",
             Self::CurveTrainLoss => "curve_train_loss",
             Self::CurveTestLoss => "curve_test_loss",
+            Self::CurveTrainError => "curve_train_error",
             Self::CurveTestError => "curve_test_error",
         }
     }
@@ -153,7 +174,9 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), MetricKey::ALL.len());
-        for (mc, curve) in MetricKey::MODE_CONNECTIVITY {
+        for (mc, curve) in
+            MetricKey::MODE_CONNECTIVITY.into_iter().chain(MetricKey::CLASSIFIER_MODE_CONNECTIVITY)
+        {
             assert_eq!(mc.as_str().strip_prefix("mc_"), curve.as_str().strip_prefix("curve_"));
         }
         assert_eq!(MetricKey::HessianTrace.on_test_set(), "hessian_trace_val");

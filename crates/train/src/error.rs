@@ -18,6 +18,16 @@ pub enum Error {
         #[source]
         source: Box<pz_data::vision::DataError>,
     },
+    /// A language-model zoo's corpus cannot be read or is too short (`what` says which and
+    /// from where).
+    #[error("{what}")]
+    Corpus {
+        /// The corpus and its folder.
+        what: String,
+        /// Why (with the command that builds it); boxed, as it is large and rare.
+        #[source]
+        source: Box<pz_data::text::TextError>,
+    },
     /// A model has no checkpoint at the epoch asked for.
     #[error("model {model} has no checkpoint at epoch {epoch}\n  hint: measure an epoch that was kept ([checkpoint] every/epochs), or add it to [checkpoint] epochs and retrain")]
     MissingCheckpoint {

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::str::FromStr;
 
+use pz_data::text::{corpus_dir, Corpus, TextCorpus};
 use pz_data::vision::{default_data_dir, load, DatasetName, VisionData};
 use pz_exec::pack::Cost;
 use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
@@ -13,6 +14,7 @@ use pz_store::ZooDir;
 use tch::Device;
 
 use crate::classify::ImageFamily;
+use crate::lm::LmFamily;
 use crate::measured::MeasuredPopulation;
 use crate::pinn::PinnFamily;
 use crate::{Error, Outcome, Run};
@@ -84,47 +86,80 @@ pub trait ZooFamily: Sync {
         -> Result<Outcome, Error>;
 }
 
-/// The data a zoo's family trains and is measured on, read before anything is written: the image
-/// dataset from its cache in `data_dir` (default: `$PHASEZOO_DATA`, else ~/.cache/phasezoo/data)
-/// for image zoos; nothing for PINNs, whose points come from their seeds.
-///
-/// # Errors
-/// [`Error::Dataset`]: an unknown name, or a dataset not fetched yet (with the command that
-/// fetches it).
-pub fn zoo_data(problem: &ProblemConfig, data_dir: Option<&Path>) -> Result<Option<VisionData>, Error> {
-    let ProblemConfig::Image(image) = problem else { return Ok(None) };
-    let unknown =
-        |source| Error::Dataset { what: format!("dataset {}", image.dataset), source: Box::new(source) };
-    let name = DatasetName::from_str(&image.dataset).map_err(unknown)?;
-    let dir = data_dir.map_or_else(default_data_dir, Path::to_path_buf);
-    let data = load(name, &dir).map_err(|source| Error::Dataset {
-        what: match data_dir {
-            // The hint inside names the default folder's command; this zoo reads another folder.
-            Some(d) => format!(
-                "cannot load dataset {name} from --data-dir {} (fetch it there with `phasezoo data fetch {name} --data-dir {}`)",
-                d.display(),
-                d.display()
-            ),
-            None => format!("cannot load dataset {name}"),
-        },
-        source: Box::new(source),
-    })?;
-    tracing::info!(dataset = %name, train = data.train.n, test = data.test.n, "dataset");
-    Ok(Some(data))
+/// The data a zoo's family trains and is measured on.
+#[derive(Debug)]
+pub enum ZooData {
+    /// None: a PINN's points come from its seeds.
+    None,
+    /// An image dataset, from its cache.
+    Images(VisionData),
+    /// A text corpus's token files, memory-mapped (boxed: its meta is large).
+    Text(Box<Corpus>),
 }
 
-/// The registry: the family of a zoo whose spec has `problem`, one line per family. Image zoos
-/// need their dataset.
+/// The data of a zoo whose spec has `problem`, read before anything is written: the image
+/// dataset from its cache in `data_dir` (default: `$PHASEZOO_DATA`, else ~/.cache/phasezoo/data),
+/// or the text corpus built there; nothing for PINNs.
 ///
 /// # Errors
-/// An image zoo without its dataset.
-pub fn zoo_family<'a>(
-    problem: &ProblemConfig,
-    images: Option<&'a VisionData>,
-) -> Result<Box<dyn ZooFamily + 'a>, Error> {
-    let needs_data = || Error::Config("an image zoo needs its dataset (phasezoo data fetch)".into());
-    Ok(match problem {
-        ProblemConfig::Convection(_) => Box::new(PinnFamily),
-        ProblemConfig::Image(_) => Box::new(ImageFamily::new(images.ok_or_else(needs_data)?)),
+/// [`Error::Dataset`] or [`Error::Corpus`]: an unknown name, or data not fetched yet (with the
+/// command that fetches it).
+pub fn zoo_data(problem: &ProblemConfig, data_dir: Option<&Path>) -> Result<ZooData, Error> {
+    let dir = data_dir.map_or_else(default_data_dir, Path::to_path_buf);
+    // The hint inside an error names the default folder's command; another folder needs its own.
+    let elsewhere = |name: &str| {
+        data_dir.map(|d| {
+            format!(
+                " from --data-dir {} (fetch it there with `phasezoo data fetch {name} --data-dir {}`)",
+                d.display(),
+                d.display()
+            )
+        })
+    };
+    match problem {
+        ProblemConfig::Convection(_) => Ok(ZooData::None),
+        ProblemConfig::Text(text) => {
+            let what = |e| Error::Corpus {
+                what: format!(
+                    "cannot load corpus {}{}",
+                    text.corpus,
+                    elsewhere(&text.corpus).unwrap_or_default()
+                ),
+                source: Box::new(e),
+            };
+            let name = TextCorpus::from_str(&text.corpus).map_err(what)?;
+            let corpus = Corpus::open(&corpus_dir(&dir, name)).map_err(what)?;
+            tracing::info!(corpus = %name, train = corpus.train.len(), val = corpus.val.len(), "corpus");
+            Ok(ZooData::Text(Box::new(corpus)))
+        }
+        ProblemConfig::Image(image) => {
+            let unknown = |source| Error::Dataset {
+                what: format!("dataset {}", image.dataset),
+                source: Box::new(source),
+            };
+            let name = DatasetName::from_str(&image.dataset).map_err(unknown)?;
+            let data = load(name, &dir).map_err(|source| Error::Dataset {
+                what: format!("cannot load dataset {name}{}", elsewhere(name.as_str()).unwrap_or_default()),
+                source: Box::new(source),
+            })?;
+            tracing::info!(dataset = %name, train = data.train.n, test = data.test.n, "dataset");
+            Ok(ZooData::Images(data))
+        }
+    }
+}
+
+/// The registry: the family of a zoo whose spec has `problem`, one line per family, on its
+/// data ([`zoo_data`]).
+///
+/// # Errors
+/// A zoo without the data its family needs.
+pub fn zoo_family<'a>(problem: &ProblemConfig, data: &'a ZooData) -> Result<Box<dyn ZooFamily + 'a>, Error> {
+    let needs = |what: &str| Error::Config(format!("{what} (phasezoo data fetch)"));
+    Ok(match (problem, data) {
+        (ProblemConfig::Convection(_), _) => Box::new(PinnFamily),
+        (ProblemConfig::Image(_), ZooData::Images(images)) => Box::new(ImageFamily::new(images)),
+        (ProblemConfig::Text(_), ZooData::Text(corpus)) => Box::new(LmFamily::new(corpus)),
+        (ProblemConfig::Image(_), _) => return Err(needs("an image zoo needs its dataset")),
+        (ProblemConfig::Text(_), _) => return Err(needs("a language-model zoo needs its corpus")),
     })
 }

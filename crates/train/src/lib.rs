@@ -1,6 +1,9 @@
 //! Training: populations of models trained in lockstep, batched optimizers, and the loop that
 //! evaluates, records and checkpoints every member and resumes after a crash.
 //!
+//! Families: PINNs (stacked populations), image classifiers ([`classify`]) and GPT-2 language
+//! models ([`LmFamily`]).
+//!
 //! Principal items: [`train_population`] (one population, resumable), [`group_populations`]
 //! (which planned models can share one population), [`Reporter`] (progress callbacks the CLI
 //! draws as bars), [`BatchedAdam`].
@@ -17,6 +20,7 @@ mod error;
 mod family;
 mod fits;
 mod fused_adam;
+mod lm;
 mod load;
 mod measured;
 mod pinn;
@@ -30,8 +34,9 @@ mod zoo;
 pub use adam::BatchedAdam;
 pub use epochs::{run_epochs, AfterEpoch, EpochTimes, EpochsEnd};
 pub use error::Error;
-pub use family::{zoo_data, zoo_family, WorkerCache, ZooFamily};
+pub use family::{zoo_data, zoo_family, WorkerCache, ZooData, ZooFamily};
 pub use fits::check_devices_hold;
+pub use lm::LmFamily;
 pub use load::{checkpoint_as, checkpoint_at, load_population};
 pub use measured::{CurveProblem, LossGraph, MeasuredPopulation};
 pub use pinn::{group_populations, train_population, Evaluation, PinnFamily, PinnPopulation};

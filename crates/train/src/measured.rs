@@ -11,7 +11,8 @@
 //!   differentiate twice;
 //! - **CKA**: each member's representations of fixed inputs, batch by batch;
 //! - **mode connectivity**: a [`CurveProblem`] for pairs of members: the endpoints, the loss at
-//!   any point of weight space (with a graph, for training the curve) and the evaluation there.
+//!   any point of weight space (with a graph, for training the curve) and the evaluation there,
+//!   with the quantities evaluated and the steps of a curve epoch where the family fixes them.
 //!
 //! A group or curve problem has *rows*: the stacked models it computes at once. A member may
 //! fill two rows: libtorch computes a batched matrix product of batch size 1 by another kernel
@@ -19,6 +20,7 @@
 //! a lone one beside a copy of itself; values are taken from each member's first row.
 
 use pz_spec::CkaConfig;
+use pz_store::MetricKey;
 use tch::Tensor;
 
 use crate::Error;
@@ -82,8 +84,21 @@ pub trait CurveProblem {
     /// the curve's bend).
     fn loss(&self, phi: &[Tensor]) -> Tensor;
 
-    /// Per-row values `[R]` at `phi`, one tensor per metric of
-    /// `pz_store::MetricKey::MODE_CONNECTIVITY`, in its order (train loss, test loss, test
-    /// error). Called under `no_grad`.
+    /// Per-row values `[R]` at `phi`, one tensor per entry of [`CurveProblem::metrics`], in
+    /// its order. Called under `no_grad`.
     fn evaluate(&self, phi: &[Tensor]) -> Vec<Tensor>;
+
+    /// The quantities [`CurveProblem::evaluate`] gives, as their (`mc_*`, `curve_*`) keys: the
+    /// family's choice. Default: [`MetricKey::MODE_CONNECTIVITY`] (train loss, test loss, test
+    /// error); classifiers add the train error ([`MetricKey::CLASSIFIER_MODE_CONNECTIVITY`]).
+    fn metrics(&self) -> &'static [(MetricKey, MetricKey)] {
+        &MetricKey::MODE_CONNECTIVITY
+    }
+
+    /// Curve-training steps per epoch when the problem's data fixes them (one per mini-batch of
+    /// its training set, as an epoch means for image zoos); `None`: the spec's
+    /// `metrics.curve.steps_per_epoch` (full-batch problems such as the PINN).
+    fn steps_per_epoch(&self) -> Option<usize> {
+        None
+    }
 }

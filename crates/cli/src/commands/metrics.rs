@@ -26,7 +26,7 @@ pub struct Args {
     /// the spec's run.device).
     #[arg(long)]
     device: Option<String>,
-    /// Folder of the dataset caches for image zoos (default: $PHASEZOO_DATA, else
+    /// Folder of the image dataset caches and text corpora (default: $PHASEZOO_DATA, else
     /// ~/.cache/phasezoo/data; see `phasezoo data fetch`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -36,8 +36,8 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let mut selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
     let spec = &zoo.spec;
-    let images = zoo_data(&spec.problem, args.data_dir.as_deref())?;
-    let family = zoo_family(&spec.problem, images.as_ref())?;
+    let data = zoo_data(&spec.problem, args.data_dir.as_deref())?;
+    let family = zoo_family(&spec.problem, &data)?;
     if selection.mc && !family.measures_mode_connectivity() {
         let name = family.name();
         if !args.only.is_empty() {

@@ -29,7 +29,7 @@ pub struct Args {
     /// packed by expected cost: small models share a GPU, a model that fills one runs alone).
     #[arg(long)]
     jobs: Option<usize>,
-    /// Folder of the dataset caches for image zoos (default: $PHASEZOO_DATA, else
+    /// Folder of the image dataset caches and text corpora (default: $PHASEZOO_DATA, else
     /// ~/.cache/phasezoo/data; see `phasezoo data fetch`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -53,7 +53,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let devices =
         crate::devices::devices(DeviceRequest::parse(&spec.run.device).map_err(anyhow::Error::msg)?)?;
     let dataset = zoo_data(&spec.problem, args.data_dir.as_deref())?;
-    let family = zoo_family(&spec.problem, dataset.as_ref())?;
+    let family = zoo_family(&spec.problem, &dataset)?;
     family.check_models(&plan)?;
     check_devices_hold(&plan, spec.run.max_population, &devices)
         .map_err(|e| anyhow::anyhow!("zoo spec {}: {e}", spec.name))?;

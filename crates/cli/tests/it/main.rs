@@ -7,6 +7,7 @@ mod format;
 mod golden;
 mod hostile_zoo;
 mod interrupt;
+mod lm;
 mod metrics;
 mod metrics_determinism;
 mod parquet;

@@ -251,11 +251,11 @@ fn a_vit_that_cannot_cut_the_images_into_patches_is_refused_before_writing() {
 }
 
 /// `metrics` on an image zoo: every model gets its Hessian's top eigenvalue and trace on the
-/// training samples and on the test samples (`_val`), and the cell's CKA between its two seeds;
-/// a rerun computes nothing; mode connectivity, not implemented for image zoos, is refused when
-/// asked for by name.
+/// training samples and on the test samples (`_val`), the cell's CKA between its two seeds and
+/// the mode connectivity of the Bezier curve between them (train and test loss and error, with
+/// the series along the curve); a rerun computes nothing.
 #[test]
-fn metrics_of_an_image_zoo_measure_hessians_and_cka() {
+fn metrics_of_an_image_zoo_measure_hessians_cka_and_mode_connectivity() {
     if !fashion_mnist_installed() {
         return;
     }
@@ -268,9 +268,13 @@ fn metrics_of_an_image_zoo_measure_hessians_and_cka() {
         "problem.train_subset=640",
         "problem.test_subset=640",
         "train.epochs=1",
-        // Few products, for CI time: the numbers' method is tested in pz-landscape.
+        // Few products and curve steps, for CI time: the numbers' methods are tested in
+        // pz-landscape and pz-train (the curve's evaluation against PyTorch).
         "metrics.hessian.max_iter=4",
         "metrics.hessian.trace_max_iter=4",
+        "metrics.curve.epochs=1",
+        "metrics.curve.lr=0.1",
+        "metrics.curve.weight_decay=5e-4",
     ];
     let r = run_command(train_example(tmp.path(), &zoo, "1", "1", &sets));
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -283,15 +287,12 @@ fn metrics_of_an_image_zoo_measure_hessians_and_cka() {
     };
     let r = metrics(&[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("measuring Hessians and CKA"), "{}", r.stderr);
-    assert!(r.stderr.contains("2 Hessians, 1 CKA cells"), "{}", r.stderr);
+    assert!(r.stderr.contains("2 Hessians, 1 CKA cells, 1 mode-connectivity cells"), "{}", r.stderr);
     let models: Vec<_> =
         std::fs::read_dir(zoo.join("models")).expect("models").map(|e| e.unwrap().path()).collect();
     assert_eq!(models.len(), 2);
     for model in &models {
-        let text = std::fs::read_to_string(model.join("metrics.json")).expect("metrics.json");
-        let line: serde_json::Value =
-            serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+        let line = first_metrics_line(model);
         assert_eq!(line["epoch"], 1, "{line}");
         for suffix in ["", "_val"] {
             let top = line[format!("hessian_top_ev{suffix}")].as_f64().expect("a top eigenvalue");
@@ -307,11 +308,71 @@ fn metrics_of_an_image_zoo_measure_hessians_and_cka() {
         let cka = line["cka"].as_f64().expect("a CKA");
         assert!((0.0..=1.0).contains(&cka), "{line}");
         assert_eq!(line["cka_pairs"].as_array().map(Vec::len), Some(1), "{line}");
+        assert_mode_connectivity(&line);
     }
     let again = metrics(&[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(again.stderr.contains("0 Hessians, 0 CKA cells"), "{}", again.stderr);
-    let refused = metrics(&["--only", "mc"]);
-    assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("--only hessian,cka"), "{}", refused.stderr);
+    assert!(again.stderr.contains("0 Hessians, 0 CKA cells, 0 mode-connectivity cells"), "{}", again.stderr);
+}
+
+/// A ViT zoo (no BatchNorm: the curve's evaluation has no statistics pass) gets mode
+/// connectivity values too.
+#[test]
+fn metrics_of_a_vit_zoo_measure_mode_connectivity() {
+    if !fashion_mnist_installed() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    let sets = [
+        // 28×28 images in 7×7 patches: 16 tokens, one encoder block.
+        "model={architecture=\"vit\", width=16, patch_size=7, depth=1}",
+        "grid.load.values=[16]",
+        "grid.temperature.values=[64]",
+        "grid.seeds=[0, 1]",
+        "problem.train_subset=256",
+        "problem.test_subset=256",
+        "train.epochs=1",
+        "metrics.curve.epochs=1",
+    ];
+    let r = run_command(train_example(tmp.path(), &zoo, "1", "1", &sets));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut c = command(
+        tmp.path(),
+        &[strings(&["metrics"]), vec![path_arg(&zoo)], strings(&["--device", "cpu", "--only", "mc"])]
+            .concat(),
+    );
+    c.env("PHASEZOO_DATA", tmp.path().join("data"));
+    let r = run_command(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("0 Hessians, 0 CKA cells, 1 mode-connectivity cells"), "{}", r.stderr);
+    for model in std::fs::read_dir(zoo.join("models")).expect("models").map(|e| e.unwrap().path()) {
+        assert_mode_connectivity(&first_metrics_line(&model));
+    }
+}
+
+fn first_metrics_line(model: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(model.join("metrics.json")).expect("metrics.json");
+    serde_json::from_str(text.lines().next().expect("a line")).expect("JSON")
+}
+
+/// A classifier's mode connectivity: four mc values (errors in percentage points) and the five
+/// points of each series along the curve, errors within 0 … 100.
+fn assert_mode_connectivity(line: &serde_json::Value) {
+    for quantity in ["train_loss", "test_loss", "train_error", "test_error"] {
+        let mc = line[format!("mc_{quantity}")].as_f64().unwrap_or_else(|| panic!("mc_{quantity}: {line}"));
+        assert!(mc.is_finite(), "{line}");
+        let series: Vec<f64> = line[format!("curve_{quantity}")]
+            .as_array()
+            .unwrap_or_else(|| panic!("curve_{quantity}: {line}"))
+            .iter()
+            .map(|v| v.as_f64().expect("a number"))
+            .collect();
+        assert_eq!(series.len(), 5, "{line}");
+        if quantity.ends_with("error") {
+            assert!(series.iter().all(|e| (0.0..=100.0).contains(e)), "{quantity}: {series:?}");
+        } else {
+            assert!(series.iter().all(|l| l.is_finite() && *l > 0.0), "{quantity}: {series:?}");
+        }
+    }
 }

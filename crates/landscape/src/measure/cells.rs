@@ -95,7 +95,10 @@ fn subsample(x: &Tensor) -> Tensor {
     x.slice(0, 0, n, step.max(1))
 }
 
-/// Train a Bezier curve between every pair of seeds of each cell and score it.
+/// Train a Bezier curve between every pair of seeds of each cell and score it: `[metrics.curve]`'s
+/// settings, except an epoch's steps where the family's problem fixes them (one per mini-batch
+/// of an image zoo's training set), and the quantities the problem evaluates (a classifier adds
+/// the train error).
 pub(super) fn measure_mc(
     zoo: &ZooDir,
     family: &dyn ZooFamily,
@@ -118,7 +121,7 @@ pub(super) fn measure_mc(
     let curves = pop.curves(&asked)?;
     let (theta0, theta2) = curves.endpoints();
     let training = CurveTraining {
-        steps_per_epoch: cfg.steps_per_epoch as usize,
+        steps_per_epoch: curves.steps_per_epoch().unwrap_or(cfg.steps_per_epoch as usize),
         epochs: cfg.epochs as usize,
         lr: cfg.lr,
         momentum: cfg.momentum,
@@ -134,11 +137,12 @@ pub(super) fn measure_mc(
     };
     let theta1 = train_bezier_middle(|p| curves.loss(p), theta0, theta2, &training);
     let series = evaluate_curve(|p| curves.evaluate(p), theta0, &theta1, theta2, cfg.points); // [t][metric][row]
+    let keys = curves.metrics();
     for (c, models) in cells.iter().enumerate() {
         let mine: Vec<usize> = (0..cell_of.len()).filter(|&p| cell_of[p] == c).collect();
         let mut values = BTreeMap::new();
-        // The series' metrics are in MODE_CONNECTIVITY's order: train loss, test loss, test error.
-        for (metric, (mc_key, curve_key)) in MetricKey::MODE_CONNECTIVITY.into_iter().enumerate() {
+        // The series' metrics are in the order of the problem's keys.
+        for (metric, (mc_key, curve_key)) in keys.iter().enumerate() {
             let curves: Vec<Vec<f64>> =
                 mine.iter().map(|&p| series.iter().map(|at_t| at_t[metric][p]).collect()).collect();
             #[allow(clippy::cast_precision_loss)]

@@ -19,6 +19,12 @@ pub const LM_HEAD: &str = "lm_head.weight";
 
 /// The token embedding, which is also the output head.
 const WTE: &str = "transformer.wte.weight";
+/// The position embedding.
+const WPE: &str = "transformer.wpe.weight";
+
+/// Bytes of float32 logits the CPU computes at once: below glibc's largest `mmap` threshold
+/// (32 MiB), so that the buffers come back from the heap instead of being mapped afresh.
+const CPU_LOGIT_CHUNK_BYTES: i64 = 16 << 20;
 
 /// A GPT-2 decoder whose state dict loads into `transformers.GPT2LMHeadModel` with
 /// `load_state_dict(strict=True)` (python/phasezoo_gpt2.py). Pre-LayerNorm blocks, GELU (tanh),
@@ -71,7 +77,7 @@ impl Gpt2 {
         Ok(Self {
             config: config.clone(),
             wte: take(&params, WTE),
-            wpe: take(&params, "transformer.wpe.weight"),
+            wpe: take(&params, WPE),
             blocks: (0..config.depth).map(|i| Block::new(&params, i, config.heads)).collect(),
             ln_f: LayerNorm::new(&params, "transformer.ln_f"),
             vs,
@@ -116,17 +122,7 @@ impl Gpt2 {
     /// # Panics
     /// If tokens are not `[N, T]` with T in `1..=context`.
     pub fn hidden(&self, tokens: &Tensor) -> Tensor {
-        let (_, t) = tokens.size2().expect("tokens [N, T]");
-        assert!(
-            (1..=self.config.context).contains(&t),
-            "{} tokens per row for a context of {}",
-            t,
-            self.config.context
-        );
-        // Positions 0..T, the same for every row: broadcast [T, d] over N.
-        let x = Tensor::embedding(&self.wte, tokens, -1, false, false) + self.wpe.narrow(0, 0, t);
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(&x, self.kernel));
-        self.ln_f.forward(&x)
+        self.hidden_of(&self.wte, &self.wpe, &self.blocks, &self.ln_f, tokens)
     }
 
     /// Next-token logits `[N, T, vocab_size]` of tokens `[N, T]`: the hidden states times the
@@ -139,14 +135,99 @@ impl Gpt2 {
     /// `[N, T]`; targets equal to −100 are ignored, as in PyTorch's `cross_entropy`. For a
     /// window w of T + 1 tokens: tokens = w[..T], targets = w[1..].
     pub fn loss(&self, tokens: &Tensor, targets: &Tensor) -> Tensor {
-        let v = self.config.vocab_size;
-        self.forward(tokens).reshape([-1, v]).cross_entropy_loss::<Tensor>(
-            &targets.reshape([-1]),
-            None,
-            Reduction::Mean,
-            -100,
-            0.0,
-        )
+        self.head_loss(&self.hidden(tokens), &self.wte, targets)
+    }
+
+    /// Rows of logits [`Gpt2::loss`] computes at once on this model's device: all (`None`) on
+    /// CUDA; on the CPU as many as fit 16 MiB of float32 (83 rows of GPT-2's vocabulary), which
+    /// callers evaluating logits themselves should use too (see `head_loss`).
+    #[must_use]
+    pub fn logit_rows_at_once(&self) -> Option<i64> {
+        (!self.device().is_cuda()).then(|| (CPU_LOGIT_CHUNK_BYTES / (4 * self.config.vocab_size)).max(1))
+    }
+
+    /// [`Gpt2::hidden`] at other weights: `params` maps every name of
+    /// [`Gpt2::parameter_names`] to a tensor of that parameter's shape (a point between two
+    /// trained models, say, with its autograd graph). The model's own weights are not read;
+    /// its config and attention kernel are.
+    ///
+    /// # Panics
+    /// If a name is missing from `params`, or as [`Gpt2::hidden`].
+    pub fn hidden_with(&self, params: &HashMap<String, Tensor>, tokens: &Tensor) -> Tensor {
+        let blocks: Vec<Block> =
+            (0..self.config.depth).map(|i| Block::new(params, i, self.config.heads)).collect();
+        let ln_f = LayerNorm::new(params, "transformer.ln_f");
+        self.hidden_of(&take(params, WTE), &take(params, WPE), &blocks, &ln_f, tokens)
+    }
+
+    /// [`Gpt2::forward`] at the weights `params` (see [`Gpt2::hidden_with`]).
+    ///
+    /// # Panics
+    /// As [`Gpt2::hidden_with`].
+    pub fn forward_with(&self, params: &HashMap<String, Tensor>, tokens: &Tensor) -> Tensor {
+        self.hidden_with(params, tokens).linear(&take(params, WTE), None::<Tensor>)
+    }
+
+    /// [`Gpt2::loss`] at the weights `params` (see [`Gpt2::hidden_with`]).
+    ///
+    /// # Panics
+    /// As [`Gpt2::hidden_with`].
+    pub fn loss_with(&self, params: &HashMap<String, Tensor>, tokens: &Tensor, targets: &Tensor) -> Tensor {
+        self.head_loss(&self.hidden_with(params, tokens), &take(params, WTE), targets)
+    }
+
+    /// The decoder stack on given tensors: embeddings, blocks, final LayerNorm.
+    fn hidden_of(
+        &self,
+        wte: &Tensor,
+        wpe: &Tensor,
+        blocks: &[Block],
+        ln_f: &LayerNorm,
+        tokens: &Tensor,
+    ) -> Tensor {
+        let (_, t) = tokens.size2().expect("tokens [N, T]");
+        assert!(
+            (1..=self.config.context).contains(&t),
+            "{} tokens per row for a context of {}",
+            t,
+            self.config.context
+        );
+        // Positions 0..T, the same for every row: broadcast [T, d] over N.
+        let x = Tensor::embedding(wte, tokens, -1, false, false) + wpe.narrow(0, 0, t);
+        let x = blocks.iter().fold(x, |x, block| block.forward(&x, self.kernel));
+        ln_f.forward(&x)
+    }
+
+    /// Mean cross-entropy of the head's logits (hidden `[N, T, d]` × `wte`ᵀ) against `targets`
+    /// `[N, T]`, targets of −100 ignored. On the CPU the rows go through the head in chunks of
+    /// [`Gpt2::logit_rows_at_once`]: glibc serves each buffer above 32 MiB by a fresh `mmap`,
+    /// so whole-batch logits (`[N·T, 50257]`, hundreds of MiB) cost page faults on every
+    /// step, as much system time as the arithmetic takes (measured on 2 cores, head and loss of
+    /// 1024 rows at width 64 with backward: 0.38 s whole, 0.22 s in chunks of 64 rows; a
+    /// phasezoo epoch of 40 such steps with its evaluations: 18 s before, 11 s after). The
+    /// same sum, in another order.
+    fn head_loss(&self, hidden: &Tensor, wte: &Tensor, targets: &Tensor) -> Tensor {
+        let d = self.config.model_dim;
+        let (hidden, targets) = (hidden.reshape([-1, d]), targets.reshape([-1]));
+        let ce = |h: &Tensor, t: &Tensor, reduction| {
+            h.linear(wte, None::<Tensor>).cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
+        };
+        let rows = hidden.size()[0];
+        match self.logit_rows_at_once() {
+            Some(chunk) if chunk < rows => {
+                let counted = targets.ne(-100).sum(hidden.kind());
+                let sum = (0..rows)
+                    .step_by(usize::try_from(chunk).expect("positive"))
+                    .map(|s| {
+                        let n = chunk.min(rows - s);
+                        ce(&hidden.narrow(0, s, n), &targets.narrow(0, s, n), Reduction::Sum)
+                    })
+                    .reduce(|a, b| a + b)
+                    .expect("at least one row");
+                sum / counted
+            }
+            _ => ce(&hidden, &targets, Reduction::Mean),
+        }
     }
 
     /// The trainable parameters in state-dict order, the tied embedding once.

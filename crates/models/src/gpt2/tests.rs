@@ -261,3 +261,21 @@ fn a_state_dict_round_trips_and_bad_ones_are_refused_whole() {
     assert!(e.to_string().contains("lm_head.weight differs from transformer.wte.weight"), "{e}");
     assert!(target.forward(&x).equal(&before), "a refused state dict changes nothing");
 }
+
+#[test]
+fn the_loss_at_given_weights_is_the_loss_of_a_model_holding_them() {
+    let (a, b) = (Gpt2::new(&tiny(), Device::Cpu, 0).unwrap(), Gpt2::new(&tiny(), Device::Cpu, 1).unwrap());
+    let (x, y) = (tokens(2, 16, 101, 3, Device::Cpu), tokens(2, 16, 101, 4, Device::Cpu));
+    let weights_of = |m: &Gpt2| -> std::collections::HashMap<String, Tensor> {
+        m.parameter_names().into_iter().zip(m.parameters()).collect()
+    };
+    // Model a evaluated at b's weights is model b, bit for bit; its own weights give its loss.
+    assert!(a.loss_with(&weights_of(&b), &x, &y).equal(&b.loss(&x, &y)));
+    assert!(a.loss_with(&weights_of(&a), &x, &y).equal(&a.loss(&x, &y)));
+    assert!(a.hidden_with(&weights_of(&b), &x).equal(&b.hidden(&x)));
+    // The graph reaches the given tensors.
+    let w = weights_of(&b);
+    let grads =
+        Tensor::run_backward(&[a.loss_with(&w, &x, &y)], &[&w["transformer.wte.weight"]], false, false);
+    assert!(grads[0].abs().sum(Kind::Double).double_value(&[]) > 0.0);
+}

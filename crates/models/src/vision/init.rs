@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::Normal;
 use tch::{Device, Kind, Tensor};
 
-/// tch's init for every layer the models build: a constant, so building draws nothing from
+/// tch's init of every variable the models create: a constant, so building draws nothing from
 /// libtorch's global generator; the model then sets each tensor from its [`Init`].
 pub(crate) const PLACEHOLDER: tch::nn::Init = tch::nn::Init::Const(0.0);
 

@@ -5,8 +5,11 @@
 //! Computed from the config alone, so parameter counts of the largest zoo members need no
 //! memory, and the built model checks its variables against it.
 
+use std::collections::HashMap;
+
 use tch::Kind;
 
+use super::batch_norm::BatchNormAt;
 use super::init::Init;
 
 /// What a state-dict entry is.
@@ -87,5 +90,52 @@ impl Layout {
     /// Number of trainable scalars.
     pub fn parameter_count(&self) -> usize {
         self.slots.iter().filter(|s| s.trainable()).map(Slot::numel).sum()
+    }
+}
+
+/// Where a built network finds its tensors: each trainable parameter by its place in the
+/// trainable list (state-dict order without the buffers: the order of
+/// `VisionModel::trainable` and of the parameters `VisionModel::forward_with` takes), each
+/// BatchNorm layer by its place among the model's BatchNorm layers. Resolved once when the
+/// network is built, so a forward pass indexes instead of looking up names.
+#[derive(Debug)]
+pub(crate) struct Positions {
+    params: HashMap<String, usize>,
+    batch_norms: HashMap<String, usize>,
+}
+
+impl Positions {
+    pub fn of(layout: &Layout) -> Self {
+        let params =
+            layout.slots.iter().filter(|s| s.trainable()).enumerate().map(|(i, s)| (s.name.clone(), i));
+        let batch_norms = layout
+            .slots
+            .iter()
+            .filter_map(|s| s.name.strip_suffix(".running_mean").filter(|_| s.role == Role::RunningMean))
+            .enumerate()
+            .map(|(i, prefix)| (prefix.to_string(), i));
+        Self { params: params.collect(), batch_norms: batch_norms.collect() }
+    }
+
+    /// The place of trainable parameter `name`.
+    ///
+    /// # Panics
+    /// If the layout has no such parameter: a bug in resnet.rs/vit.rs.
+    pub fn param(&self, name: &str) -> usize {
+        *self.params.get(name).unwrap_or_else(|| panic!("the layout has no parameter {name}"))
+    }
+
+    /// The BatchNorm layer at `prefix` (`bn1`, `layer1.0.downsample.1`, …).
+    ///
+    /// # Panics
+    /// If the layout has no BatchNorm there: a bug in resnet.rs.
+    pub fn batch_norm(&self, prefix: &str) -> BatchNormAt {
+        let layer =
+            *self.batch_norms.get(prefix).unwrap_or_else(|| panic!("the layout has no BatchNorm {prefix}"));
+        BatchNormAt {
+            weight: self.param(&format!("{prefix}.weight")),
+            bias: self.param(&format!("{prefix}.bias")),
+            layer,
+        }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Principal items: [`VisionModelConfig`] (what to build; [`VisionModelConfig::parameter_count`]
 //! counts without building), [`VisionModel`] (built, initialized from a seed, forward to
-//! logits, state dict in and out). A model's state dict loads with `load_state_dict(strict=True)`
+//! logits, also at weights and BatchNorm statistics that are not its own ([`Norm`]), state dict
+//! in and out). A model's state dict loads with `load_state_dict(strict=True)`
 //! into the modules of python/phasezoo_vision.py.
 //!
 //! ```no_run
@@ -22,6 +23,7 @@ mod pytorch;
 mod resnet;
 mod vit;
 
+pub use batch_norm::{BatchNormStats, Norm};
 pub use config::{VisionArch, VisionModelConfig, RESNET_WIDTHS, VIT_WIDTHS};
 pub use model::VisionModel;
 pub use pytorch::{logits_disagree, pytorch_logits, PytorchOutput, PYTORCH_MODULE};

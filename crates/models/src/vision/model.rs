@@ -3,10 +3,11 @@
 
 use rand_chacha::ChaCha8Rng;
 use tch::nn::VarStore;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use super::init::draw;
-use super::layout::{Role, Slot};
+use super::batch_norm::{BatchNormStats, Norm, MOMENTUM};
+use super::init::{draw, PLACEHOLDER};
+use super::layout::{Positions, Role, Slot};
 use super::resnet::ResNet;
 use super::vit::{AttentionKernel, Vit};
 use super::{VisionArch, VisionModelConfig};
@@ -23,6 +24,12 @@ enum Net {
 ///
 /// Forward returns logits; the original applies `log_softmax` in its wrapper and trains with
 /// NLL (= cross-entropy), which is the trainer's job here.
+///
+/// The network is a function of the tensors it is given ([`VisionModel::forward_with`]): the
+/// built net holds only its plan and where each layer's tensors are, and its own forward
+/// ([`VisionModel::forward_t`]) passes its own parameters and BatchNorm statistics. So the same
+/// code runs the model at other weights (a point on a mode-connectivity curve, with autograd
+/// back to whatever those weights were computed from) and with other BatchNorm statistics.
 #[derive(Debug)]
 pub struct VisionModel {
     config: VisionModelConfig,
@@ -30,6 +37,12 @@ pub struct VisionModel {
     net: Net,
     /// Every state-dict entry in PyTorch's order, sharing storage with `vs`.
     slots: Vec<(Slot, Tensor)>,
+    /// The trainable entries of `slots`, in order (what `forward_t` computes with).
+    params: Vec<Tensor>,
+    /// The BatchNorm running statistics of `slots`.
+    stats: BatchNormStats,
+    /// The BatchNorm `num_batches_tracked` counters of `slots`.
+    counters: Vec<Tensor>,
 }
 
 impl VisionModel {
@@ -44,15 +57,22 @@ impl VisionModel {
     pub fn new(config: &VisionModelConfig, device: Device, seed: u64) -> Self {
         let problems = config.problems();
         assert!(problems.is_empty(), "vision model {config}: {}", problems.join("; "));
-        let vs = VarStore::new(device);
-        let root = vs.root();
+        let layout = config.layout();
+        let at = Positions::of(&layout);
         let net = match config.arch {
-            VisionArch::Resnet18 | VisionArch::Resnet50 => Net::Resnet(ResNet::new(&root, config)),
-            VisionArch::Vit => Net::Vit(Vit::new(&root, config)),
+            VisionArch::Resnet18 | VisionArch::Resnet50 => Net::Resnet(ResNet::new(&at, config)),
+            VisionArch::Vit => Net::Vit(Vit::new(&at, config)),
         };
-        let slots = bind(&vs, config.layout().slots);
+        let vs = VarStore::new(device);
+        let slots = create(&vs, layout.slots);
         initialize(&slots, &mut member_rng(seed, Stream::Init));
-        Self { config: config.clone(), vs, net, slots }
+        let with_role =
+            |role: Role| slots.iter().filter(move |(s, _)| s.role == role).map(|(_, t)| t.shallow_clone());
+        let params = slots.iter().filter(|(s, _)| s.trainable()).map(|(_, t)| t.shallow_clone()).collect();
+        let stats =
+            BatchNormStats::new(with_role(Role::RunningMean).zip(with_role(Role::RunningVar)).collect());
+        let counters = with_role(Role::BatchCount).collect();
+        Self { config: config.clone(), vs, net, slots, params, stats, counters }
     }
 
     /// The config it was built from.
@@ -85,16 +105,52 @@ impl VisionModel {
     /// `train` selects batch statistics for BatchNorm and updates its running stats and
     /// `num_batches_tracked`, as PyTorch's `model.train()`; the ViT has no train-only layers.
     pub fn forward_t(&self, images: &Tensor, train: bool) -> Tensor {
-        match &self.net {
-            Net::Resnet(net) => net.forward_t(images, train),
-            Net::Vit(net) => net.forward(images),
+        if train {
+            // PyTorch counts every training-mode forward of each BatchNorm; with momentum 0.1
+            // the count does not enter the update, so it is kept beside it. The counters share
+            // storage with the state dict, so these in-place adds are what it holds.
+            for count in &self.counters {
+                let _ = count.shallow_clone().g_add_scalar_(1);
+            }
         }
+        let norm = if train { Norm::Update(&self.stats, MOMENTUM) } else { Norm::Running(&self.stats) };
+        self.forward_with(&self.params, norm, images)
+    }
+
+    /// Logits `[N, classes]` of images computed with `params` instead of the model's own
+    /// parameters: one tensor per [`VisionModel::trainable`] entry, same order and shapes (any
+    /// tensors: views of a stacked curve point with their autograd graph, say). BatchNorm takes
+    /// its statistics as `norm` says (the ViT has none and ignores it); the model's own
+    /// `num_batches_tracked` counters are not touched.
+    ///
+    /// # Panics
+    /// If `params` has another length than the trainable list.
+    pub fn forward_with(&self, params: &[Tensor], norm: Norm<'_>, images: &Tensor) -> Tensor {
+        assert_eq!(params.len(), self.params.len(), "{}: one tensor per trainable parameter", self.config);
+        match &self.net {
+            Net::Resnet(net) => net.forward(images, params, norm),
+            Net::Vit(net) => net.forward(images, params),
+        }
+    }
+
+    /// The model's own BatchNorm running statistics (sharing storage with its state dict).
+    #[must_use]
+    pub fn batch_norm_stats(&self) -> &BatchNormStats {
+        &self.stats
+    }
+
+    /// Fresh BatchNorm statistics of this model's layers on its device (means 0, variances 1),
+    /// for [`Norm::Update`] passes that must leave the model's own untouched.
+    #[must_use]
+    pub fn new_batch_norm_stats(&self) -> BatchNormStats {
+        let channels: Vec<i64> = (0..self.stats.len()).map(|i| self.stats.layer(i).0.size()[0]).collect();
+        BatchNormStats::fresh(&channels, self.device())
     }
 
     /// The trainable parameters in state-dict order (leaves that require grad).
     #[must_use]
     pub fn trainable(&self) -> Vec<Tensor> {
-        self.slots.iter().filter(|(s, _)| s.trainable()).map(|(_, t)| t.shallow_clone()).collect()
+        self.params.iter().map(Tensor::shallow_clone).collect()
     }
 
     /// Names of [`VisionModel::trainable`], same order.
@@ -162,24 +218,23 @@ impl VisionModel {
     }
 }
 
-/// Pair each layout slot with the var store's tensor of that name.
-///
-/// # Panics
-/// If the built network and its layout disagree on a name or shape: a bug in resnet.rs/vit.rs.
-fn bind(vs: &VarStore, layout: Vec<Slot>) -> Vec<(Slot, Tensor)> {
-    let mut vars = vs.variables();
-    let slots: Vec<(Slot, Tensor)> = layout
+/// Create every layout entry in the var store under its state-dict name (tch's paths join
+/// segments with dots, so `layer1.0.bn1.weight` is path `layer1/0/bn1`, variable `weight`):
+/// parameters trainable, BatchNorm buffers not. Values are set by `initialize`.
+fn create(vs: &VarStore, layout: Vec<Slot>) -> Vec<(Slot, Tensor)> {
+    layout
         .into_iter()
         .map(|slot| {
-            let t = vars
-                .remove(&slot.name)
-                .unwrap_or_else(|| panic!("layout names {} but the net has none", slot.name));
-            assert_eq!(t.size(), slot.shape, "{}: net and layout shapes differ", slot.name);
+            let (dirs, leaf) = slot.name.rsplit_once('.').unwrap_or(("", &slot.name));
+            let path = dirs.split('.').filter(|d| !d.is_empty()).fold(vs.root(), |p, d| p / d);
+            let t = match slot.role {
+                Role::Param(_) => path.var(leaf, &slot.shape, PLACEHOLDER),
+                Role::RunningMean | Role::RunningVar => path.zeros_no_train(leaf, &slot.shape),
+                Role::BatchCount => path.add(leaf, Tensor::zeros([], (Kind::Int64, vs.device())), false),
+            };
             (slot, t)
         })
-        .collect();
-    assert!(vars.is_empty(), "net variables missing from the layout: {:?}", vars.keys().collect::<Vec<_>>());
-    slots
+        .collect()
 }
 
 /// Set every entry to its starting value, drawing in state-dict order.

@@ -10,12 +10,11 @@
 //! torchvision's: `conv1`, `bn1`, `layer{1..4}.{b}.conv{1,2[,3]}`, `.bn{..}`,
 //! `.downsample.0` (1×1 conv), `.downsample.1` (BN), `fc`.
 
-use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
-use super::batch_norm::{batch_norm2d, BatchNorm2d};
-use super::init::{Init, PLACEHOLDER};
-use super::layout::Layout;
+use super::batch_norm::{BatchNormAt, Norm};
+use super::init::Init;
+use super::layout::{Layout, Positions};
 use super::{VisionArch, VisionModelConfig};
 
 /// A bias-free convolution with padding k/2 ("same" for odd k at stride 1).
@@ -104,27 +103,23 @@ pub(crate) fn layout(cfg: &VisionModelConfig) -> Layout {
     l
 }
 
+/// A bias-free convolution and the BatchNorm after it, by where their tensors are.
 #[derive(Debug)]
 struct ConvBn {
-    conv: nn::Conv2D,
-    bn: BatchNorm2d,
+    plan: ConvPlan,
+    weight: usize,
+    bn: BatchNormAt,
 }
 
 impl ConvBn {
-    fn new(conv_path: &nn::Path, bn_path: &nn::Path, c: &ConvPlan) -> Self {
-        let config = nn::ConvConfig {
-            stride: c.stride,
-            padding: c.kernel / 2,
-            bias: false,
-            ws_init: PLACEHOLDER,
-            ..Default::default()
-        };
-        let conv = nn::conv2d(conv_path, c.cin, c.cout, c.kernel, config);
-        Self { conv, bn: batch_norm2d(bn_path, c.cout) }
+    fn new(at: &Positions, conv: &str, bn: &str, plan: ConvPlan) -> Self {
+        Self { plan, weight: at.param(&format!("{conv}.weight")), bn: at.batch_norm(bn) }
     }
 
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.bn.forward_t(&self.conv.forward(xs), train)
+    fn forward(&self, xs: &Tensor, params: &[Tensor], norm: Norm<'_>) -> Tensor {
+        let (s, p) = (self.plan.stride, self.plan.kernel / 2);
+        let y = xs.conv2d(&params[self.weight], None::<Tensor>, [s, s], [p, p], [1, 1], 1);
+        self.bn.forward(&y, params, norm)
     }
 }
 
@@ -137,64 +132,68 @@ struct Block {
 }
 
 impl Block {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, xs: &Tensor, params: &[Tensor], norm: Norm<'_>) -> Tensor {
         let last = self.convs.len() - 1;
         let mut out = xs.shallow_clone();
         for (i, layer) in self.convs.iter().enumerate() {
-            out = layer.forward_t(&out, train);
+            out = layer.forward(&out, params, norm);
             if i < last {
                 out = out.relu();
             }
         }
         let identity = match &self.downsample {
-            Some(layer) => layer.forward_t(xs, train),
+            Some(layer) => layer.forward(xs, params, norm),
             None => xs.shallow_clone(),
         };
         (out + identity).relu()
     }
 }
 
-/// A built ResNet; its variables live in the var store under torchvision's names.
+/// A built ResNet: its plan, and where each layer's tensors are among the parameters and
+/// BatchNorm statistics a forward pass is given (the model's own, or a curve point's).
 #[derive(Debug)]
 pub(crate) struct ResNet {
     stem: ConvBn,
     blocks: Vec<Block>,
-    fc: nn::Linear,
+    fc_weight: usize,
+    fc_bias: usize,
 }
 
 impl ResNet {
-    pub fn new(p: &nn::Path, cfg: &VisionModelConfig) -> Self {
-        let stem = ConvBn::new(&(p / "conv1"), &(p / "bn1"), &stem(cfg));
+    pub fn new(at: &Positions, cfg: &VisionModelConfig) -> Self {
+        let stem = ConvBn::new(at, "conv1", "bn1", stem(cfg));
         let blocks = blocks(cfg)
-            .iter()
+            .into_iter()
             .map(|plan| {
-                let b = p / format!("layer{}", plan.stage + 1) / plan.index;
+                let b = format!("layer{}.{}", plan.stage + 1, plan.index);
                 let convs = (0..plan.convs.len())
                     .map(|i| {
                         ConvBn::new(
-                            &(&b / format!("conv{}", i + 1)),
-                            &(&b / format!("bn{}", i + 1)),
-                            &plan.convs[i],
+                            at,
+                            &format!("{b}.conv{}", i + 1),
+                            &format!("{b}.bn{}", i + 1),
+                            plan.convs[i],
                         )
                     })
                     .collect();
                 let downsample = plan
                     .downsample
-                    .map(|c| ConvBn::new(&(&b / "downsample" / 0), &(&b / "downsample" / 1), &c));
+                    .map(|c| ConvBn::new(at, &format!("{b}.downsample.0"), &format!("{b}.downsample.1"), c));
                 Block { convs, downsample }
             })
             .collect();
-        let linear = nn::LinearConfig { ws_init: PLACEHOLDER, bs_init: Some(PLACEHOLDER), bias: true };
-        let fc = nn::linear(p / "fc", fc_in(cfg), cfg.classes, linear);
-        Self { stem, blocks, fc }
+        Self { stem, blocks, fc_weight: at.param("fc.weight"), fc_bias: at.param("fc.bias") }
     }
 
-    /// `[N, C, H, W]` (any H, W ≥ 1, either memory format) → logits `[N, classes]`.
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = self.stem.forward_t(xs, train).relu();
+    /// `[N, C, H, W]` (any H, W ≥ 1, either memory format) → logits `[N, classes]`, computed
+    /// with `params` (the trainable tensors in state-dict order) and BatchNorm as `norm` says.
+    pub fn forward(&self, xs: &Tensor, params: &[Tensor], norm: Norm<'_>) -> Tensor {
+        let mut x = self.stem.forward(xs, params, norm).relu();
         for block in &self.blocks {
-            x = block.forward_t(&x, train);
+            x = block.forward(&x, params, norm);
         }
-        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.fc)
+        x.adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1)
+            .linear(&params[self.fc_weight], Some(&params[self.fc_bias]))
     }
 }

@@ -15,11 +15,10 @@
 //! is `torch.nn.MultiheadAttention(d, d / head_dim, batch_first=True)`, rows of
 //! `in_proj_weight` ordered q, k, v.
 
-use tch::nn::{self, Module};
 use tch::Tensor;
 
-use super::init::{Init, PLACEHOLDER};
-use super::layout::Layout;
+use super::init::Init;
+use super::layout::{Layout, Positions};
 use super::VisionModelConfig;
 
 /// How attention is computed; both give the same numbers (to float rounding).
@@ -73,62 +72,74 @@ fn tokens(cfg: &VisionModelConfig) -> i64 {
     side * side
 }
 
-fn linear(p: nn::Path, d_in: i64, d_out: i64) -> nn::Linear {
-    nn::linear(
-        p,
-        d_in,
-        d_out,
-        nn::LinearConfig { ws_init: PLACEHOLDER, bs_init: Some(PLACEHOLDER), bias: true },
-    )
+/// A weight and a bias, by their places in the trainable list.
+#[derive(Debug, Clone, Copy)]
+struct Affine {
+    weight: usize,
+    bias: usize,
 }
 
-fn layer_norm(p: nn::Path, d: i64) -> nn::LayerNorm {
-    let config = nn::LayerNormConfig { eps: LN_EPS, ..Default::default() };
-    nn::layer_norm(p, vec![d], config)
+impl Affine {
+    fn at(at: &Positions, prefix: &str) -> Self {
+        Self { weight: at.param(&format!("{prefix}.weight")), bias: at.param(&format!("{prefix}.bias")) }
+    }
+
+    /// `nn.Linear`.
+    fn linear(self, xs: &Tensor, params: &[Tensor]) -> Tensor {
+        xs.linear(&params[self.weight], Some(&params[self.bias]))
+    }
+
+    /// `nn.LayerNorm(d, eps=1e-6)` over the last axis.
+    fn layer_norm(self, xs: &Tensor, params: &[Tensor]) -> Tensor {
+        let d = params[self.weight].size()[0];
+        Tensor::layer_norm(xs, [d], Some(&params[self.weight]), Some(&params[self.bias]), LN_EPS, true)
+    }
 }
 
 /// torchvision's `EncoderBlock`: x + attn(ln_1(x)), then + mlp(ln_2(·)).
 #[derive(Debug)]
 struct EncoderBlock {
-    ln_1: nn::LayerNorm,
-    in_proj_weight: Tensor,
-    in_proj_bias: Tensor,
-    out_proj: nn::Linear,
-    ln_2: nn::LayerNorm,
-    mlp_0: nn::Linear,
-    mlp_3: nn::Linear,
+    ln_1: Affine,
+    /// `in_proj_weight` `[3d, d]` and `in_proj_bias` (MultiheadAttention's own names).
+    in_proj: Affine,
+    out_proj: Affine,
+    ln_2: Affine,
+    mlp_0: Affine,
+    mlp_3: Affine,
     heads: i64,
 }
 
 impl EncoderBlock {
-    fn new(p: &nn::Path, cfg: &VisionModelConfig) -> Self {
-        let (d, m) = (cfg.width, cfg.mlp_ratio * cfg.width);
-        let attn = p / "self_attention";
+    fn new(at: &Positions, p: &str, cfg: &VisionModelConfig) -> Self {
+        let attn = format!("{p}.self_attention");
         Self {
-            ln_1: layer_norm(p / "ln_1", d),
-            in_proj_weight: attn.var("in_proj_weight", &[3 * d, d], PLACEHOLDER),
-            in_proj_bias: attn.var("in_proj_bias", &[3 * d], PLACEHOLDER),
-            out_proj: linear(&attn / "out_proj", d, d),
-            ln_2: layer_norm(p / "ln_2", d),
-            mlp_0: linear(p / "mlp" / 0, d, m),
-            mlp_3: linear(p / "mlp" / 3, m, d),
+            ln_1: Affine::at(at, &format!("{p}.ln_1")),
+            in_proj: Affine {
+                weight: at.param(&format!("{attn}.in_proj_weight")),
+                bias: at.param(&format!("{attn}.in_proj_bias")),
+            },
+            out_proj: Affine::at(at, &format!("{attn}.out_proj")),
+            ln_2: Affine::at(at, &format!("{p}.ln_2")),
+            mlp_0: Affine::at(at, &format!("{p}.mlp.0")),
+            mlp_3: Affine::at(at, &format!("{p}.mlp.3")),
             heads: cfg.heads(),
         }
     }
 
     /// `[N, T, d]` → `[N, T, d]`.
-    fn forward(&self, xs: &Tensor, kernel: AttentionKernel) -> Tensor {
-        let x = xs + self.attention(&self.ln_1.forward(xs), kernel);
-        let y = self.ln_2.forward(&x).apply(&self.mlp_0).gelu("none").apply(&self.mlp_3);
+    fn forward(&self, xs: &Tensor, params: &[Tensor], kernel: AttentionKernel) -> Tensor {
+        let x = xs + self.attention(&self.ln_1.layer_norm(xs, params), params, kernel);
+        let hidden = self.mlp_0.linear(&self.ln_2.layer_norm(&x, params), params).gelu("none");
+        let y = self.mlp_3.linear(&hidden, params);
         x + y
     }
 
     /// nn.MultiheadAttention(x, x, x) without weights, dropout or masks.
-    fn attention(&self, xs: &Tensor, kernel: AttentionKernel) -> Tensor {
+    fn attention(&self, xs: &Tensor, params: &[Tensor], kernel: AttentionKernel) -> Tensor {
         let (n, t, d) = xs.size3().expect("[N, T, d]");
         let head_dim = d / self.heads;
         // [N, T, 3d] → q, k, v each [N, heads, T, head_dim]
-        let qkv = xs.linear(&self.in_proj_weight, Some(&self.in_proj_bias));
+        let qkv = self.in_proj.linear(xs, params);
         let qkv = qkv.view([n, t, 3, self.heads, head_dim]).permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let out = match kernel {
@@ -142,54 +153,52 @@ impl EncoderBlock {
             }
         };
         // [N, heads, T, head_dim] → [N, T, d]
-        out.transpose(1, 2).reshape([n, t, d]).apply(&self.out_proj)
+        self.out_proj.linear(&out.transpose(1, 2).reshape([n, t, d]), params)
     }
 }
 
-/// A built ViT; its variables live in the var store under torchvision's names.
+/// A built ViT: its plan, and where each layer's tensors are among the parameters a forward
+/// pass is given (the model's own, or a curve point's).
 #[derive(Debug)]
 pub(crate) struct Vit {
-    conv_proj: nn::Conv2D,
-    class_token: Tensor,
-    pos_embedding: Tensor,
+    conv_proj: Affine,
+    patch_size: i64,
+    class_token: usize,
+    pos_embedding: usize,
     layers: Vec<EncoderBlock>,
-    ln: nn::LayerNorm,
-    head: nn::Linear,
+    ln: Affine,
+    head: Affine,
     pub kernel: AttentionKernel,
 }
 
 impl Vit {
-    pub fn new(p: &nn::Path, cfg: &VisionModelConfig) -> Self {
-        let d = cfg.width;
-        let conv = nn::ConvConfig {
-            stride: cfg.patch_size,
-            ws_init: PLACEHOLDER,
-            bs_init: PLACEHOLDER,
-            ..Default::default()
-        };
-        let encoder = p / "encoder";
-        let layers = &encoder / "layers";
+    pub fn new(at: &Positions, cfg: &VisionModelConfig) -> Self {
         Self {
-            class_token: p.var("class_token", &[1, 1, d], PLACEHOLDER),
-            conv_proj: nn::conv2d(p / "conv_proj", cfg.in_channels, d, cfg.patch_size, conv),
-            pos_embedding: encoder.var("pos_embedding", &[1, tokens(cfg) + 1, d], PLACEHOLDER),
+            conv_proj: Affine::at(at, "conv_proj"),
+            patch_size: cfg.patch_size,
+            class_token: at.param("class_token"),
+            pos_embedding: at.param("encoder.pos_embedding"),
             layers: (0..cfg.depth)
-                .map(|i| EncoderBlock::new(&(&layers / format!("encoder_layer_{i}")), cfg))
+                .map(|i| EncoderBlock::new(at, &format!("encoder.layers.encoder_layer_{i}"), cfg))
                 .collect(),
-            ln: layer_norm(&encoder / "ln", d),
-            head: linear(p / "heads" / "head", d, cfg.classes),
+            ln: Affine::at(at, "encoder.ln"),
+            head: Affine::at(at, "heads.head"),
             kernel: AttentionKernel::default(),
         }
     }
 
-    /// `[N, C, S, S]` (S = the config's image_size, either memory format) → logits `[N, classes]`.
-    pub fn forward(&self, xs: &Tensor) -> Tensor {
-        let x = self.conv_proj.forward(xs);
+    /// `[N, C, S, S]` (S = the config's image_size, either memory format) → logits
+    /// `[N, classes]`, computed with `params` (the trainable tensors in state-dict order).
+    pub fn forward(&self, xs: &Tensor, params: &[Tensor]) -> Tensor {
+        let p = self.patch_size;
+        let proj = &self.conv_proj;
+        let x = xs.conv2d(&params[proj.weight], Some(&params[proj.bias]), [p, p], [0, 0], [1, 1], 1);
         let (n, d) = (x.size()[0], x.size()[1]);
         // [N, d, S/p, S/p] → [N, L, d]
         let x = x.flatten(2, -1).transpose(1, 2);
-        let x = Tensor::cat(&[self.class_token.expand([n, 1, d], false), x], 1) + &self.pos_embedding;
-        let x = self.layers.iter().fold(x, |x, layer| layer.forward(&x, self.kernel));
-        self.ln.forward(&x).select(1, 0).apply(&self.head)
+        let class_token = params[self.class_token].expand([n, 1, d], false);
+        let x = Tensor::cat(&[class_token, x], 1) + &params[self.pos_embedding];
+        let x = self.layers.iter().fold(x, |x, layer| layer.forward(&x, params, self.kernel));
+        self.head.linear(&self.ln.layer_norm(&x, params).select(1, 0), params)
     }
 }

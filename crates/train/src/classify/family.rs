@@ -40,11 +40,6 @@ impl ZooFamily for ImageFamily<'_> {
         "image"
     }
 
-    /// Curves between image models are issue 23's; Hessians and CKA are measured.
-    fn measures_mode_connectivity(&self) -> bool {
-        false
-    }
-
     fn check_models(&self, plan: &Plan) -> Result<(), Error> {
         let (c, k, side) = self.shape();
         for m in &plan.models {

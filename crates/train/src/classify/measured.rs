@@ -3,7 +3,8 @@
 //! - the Hessian (SPEC §3.1) of each model alone (widths differ between cells, so models do not
 //!   stack) on 10 batches of 64 training samples (shuffled and augmented once from
 //!   `metrics.hessian.seed`, the same for every model) and on the first 640 test images (`_val`);
-//! - CKA (SPEC §3.2) on the logits of the first 1,280 test images, per batch of 128.
+//! - CKA (SPEC §3.2) on the logits of the first 1,280 test images, per batch of 128;
+//! - mode connectivity (SPEC §3.3) between the seeds of one cell (curves.rs).
 //!
 //! A ViT is measured with its twice-differentiable attention kernel (libtorch has no double
 //! backward for the fused one).
@@ -14,6 +15,7 @@ use pz_spec::{CkaConfig, ImageConfig, PlannedModel, ProblemConfig};
 use pz_store::{ZooDir, TEST_SET_SUFFIX};
 use tch::{Device, Kind, Tensor};
 
+use super::curves::{CurveData, ImageCurves};
 use super::{load_image_model, metric_batches, ImageTask, ImageTrainer, MetricSet};
 use crate::measured::{CurveProblem, LossGraph, MeasuredPopulation};
 use crate::Error;
@@ -33,6 +35,8 @@ pub(super) struct ImageMeasured {
     models: Vec<(usize, ImageTrainer)>,
     /// `metrics.hessian.seed`: which training samples the Hessian is taken on.
     hessian_seed: u64,
+    /// `[metrics.curve]`'s data seed and weight decay.
+    curve: CurveData,
 }
 
 impl ImageMeasured {
@@ -61,7 +65,9 @@ impl ImageMeasured {
             trainer.model.set_attention_kernel(AttentionKernel::Explicit);
             loaded.push((t, trainer));
         }
-        Ok(Self { tasks, models: loaded, hessian_seed: zoo.spec.metrics.hessian.seed })
+        let c = &zoo.spec.metrics.curve;
+        let curve = CurveData { seed: c.seed, weight_decay: c.weight_decay };
+        Ok(Self { tasks, models: loaded, hessian_seed: zoo.spec.metrics.hessian.seed, curve })
     }
 }
 
@@ -111,7 +117,34 @@ impl MeasuredPopulation for ImageMeasured {
             .collect())
     }
 
-    fn curves(&self, _pairs: &[(usize, usize)]) -> Result<Box<dyn CurveProblem + '_>, Error> {
-        Err(Error::Config("mode connectivity of image zoos is not implemented yet (issue 23)".into()))
+    /// The pairs' models must share their architecture, width and data (the seeds of one
+    /// cell do; the metrics measure image curves one cell at a time): their endpoints stack.
+    fn curves(&self, pairs: &[(usize, usize)]) -> Result<Box<dyn CurveProblem + '_>, Error> {
+        let Some(&(first, _)) = pairs.first() else {
+            return Err(Error::Config("no pairs to join by curves".into()));
+        };
+        let (task, base) = &self.models[first];
+        for &m in pairs.iter().flat_map(|(i, j)| [i, j]) {
+            let (t, trainer) = &self.models[m];
+            if t != task || trainer.model.config() != base.model.config() {
+                return Err(Error::Config(format!(
+                    "curves join models of one architecture, width and dataset: {} and {} differ",
+                    base.model.config(),
+                    trainer.model.config()
+                )));
+            }
+        }
+        let stack = |end: fn(&(usize, usize)) -> usize| -> Vec<Tensor> {
+            (0..base.parameters().len())
+                .map(|k| {
+                    let rows: Vec<Tensor> =
+                        pairs.iter().map(|p| self.models[end(p)].1.parameters()[k].detach()).collect();
+                    Tensor::stack(&rows, 0)
+                })
+                .collect()
+        };
+        let (theta0, theta2) = (stack(|p| p.0), stack(|p| p.1));
+        let task = &self.tasks[*task].1;
+        Ok(Box::new(ImageCurves::new(pairs.to_vec(), theta0, theta2, &base.model, task, self.curve)))
     }
 }

@@ -8,6 +8,7 @@
 
 mod accumulation;
 mod bench;
+mod curves;
 mod family;
 mod graph_step;
 mod layout;
@@ -18,6 +19,8 @@ mod runner;
 mod task;
 mod trainer;
 
+#[cfg(test)]
+mod curve_tests;
 #[cfg(test)]
 mod tests;
 

@@ -88,7 +88,7 @@ pub fn model_config(
             head_dim: i64::from(v.head_dim),
             mlp_ratio: i64::from(v.mlp_ratio),
         },
-        ModelConfig::Mlp(_) => panic!("an MLP is not an image model"),
+        ModelConfig::Mlp(_) | ModelConfig::Gpt2(_) => panic!("not an image model"),
     }
 }
 

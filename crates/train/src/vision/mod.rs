@@ -32,6 +32,9 @@ pub enum StateError {
     /// A tensor name the optimizer does not know (or a parameter index beyond the model's).
     #[error("optimizer state has unknown tensor {0:?}")]
     UnknownName(String),
+    /// A tensor the optimizer needs is not in the state.
+    #[error("optimizer state has no tensor {0:?}")]
+    Missing(String),
     /// A tensor's shape differs from the one expected.
     #[error("optimizer state tensor {name:?} has shape {got:?}, expected {expected:?}")]
     Shape {

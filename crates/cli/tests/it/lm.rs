@@ -1,0 +1,176 @@
+//! Language-model zoos through the binary: a tiny GPT-2 zoo of the Shakespeare example, on a
+//! small corpus the test builds in the exact layout `phasezoo data fetch shakespeare` writes,
+//! is refused before any write while the corpus is missing, trains below the corpus's unigram
+//! entropy, ends byte-identical after a SIGKILL and a rerun, and gets Hessian, CKA and mode
+//! connectivity from `phasezoo metrics`.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use pz_data::text::{build_corpus, CorpusSource, Document, SplitRule};
+
+use crate::util::{
+    any_checkpoint, command, differences, model_dirs, path_arg, run_command, signal, snapshot, states,
+    strings, temp_entries, wait_until, Snapshot,
+};
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shakespeare-gpt2-small.toml");
+
+/// The example shrunk: width 16 (2 heads of 8), one block, context 16, batch 8, two seeds, 6
+/// epochs of 20 steps; metrics cut to a few products and curve steps.
+const SETS: [&str; 18] = [
+    "grid.load.values=[16]",
+    "grid.temperature.values=[8]",
+    "model.depth=1",
+    "model.head_dim=8",
+    "model.context=16",
+    "train.epochs=6",
+    "train.steps_per_epoch=20",
+    "train.warmup_steps=10",
+    "problem.eval_windows=8",
+    "checkpoint.every=1",
+    "metrics.hessian.max_iter=5",
+    "metrics.hessian.trace_max_iter=5",
+    "metrics.curve.epochs=1",
+    "metrics.curve.steps_per_epoch=5",
+    "metrics.curve.points=3",
+    "metrics.curve.lr=0.01",
+    "metrics.curve.momentum=0.9",
+    "run.device=\"cpu\"",
+];
+
+/// `<data>/shakespeare/`: 30 generated plays (speeches of five fixed lines in an order drawn
+/// from xorshift), tokenized and split by pz-data as the real corpus is.
+fn build_shakespeare(data: &Path) -> f64 {
+    let lines = [
+        "The king speaks to his lords.",
+        "The queen answers the king.",
+        "Enter a messenger with letters.",
+        "My lord, the enemy is near.",
+        "Exeunt all but the fool.",
+    ];
+    let mut x: u32 = 7;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x as usize
+    };
+    let docs: Vec<Document> = (0..30)
+        .map(|d| Document {
+            name: format!("play{d}"),
+            text: (0..40).map(|_| format!("{}\n", lines[next() % lines.len()])).collect(),
+        })
+        .collect();
+    let source = CorpusSource::new("shakespeare", "generated plays", Vec::new(), "none (test data)");
+    let split = SplitRule::Tail { val_fraction: 0.2 };
+    let built = build_corpus(docs.into_iter().map(Ok), &split, &source, &data.join("shakespeare"), &|_| {})
+        .expect("the corpus builds");
+    built.meta.val_unigram_nats
+}
+
+/// `phasezoo train` of the shrunk example into `zoo`, reading corpora from `data`.
+fn train(cwd: &Path, zoo: &Path, data: &Path) -> Command {
+    let mut args = strings(&["train", EXAMPLE, "--no-plot", "--out"]);
+    args.push(path_arg(zoo));
+    for s in SETS {
+        args.extend(strings(&["--set", s]));
+    }
+    let mut c = command(cwd, &args);
+    c.env("PHASEZOO_DATA", data);
+    c
+}
+
+/// Every file of the zoo but the logs, the lock and what a killed run left mid-write.
+fn comparable(zoo: &Path) -> Snapshot {
+    let temp = temp_entries(zoo);
+    snapshot(zoo)
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with("/train.log") && k != ".lock" && !temp.contains(k))
+        .collect()
+}
+
+#[test]
+fn a_tiny_gpt2_zoo_trains_resumes_to_the_same_bytes_and_gets_its_metrics() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (data, zoo) = (tmp.path().join("data"), tmp.path().join("zoo"));
+
+    // No corpus yet: refused, naming the command that builds it, and nothing written.
+    let r = run_command(train(tmp.path(), &zoo, &data));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("phasezoo data fetch shakespeare"), "{}", r.stderr);
+    assert!(!zoo.exists(), "a refused start writes nothing");
+
+    let unigram = build_shakespeare(&data);
+    let r = run_command(train(tmp.path(), &zoo, &data));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut best = f64::INFINITY;
+    for model in model_dirs(&zoo) {
+        let text = std::fs::read_to_string(model.join("result.json")).expect("result.json");
+        let lines: Vec<serde_json::Value> =
+            text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        assert_eq!(lines.len(), 7, "epochs 0..=6");
+        let last = &lines[6];
+        assert_eq!(last["step"], 120);
+        assert_eq!(last["tokens"], 120 * 8 * 16, "steps × batch × context");
+        assert_eq!(last["val_loss"], last["test_loss"]);
+        assert!(last["lr"].is_number() && last["test_error"].as_f64().unwrap() < 1.0);
+        best = best.min(last["test_loss"].as_f64().unwrap());
+        for file in ["model.safetensors", "optimizer.safetensors", "state.json", "manifest.json"] {
+            assert!(model.join("checkpoint_000006").join(file).is_file(), "{file}");
+        }
+    }
+    assert!(best < unigram - 0.5, "best validation loss {best} vs unigram entropy {unigram} nats/token");
+
+    // Killed after a checkpoint and run again: the same bytes as the uninterrupted run.
+    let resumed = tmp.path().join("resumed");
+    let mut child = train(tmp.path(), &resumed, &data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_until(&mut child, "checkpoint_000002 exists", || any_checkpoint(&resumed, 2));
+    signal(&child, libc::SIGKILL);
+    assert_eq!(child.wait().expect("wait").signal(), Some(libc::SIGKILL));
+    assert!(states(&resumed).iter().any(|s| s != "done"), "the run finished before the kill");
+    let r = run_command(train(tmp.path(), &resumed, &data));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let logs: String = model_dirs(&resumed)
+        .iter()
+        .map(|m| std::fs::read_to_string(m.join("train.log")).unwrap_or_default())
+        .collect();
+    assert!(logs.contains("resuming from checkpoint"), "the rerun resumed:\n{logs}");
+    let diff = differences(&comparable(&zoo), &comparable(&resumed));
+    assert!(diff.is_empty(), "after resume these differ from the uninterrupted run: {diff:?}");
+
+    // The metrics: a Hessian per model on both splits, CKA and mode connectivity for the cell.
+    let mut args = strings(&["metrics", "--device", "cpu"]);
+    args.push(path_arg(&zoo));
+    let mut c = command(tmp.path(), &args);
+    c.env("PHASEZOO_DATA", &data);
+    let r = run_command(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("2 Hessians, 1 CKA cells, 1 mode-connectivity cells"), "{}", r.stderr);
+    for model in model_dirs(&zoo) {
+        let text = std::fs::read_to_string(model.join("metrics.json")).expect("metrics.json");
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!(line["epoch"], 6);
+        for key in [
+            "hessian_top_ev",
+            "hessian_trace",
+            "hessian_top_ev_val",
+            "hessian_trace_val",
+            "cka",
+            "mc_train_loss",
+            "mc_test_loss",
+            "mc_test_error",
+        ] {
+            assert!(line[key].as_f64().is_some_and(f64::is_finite), "{key} missing in {text}");
+        }
+        assert!(line["hessian_top_ev"].as_f64().unwrap() > 0.0, "{text}");
+        let cka = line["cka"].as_f64().unwrap();
+        assert!((0.0..=1.0 + 1e-9).contains(&cka), "{cka}");
+        assert_eq!(line["curve_test_loss"].as_array().expect("series").len(), 3);
+    }
+}

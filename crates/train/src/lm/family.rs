@@ -1,0 +1,141 @@
+//! The language-model family behind [`ZooFamily`]: one GPT-2 per unit (widths differ, so models
+//! do not stack), packed onto GPUs by their expected share of one (pz_exec::pack), all on one
+//! corpus read memory-mapped, which the workers share.
+
+use pz_data::text::Corpus;
+use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_spec::{ModelConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
+use pz_store::ZooDir;
+use tch::Device;
+
+use super::measured::LmMeasured;
+use super::population::train_lm_model;
+use crate::family::{WorkerCache, ZooFamily};
+use crate::measured::MeasuredPopulation;
+use crate::{Error, Outcome, Run};
+
+/// GPT-2 language models on one text corpus.
+pub struct LmFamily<'a> {
+    corpus: &'a Corpus,
+}
+
+impl<'a> LmFamily<'a> {
+    /// The family on `corpus`.
+    #[must_use]
+    pub fn new(corpus: &'a Corpus) -> Self {
+        Self { corpus }
+    }
+}
+
+/// Multiply-adds of one training step of a GPT-2 (forward and backward = 3 × forward): per
+/// token, one per parameter (the tied head included once, its matrix product being the
+/// embedding's only one) and 2·depth·d·T for attention's two products (Kaplan et al. 2020,
+/// C_forward ≈ 2N + 2·n_layer·n_ctx·d_model FLOPs per token); the cost the pack scheduler
+/// shares GPUs by.
+fn step_multiply_adds(config: &ResolvedModel) -> f64 {
+    let ModelConfig::Gpt2(g) = &config.model else { return 0.0 };
+    let (d, depth, t) = (f64::from(g.model_dim), f64::from(g.depth), f64::from(g.context));
+    let tokens = f64::from(config.train.batch_size) * t;
+    3.0 * tokens * (g.parameter_count() + 2.0 * depth * d * t)
+}
+
+impl ZooFamily for LmFamily<'_> {
+    fn name(&self) -> &'static str {
+        "language-model"
+    }
+
+    fn check_models(&self, plan: &Plan) -> Result<(), Error> {
+        let meta = &self.corpus.meta;
+        for m in &plan.models {
+            let ModelConfig::Gpt2(g) = &m.config.model else {
+                return Err(Error::Config(format!("model {} is not a GPT-2", m.id())));
+            };
+            let shortest = self.corpus.train.len().min(self.corpus.val.len());
+            let problem = if (g.vocab_size as usize) < meta.vocab_size {
+                Some(format!(
+                    "model.vocab_size = {} cannot hold the corpus's {} token ids",
+                    g.vocab_size, meta.vocab_size
+                ))
+            } else if (g.context as usize) >= shortest {
+                Some(format!(
+                    "model.context = {} needs {} tokens per window, but the corpus's shorter split has {shortest}",
+                    g.context,
+                    g.context + 1
+                ))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Error::Config(format!(
+                    "model {} cannot be trained on {}: {problem}\n  hint: check model.context and model.vocab_size",
+                    m.id(),
+                    self.corpus.dir.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `train.steps_per_epoch`, or the steps of `problem.tokens_per_epoch` at the model's
+    /// batch size.
+    fn steps_per_epoch(&self, config: &ResolvedModel) -> u64 {
+        match (&config.problem, &config.model) {
+            (ProblemConfig::Text(text), ModelConfig::Gpt2(g)) => {
+                text.steps_per_epoch(&config.train, g.context)
+            }
+            _ => u64::from(config.train.steps_per_epoch),
+        }
+    }
+
+    fn units(
+        &self,
+        todo: Vec<PlannedModel>,
+        devices: &[Device],
+        _max_population: usize,
+    ) -> Vec<(Vec<PlannedModel>, Cost)> {
+        todo.into_iter()
+            .map(|m| {
+                let cost = if devices.iter().all(|d| d.is_cuda()) {
+                    #[allow(clippy::cast_precision_loss)]
+                    let steps = (self.steps_per_epoch(&m.config) * u64::from(m.config.train.epochs)) as f64;
+                    Cost::on_gpu(step_multiply_adds(&m.config), steps, GPU_FILLING_MULTIPLY_ADDS)
+                } else {
+                    Cost::FIRST_COME // CPU workers share cores, not a GPU: first-come order
+                };
+                (vec![m], cost)
+            })
+            .collect()
+    }
+
+    /// One model at a time (a cell's seeds together for CKA and curves).
+    fn models_per_measuring_unit(&self, _max_population: usize) -> usize {
+        1
+    }
+
+    fn load_measured(
+        &self,
+        zoo: &ZooDir,
+        models: &[PlannedModel],
+        epoch: u32,
+        device: Device,
+    ) -> Result<Box<dyn MeasuredPopulation>, Error> {
+        Ok(Box::new(LmMeasured::load(zoo, self.corpus, models, epoch, device)?))
+    }
+
+    fn workers_per_device(&self, devices: &[Device]) -> usize {
+        if devices.iter().all(|d| d.is_cuda()) {
+            WORKERS_PER_GPU
+        } else {
+            1
+        }
+    }
+
+    fn train_unit(
+        &self,
+        _cache: &mut WorkerCache,
+        unit: &[PlannedModel],
+        run: &Run,
+    ) -> Result<Outcome, Error> {
+        train_lm_model(run, &unit[0], self.corpus)
+    }
+}

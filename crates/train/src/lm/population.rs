@@ -1,0 +1,148 @@
+//! A GPT-2 behind the [`Population`] seam: a population of one (widths differ from cell to
+//! cell, so models do not stack), trained a fixed number of steps per epoch and evaluated on
+//! fixed validation windows.
+//!
+//! `result.json` per epoch: `train_loss` is the mean of the epoch's batch losses (nanoGPT's
+//! running loss; at epoch 0 the untrained model's loss on `problem.eval_windows` fixed
+//! training windows); `test_loss` is the mean cross-entropy in nats per token on the fixed
+//! validation windows and `test_error` is 1 − next-token (argmax) accuracy there; `extra`
+//! holds `val_loss` (= `test_loss`, under the language-model name), `tokens` (trained on so
+//! far) and `lr` (of the epoch's last step).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pz_data::text::Corpus;
+use pz_spec::{PlannedModel, ProblemConfig};
+use pz_store::{CheckpointState, EpochRecord, LoadedCheckpoint, NamedTensor};
+use tch::{Device, Kind, Tensor};
+
+use super::data::{even_windows, Windows};
+use super::trainer::LmTrainer;
+use crate::population::{MemberEpoch, Population};
+use crate::{run_population, Error, Outcome, Run};
+
+/// One GPT-2, its corpus and its fixed evaluation windows.
+pub(crate) struct LmTraining<'a> {
+    trainer: LmTrainer,
+    corpus: &'a Corpus,
+    steps_per_epoch: u64,
+    /// Fixed validation windows (each epoch's test numbers) and training windows (epoch 0's
+    /// train loss).
+    val: Windows,
+    train: Windows,
+}
+
+impl<'a> LmTraining<'a> {
+    /// The model of `plan` from its seed, with its windows on `device`.
+    ///
+    /// # Errors
+    /// A model that does not build, or a corpus too short for its context.
+    pub(crate) fn new(plan: &PlannedModel, corpus: &'a Corpus, device: Device) -> Result<Self, Error> {
+        let config = &plan.config;
+        let ProblemConfig::Text(text) = &config.problem else {
+            return Err(Error::Config(format!("model {} is not a language model", plan.id())));
+        };
+        let shape = super::trainer::net_config(config)?;
+        let context = usize::try_from(shape.context).expect("positive");
+        let steps_per_epoch = text.steps_per_epoch(&config.train, u32::try_from(context).expect("small"));
+        let total = steps_per_epoch * u64::from(config.train.epochs);
+        let n = text.eval_windows as usize;
+        Ok(Self {
+            trainer: LmTrainer::new(config, total, device)?,
+            val: even_windows(&corpus.val, n, context, device)?,
+            train: even_windows(&corpus.train, n, context, device)?,
+            corpus,
+            steps_per_epoch,
+        })
+    }
+}
+
+impl Population for LmTraining<'_> {
+    fn members(&self) -> usize {
+        1
+    }
+
+    fn steps_per_epoch(&self) -> u64 {
+        self.steps_per_epoch
+    }
+
+    fn steps(&self) -> u64 {
+        self.trainer.steps()
+    }
+
+    fn export(&self, _k: usize) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
+        self.trainer.checkpoint_tensors()
+    }
+
+    fn restore(&mut self, _k: usize, checkpoint: &LoadedCheckpoint, _model: &str) -> Result<(), Error> {
+        self.trainer.restore(checkpoint)
+    }
+
+    fn state(&self, epoch: u32) -> CheckpointState {
+        CheckpointState { epoch, step: self.trainer.steps(), rng: BTreeMap::new() }
+    }
+
+    fn initial(&mut self) -> Vec<MemberEpoch> {
+        let (loss, _) = self.trainer.evaluate(&self.train);
+        vec![MemberEpoch { train_loss: loss, extra: BTreeMap::new() }]
+    }
+
+    fn train_epoch(
+        &mut self,
+        _epoch: u32,
+        stop: &AtomicBool,
+        on_steps: &mut dyn FnMut(u64),
+    ) -> Result<Option<Vec<MemberEpoch>>, Error> {
+        // Summed on the device: one host synchronization an epoch, not one a step.
+        let mut sum = Tensor::zeros([], (Kind::Double, self.trainer.model.device()));
+        for _ in 0..self.steps_per_epoch {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            sum += self.trainer.train_step(&self.corpus.train)?.to_kind(Kind::Double);
+            on_steps(1);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let train_loss = sum.double_value(&[]) / self.steps_per_epoch as f64;
+        Ok(Some(vec![MemberEpoch { train_loss, extra: BTreeMap::new() }]))
+    }
+
+    fn records(&self, epoch: u32, train: Vec<MemberEpoch>) -> Vec<EpochRecord> {
+        let (val_loss, val_accuracy) = self.trainer.evaluate(&self.val);
+        train
+            .into_iter()
+            .map(|m| {
+                let mut extra = m.extra;
+                extra.insert("val_loss".to_string(), serde_json::json!(val_loss));
+                extra.insert("tokens".to_string(), serde_json::json!(self.trainer.tokens()));
+                if epoch > 0 {
+                    extra.insert("lr".to_string(), serde_json::json!(self.trainer.last_lr()));
+                }
+                EpochRecord {
+                    epoch,
+                    train_loss: m.train_loss,
+                    test_loss: val_loss,
+                    test_error: 1.0 - val_accuracy,
+                    step: self.trainer.steps(),
+                    extra,
+                }
+            })
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        let c = self.trainer.model.config();
+        format!("parameters={} heads={} context={}", self.trainer.model.parameter_count(), c.heads, c.context)
+    }
+}
+
+/// Train one GPT-2 to its last epoch through the one loop, resuming from its newest intact
+/// checkpoint that its results reach.
+///
+/// # Errors
+/// As [`run_population`], and a model or corpus that does not fit.
+pub(crate) fn train_lm_model(run: &Run, plan: &PlannedModel, corpus: &Corpus) -> Result<Outcome, Error> {
+    let mut training = LmTraining::new(plan, corpus, run.device)?;
+    run_population(run, std::slice::from_ref(plan), &mut training)
+}

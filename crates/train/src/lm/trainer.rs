@@ -1,0 +1,191 @@
+//! One GPT-2 and its nanoGPT recipe: AdamW with decay on matrices only, warm-up then cosine
+//! decay, gradient clipping, random windows per (seed, step), gradient accumulation over
+//! micro-batches, bf16 autocast on CUDA; evaluation on fixed windows; the checkpoint in and out.
+
+use pz_data::text::TokenFile;
+use pz_models::gpt2::Gpt2;
+use pz_models::{tensor_from_named, tensor_to_named};
+use pz_spec::{ModelConfig, Precision, ResolvedModel};
+use pz_store::{LoadedCheckpoint, NamedTensor};
+use tch::{Device, Kind, Tensor};
+
+use super::adamw::{clip_grad_norm, AdamW};
+use super::data::{loss_sum_and_correct, training_windows, windows_at_once, Windows};
+use super::schedule::LrSchedule;
+use crate::Error;
+
+/// A GPT-2 in training.
+pub(crate) struct LmTrainer {
+    pub(crate) model: Gpt2,
+    /// The model's parameters in state-dict order (the tied embedding once).
+    params: Vec<Tensor>,
+    opt: AdamW,
+    schedule: LrSchedule,
+    seed: u64,
+    /// Windows per step, windows per forward pass, tokens per window.
+    batch: usize,
+    micro: usize,
+    context: usize,
+    grad_clip: f64,
+    bf16: bool,
+}
+
+/// The network shape of a resolved GPT-2 model.
+///
+/// # Errors
+/// A config that is not a GPT-2 (validation makes it one).
+pub(crate) fn net_config(config: &ResolvedModel) -> Result<pz_models::gpt2::Gpt2Config, Error> {
+    let ModelConfig::Gpt2(g) = &config.model else {
+        return Err(Error::Config(format!("model {} is not a GPT-2", config.model_id)));
+    };
+    Ok(pz_models::gpt2::Gpt2Config {
+        vocab_size: i64::from(g.vocab_size),
+        context: i64::from(g.context),
+        model_dim: i64::from(g.model_dim),
+        depth: i64::from(g.depth),
+        heads: i64::from(g.heads()),
+    })
+}
+
+impl LmTrainer {
+    /// The model initialized from its seed, with fresh AdamW state, to train `total_steps`
+    /// steps (the schedule's length).
+    ///
+    /// # Errors
+    /// A config that does not build.
+    pub(crate) fn new(config: &ResolvedModel, total_steps: u64, device: Device) -> Result<Self, Error> {
+        let shape = net_config(config)?;
+        let model = Gpt2::new(&shape, device, config.seed)
+            .map_err(|e| Error::Config(format!("model {}: {e}", config.model_id)))?;
+        let t = &config.train;
+        let params = model.parameters();
+        // nanoGPT's groups: every tensor of two or more dims decays (Gpt2::decayed_parameters).
+        let decays = params.iter().map(|p| p.dim() >= 2).collect();
+        let opt =
+            AdamW::new(&params, model.parameter_names(), decays, t.adam_betas, t.adam_eps, t.weight_decay);
+        if !device.is_cuda() && t.precision != Precision::Float32 {
+            tracing::warn!(model = %config.model_id, "train.precision applies on CUDA only; this CPU run is float32");
+        }
+        let batch = t.batch_size as usize;
+        let micro = if t.micro_batch == 0 { batch } else { (t.micro_batch as usize).min(batch) };
+        Ok(Self {
+            params,
+            opt,
+            schedule: LrSchedule::new(t, total_steps),
+            seed: config.seed,
+            batch,
+            micro,
+            context: usize::try_from(shape.context).expect("positive"),
+            grad_clip: t.grad_clip,
+            bf16: device.is_cuda() && t.precision == Precision::Bf16Autocast,
+            model,
+        })
+    }
+
+    /// Optimizer steps taken.
+    pub(crate) fn steps(&self) -> u64 {
+        self.opt.steps()
+    }
+
+    /// The learning rate of the last step taken.
+    pub(crate) fn last_lr(&self) -> f64 {
+        self.schedule.lr_at(self.steps().saturating_sub(1))
+    }
+
+    /// Tokens trained on so far.
+    pub(crate) fn tokens(&self) -> u64 {
+        self.steps() * (self.batch * self.context) as u64
+    }
+
+    /// Windows run forward at once: a micro-batch (the memory a training pass holds).
+    fn micro_batch(&self) -> i64 {
+        i64::try_from(self.micro).expect("small")
+    }
+
+    /// One optimizer step on this step's windows of `train`; the batch's mean loss (0-dim,
+    /// on the device, detached).
+    ///
+    /// # Errors
+    /// A training file too short for a window.
+    pub(crate) fn train_step(&mut self, train: &TokenFile) -> Result<Tensor, Error> {
+        let step = self.steps();
+        let windows =
+            training_windows(train, self.seed, step, self.batch, self.context, self.model.device())?;
+        for p in &self.params {
+            p.shallow_clone().zero_grad();
+        }
+        // Micro-batches of the same windows: the gradient of the batch mean whatever the split.
+        let mut loss_sum = Tensor::zeros([], (Kind::Float, self.model.device()));
+        #[allow(clippy::cast_precision_loss)]
+        for part in windows.chunks(self.micro_batch()) {
+            let share = part.len() as f64 / self.batch as f64;
+            let loss = self.autocast(|| self.model.loss(&part.inputs, &part.targets)) * share;
+            loss.backward();
+            loss_sum += loss.detach().to_kind(Kind::Float);
+        }
+        let grads: Vec<Tensor> = self.params.iter().map(Tensor::grad).collect();
+        if self.grad_clip > 0.0 {
+            let _norm = clip_grad_norm(&grads, self.grad_clip);
+        }
+        let lr = self.schedule.lr_at(step);
+        self.opt.step(&self.params, &grads, lr);
+        Ok(loss_sum)
+    }
+
+    /// Mean loss (nats per token) and next-token accuracy on `windows`, at most a micro-batch
+    /// at once (on the CPU, fewer: [`windows_at_once`]).
+    pub(crate) fn evaluate(&self, windows: &Windows) -> (f64, f64) {
+        tch::no_grad(|| {
+            let device = self.model.device();
+            let mut loss = Tensor::zeros([], (Kind::Double, device));
+            let mut correct = Tensor::zeros([], (Kind::Int64, device));
+            for part in windows.chunks(windows_at_once(&self.model, self.micro_batch())) {
+                let logits = self.autocast(|| self.model.forward(&part.inputs));
+                let (l, c) = loss_sum_and_correct(&logits, &part.targets);
+                loss += l;
+                correct += c;
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let tokens = windows.inputs.numel() as f64;
+            #[allow(clippy::cast_precision_loss)]
+            (loss.double_value(&[]) / tokens, correct.int64_value(&[]) as f64 / tokens)
+        })
+    }
+
+    /// `f` under bf16 autocast when the recipe asks for it (CUDA only).
+    fn autocast<T>(&self, f: impl FnOnce() -> T) -> T {
+        if self.bf16 {
+            pz_device::with_bf16_autocast(f)
+        } else {
+            f()
+        }
+    }
+
+    /// The checkpoint: the state dict under Hugging Face's names, and AdamW's state.
+    pub(crate) fn checkpoint_tensors(&self) -> (Vec<NamedTensor>, Vec<NamedTensor>) {
+        let optimizer = self.opt.state_tensors().iter().map(|(n, t)| tensor_to_named(n, t)).collect();
+        (self.model.named_tensors(), optimizer)
+    }
+
+    /// Restore model and optimizer from a checkpoint.
+    ///
+    /// # Errors
+    /// Missing, unknown or misshapen tensors.
+    pub(crate) fn restore(&mut self, checkpoint: &LoadedCheckpoint) -> Result<(), Error> {
+        self.model.load_named(&checkpoint.model)?;
+        let device = self.model.device();
+        let state = checkpoint
+            .optimizer
+            .iter()
+            .map(|t| {
+                let tensor = tensor_from_named(t).ok_or_else(|| {
+                    Error::Checkpoint(format!("tensor {} has an unsupported dtype", t.name))
+                })?;
+                Ok((t.name.clone(), tensor.to_device(device)))
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.opt
+            .load_state(&self.params, &state)
+            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))
+    }
+}
