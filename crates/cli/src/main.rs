@@ -49,6 +49,16 @@ enum Command {
     Report(commands::report::Args),
     /// Print the phase of every grid cell (Yang et al. once measured; thresholds: [phases]).
     Phases(commands::phases::Args),
+    /// Average, interpolate or ensemble a trained zoo's models per cell (applications.json).
+    Apply(commands::apply::Args),
+    /// Import a PTMZ experiment folder (Ray Tune trials, torch.save checkpoints) as a zoo.
+    Import(commands::import::Args),
+    /// Export a ResNet zoo as PTMZ trial folders with torch.load-able checkpoints.
+    Export(commands::export::Args),
+    /// Work on a shared zoo: claim units, train them, until none is left (docs/CLUSTER.md).
+    Work(commands::work::Args),
+    /// Submit workers of a zoo as a Slurm job array (docs/CLUSTER.md).
+    Submit(commands::submit::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +74,11 @@ fn main() -> ExitCode {
         Command::Status { dir } => commands::status::run(&dir),
         Command::Plot(args) => commands::plot::run_args(&args),
         Command::Phases(args) => commands::phases::run(&args),
+        Command::Apply(args) => commands::apply::run(&args),
+        Command::Import(args) => commands::import::run(&args, progress),
+        Command::Export(args) => commands::export::run(&args, progress),
+        Command::Work(args) => commands::work::run(&args, &model_logs),
+        Command::Submit(args) => commands::submit::run(&args),
         Command::Report(args) => commands::report::run(&args).map(|path| {
             let _ = writeln!(std::io::stdout(), "wrote {}", path.display());
             ExitCode::SUCCESS

@@ -9,6 +9,8 @@
 
 pub mod pack;
 mod pool;
+pub mod slurm;
 
 pub use pack::{Cost, PackQueue};
 pub use pool::{panic_message, Error, Flow, Pool};
+pub use slurm::{SlurmError, SlurmJob, Submitted};

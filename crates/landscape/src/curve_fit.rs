@@ -66,7 +66,7 @@ pub fn train_bezier_middle(
     theta0: &[Tensor],
     theta2: &[Tensor],
     cfg: &CurveTraining,
-) -> Vec<Tensor> {
+) -> CurveFit {
     let theta0 = detach_members(theta0);
     let theta2 = detach_members(theta2);
     let pairs = members_of(&theta0);
@@ -76,6 +76,7 @@ pub fn train_bezier_middle(
     let mut momentum: Option<Vec<Tensor>> = None;
     let mut streams = MemberStreams::for_members(cfg.seed, &cfg.streams, pairs);
     let mut lr = cfg.lr;
+    let mut epoch_losses = Vec::with_capacity(cfg.epochs);
     for epoch in 1..=cfg.epochs {
         lr = curve_lr(cfg.lr, epoch, cfg.epochs, cfg.ptmz_compat, lr);
         let mut epoch_loss = vec![0.0; pairs];
@@ -99,8 +100,47 @@ pub fn train_bezier_middle(
             momentum = Some(buffers);
         }
         tracing::debug!(epoch, lr, ?epoch_loss, "curve training epoch (summed regularised loss per pair)");
+        #[allow(clippy::cast_precision_loss)]
+        let steps = cfg.steps_per_epoch.max(1) as f64;
+        epoch_losses.push(epoch_loss.iter().map(|s| s / steps).collect());
     }
-    detach_members(&theta1)
+    CurveFit { middle: detach_members(&theta1), epoch_losses }
+}
+
+/// A trained curve: its middle point and how its training went.
+#[derive(Debug)]
+pub struct CurveFit {
+    /// θ₁, `[P, …]` per tensor, detached.
+    pub middle: Vec<Tensor>,
+    /// `epoch_losses[e][p]`: pair p's mean regularised training loss over epoch e (0-based).
+    pub epoch_losses: Vec<Vec<f64>>,
+}
+
+/// The relative fall of the last epoch's mean loss below the previous one under which a
+/// curve's training counts as converged ("its loss stopped falling").
+pub const CONVERGED_FALL: f64 = 0.01;
+
+impl CurveFit {
+    /// Per pair: whether its loss stopped falling — the last epoch's mean loss is at least
+    /// (1 − [`CONVERGED_FALL`]) × the previous epoch's. With one epoch nothing can be said:
+    /// `false`.
+    #[must_use]
+    pub fn converged(&self) -> Vec<bool> {
+        let pairs = self.epoch_losses.first().map_or(0, Vec::len);
+        match self.epoch_losses.as_slice() {
+            [.., before, last] => {
+                before.iter().zip(last).map(|(b, l)| *l >= (1.0 - CONVERGED_FALL) * b).collect()
+            }
+            _ => vec![false; pairs],
+        }
+    }
+}
+
+/// The straight line between the endpoints as a Bézier curve: its middle point is the
+/// endpoints' midpoint ((1−t)²θ₀ + 2t(1−t)·½(θ₀+θ₂) + t²θ₂ = (1−t)θ₀ + tθ₂).
+#[must_use]
+pub fn straight_middle(theta0: &[Tensor], theta2: &[Tensor]) -> Vec<Tensor> {
+    theta0.iter().zip(theta2).map(|(a, c)| (a.detach() + c.detach()) * 0.5).collect()
 }
 
 /// Evaluate P curves at t ∈ linspace(0, 1, points): `result[i][j][p]` is metric j of pair p
@@ -167,9 +207,11 @@ mod tests {
         let (a, b) = ends();
         let straight: Vec<Tensor> = vec![(&a[0] + &b[0]) * 0.5];
         let cfg = CurveTraining { steps_per_epoch: 50, ..CurveTraining::ptmz(50) };
-        let bend = train_bezier_middle(ring_loss, &a, &b, &cfg);
+        let fit = train_bezier_middle(ring_loss, &a, &b, &cfg);
+        let bend = &fit.middle;
+        assert_eq!(straight_middle(&a, &b)[0], straight[0]);
         let (line_max, line_mc) = max_along(&straight);
-        let (bend_max, bend_mc) = max_along(&bend);
+        let (bend_max, bend_mc) = max_along(bend);
         for p in 0..2 {
             assert!(line_max[p] > 0.5, "pair {p}: straight max {}", line_max[p]);
             assert!(bend_max[p] < 0.2 * line_max[p], "pair {p}: {} vs straight {}", bend_max[p], line_max[p]);
@@ -180,13 +222,25 @@ mod tests {
                 bend_mc[p]
             );
         }
+        // PTMZ's 10 epochs of 50 steps: the loss fell and then stopped falling.
+        assert_eq!(fit.epoch_losses.len(), cfg.epochs);
+        assert!(fit.epoch_losses[cfg.epochs - 1][0] < 0.5 * fit.epoch_losses[0][0], "{:?}", fit.epoch_losses);
+        assert_eq!(fit.converged(), vec![true, true]);
+    }
+
+    #[test]
+    fn a_curve_still_falling_is_not_converged() {
+        let fit = CurveFit { middle: Vec::new(), epoch_losses: vec![vec![1.0, 1.0], vec![0.5, 0.995]] };
+        assert_eq!(fit.converged(), vec![false, true]);
+        let one = CurveFit { middle: Vec::new(), epoch_losses: vec![vec![1.0]] };
+        assert_eq!(one.converged(), vec![false]);
     }
 
     #[test]
     fn each_pair_trains_as_if_it_were_alone() {
         let (a, b) = ends();
         let cfg = CurveTraining { steps_per_epoch: 10, epochs: 3, ..CurveTraining::ptmz(10) };
-        let both = train_bezier_middle(ring_loss, &a, &b, &cfg);
+        let both = train_bezier_middle(ring_loss, &a, &b, &cfg).middle;
         let first = |v: &[Tensor]| vec![v[0].narrow(0, 0, 1)];
         let alone = train_bezier_middle(
             |phi: &[Tensor]| {
@@ -197,7 +251,8 @@ mod tests {
             &first(&a),
             &first(&b),
             &cfg,
-        );
+        )
+        .middle;
         let diff = f64::try_from((both[0].narrow(0, 0, 1) - &alone[0]).abs().max()).unwrap();
         assert!(diff < 1e-14, "{diff}");
         // The bend moved away from the midpoint.
@@ -231,7 +286,7 @@ mod tests {
             streams: Vec::new(),
             ptmz_compat: false,
         };
-        let theta1 = train_bezier_middle(loss, &theta0, &theta2, &cfg);
+        let theta1 = train_bezier_middle(loss, &theta0, &theta2, &cfg).middle;
         let series = evaluate_curve(|t| vec![f(&t[0])], &theta0, &theta1, &theta2, 5);
         mode_connectivity(&series.iter().map(|at_t| at_t[0][0]).collect::<Vec<_>>())
     }

@@ -7,6 +7,7 @@ use pz_spec::{PhaseThresholds, Plan};
 use pz_store::{collect_epoch_rows, write_epoch_index, EpochIndexRow, MetricKey, ZooDir};
 
 use crate::view::mean;
+use crate::yang::mc_scale_field;
 use crate::{label_cell_yang, loss_threshold, CellMetrics, Result};
 
 /// A cell at an epoch: (load value bits, temperature value bits, epoch).
@@ -28,7 +29,15 @@ pub fn label_epoch_rows(rows: &mut [EpochIndexRow], t: &PhaseThresholds) {
         let mc = of(&|r| r.metrics.get(&t.mc_metric).copied());
         let (Some(train_loss), Some(mc)) = (of(&|r| r.train_loss), mc) else { continue };
         let cka = of(&|r| r.metrics.get(MetricKey::Cka.as_str()).copied());
-        by_epoch.entry(key.2).or_default().push((*key, CellMetrics { train_loss, mc: Some(mc), cka }));
+        let mc_scale = match mc_scale_field(&t.mc_metric) {
+            Some("train_loss") => Some(train_loss),
+            Some(_) => of(&|r| r.test_loss),
+            None => None,
+        };
+        by_epoch
+            .entry(key.2)
+            .or_default()
+            .push((*key, CellMetrics { train_loss, mc: Some(mc), cka, mc_scale }));
     }
     for measured in by_epoch.values() {
         let losses: Vec<f64> = measured.iter().map(|(_, c)| c.train_loss).collect();

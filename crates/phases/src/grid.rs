@@ -5,6 +5,7 @@ use pz_spec::PhaseThresholds;
 use pz_store::MetricKey;
 use serde::Serialize;
 
+use crate::yang::mc_scale_field;
 use crate::{
     label_cell, label_cell_yang, loss_threshold, CellLabel, CellMetrics, Phase, PhaseLabel, ZooView,
 };
@@ -22,6 +23,11 @@ pub struct GridCell {
     pub mc: Option<f64>,
     /// Seed-mean CKA.
     pub cka: Option<f64>,
+    /// Seed-mean loss that scales a relative mc dead zone (`yang::mc_scale_field`).
+    pub mc_scale: Option<f64>,
+    /// The share of the cell's seed pairs whose curve training converged (`curve_converged`);
+    /// below 1, the cell's mc is flagged as unreliable.
+    pub curve_converged: Option<f64>,
     /// The Yang et al. label, when mode connectivity is known somewhere in the grid.
     pub yang: Option<PhaseLabel>,
     /// The first label (train loss and test error), for zoos.
@@ -105,8 +111,11 @@ pub fn label_grid(
     let any_mc = cells.iter().any(|c| c.mc.is_some());
     for c in &mut cells {
         if let (Some(train_loss), true) = (c.train_loss, any_mc) {
-            c.yang =
-                Some(label_cell_yang(&CellMetrics { train_loss, mc: c.mc, cka: c.cka }, &thresholds, tau));
+            c.yang = Some(label_cell_yang(
+                &CellMetrics { train_loss, mc: c.mc, cka: c.cka, mc_scale: c.mc_scale },
+                &thresholds,
+                tau,
+            ));
         }
     }
     LabelledGrid {
@@ -128,17 +137,25 @@ pub fn label_zoo(view: &ZooView) -> LabelledGrid {
     let (g, t) = (&spec.grid, spec.phases.clone());
     let mc = view.metric_grid(&t.mc_metric);
     let cka = view.metric_grid(MetricKey::Cka.as_str());
+    let converged = view.metric_grid(MetricKey::CurveConverged.as_str());
     let mut cells = Vec::new();
     for (ti, tv) in g.temperature.values.iter().enumerate() {
         for (li, lv) in g.load.values.iter().enumerate() {
             let loss = view.cell_mean(li, ti, |r| r.train_loss);
             let error = view.cell_mean(li, ti, |r| r.test_error);
+            let mc_scale = match mc_scale_field(&t.mc_metric) {
+                Some("train_loss") => loss,
+                Some(_) => view.cell_mean(li, ti, |r| r.test_loss),
+                None => None,
+            };
             cells.push(GridCell {
                 load: *lv,
                 temperature: *tv,
                 train_loss: loss,
                 mc: mc[ti][li],
                 cka: cka[ti][li],
+                mc_scale,
+                curve_converged: converged[ti][li],
                 yang: None,
                 first: loss.zip(error).and_then(|(l, e)| label_cell(l, e, &t)),
             });
@@ -165,6 +182,8 @@ mod tests {
             train_loss: Some(train_loss),
             mc,
             cka: Some(cka),
+            mc_scale: None,
+            curve_converged: None,
             yang: None,
             first: None,
         }

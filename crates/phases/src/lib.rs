@@ -30,6 +30,7 @@
 
 mod epochs;
 mod error;
+mod explain;
 mod first;
 mod grid;
 mod status;
@@ -41,9 +42,12 @@ mod yang;
 
 pub use epochs::{label_epoch_rows, write_labelled_index};
 pub use error::{Error, Result};
+pub use explain::{coverage, explain_cell};
 pub use first::{label_cell, CellLabel, FirstLabel};
 pub use grid::{label_grid, label_zoo, GridCell, LabelledGrid};
 pub use status::{zoo_status, CellStatus, StateCounts, ZooStatus};
 pub use summary::{label_summary, ptmz_thresholds, PTMZ_MC_METRIC};
 pub use view::ZooView;
-pub use yang::{label_cell_yang, loss_threshold, CellMetrics, Margins, Phase, PhaseLabel};
+pub use yang::{
+    label_cell_yang, loss_threshold, mc_dead_zone, mc_scale_field, CellMetrics, Margins, Phase, PhaseLabel,
+};

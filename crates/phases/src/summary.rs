@@ -71,6 +71,8 @@ fn summary_grid(rows: &[PtmzSummaryRow], thresholds: PhaseThresholds) -> Option<
                 train_loss: mean(e[0]),
                 mc: mean(e[1]),
                 cka: mean(e[2]),
+                mc_scale: None, // PTMZ's mc is of train error: an absolute dead zone
+                curve_converged: None,
                 yang: None,
                 first: None,
             });

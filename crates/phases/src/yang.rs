@@ -2,6 +2,9 @@
 //!
 //! Rule, with τ_L the loss threshold, ε the mode-connectivity dead zone and τ_CKA the CKA split:
 //!
+//! ε is absolute (`mc_epsilon`) or, for loss metrics with `mc_epsilon_relative`, that fraction
+//! of the cell's loss ([`mc_dead_zone`]).
+//!
 //! | train loss | mc | CKA | phase |
 //! |---|---|---|---|
 //! | > τ_L (high) | < −ε (barrier) | – | I: under-fitted and under-sized |
@@ -26,6 +29,30 @@ pub struct CellMetrics {
     pub mc: Option<f64>,
     /// CKA between seeds.
     pub cka: Option<f64>,
+    /// The seed-mean loss of the kind `mc_metric` measures (train or test loss), the scale of a
+    /// relative dead zone ([`mc_dead_zone`]); `None` for error metrics or when unknown.
+    pub mc_scale: Option<f64>,
+}
+
+/// The loss whose seed mean scales a relative dead zone for `mc_metric`: `Some("train_loss")`
+/// for `mc_train_loss`, `Some("test_loss")` for `mc_test_loss`, `None` for errors.
+#[must_use]
+pub fn mc_scale_field(mc_metric: &str) -> Option<&'static str> {
+    match mc_metric {
+        "mc_train_loss" => Some("train_loss"),
+        "mc_test_loss" => Some("test_loss"),
+        _ => None,
+    }
+}
+
+/// The dead zone ε of a cell: `mc_epsilon_relative` × its loss scale where that applies and is
+/// known, else the absolute `mc_epsilon`.
+#[must_use]
+pub fn mc_dead_zone(t: &PhaseThresholds, mc_scale: Option<f64>) -> f64 {
+    match (t.mc_epsilon_relative, mc_scale_field(&t.mc_metric), mc_scale) {
+        (Some(k), Some(_), Some(scale)) if scale.is_finite() => k * scale.abs(),
+        _ => t.mc_epsilon,
+    }
 }
 
 /// A Yang et al. phase.
@@ -88,6 +115,8 @@ pub struct PhaseLabel {
     pub reason: String,
     /// The loss threshold used (absolute, or relative to the zoo).
     pub loss_threshold: f64,
+    /// The mode-connectivity dead zone ε used (absolute, or relative to the cell's loss).
+    pub mc_epsilon: f64,
     /// Distances to the thresholds.
     pub margins: Margins,
 }
@@ -104,15 +133,17 @@ pub fn loss_threshold(t: &PhaseThresholds, cell_losses: &[f64]) -> f64 {
 /// The phase of one cell (module doc), with τ_L already resolved by [`loss_threshold`].
 #[must_use]
 pub fn label_cell_yang(cell: &CellMetrics, t: &PhaseThresholds, loss_threshold: f64) -> PhaseLabel {
+    let epsilon = mc_dead_zone(t, cell.mc_scale);
     let margins = Margins {
         train_loss: (cell.train_loss / loss_threshold).log10(),
-        mc: cell.mc.map(|mc| mc.abs() - t.mc_epsilon),
+        mc: cell.mc.map(|mc| mc.abs() - epsilon),
         cka: cell.cka.map(|c| c - t.cka),
     };
     let label = |phase: Option<Phase>, reason: &str| PhaseLabel {
         phase,
         reason: reason.to_string(),
         loss_threshold,
+        mc_epsilon: epsilon,
         margins,
     };
     if !cell.train_loss.is_finite() {
@@ -122,8 +153,8 @@ pub fn label_cell_yang(cell: &CellMetrics, t: &PhaseThresholds, loss_threshold: 
         return label(None, "mode connectivity not measured (run phasezoo metrics)");
     };
     let high_loss = cell.train_loss > loss_threshold;
-    let barrier = mc < -t.mc_epsilon;
-    let under_trained = mc > t.mc_epsilon;
+    let barrier = mc < -epsilon;
+    let under_trained = mc > epsilon;
     match (high_loss, barrier, under_trained) {
         (true, true, _) => label(Some(Phase::I), ""),
         (true, false, true) => label(Some(Phase::II), ""),
@@ -149,7 +180,7 @@ mod tests {
     }
 
     fn phase(train_loss: f64, mc: f64, cka: f64) -> Option<Phase> {
-        let cell = CellMetrics { train_loss, mc: Some(mc), cka: Some(cka) };
+        let cell = CellMetrics { train_loss, mc: Some(mc), cka: Some(cka), mc_scale: None };
         label_cell_yang(&cell, &t(), 0.1).phase
     }
 
@@ -173,25 +204,47 @@ mod tests {
 
     #[test]
     fn combinations_outside_the_taxonomy_get_a_reason() {
-        let cell = CellMetrics { train_loss: 0.9, mc: Some(0.0), cka: Some(0.9) };
+        let cell = CellMetrics { train_loss: 0.9, mc: Some(0.0), cka: Some(0.9), mc_scale: None };
         let l = label_cell_yang(&cell, &t(), 0.1);
         assert_eq!(l.phase, None);
         assert!(l.reason.contains("between I and II"), "{}", l.reason);
-        let cell = CellMetrics { train_loss: 0.01, mc: Some(5.0), cka: Some(0.9) };
+        let cell = CellMetrics { train_loss: 0.01, mc: Some(5.0), cka: Some(0.9), mc_scale: None };
         assert!(label_cell_yang(&cell, &t(), 0.1).reason.contains("under-trained ends"));
-        let cell = CellMetrics { train_loss: 0.01, mc: None, cka: None };
+        let cell = CellMetrics { train_loss: 0.01, mc: None, cka: None, mc_scale: None };
         assert!(label_cell_yang(&cell, &t(), 0.1).reason.contains("run phasezoo metrics"));
-        let cell = CellMetrics { train_loss: 0.01, mc: Some(0.0), cka: None };
+        let cell = CellMetrics { train_loss: 0.01, mc: Some(0.0), cka: None, mc_scale: None };
         assert!(label_cell_yang(&cell, &t(), 0.1).reason.contains("CKA not measured"));
     }
 
     #[test]
     fn margins_measure_the_distance_to_each_threshold() {
-        let cell = CellMetrics { train_loss: 1.0, mc: Some(-3.5), cka: Some(0.5) };
+        let cell = CellMetrics { train_loss: 1.0, mc: Some(-3.5), cka: Some(0.5), mc_scale: None };
         let m = label_cell_yang(&cell, &t(), 0.1).margins;
         assert!((m.train_loss - 1.0).abs() < 1e-12);
         assert!((m.mc.unwrap() - 2.0).abs() < 1e-12);
         assert!((m.cka.unwrap() + 0.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_relative_dead_zone_scales_with_the_cells_loss_for_loss_metrics_only() {
+        let rel = PhaseThresholds {
+            mc_metric: "mc_train_loss".into(),
+            mc_epsilon: 1e-3,
+            mc_epsilon_relative: Some(0.1),
+            ..t()
+        };
+        // Loss 1e-4, mc -5e-5: a barrier of half the loss is beyond 10 % (ε = 1e-5) → III,
+        // where the absolute ε = 1e-3 would call it connected.
+        let cell = CellMetrics { train_loss: 1e-4, mc: Some(-5e-5), cka: Some(0.9), mc_scale: Some(1e-4) };
+        let l = label_cell_yang(&cell, &rel, 0.1);
+        assert_eq!(l.phase, Some(Phase::III));
+        assert!((l.mc_epsilon - 1e-5).abs() < 1e-18 && (l.margins.mc.unwrap() - 4e-5).abs() < 1e-15);
+        let absolute = PhaseThresholds { mc_epsilon_relative: None, ..rel.clone() };
+        assert_eq!(label_cell_yang(&cell, &absolute, 0.1).phase, Some(Phase::IVB));
+        // Unknown scale, or an error metric: the absolute ε.
+        assert_eq!(mc_dead_zone(&rel, None), 1e-3);
+        let errors = PhaseThresholds { mc_metric: "mc_train_error".into(), ..rel };
+        assert_eq!(mc_dead_zone(&errors, Some(0.5)), 1e-3);
     }
 
     #[test]

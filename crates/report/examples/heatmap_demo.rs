@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use pz_report::{write_heatmap, ColorScale, GridAxis, Heatmap};
+use pz_report::{write_heatmap, ColorMap, ColorScale, GridAxis, Heatmap};
 
 fn main() -> Result<(), pz_report::Error> {
     let out = std::env::args_os().nth(1).map_or_else(|| PathBuf::from("target/heatmap-demo"), PathBuf::from);
@@ -28,6 +28,8 @@ fn main() -> Result<(), pz_report::Error> {
         y: GridAxis { name: "lr (Adam learning rate)".into(), values: lrs },
         values,
         scale: ColorScale::Auto,
+        colormap: ColorMap::Viridis,
+        center: None,
         colorbar_label: "relative L2 error".into(),
         annotate: true,
         cell_text: Vec::new(),
@@ -41,6 +43,8 @@ fn main() -> Result<(), pz_report::Error> {
         y: GridAxis { name: "y".into(), values: vec![0.1, 0.2] },
         values: vec![vec![Some(0.0), Some(1.0)], vec![None, Some(0.5)]],
         scale: ColorScale::Auto,
+        colormap: ColorMap::Viridis,
+        center: None,
         colorbar_label: "value".into(),
         annotate: true,
         cell_text: Vec::new(),
@@ -59,6 +63,8 @@ fn main() -> Result<(), pz_report::Error> {
             .map(|r| (0..24).map(|c| Some(f64::from(r * 24 + c) / 191.0 * 0.7 + 0.2)).collect())
             .collect(),
         scale: ColorScale::Auto,
+        colormap: ColorMap::Viridis,
+        center: None,
         colorbar_label: "train loss".into(),
         annotate: true,
         cell_text: Vec::new(),

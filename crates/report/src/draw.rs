@@ -4,7 +4,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::colormap::{luminance, viridis};
+use crate::colormap::luminance;
 use crate::error::Error;
 use crate::heatmap::{validate_shape, Heatmap};
 use crate::layout::{self, cbar_y, cell_rect, Layout, LayoutInput, Rect};
@@ -112,7 +112,7 @@ fn draw_cells<DB: DrawingBackend>(
                 draw_missing(area, r)?;
                 continue;
             };
-            let colour = viridis(p.mapping.t(v));
+            let colour = p.mapping.colour(v);
             fill_rect(area, r, rgb(colour))?;
             let text = h.cell_text.get(row).and_then(|t| t.get(col)).cloned().flatten();
             if let Some(size) = font.or_else(|| text.as_ref().map(|_| annotation_size(l))) {
@@ -194,7 +194,7 @@ fn draw_colorbar<DB: DrawingBackend>(
     let span = f64::from((c.height() - 1).max(1));
     for y in c.y0..c.y1 {
         let t = f64::from(c.y1 - 1 - y) / span;
-        fill_rect(area, Rect { x0: c.x0, y0: y, x1: c.x1, y1: y + 1 }, rgb(viridis(t)))?;
+        fill_rect(area, Rect { x0: c.x0, y0: y, x1: c.x1, y1: y + 1 }, rgb(p.mapping.colour_at(t)))?;
     }
     area.draw(&Rectangle::new([(c.x0, c.y0), (c.x1 - 1, c.y1 - 1)], BLACK.stroke_width(1)))?;
     for (t, label) in &p.cbar_ticks {

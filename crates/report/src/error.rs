@@ -77,6 +77,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A zoo's JSON file could not be parsed.
+    #[error("cannot parse {path}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A model's files could not be read.
     #[error(transparent)]
     Store(#[from] pz_store::Error),

@@ -1,5 +1,6 @@
 //! The input description of a heatmap and its validation.
 
+use crate::colormap::ColorMap;
 use crate::error::Error;
 
 /// One axis of the grid: a name with unit, and its values in grid order.
@@ -38,8 +39,14 @@ pub struct Heatmap {
     /// `values[row = y index][col = x index]`. `None` (or a non-finite value)
     /// is a missing cell: drawn grey and hatched, with no number.
     pub values: Vec<Vec<Option<f64>>>,
-    /// How values map to colours.
+    /// How values map to positions on the colour map.
     pub scale: ColorScale,
+    /// The colour map.
+    pub colormap: ColorMap,
+    /// A value drawn in the colour map's middle, for diverging maps (seaborn's `center`): the
+    /// colours span `center ± r`, `r` the larger distance from `center` to a finite value, and
+    /// the colour bar only the values' own range. `None`: the values' range spans the whole map.
+    pub center: Option<f64>,
     /// Label of the colour bar, e.g. `"relative L2 error"`.
     pub colorbar_label: String,
     /// Write the value into each cell (3 significant digits).
@@ -108,6 +115,8 @@ pub(crate) fn sample(values: Vec<Vec<Option<f64>>>) -> Heatmap {
         },
         values,
         scale: ColorScale::Auto,
+        colormap: ColorMap::Viridis,
+        center: None,
         colorbar_label: "relative L2 error".into(),
         annotate: false,
         cell_text: Vec::new(),

@@ -12,7 +12,7 @@
 //! [`write_zoo_report`] (`phasezoo report`). Like every library in the
 //! workspace it never prints; failures come back as [`Error`].
 //!
-//! The pure parts (the viridis colormap, tick formatting, colour-scale choice
+//! The pure parts (matplotlib's colour maps, tick formatting, colour-scale choice
 //! and the pixel layout) live in their own modules so they can be tested
 //! without touching files; drawing and atomic file writing are separate again.
 
@@ -29,6 +29,7 @@ mod ticks;
 mod write;
 mod zoo;
 
+pub use colormap::ColorMap;
 pub use error::Error;
 pub use heatmap::{ColorScale, GridAxis, Heatmap};
 pub use html::{render_html, Cell, Column, Curves, ModelRow, ModelTable, Panel, ReportPage};

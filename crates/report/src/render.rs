@@ -47,10 +47,10 @@ pub(crate) fn render_svg(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::colormap::{luminance, viridis};
+    use crate::colormap::{luminance, ColorMap};
     use crate::draw::{prepare, MISSING_FILL, MISSING_HATCH};
     use crate::font::ensure_font;
-    use crate::heatmap::sample;
+    use crate::heatmap::{sample, ColorScale};
     use crate::layout::{cbar_y, cell_rect, HEIGHT, WIDTH};
 
     fn pixel(buf: &[u8], (x, y): (i32, i32)) -> (u8, u8, u8) {
@@ -91,8 +91,12 @@ mod tests {
         let l = &p.layout;
         assert_eq!(pixel(&buf, cell_rect(l, 0, 0).center()), (68, 1, 84), "value 0, bottom left");
         assert_eq!(pixel(&buf, cell_rect(l, 0, 1).center()), (253, 231, 37), "value 1, bottom right");
-        assert_eq!(pixel(&buf, cell_rect(l, 1, 1).center()), viridis(0.5), "value 0.5, top right");
-        assert_eq!(viridis(0.5), (33, 145, 140));
+        assert_eq!(
+            pixel(&buf, cell_rect(l, 1, 1).center()),
+            ColorMap::Viridis.rgb(0.5),
+            "value 0.5, top right"
+        );
+        assert_eq!(ColorMap::Viridis.rgb(0.5), (33, 145, 140));
         let missing = pixel(&buf, cell_rect(l, 1, 0).center());
         let greys = [MISSING_FILL, MISSING_HATCH].map(|c| (c.0, c.1, c.2));
         assert!(greys.contains(&missing), "missing cell should be grey, got {missing:?}");
@@ -114,8 +118,72 @@ mod tests {
         let (p, buf) = rgb_of(&h);
         let l = &p.layout;
         let x = (l.cbar.x0 + l.cbar.x1) / 2;
-        assert_eq!(pixel(&buf, (x, cbar_y(l, 0.02))), viridis(0.02));
-        assert_eq!(pixel(&buf, (x, cbar_y(l, 0.98))), viridis(0.98));
+        assert_eq!(pixel(&buf, (x, cbar_y(l, 0.02))), ColorMap::Viridis.rgb(0.02));
+        assert_eq!(pixel(&buf, (x, cbar_y(l, 0.98))), ColorMap::Viridis.rgb(0.98));
+    }
+
+    #[test]
+    fn a_centred_diverging_map_puts_the_centre_in_the_middle_colour() {
+        // mc-like values centred at 0: -2 is the farther extreme (RdBu's dark red end), 0 the
+        // map's middle, 1 three quarters up (seaborn: Normalize(-2, 2)). matplotlib 3.11.2:
+        // RdBu(0) = (103, 0, 31), RdBu(0.5) = (246, 247, 247), RdBu(0.75) = (104, 171, 208).
+        let mut h = sample(vec![vec![Some(-2.0), Some(0.0), Some(1.0)]]);
+        h.scale = ColorScale::Linear;
+        h.colormap = ColorMap::RdBu;
+        h.center = Some(0.0);
+        let (p, buf) = rgb_of(&h);
+        let l = &p.layout;
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 0).center()), (103, 0, 31), "value -2");
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 1).center()), (246, 247, 247), "value 0, the centre");
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 2).center()), (104, 171, 208), "value 1");
+        // The colour bar spans the values only, -2 (dark red) to 1: the pixel row at bar
+        // position t shows RdBu at 0.5 + (-2 + 3 t) / 4.
+        let c = l.cbar;
+        let x = (c.x0 + c.x1) / 2;
+        let span = f64::from(c.height() - 1);
+        for y in [c.y1 - 2, (c.y0 + c.y1) / 2, c.y0 + 1] {
+            let t = f64::from(c.y1 - 1 - y) / span;
+            assert_eq!(
+                pixel(&buf, (x, y)),
+                ColorMap::RdBu.rgb(0.5 + (-2.0 + 3.0 * t) / 4.0),
+                "bar at t = {t}"
+            );
+        }
+        assert_eq!(pixel(&buf, (x, c.y1 - 2)), (103, 0, 31), "the bottom is RdBu's red end");
+    }
+
+    #[test]
+    fn cka_in_reversed_rdbu_centred_at_one() {
+        // CKA <= 1 centred at 1 (SPEC 6.2): 1 is RdBu_r's middle (247, 246, 246), the lowest
+        // value its dark blue end (5, 48, 97); the map's red half stays unused.
+        let mut h = sample(vec![vec![Some(0.2), Some(0.6), Some(1.0)]]);
+        h.scale = ColorScale::Linear;
+        h.colormap = ColorMap::RdBuR;
+        h.center = Some(1.0);
+        let (p, buf) = rgb_of(&h);
+        let l = &p.layout;
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 0).center()), (5, 48, 97), "value 0.2");
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 1).center()), ColorMap::RdBuR.rgb(0.25), "value 0.6");
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 2).center()), (247, 246, 246), "value 1, the centre");
+    }
+
+    #[test]
+    fn sequential_maps_colour_the_extremes_like_matplotlib() {
+        // matplotlib 3.11.2: cividis(0) = (0, 34, 78), cividis(1) = (254, 232, 56);
+        // viridis_r(0) = (253, 231, 37), viridis_r(0.5) = (33, 144, 141), viridis_r(1) = (68, 1, 84).
+        let mut h = sample(vec![vec![Some(-0.1), Some(0.0), Some(0.1)]]);
+        h.scale = ColorScale::Linear;
+        h.colormap = ColorMap::Cividis;
+        let (p, buf) = rgb_of(&h);
+        let l = &p.layout;
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 0).center()), (0, 34, 78));
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 2).center()), (254, 232, 56));
+        h.colormap = ColorMap::ViridisR;
+        let (p, buf) = rgb_of(&h);
+        let l = &p.layout;
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 0).center()), (253, 231, 37));
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 1).center()), (33, 144, 141));
+        assert_eq!(pixel(&buf, cell_rect(l, 0, 2).center()), (68, 1, 84));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 mod device;
 mod error;
+mod family_defaults;
 mod lm;
 mod load;
 mod memory;

@@ -55,7 +55,8 @@ impl ZooSpec {
     ///
     /// # Errors
     /// [`SpecError::Invalid`] with every problem found.
-    pub fn from_table(table: Table, origin: &str) -> Result<Self, SpecError> {
+    pub fn from_table(mut table: Table, origin: &str) -> Result<Self, SpecError> {
+        crate::family_defaults::fill_family_defaults(&mut table);
         let invalid = |problems| SpecError::Invalid { origin: origin.into(), problems };
         let spec = type_table(table.clone()).map_err(|p| invalid(vec![p]))?;
         let problems = validate(&spec, &table);

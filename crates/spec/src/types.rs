@@ -494,6 +494,11 @@ pub struct RunConfig {
     /// agree to rounding in every layout, so the key is not part of a model's identity.
     #[serde(default)]
     pub layout: Layout,
+    /// `phasezoo train` measures the zoo (`phasezoo metrics`) right after training, so that its
+    /// report ends with the phase map (`--no-metrics` skips it once). Default off; the embedded
+    /// zoo turns it on. Not part of a model's identity.
+    #[serde(default)]
+    pub metrics_after_training: bool,
 }
 
 /// Memory layout of image models on CUDA (CPU runs are always contiguous).
@@ -523,6 +528,7 @@ impl Default for RunConfig {
             graph: true,
             fused_kernels: true,
             layout: Layout::Auto,
+            metrics_after_training: false,
         }
     }
 }
@@ -550,6 +556,13 @@ pub struct PhaseThresholds {
     /// of train error; in the mc metric's units).
     #[serde(default = "default_mc_epsilon")]
     pub mc_epsilon: f64,
+    /// If set and `mc_metric` is a loss (`mc_train_loss`, `mc_test_loss`), the dead zone is
+    /// this fraction of the cell's seed-mean loss of that kind (the curve's endpoints) instead
+    /// of `mc_epsilon`: losses span orders of magnitude across a zoo (7e-5 … 0.5 in the
+    /// embedded PINN zoo), so one absolute ε is too wide for some cells and too narrow for
+    /// others. PINN zoos default to 0.1 (docs/FORMAT.md).
+    #[serde(default)]
+    pub mc_epsilon_relative: Option<f64>,
     /// Low-loss, connected cells with seed-mean CKA below this are IV-A (over-fitted), at or
     /// above IV-B (generalizing).
     #[serde(default = "default_cka_threshold")]
@@ -580,6 +593,7 @@ impl Default for PhaseThresholds {
             test_error: default_error_threshold(),
             mc_metric: default_mc_metric(),
             mc_epsilon: default_mc_epsilon(),
+            mc_epsilon_relative: None,
             cka: default_cka_threshold(),
         }
     }

@@ -12,7 +12,7 @@ use arrow_schema::{DataType, Field, Schema};
 use crate::{atomic_write, Error, MetricKey, Result, ZooDir};
 
 /// The metric columns, in order (docs/METRICS.md defines them); empty where not measured.
-pub const METRIC_COLUMNS: [&str; 8] = [
+pub const METRIC_COLUMNS: [&str; 9] = [
     MetricKey::HessianTopEv.as_str(),
     MetricKey::HessianTrace.as_str(),
     MetricKey::HessianTraceStdErr.as_str(),
@@ -22,6 +22,7 @@ pub const METRIC_COLUMNS: [&str; 8] = [
     // Classifiers only (empty for the PINN).
     MetricKey::McTrainError.as_str(),
     MetricKey::McTestError.as_str(),
+    MetricKey::WwAlpha.as_str(),
 ];
 
 /// Further result.json keys with a column of their own (image zoos: accuracies and the learning

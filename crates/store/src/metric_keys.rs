@@ -50,6 +50,19 @@ pub enum MetricKey {
     CurveTrainError,
     /// `curve_test_error`: the test error along the curve.
     CurveTestError,
+    /// `curve_converged`: the fraction of the cell's seed pairs whose curve training stopped
+    /// falling (last epoch's mean loss within 1 % of the previous epoch's; docs/METRICS.md).
+    CurveConverged,
+    /// `curve_diagnostics`: per seed pair, the values at every evaluated t of the curve and of
+    /// the straight line, and the curve's training loss per epoch (an object, docs/FORMAT.md).
+    CurveDiagnostics,
+    /// `ww_alpha`: the mean over a model's weight matrices of the power-law exponent of their
+    /// eigenvalue spectra (WeightWatcher's alpha; docs/METRICS.md, "Heavy-tail metrics").
+    WwAlpha,
+    /// `ww_alpha_weighted`: the mean of alpha × log10 λ_max.
+    WwAlphaWeighted,
+    /// `ww_layers`: per layer its name, alpha, xmin, KS distance D, tail size and λ_max.
+    WwLayers,
 }
 
 /// Appended to a Hessian key for the value measured on the test set (image zoos).
@@ -57,7 +70,7 @@ pub const TEST_SET_SUFFIX: &str = "_val";
 
 impl MetricKey {
     /// Every key, in the order above.
-    pub const ALL: [MetricKey; 18] = [
+    pub const ALL: [MetricKey; 23] = [
         Self::HessianTopEv,
         Self::HessianTopEvs,
         Self::HessianTrace,
@@ -76,6 +89,11 @@ impl MetricKey {
         Self::CurveTestLoss,
         Self::CurveTrainError,
         Self::CurveTestError,
+        Self::CurveConverged,
+        Self::CurveDiagnostics,
+        Self::WwAlpha,
+        Self::WwAlphaWeighted,
+        Self::WwLayers,
     ];
 
     /// Per quantity evaluated along a mode-connectivity curve (train loss, test loss, test
@@ -120,6 +138,11 @@ impl MetricKey {
             Self::CurveTestLoss => "curve_test_loss",
             Self::CurveTrainError => "curve_train_error",
             Self::CurveTestError => "curve_test_error",
+            Self::CurveConverged => "curve_converged",
+            Self::CurveDiagnostics => "curve_diagnostics",
+            Self::WwAlpha => "ww_alpha",
+            Self::WwAlphaWeighted => "ww_alpha_weighted",
+            Self::WwLayers => "ww_layers",
         }
     }
 

@@ -13,7 +13,7 @@ use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
 
-use crate::classify::ImageFamily;
+use crate::classify::{ImageFamily, WeightScores, WeightsRequest};
 use crate::lm::LmFamily;
 use crate::measured::MeasuredPopulation;
 use crate::pinn::PinnFamily;
@@ -72,6 +72,21 @@ pub trait ZooFamily: Sync {
         epoch: u32,
         device: Device,
     ) -> Result<Box<dyn MeasuredPopulation>, Error>;
+
+    /// Scores of `model`'s network at each of `request`'s state dicts (averages,
+    /// interpolations, aligned copies: SPEC §5), BatchNorm conditioned as it asks, and of
+    /// them as one ensemble if asked. For `pz-apply`; families that cannot score refuse.
+    ///
+    /// # Errors
+    /// Weights that do not fit the model, or a family without it ([`Error::Config`]).
+    fn evaluate_weights(
+        &self,
+        _model: &PlannedModel,
+        _request: &WeightsRequest<'_>,
+        _device: Device,
+    ) -> Result<WeightScores, Error> {
+        Err(Error::Config(format!("evaluating weights is not supported for {} zoos", self.name())))
+    }
 
     /// Worker threads per device when the user names none.
     fn workers_per_device(&self, _devices: &[Device]) -> usize {

@@ -44,7 +44,9 @@ pub use population::{MemberEpoch, Population};
 pub use reporter::{NoReporter, Reporter};
 pub use resume::common_resume_epoch;
 pub use runner::{resolve_device, run_population, Outcome, Run};
-pub use zoo::{plan_training, train_zoo, TrainingPlan};
+pub use zoo::{
+    plan_training, train_unit, train_zoo, work_units, work_zoo, TrainingPlan, WorkOptions, WorkReport,
+};
 
 #[cfg(test)]
 mod tests;

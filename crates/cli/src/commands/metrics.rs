@@ -19,7 +19,7 @@ pub struct Args {
     /// Checkpoint epochs to measure, comma-separated (default: [metrics] epochs, else the last).
     #[arg(long, value_delimiter = ',')]
     epochs: Vec<u32>,
-    /// Only these metrics, comma-separated: hessian, cka, mc (default: all).
+    /// Only these metrics, comma-separated: hessian, cka, mc, alpha (default: all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Device: auto, cpu, cuda (every visible GPU, work spread over them) or cuda:N (default:
@@ -30,6 +30,14 @@ pub struct Args {
     /// ~/.cache/phasezoo/data; see `phasezoo data fetch`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+impl Args {
+    /// Every metric of every configured epoch of the zoo in `dir` (what `train` runs after
+    /// training when the spec's `run.metrics_after_training` is on).
+    pub fn all(dir: &std::path::Path, device: Option<String>, data_dir: Option<PathBuf>) -> Self {
+        Self { dir: dir.to_path_buf(), epochs: Vec::new(), only: Vec::new(), device, data_dir }
+    }
 }
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
@@ -67,10 +75,11 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     bar.finish();
     pz_phases::write_labelled_index(&zoo, &plan)?;
     eprintln!(
-        "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells{}",
+        "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells, {} alphas{}",
         summary.hessians,
         summary.ckas,
         summary.mcs,
+        summary.alphas,
         if summary.unfinished_cells > 0 {
             format!("; {} unfinished cells skipped (train them first)", summary.unfinished_cells)
         } else {

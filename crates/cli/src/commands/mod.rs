@@ -1,11 +1,16 @@
 //! One file per subcommand.
 
+pub mod apply;
 pub mod bench;
 pub mod bench_resnet;
 pub mod data;
+pub mod export;
+pub mod import;
 pub mod metrics;
 pub mod phases;
 pub mod plot;
 pub mod report;
 pub mod status;
+pub mod submit;
 pub mod train;
+pub mod work;

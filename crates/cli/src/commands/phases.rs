@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use pz_phases::{label_summary, label_zoo, ptmz_thresholds, LabelledGrid, ZooView};
+use pz_phases::{coverage, explain_cell, label_summary, label_zoo, ptmz_thresholds, LabelledGrid, ZooView};
 
 use crate::cells::fmt_value;
 
@@ -66,7 +66,7 @@ fn print_table(grid: &LabelledGrid) {
         );
     } else {
         println!(
-            "first labels: train loss > {} = underfit; test error > {} = failed  (rows: {}, columns: {}; Yang et al. phases need `phasezoo metrics`: CKA and mode connectivity, the latter not yet for image zoos)",
+            "first labels: train loss > {} = underfit; test error > {} = failed  (rows: {}, columns: {}; Yang et al. phases need `phasezoo metrics`: CKA and mode connectivity)",
             fmt_value(t.train_loss),
             fmt_value(t.test_error),
             grid.temperature_name,
@@ -84,6 +84,24 @@ fn print_table(grid: &LabelledGrid) {
             print!(" {:>16}", c.code());
         }
         println!();
+    }
+    if grid.has_yang() {
+        println!("why:");
+        for c in &grid.cells {
+            if let Some(line) = explain_cell(c, grid) {
+                println!(
+                    "  {}={}, {}={}: {line}",
+                    grid.load_name,
+                    fmt_value(c.load),
+                    grid.temperature_name,
+                    fmt_value(c.temperature)
+                );
+            }
+        }
+        let (covered, missing) = coverage(grid);
+        let codes = |ps: &[pz_phases::Phase]| ps.iter().map(|p| p.code()).collect::<Vec<_>>().join(", ");
+        println!("phases covered: {}; not covered: {}", codes(&covered), codes(&missing));
+        return;
     }
     for (c, reason) in grid.unclear() {
         println!(

@@ -1,10 +1,13 @@
-//! `phasezoo status DIR`: models per state in every grid cell (reads only).
+//! `phasezoo status DIR`: models per state in every grid cell, and, for a zoo that workers share
+//! (`phasezoo work`, `submit`), its units: done, running (which worker, where, lease age),
+//! expired (a dead worker's, to be taken over), waiting, failed (reads only).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use pz_phases::{zoo_status, StateCounts, ZooView};
+use pz_store::{now_unix_ms, work_status, UnitState, WorkUnit};
 
 use crate::cells::fmt_value;
 
@@ -29,5 +32,45 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
     for (model_id, message) in &status.failures {
         println!("failed {model_id}: {message}");
     }
+    if let Some(units) = work_status(&view.zoo)? {
+        print_units(&units);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One summary line of the units, then a line per claimed unit.
+fn print_units(units: &[(WorkUnit, UnitState)]) {
+    let count = |f: fn(&UnitState) -> bool| units.iter().filter(|(_, s)| f(s)).count();
+    println!(
+        "units: {} done, {} running, {} expired, {} waiting, {} failed",
+        count(|s| matches!(s, UnitState::Done)),
+        count(|s| matches!(s, UnitState::Running(_))),
+        count(|s| matches!(s, UnitState::Expired(_))),
+        count(|s| matches!(s, UnitState::Waiting)),
+        count(|s| matches!(s, UnitState::Failed)),
+    );
+    let now = now_unix_ms();
+    for (unit, state) in units {
+        let (what, claim) = match state {
+            UnitState::Running(c) => ("running", c),
+            UnitState::Expired(c) => ("expired", c),
+            _ => continue,
+        };
+        let w = &claim.worker;
+        let slurm = w.slurm_array_task.as_ref().or(w.slurm_job_id.as_ref());
+        #[allow(clippy::cast_precision_loss)]
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        println!(
+            "{what} {} ({} models): worker {} on {} pid {}{}, claimed {:.0}s ago, lease {} {:.0}s",
+            unit.id,
+            unit.models.len(),
+            w.worker_id,
+            w.host,
+            w.pid,
+            slurm.map(|s| format!(", slurm {s}")).unwrap_or_default(),
+            secs(now.saturating_sub(claim.acquired_unix_ms)),
+            if now < claim.expires_unix_ms { "ends in" } else { "ended" },
+            secs(claim.expires_unix_ms.abs_diff(now)),
+        );
+    }
 }

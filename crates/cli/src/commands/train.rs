@@ -36,6 +36,9 @@ pub struct Args {
     /// Do not draw the heatmaps and the report page at the end.
     #[arg(long)]
     no_plot: bool,
+    /// Do not run the metrics that the spec's `run.metrics_after_training` asks for.
+    #[arg(long)]
+    no_metrics: bool,
 }
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
@@ -58,7 +61,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     check_devices_hold(&plan, spec.run.max_population, &devices)
         .map_err(|e| anyhow::anyhow!("zoo spec {}: {e}", spec.name))?;
     // The lock comes before any write: a refused start changes nothing.
-    let (zoo, _lock) = ZooDir::create_or_open_locked(&out, &spec)?;
+    let (zoo, lock) = ZooDir::create_or_open_locked(&out, &spec)?;
     logs.set_models_dir(out.join("models"));
 
     let work = plan_training(&zoo, &plan, family.as_ref(), &devices, args.jobs)?;
@@ -101,6 +104,15 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
                 rows.len() - failed,
                 zoo.index_path().display()
             );
+            drop(lock); // `metrics`, `plot` and `report` open the zoo themselves
+            if spec.run.metrics_after_training && !args.no_metrics {
+                let metrics =
+                    crate::commands::metrics::Args::all(&out, args.device.clone(), args.data_dir.clone());
+                let code = crate::commands::metrics::run(&metrics, logs, progress)?;
+                if code != ExitCode::SUCCESS {
+                    return Ok(code);
+                }
+            }
             if !args.no_plot {
                 for path in crate::commands::plot::run(&out)? {
                     eprintln!("phasezoo: wrote {}", path.display());

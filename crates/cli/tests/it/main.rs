@@ -1,6 +1,7 @@
 //! CLI integration tests: the `phasezoo` binary run as a user runs it, on tiny zoos that train in
 //! well under a second per epoch on two CPU cores. One topic per module.
 
+mod apply;
 mod bench;
 mod crash_remnants;
 mod format;
@@ -12,6 +13,7 @@ mod metrics;
 mod metrics_determinism;
 mod parquet;
 mod phases_summary;
+mod ptmz;
 mod pytorch;
 mod read_only;
 mod report;
@@ -21,3 +23,4 @@ mod spec_errors;
 mod status;
 mod util;
 mod vision;
+mod workers;

@@ -1,7 +1,7 @@
 //! `phasezoo metrics`: fills every metric of every model of a finished zoo, and a rerun computes
 //! nothing and changes no byte.
 
-use crate::util::{model_dirs, run, snapshot, strings, train_tiny};
+use crate::util::{command_as_user, model_dirs, run, run_command, snapshot, strings, train_tiny};
 
 #[test]
 fn metrics_fill_every_model_and_a_rerun_changes_nothing() {
@@ -67,5 +67,43 @@ fn an_unknown_metric_is_refused_with_the_names_that_exist() {
     let r = run(tmp.path(), &args);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("--only curvature: unknown metric"), "{}", r.stderr);
-    assert!(r.stderr.contains("hint: use hessian, cka or mc"), "{}", r.stderr);
+    assert!(r.stderr.contains("hint: use hessian, cka, mc or alpha"), "{}", r.stderr);
+}
+
+/// Issue 23 item 5: the embedded zoo's `run.metrics_after_training` makes `train` measure the
+/// zoo before it draws the report, so README command 1 ends with Yang labels in report.html;
+/// `--no-metrics` skips the metrics once.
+#[test]
+fn train_of_the_embedded_zoo_measures_it_and_the_report_shows_the_labels() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    let skipped = run(tmp.path(), &crate::util::train_args(&tmp.path().join("quick"), 2, 10, 1));
+    assert_eq!(skipped.code, 0, "{}", skipped.stderr);
+    assert!(
+        !skipped.stderr.contains("measured epochs"),
+        "--no-metrics measures nothing:\n{}",
+        skipped.stderr
+    );
+
+    let mut args = crate::util::train_args(&zoo, 2, 10, 1);
+    args.retain(|a| a != "--no-plot");
+    let r = run_command(command_as_user(tmp.path(), &args));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("measured epochs [2]"), "{}", r.stderr);
+    let measured = r.stderr.find("measured epochs").expect("measured");
+    let report = r.stderr.find("report.html").expect("the report is written");
+    assert!(measured < report, "the report comes after the metrics:\n{}", r.stderr);
+    for dir in model_dirs(&zoo) {
+        let text = std::fs::read_to_string(dir.join("metrics.json")).expect("every model measured");
+        let line: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert!(line["cka"].is_number() && line["mc_train_loss"].is_number(), "{text}");
+    }
+    let page = std::fs::read_to_string(zoo.join("report.html")).expect("report.html");
+    assert!(page.contains("id=\"panel-phases\"") && page.contains("id=\"panel-mc_test_error\""));
+    let phases =
+        run(tmp.path(), &[strings(&["phases", "--json"]), vec![crate::util::path_arg(&zoo)]].concat());
+    let doc: serde_json::Value = serde_json::from_str(&phases.stdout).expect("JSON");
+    for c in doc["cells"].as_array().expect("cells") {
+        assert!(c["yang"]["phase"].is_string() || c["yang"]["reason"].is_string(), "a Yang label: {c}");
+    }
 }

@@ -28,8 +28,16 @@ fn the_report_renders_every_panel_and_model_in_headless_chromium() {
     for needle in ["<script src", "<link", "<img", "<iframe", "url("] {
         assert!(!page.contains(needle), "the page loads something from outside: {needle}");
     }
-    let panels =
-        ["phases", "test_error", "train_loss", "hessian_top_ev", "hessian_trace", "cka", "mc_test_error"];
+    let panels = [
+        "phases",
+        "test_error",
+        "train_loss",
+        "hessian_top_ev",
+        "hessian_trace",
+        "log_hessian_trace",
+        "cka",
+        "mc_test_error",
+    ];
     for name in panels {
         assert!(page.contains(&format!("id=\"panel-{name}\"")), "no {name} panel");
     }

@@ -18,12 +18,22 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// The binary with a controlled environment: no progress bars, no inherited `RUST_LOG` (stderr
+/// [`command_as_user`], except that `train` gets `--no-metrics`: the embedded zoo measures itself after training
+/// (`run.metrics_after_training`), which most tests do not need; [`command_as_user`] keeps it.
+pub fn command(cwd: &Path, args: &[String]) -> Command {
+    let mut c = command_as_user(cwd, args);
+    if args.first().is_some_and(|a| a == "train") {
+        c.arg("--no-metrics");
+    }
+    c
+}
+
+/// The binary with `args` as a user types them, in a controlled environment: no progress bars, no inherited `RUST_LOG` (stderr
 /// content is asserted), and `cwd` as working folder so a default `zoos/` never lands in the repo.
 /// One OpenMP thread per process: tests run in parallel, and two libtorch processes each
 /// spinning a thread per core on 2 cores run some 30x slower (1.7 s vs 56 s measured); the
 /// numbers are the same either way.
-pub fn command(cwd: &Path, args: &[String]) -> Command {
+pub fn command_as_user(cwd: &Path, args: &[String]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args)
         .current_dir(cwd)

@@ -10,7 +10,7 @@ use tch::{Device, Tensor};
 use super::{number, MeasureError};
 use crate::{
     evaluate_curve, feature_space_linear_cka, linear_cka, mode_connectivity, model_stream, pair_stream,
-    rbf_cka, train_bezier_middle, CurveTraining, Hsic,
+    rbf_cka, straight_middle, train_bezier_middle, CurveTraining, Hsic,
 };
 
 /// Most points of a Gram-matrix CKA (n × n matrices): a regular subset of the grid beyond it.
@@ -88,6 +88,21 @@ pub(super) fn store_cka(
     Ok(())
 }
 
+/// Per pair, a series of numbers (non-finite ones as null, as every metric).
+fn series_json(per_pair: &[Vec<f64>]) -> serde_json::Value {
+    per_pair.iter().map(|v| v.iter().copied().map(number).collect::<serde_json::Value>()).collect()
+}
+
+/// The i-th of `points` evaluation points, linspace(0, 1) as [`evaluate_curve`] walks them.
+fn t_at(i: usize, points: usize) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    if points > 1 {
+        i as f64 / (points - 1) as f64
+    } else {
+        0.0
+    }
+}
+
 /// Every `step`-th row so that at most [`MAX_GRAM_POINTS`] remain.
 fn subsample(x: &Tensor) -> Tensor {
     let n = x.size()[0];
@@ -135,16 +150,25 @@ pub(super) fn measure_mc(
             .collect(),
         ptmz_compat: cfg.ptmz_compat,
     };
-    let theta1 = train_bezier_middle(|p| curves.loss(p), theta0, theta2, &training);
-    let series = evaluate_curve(|p| curves.evaluate(p), theta0, &theta1, theta2, cfg.points); // [t][metric][row]
+    let fit = train_bezier_middle(|p| curves.loss(p), theta0, theta2, &training);
+    let series = evaluate_curve(|p| curves.evaluate(p), theta0, &fit.middle, theta2, cfg.points); // [t][metric][row]
+                                                                                                  // The straight line at the same t: what the curve's bend bought (issue 23 item 2).
+    let line =
+        evaluate_curve(|p| curves.evaluate(p), theta0, &straight_middle(theta0, theta2), theta2, cfg.points);
+    let converged = fit.converged();
     let keys = curves.metrics();
     for (c, models) in cells.iter().enumerate() {
         let mine: Vec<usize> = (0..cell_of.len()).filter(|&p| cell_of[p] == c).collect();
         let mut values = BTreeMap::new();
+        let per_pair = |s: &[Vec<Vec<f64>>], metric: usize| -> Vec<Vec<f64>> {
+            mine.iter().map(|&p| s.iter().map(|at_t| at_t[metric][p]).collect()).collect()
+        };
+        let (mut curve_values, mut line_values) = (serde_json::Map::new(), serde_json::Map::new());
         // The series' metrics are in the order of the problem's keys.
         for (metric, (mc_key, curve_key)) in keys.iter().enumerate() {
-            let curves: Vec<Vec<f64>> =
-                mine.iter().map(|&p| series.iter().map(|at_t| at_t[metric][p]).collect()).collect();
+            let curves = per_pair(&series, metric);
+            curve_values.insert(curve_key.as_str().to_string(), series_json(&curves));
+            line_values.insert(curve_key.as_str().to_string(), series_json(&per_pair(&line, metric)));
             #[allow(clippy::cast_precision_loss)]
             let mc = curves.iter().map(|v| mode_connectivity(v)).sum::<f64>() / curves.len() as f64;
             #[allow(clippy::cast_precision_loss)]
@@ -154,6 +178,18 @@ pub(super) fn measure_mc(
             values.insert(mc_key.as_str().to_string(), number(mc));
             values.insert(curve_key.as_str().to_string(), mean_curve.into_iter().map(number).collect());
         }
+        #[allow(clippy::cast_precision_loss)]
+        let share = mine.iter().filter(|&&p| converged[p]).count() as f64 / mine.len() as f64;
+        values.insert(MetricKey::CurveConverged.as_str().to_string(), number(share));
+        let diagnostics = serde_json::json!({
+            "pairs": mine.iter().map(|&p| [all[asked[p].0].config.seed, all[asked[p].1].config.seed]).collect::<Vec<_>>(),
+            "t": (0..cfg.points).map(|i| number(t_at(i, cfg.points))).collect::<Vec<_>>(),
+            "curve": curve_values,
+            "line": line_values,
+            "fit_loss": series_json(&mine.iter().map(|&p| fit.epoch_losses.iter().map(|e| e[p]).collect()).collect::<Vec<_>>()),
+            "converged": mine.iter().map(|&p| converged[p]).collect::<Vec<_>>(),
+        });
+        values.insert(MetricKey::CurveDiagnostics.as_str().to_string(), diagnostics);
         tracing::info!(models = models.len(), epoch, mc_test_error = ?values[MetricKey::McTestError.as_str()], "mode connectivity");
         for m in models {
             zoo.model(m.id()).merge_metrics(epoch, values.clone())?;

@@ -15,6 +15,7 @@
 mod cells;
 mod hessian;
 mod request;
+mod spectral;
 
 pub use request::{epochs_to_measure, Selection};
 
@@ -44,6 +45,8 @@ pub struct MeasureSummary {
     pub ckas: usize,
     /// (cell, epoch) mode connectivities computed.
     pub mcs: usize,
+    /// (model, epoch) heavy-tail alphas computed.
+    pub alphas: usize,
     /// Cells skipped because a model is not done.
     pub unfinished_cells: usize,
     /// Whether a stop request ended it early.
@@ -112,11 +115,14 @@ pub fn measure_zoo(
             Ok(todo)
         };
         let hessian_todo = if selection.hessian { pending(MetricKey::HessianTrace)? } else { Vec::new() };
+        let alpha_todo = if selection.alpha { pending(MetricKey::WwAlpha)? } else { Vec::new() };
         let cka_todo =
             if selection.cka { cells_needing(&cells, &pending(MetricKey::Cka)?) } else { Vec::new() };
         let mc_todo =
             if selection.mc { cells_needing(&cells, &pending(MetricKey::McTestError)?) } else { Vec::new() };
-        reporter.on_planned(hessian_todo.len() as u64 + pair_count(&cka_todo) + pair_count(&mc_todo));
+        reporter.on_planned(
+            (hessian_todo.len() + alpha_todo.len()) as u64 + pair_count(&cka_todo) + pair_count(&mc_todo),
+        );
 
         let skipped = Mutex::new(Vec::new());
         // Each unit of work skips the models that cannot be loaded (and, for cell metrics, their
@@ -130,6 +136,27 @@ pub fn measure_zoo(
             reporter.on_done(models.len() as u64);
             Ok(done)
         })?;
+        // Heavy-tail alpha reads checkpoint files only: on this thread, after the Hessians so
+        // that a model they could not load is already known as skipped.
+        for m in &alpha_todo {
+            let known = skipped
+                .lock()
+                .expect("not poisoned")
+                .iter()
+                .any(|s: &SkippedModel| s.model == m.id().as_str());
+            if known || stop.load(Ordering::Relaxed) {
+                continue;
+            }
+            match spectral::measure_one(zoo, m, epoch)? {
+                Ok(()) => summary.alphas += 1,
+                Err(reason) => {
+                    tracing::warn!(model = %m.id(), epoch, "skipped: {reason}");
+                    let s = SkippedModel { model: m.id().to_string(), epoch, reason };
+                    skipped.lock().expect("not poisoned").push(s);
+                }
+            }
+            reporter.on_done(1);
+        }
         summary.ckas += in_parallel(&cell_chunks(&cka_todo, per_unit), devices, stop, |group, device| {
             let done =
                 guard_cells(group, device, &guard, &|ok| cells::measure_cka(zoo, family, ok, epoch, device))?;

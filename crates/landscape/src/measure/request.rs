@@ -12,16 +12,18 @@ pub struct Selection {
     pub cka: bool,
     /// Bezier mode connectivity between seeds.
     pub mc: bool,
+    /// Heavy-tail alpha of the weight matrices (WeightWatcher's, from the checkpoint alone).
+    pub alpha: bool,
 }
 
 impl Selection {
     /// Every metric.
     #[must_use]
     pub fn all() -> Self {
-        Self { hessian: true, cka: true, mc: true }
+        Self { hessian: true, cka: true, mc: true, alpha: true }
     }
 
-    /// The metrics named in `only` (`hessian`, `cka`, `mc`); every metric when it is empty.
+    /// The metrics named in `only` (`hessian`, `cka`, `mc`, `alpha`); every metric when it is empty.
     ///
     /// # Errors
     /// An unknown name, with the names that exist.
@@ -29,16 +31,17 @@ impl Selection {
         if only.is_empty() {
             return Ok(Self::all());
         }
-        let mut s = Self { hessian: false, cka: false, mc: false };
+        let mut s = Self { hessian: false, cka: false, mc: false, alpha: false };
         for name in only {
             match name.as_str() {
                 "hessian" => s.hessian = true,
                 "cka" => s.cka = true,
                 "mc" => s.mc = true,
+                "alpha" => s.alpha = true,
                 other => {
                     return Err(format!(
-                        "--only {other}: unknown metric\n  hint: use hessian, cka or mc (comma-separated)"
-                    ))
+                    "--only {other}: unknown metric\n  hint: use hessian, cka, mc or alpha (comma-separated)"
+                ))
                 }
             }
         }
@@ -77,10 +80,13 @@ mod tests {
         assert_eq!(Selection::parse(&[]), Ok(Selection::all()));
         assert_eq!(
             Selection::parse(&names(&["cka", "mc"])),
-            Ok(Selection { hessian: false, cka: true, mc: true })
+            Ok(Selection { hessian: false, cka: true, mc: true, alpha: false })
         );
         let err = Selection::parse(&names(&["curvature"])).unwrap_err();
-        assert!(err.contains("--only curvature") && err.contains("hint: use hessian, cka or mc"), "{err}");
+        assert!(
+            err.contains("--only curvature") && err.contains("hint: use hessian, cka, mc or alpha"),
+            "{err}"
+        );
     }
 
     #[test]

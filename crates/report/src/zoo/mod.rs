@@ -6,6 +6,7 @@
 
 mod page;
 mod panels;
+mod sources;
 
 pub use page::{write_zoo_report, zoo_page};
 pub use panels::{write_zoo_plots, zoo_panels, ZooPanel, PHASES_PANEL};

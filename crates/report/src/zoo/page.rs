@@ -20,7 +20,7 @@ use crate::{
 pub fn zoo_page(view: &ZooView) -> Result<ReportPage, Error> {
     let spec = &view.zoo.spec;
     let mut drawn = Vec::new();
-    let mut all = zoo_panels(view);
+    let mut all = zoo_panels(view)?;
     all.sort_by_key(|p| p.name != PHASES_PANEL);
     for p in all {
         let svg = render_heatmap_svg(&p.heatmap)

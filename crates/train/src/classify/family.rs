@@ -11,6 +11,7 @@ use pz_store::ZooDir;
 
 use super::measured::ImageMeasured;
 use super::{model_config, step_multiply_adds, train_image_model, ImageTask};
+use super::{WeightScores, WeightsRequest};
 use crate::family::{WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
 use crate::{Error, Outcome, Run};
@@ -105,6 +106,15 @@ impl ZooFamily for ImageFamily<'_> {
         device: Device,
     ) -> Result<Box<dyn MeasuredPopulation>, Error> {
         Ok(Box::new(ImageMeasured::load(zoo, self.data, models, epoch, device)?))
+    }
+
+    fn evaluate_weights(
+        &self,
+        model: &PlannedModel,
+        request: &WeightsRequest<'_>,
+        device: Device,
+    ) -> Result<WeightScores, Error> {
+        super::apply::evaluate_weights(self.data, model, request, device)
     }
 
     fn workers_per_device(&self, devices: &[Device]) -> usize {

@@ -7,6 +7,7 @@
 //! each worker puts the dataset on its device once for all its models.
 
 mod accumulation;
+mod apply;
 mod bench;
 mod curves;
 mod family;
@@ -24,6 +25,7 @@ mod curve_tests;
 #[cfg(test)]
 mod tests;
 
+pub use apply::{BnConditioning, Scores, WeightScores, WeightsRequest, PTMZ_PASSES};
 pub use bench::{bench_image_grid, random_fashion, BenchSettings, CellTiming};
 pub use family::ImageFamily;
 pub use layout::{
