@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use pz_align::{align, average, weighted_average, AveragingRule, MatchConfig, StateDict};
 use pz_spec::PlannedModel;
 use pz_store::ZooDir;
-use pz_train::classify::{BnConditioning, Scores, WeightsRequest};
 use pz_train::ZooFamily;
+use pz_train::{BnConditioning, Scores, WeightsRequest};
 use tch::Device;
 
 use crate::cells::{permutation_spec, recorded_test_acc, weights_at};

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use pz_spec::{AxisSetting, CellIndex};
-use pz_train::classify::Scores;
+use pz_train::Scores;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use pz_align::AveragingRule;
 use pz_spec::{Plan, PlannedModel};
 use pz_store::ZooDir;
-use pz_train::classify::BnConditioning;
+use pz_train::BnConditioning;
 use pz_train::{zoo_data, zoo_family};
 use tch::Device;
 

@@ -8,8 +8,9 @@ use pz_models::tensor_to_named;
 use pz_models::vision::VisionModel;
 use pz_spec::{Plan, PlannedModel, ZooSpec};
 use pz_store::NamedTensor;
-use pz_train::classify::{model_config, random_fashion, BnConditioning, ImageFamily, Scores, WeightsRequest};
+use pz_train::classify::{model_config, random_fashion, ImageFamily};
 use pz_train::ZooFamily;
+use pz_train::{BnConditioning, Scores, WeightsRequest};
 use tch::Device;
 
 use crate::cells::permutation_spec;

@@ -13,10 +13,11 @@ use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
 
-use crate::classify::{ImageFamily, WeightScores, WeightsRequest};
+use crate::classify::ImageFamily;
 use crate::lm::LmFamily;
 use crate::measured::MeasuredPopulation;
 use crate::pinn::PinnFamily;
+use crate::weights::{WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
 
 /// What a worker keeps between the units it trains (an image worker: its dataset on its

@@ -122,6 +122,10 @@ fn issue_19_a_pytorch_made_ptmz_zoo_imports_bit_for_bit_measures_and_exports() {
         |z: &Path| model_dirs(z).iter().map(|d| d.file_name().unwrap().to_owned()).collect::<Vec<_>>();
     assert_eq!(names(&again), names(&zoo));
 
+    // The original's published metrics came along: the imported zoo and a summary CSV of the
+    // same trials (SPEC §2.5's format) get the same labels.
+    same_labels_as_the_summary_csv(tmp.path(), &zoo);
+
     if !fashion_mnist_installed() {
         return;
     }
@@ -150,4 +154,58 @@ fn issue_19_a_pytorch_made_ptmz_zoo_imports_bit_for_bit_measures_and_exports() {
     let r = run(tmp.path(), &strings(&["phases", zoo.to_str().unwrap()]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.lines().count() >= 4, "{}", r.stdout);
+}
+
+/// `phases --json` of the imported zoo against `phases --json --summary` of a CSV written from
+/// its models' last result lines, the way PTMZ published its tables.
+fn same_labels_as_the_summary_csv(cwd: &Path, zoo: &Path) {
+    let mut csv = String::from(
+        "model,trial_id,width,seed,lr,wd,batchsize,init_type,epoch,train_loss,train_acc,test_loss,\
+         test_acc,representation_similarity,curve_mc_train_error,curve_mc_test_error,\
+         log_hessian_trace_train,log_hessian_top_ev_val\n",
+    );
+    for dir in model_dirs(zoo) {
+        let params: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("params.json")).unwrap()).unwrap();
+        let text = std::fs::read_to_string(dir.join("result.json")).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        let cka = last["representation_similarity"].as_array().expect("published CKA");
+        let cka = cka.iter().map(|v| v.as_f64().unwrap()).sum::<f64>() / cka.len() as f64;
+        let (w, s, bs) = (&params["load"]["value"], &params["seed"], &params["temperature"]["value"]);
+        csv += &format!(
+            "\"m\",{},{w},{s},0.1,0.0005,{bs},kaiming_uniform,{},{},0.5,{},0.5,{cka},{},{},6.0,2.0\n",
+            last["trial_id"].as_str().unwrap(),
+            last["epoch"],
+            last["train_loss"],
+            last["test_loss"],
+            last["curve_mc_train_error"],
+            last["curve_mc_test_error"],
+        );
+    }
+    let path = cwd.join("summary.csv");
+    std::fs::write(&path, csv).unwrap();
+    let labels = |args: Vec<String>| -> Vec<(f64, f64, serde_json::Value)> {
+        let r = run(cwd, &args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+        let mut cells: Vec<(f64, f64, serde_json::Value)> = doc["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (c["load"].as_f64().unwrap(), c["temperature"].as_f64().unwrap(), c["yang"]["phase"].clone())
+            })
+            .collect();
+        cells.sort_by(|a, b| (a.0, a.1).partial_cmp(&(b.0, b.1)).unwrap());
+        cells
+    };
+    let imported = labels([strings(&["phases", "--json"]), vec![path_arg(zoo)]].concat());
+    let summary = labels([strings(&["phases", "--json", "--summary"]), vec![path_arg(&path)]].concat());
+    assert_eq!(imported.len(), 4);
+    assert_eq!(imported, summary);
+    let phases: Vec<&serde_json::Value> = imported.iter().map(|c| &c.2).collect();
+    assert!(
+        phases.contains(&&serde_json::json!("I")) && phases.contains(&&serde_json::json!("II")),
+        "{phases:?}"
+    );
 }

@@ -9,6 +9,7 @@
 //! writes, and every model is compared again. Models are written checkpoints first, then
 //! results, then status, as the trainer does.
 
+mod published;
 mod records;
 mod spec;
 
@@ -215,6 +216,16 @@ fn import_model(
     if !records::same_records(&dir.read_results().unwrap_or_default(), records) {
         dir.write_results(records)?;
         written = true;
+    }
+    // The original's own landscape metrics, where its result lines carry them.
+    let stored = dir.read_metrics().unwrap_or_default();
+    for (epoch, values) in published::published_metrics(records) {
+        let present =
+            stored.iter().any(|m| m.epoch == epoch && values.iter().all(|(k, v)| m.values.get(k) == Some(v)));
+        if !present {
+            dir.merge_metrics(epoch, values)?;
+            written = true;
+        }
     }
     let status = status_of(planned, records);
     if read_status_file(&dir).as_ref() != Some(&status) {

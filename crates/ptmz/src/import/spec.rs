@@ -110,6 +110,9 @@ pub(crate) fn infer_spec(experiment: &Experiment, grid: &Grid) -> Result<ZooSpec
         batch_sizes = list(&batch_sizes),
         extra = list(&extra_epochs),
     );
+    // The thresholds `phasezoo phases --summary` applies to PTMZ's published tables, so that an
+    // imported zoo and its summary CSV are labelled alike (mc: image zoos' 1.5-point dead zone).
+    let _ = writeln!(text, "\n[phases]\ntrain_loss = 0.1\ncka = 0.8");
     let _ = writeln!(text, "\n[run]\ndevice = \"auto\"");
     ZooSpec::parse(&text, &format!("the spec inferred from {}", experiment.dir.display()), &[])
         .map_err(|source| Error::Spec { path: experiment.dir.clone(), source })

@@ -82,6 +82,9 @@ def trial(out, expected, index, width, seed, bs):
                     done=epoch == EPOCHS, training_iteration=epoch, trial_id=f"bf0b6_{index:05d}",
                     time_total_s=1.5 * epoch, time_since_restore=1.5 * epoch, iterations_since_restore=epoch,
                     config=dict(params, **{"scheduler::steps_per_epoch": steps}), **RAY)
+        if epoch == EPOCHS:  # the analysis epoch's published landscape metrics (cell values)
+            line.update(curve_mc_train_error=-10.0 if width == 2 else 10.0, curve_mc_test_error=-8.0,
+                        representation_similarity=[0.80, 0.90] if bs == 32 else [0.70, 0.75])
         lines.append(json.dumps(line))
     with open(os.path.join(d, "result.json"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -11,9 +11,9 @@ use pz_store::ZooDir;
 
 use super::measured::ImageMeasured;
 use super::{model_config, step_multiply_adds, train_image_model, ImageTask};
-use super::{WeightScores, WeightsRequest};
 use crate::family::{WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
+use crate::weights::{WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
 
 /// Image classifiers on one dataset.

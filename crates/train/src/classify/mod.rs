@@ -25,7 +25,6 @@ mod curve_tests;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{BnConditioning, Scores, WeightScores, WeightsRequest, PTMZ_PASSES};
 pub use bench::{bench_image_grid, random_fashion, BenchSettings, CellTiming};
 pub use family::ImageFamily;
 pub use layout::{
