@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use pz_data::text::{corpus_dir, Corpus, TextCorpus};
 use pz_data::vision::{default_data_dir, load, DatasetName, VisionData};
-use pz_exec::pack::Cost;
+use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS};
 use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
@@ -111,6 +111,30 @@ pub enum ZooData {
     Images(VisionData),
     /// A text corpus's token files, memory-mapped (boxed: its meta is large).
     Text(Box<Corpus>),
+}
+
+/// One model per training unit (families whose models do not stack), each costed on CUDA
+/// devices by `step_multiply_adds` × its total steps (the pack scheduler shares GPUs by it),
+/// first-come on the CPU, where workers share cores, not a GPU.
+pub(crate) fn one_model_units(
+    family: &dyn ZooFamily,
+    todo: Vec<PlannedModel>,
+    devices: &[Device],
+    step_multiply_adds: impl Fn(&ResolvedModel) -> f64,
+) -> Vec<(Vec<PlannedModel>, Cost)> {
+    let on_gpu = devices.iter().all(|d| d.is_cuda());
+    todo.into_iter()
+        .map(|m| {
+            let cost = if on_gpu {
+                #[allow(clippy::cast_precision_loss)]
+                let steps = (family.steps_per_epoch(&m.config) * u64::from(m.config.train.epochs)) as f64;
+                Cost::on_gpu(step_multiply_adds(&m.config), steps, GPU_FILLING_MULTIPLY_ADDS)
+            } else {
+                Cost::FIRST_COME
+            };
+            (vec![m], cost)
+        })
+        .collect()
 }
 
 /// The data of a zoo whose spec has `problem`, read before anything is written: the image

@@ -3,7 +3,7 @@
 //! workers to a GPU; a worker keeps its dataset on its device between models.
 
 use pz_data::vision::VisionData;
-use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_exec::pack::{Cost, WORKERS_PER_GPU};
 use pz_spec::{ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use tch::Device;
 
@@ -78,19 +78,7 @@ impl ZooFamily for ImageFamily<'_> {
         _max_population: usize,
     ) -> Vec<(Vec<PlannedModel>, Cost)> {
         let (c, k, side) = self.shape();
-        todo.into_iter()
-            .map(|m| {
-                let cost = if devices.iter().all(|d| d.is_cuda()) {
-                    let step = step_multiply_adds(&m.config, c, k, side);
-                    #[allow(clippy::cast_precision_loss)]
-                    let steps = (self.steps_per_epoch(&m.config) * u64::from(m.config.train.epochs)) as f64;
-                    Cost::on_gpu(step, steps, GPU_FILLING_MULTIPLY_ADDS)
-                } else {
-                    Cost::FIRST_COME // CPU workers share cores, not a GPU: first-come order
-                };
-                (vec![m], cost)
-            })
-            .collect()
+        crate::family::one_model_units(self, todo, devices, |config| step_multiply_adds(config, c, k, side))
     }
 
     /// Image models are measured one at a time (a cell's seeds together for CKA).

@@ -3,7 +3,7 @@
 //! corpus read memory-mapped, which the workers share.
 
 use pz_data::text::Corpus;
-use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_exec::pack::{Cost, WORKERS_PER_GPU};
 use pz_spec::{ModelConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
@@ -93,18 +93,7 @@ impl ZooFamily for LmFamily<'_> {
         devices: &[Device],
         _max_population: usize,
     ) -> Vec<(Vec<PlannedModel>, Cost)> {
-        todo.into_iter()
-            .map(|m| {
-                let cost = if devices.iter().all(|d| d.is_cuda()) {
-                    #[allow(clippy::cast_precision_loss)]
-                    let steps = (self.steps_per_epoch(&m.config) * u64::from(m.config.train.epochs)) as f64;
-                    Cost::on_gpu(step_multiply_adds(&m.config), steps, GPU_FILLING_MULTIPLY_ADDS)
-                } else {
-                    Cost::FIRST_COME // CPU workers share cores, not a GPU: first-come order
-                };
-                (vec![m], cost)
-            })
-            .collect()
+        crate::family::one_model_units(self, todo, devices, step_multiply_adds)
     }
 
     /// One model at a time (a cell's seeds together for CKA and curves).
