@@ -50,5 +50,6 @@ for mode in ${MODES:-autograd forward-tensors forward forward-cached}; do
   rm -rf "$out"
 done
 done
+[ "${PYTORCH:-1}" = 0 ] && exit 0 # PYTORCH=0: phasezoo only (e.g. two phasezoo binaries compared)
 "$py" "$here/pinn_pytorch.py" --mode fused --steps "$steps" --check
 "$py" "$here/pinn_pytorch.py" --mode single --steps "$steps" --single-models 5

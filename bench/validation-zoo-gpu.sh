@@ -5,12 +5,12 @@
 #   bench/validation-zoo-gpu.sh PHASEZOO_BINARY ZOO_DIR STEP [OUT]
 #
 # STEP: `train` (imports Fashion-MNIST from .devdata/ or $FASHION_FROM, then trains the zoo),
-# `metrics` (Hessian, CKA, curves), `label` (phases, plot, report; copies the small results to
+# `metrics` (Hessian, CKA, curves), `apply` (the applications of issue 18, or those in $APPS), `label` (phases, plot, report; copies the small results to
 # OUT). Each step prints its wall time. The spec is examples/fashion-resnet18-validation.toml.
 set -euo pipefail
 bin=${1:?usage: bench/validation-zoo-gpu.sh PHASEZOO_BINARY ZOO_DIR STEP [OUT]}
 zoo=${2:?zoo folder}
-step=${3:?train, metrics or label}
+step=${3:?train, metrics, apply or label}
 out=${4:-${OUT:-.}}
 here=$(cd "$(dirname "$0")/.." && pwd)
 spec=$here/examples/fashion-resnet18-validation.toml
@@ -23,6 +23,14 @@ case $step in
     "$bin" train "$spec" --out "$zoo" --no-plot -v
     ;;
   metrics) "$bin" metrics "$zoo" -v ;;
+  apply)
+    # Issue 18: every application over every cell, each timed.
+    for app in ${APPS:-average-epochs average-seeds interpolate ensemble}; do
+      t=$(date +%s.%N)
+      "$bin" apply "$app" "$zoo" -v
+      echo "apply $app wall $(echo "$(date +%s.%N) - $t" | bc) s"
+    done
+    ;;
   label)
     "$bin" phases "$zoo" | tee "$out/phases.txt"
     "$bin" plot "$zoo" --out "$out/plots"

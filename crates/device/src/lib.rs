@@ -1,13 +1,15 @@
 //! libtorch features that tch 0.24 does not expose, through a small C++ shim (csrc/*.cpp)
 //! compiled against the same libtorch: bf16 autocast, CUDA streams and pinned memory, CUDA graphs,
-//! multi-tensor and fused SGD steps and a fused Adam step (learning rate in a device tensor),
-//! element-wise and hand-written CUDA kernels compiled at run time, TF32 and determinism. Each
-//! is wrapped in a safe function; the foreign declarations are here, each call says why it is
-//! sound.
+//! multi-tensor and fused SGD steps and fused Adam and AdamW steps (learning rate in a device
+//! tensor), multi-tensor gradient clipping and clearing, element-wise and hand-written CUDA
+//! kernels compiled at run time, TF32 and determinism. Each is wrapped in a safe function; the
+//! foreign declarations are here, each call says why it is sound.
 
 #![allow(unsafe_code)] // the FFI calls below; each says why it is sound
 
+mod adamw;
 mod autocast;
+mod grads;
 mod graph;
 mod jit;
 mod kernel;
@@ -17,7 +19,9 @@ mod optim;
 mod streams;
 mod switches;
 
+pub use adamw::{fused_adamw_step, AdamWHyper};
 pub use autocast::{cuda_autocast_is_bf16, with_bf16_autocast};
+pub use grads::{clear_grads, clip_grad_norm};
 pub use graph::{cuda_graphs_available, outside_captures, CudaGraph, GraphError};
 pub use jit::ElementwiseKernel;
 pub use kernel::{KernelArg, KernelSource, Kernels};
@@ -72,6 +76,26 @@ mod ffi {
             weight_decay: f64,
             eps: f64,
         ) -> i32;
+        pub fn pz_fused_adamw_step(
+            params: *const *const torch_sys::C_tensor,
+            grads: *const *const torch_sys::C_tensor,
+            exp_avgs: *const *const torch_sys::C_tensor,
+            exp_avg_sqs: *const *const torch_sys::C_tensor,
+            decays: *const u8,
+            n: i64,
+            step: *const torch_sys::C_tensor,
+            lr: *const torch_sys::C_tensor,
+            beta1: f64,
+            beta2: f64,
+            weight_decay: f64,
+            eps: f64,
+        ) -> i32;
+        pub fn pz_clip_grad_norm(
+            grads: *const *const torch_sys::C_tensor,
+            n: i64,
+            max_norm: f64,
+        ) -> *mut torch_sys::C_tensor;
+        pub fn pz_clear_grads(tensors: *const *const torch_sys::C_tensor, n: i64) -> i32;
     }
     #[cfg(pz_cuda_shim)]
     extern "C" {

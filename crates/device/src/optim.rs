@@ -155,12 +155,16 @@ pub fn fused_adam_step(
     refused(failed, "fused Adam step")
 }
 
-fn handles(list: &[Tensor]) -> Vec<*const torch_sys::C_tensor> {
+pub(crate) fn handles(list: &[Tensor]) -> Vec<*const torch_sys::C_tensor> {
     list.iter().map(Tensor::as_ptr).collect()
 }
 
 /// The parameters' count as the C++ side takes it, once every other list has as many entries.
-fn same_lengths(what: &str, params: &[Tensor], others: &[(&str, &[Tensor])]) -> Result<i64, StepError> {
+pub(crate) fn same_lengths(
+    what: &str,
+    params: &[Tensor],
+    others: &[(&str, &[Tensor])],
+) -> Result<i64, StepError> {
     let n = params.len();
     if others.iter().any(|(_, list)| list.len() != n) {
         let counts: Vec<String> =
@@ -170,7 +174,7 @@ fn same_lengths(what: &str, params: &[Tensor], others: &[(&str, &[Tensor])]) -> 
     i64::try_from(n).map_err(|_| StepError("too many parameters".into()))
 }
 
-fn refused(failed: i32, what: &str) -> Result<(), StepError> {
+pub(crate) fn refused(failed: i32, what: &str) -> Result<(), StepError> {
     if failed != 0 {
         return Err(StepError(format!(
             "{what}: libtorch refused the tensors (each gradient and state tensor shaped as its \

@@ -20,7 +20,7 @@
 //! a lone one beside a copy of itself; values are taken from each member's first row.
 
 use pz_spec::CkaConfig;
-use pz_store::MetricKey;
+use pz_store::{MetricKey, TEST_SET_SUFFIX};
 use tch::Tensor;
 
 use crate::Error;
@@ -44,12 +44,18 @@ pub trait MeasuredPopulation {
     fn members(&self) -> usize;
 
     /// Suffixes of the loss sets Hessians are taken on, appended to the metric keys: `""` is
-    /// the training data; image models add `"_val"` (PTMZ's name for its test-set values).
-    fn loss_sets(&self) -> &'static [&'static str];
+    /// the training data, `"_val"` the held-out data (PTMZ's name for its test-set values).
+    /// Default: both (image and language models); a family without a held-out loss says so.
+    fn loss_sets(&self) -> &'static [&'static str] {
+        &["", TEST_SET_SUFFIX]
+    }
 
     /// Members whose Hessians are computed together, as rows (member indices; a member may
-    /// fill two rows, see the module notes). Every member is in one group.
-    fn hessian_groups(&self) -> Vec<Vec<usize>>;
+    /// fill two rows, see the module notes). Every member is in one group. Default: one
+    /// member per group (families whose members are separate networks).
+    fn hessian_groups(&self) -> Vec<Vec<usize>> {
+        (0..self.members()).map(|k| vec![k]).collect()
+    }
 
     /// The loss of group `group` (an index into [`Self::hessian_groups`]) on loss set `set` (an
     /// index into [`Self::loss_sets`]), built when asked so that one graph lives at a time.

@@ -93,6 +93,7 @@ fn transfer(
     let failed =
         |message: String| DataError::Download { url: url.to_owned(), message, part: part.to_path_buf() };
     let agent = ureq::AgentBuilder::new()
+        .try_proxy_from_env(true)
         .timeout_connect(Duration::from_secs(30))
         .timeout_read(Duration::from_secs(60))
         .build();

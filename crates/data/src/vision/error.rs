@@ -49,7 +49,9 @@ pub enum DataError {
         path: PathBuf,
     },
     /// The HTTP request failed before any answer (DNS, connect, TLS, reset).
-    #[error("{url}: download failed\n  hint: check the network and run the same command again; a partial download resumes")]
+    #[error("{url}: download failed\n  hint: check the network and run the same command again; a partial download resumes. \
+             A certificate error behind a TLS-inspecting proxy: add its CA to the system store or set SSL_CERT_FILE; \
+             an HTTP proxy: set HTTPS_PROXY")]
     Http {
         /// The URL.
         url: String,

@@ -12,7 +12,7 @@
 use pz_data::vision::VisionData;
 use pz_models::AttentionKernel;
 use pz_spec::{CkaConfig, ImageConfig, PlannedModel, ProblemConfig};
-use pz_store::{ZooDir, TEST_SET_SUFFIX};
+use pz_store::ZooDir;
 use tch::{Device, Kind, Tensor};
 
 use super::curves::{CurveData, ImageCurves};
@@ -74,14 +74,6 @@ impl ImageMeasured {
 impl MeasuredPopulation for ImageMeasured {
     fn members(&self) -> usize {
         self.models.len()
-    }
-
-    fn loss_sets(&self) -> &'static [&'static str] {
-        &["", TEST_SET_SUFFIX]
-    }
-
-    fn hessian_groups(&self) -> Vec<Vec<usize>> {
-        (0..self.models.len()).map(|k| vec![k]).collect()
     }
 
     fn loss_graph(&self, group: usize, set: usize) -> Result<LossGraph, Error> {

@@ -78,7 +78,7 @@ fn follows_the_adamw_update_with_decay_on_matrices_only() {
     let mut opt = adamw(&x, &w);
     for lr in LRS {
         let g = gradients(&x, &w, &a);
-        opt.step(&[x.shallow_clone(), w.shallow_clone()], &g, lr);
+        opt.step(&[x.shallow_clone(), w.shallow_clone()], &g, lr).unwrap();
     }
     let mut got = to_vec(&x);
     got.extend(to_vec(&w));
@@ -120,7 +120,7 @@ fn matches_torch_optim_adamw() {
     let mut opt = adamw(&x, &w);
     for lr in LRS {
         let g = gradients(&x, &w, &a);
-        opt.step(&[x.shallow_clone(), w.shallow_clone()], &g, lr);
+        opt.step(&[x.shallow_clone(), w.shallow_clone()], &g, lr).unwrap();
     }
     let mut got = to_vec(&x);
     got.extend(to_vec(&w));
@@ -141,7 +141,7 @@ fn resuming_from_saved_state_is_bit_identical() {
                 opt.load_state(&[x.shallow_clone(), w.shallow_clone()], &saved).unwrap();
             }
             let g = gradients(&x, &w, &a);
-            opt.step(&[x.shallow_clone(), w.shallow_clone()], &g, lr);
+            opt.step(&[x.shallow_clone(), w.shallow_clone()], &g, lr).unwrap();
         }
         (Vec::<f32>::try_from(x.detach()).unwrap(), Vec::<f32>::try_from(w.detach().flatten(0, -1)).unwrap())
     };
@@ -195,4 +195,38 @@ fn clipping_scales_to_the_global_norm_and_leaves_small_gradients_alone() {
     let small = [Tensor::from_slice(&[0.3f64, 0.4])];
     let _ = clip_grad_norm(&small, 1.0);
     assert_eq!(to_vec(&small[0]), [0.3, 0.4], "a norm below the limit is kept exactly");
+}
+
+/// The fused kernel (the CUDA path, which also runs on the CPU) against the per-tensor
+/// operations: the same three steps, float64, agree to rounding; so do steps after restoring a
+/// saved state, which must set the kernel's device step count (its bias corrections).
+#[test]
+fn the_fused_kernel_equals_the_per_tensor_update_also_after_a_restore() {
+    let a = Tensor::from_slice(&[1.0f64, 3.0, 10.0]);
+    let run = |fused: bool, restore_at: Option<usize>| {
+        let (x, w) = params();
+        let list = [x.shallow_clone(), w.shallow_clone()];
+        let mut opt = adamw(&x, &w);
+        if fused {
+            opt.use_fused_kernel(Device::Cpu);
+        }
+        for (step, lr) in [0.1, 0.05, 0.02, 0.01, 0.005].into_iter().enumerate() {
+            if restore_at == Some(step) {
+                let saved = opt.state_tensors();
+                opt = adamw(&x, &w);
+                if fused {
+                    opt.use_fused_kernel(Device::Cpu);
+                }
+                opt.load_state(&list, &saved).unwrap();
+            }
+            opt.step(&list, &gradients(&x, &w, &a), lr).unwrap();
+        }
+        assert_eq!(opt.steps(), 5);
+        let mut all = to_vec(&x);
+        all.extend(to_vec(&w));
+        all
+    };
+    let plain = run(false, None);
+    assert_close(&run(true, None), &plain, "fused against per-tensor");
+    assert_close(&run(true, Some(3)), &plain, "fused, restored after 3 steps");
 }

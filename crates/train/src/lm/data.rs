@@ -17,11 +17,21 @@ pub(crate) struct Windows {
 }
 
 impl Windows {
-    /// The batch as tensors on `device`.
+    /// The batch as tensors on `device`. To CUDA from pinned memory without blocking: a copy
+    /// from pageable memory waits until the device has run everything queued before it, so
+    /// every step would wait for the previous one; this one takes its turn on the stream while
+    /// the host goes on launching kernels.
     pub(crate) fn of(batch: &TokenBatch, device: Device) -> Self {
         #[allow(clippy::cast_possible_wrap)]
         let shape = [batch.batch as i64, batch.context as i64];
-        let tensor = |ids: &[i64]| Tensor::from_slice(ids).view(shape).to_device(device);
+        let tensor = |ids: &[i64]| {
+            let host = Tensor::from_slice(ids).view(shape);
+            if device.is_cuda() {
+                pz_device::pin_memory(&host).to_device_(device, Kind::Int64, true, false)
+            } else {
+                host.to_device(device)
+            }
+        };
         Self { inputs: tensor(&batch.inputs), targets: tensor(&batch.targets) }
     }
 

@@ -22,7 +22,7 @@ use pz_data::text::{window_rng, Corpus};
 use pz_models::gpt2::Gpt2;
 use pz_models::AttentionKernel;
 use pz_spec::{CkaConfig, PlannedModel};
-use pz_store::{Checkpoint, ZooDir, TEST_SET_SUFFIX};
+use pz_store::{Checkpoint, ZooDir};
 use tch::{Device, Kind, Tensor};
 
 use super::data::{corpus_error, even_windows, loss_sum_and_correct, windows_at_once, Windows};
@@ -105,14 +105,6 @@ impl LmMeasured {
 impl MeasuredPopulation for LmMeasured {
     fn members(&self) -> usize {
         self.models.len()
-    }
-
-    fn loss_sets(&self) -> &'static [&'static str] {
-        &["", TEST_SET_SUFFIX]
-    }
-
-    fn hessian_groups(&self) -> Vec<Vec<usize>> {
-        (0..self.models.len()).map(|k| vec![k]).collect()
     }
 
     fn loss_graph(&self, group: usize, set: usize) -> Result<LossGraph, Error> {

@@ -7,10 +7,14 @@
 //! training windows); `test_loss` is the mean cross-entropy in nats per token on the fixed
 //! validation windows and `test_error` is 1 − next-token (argmax) accuracy there; `extra`
 //! holds `val_loss` (= `test_loss`, under the language-model name), `tokens` (trained on so
-//! far) and `lr` (of the epoch's last step).
+//! far), `lr` (of the epoch's last step) and, on CUDA, `tokens_per_s`: the epoch's training
+//! tokens over the wall time of its steps (evaluation and checkpoints excluded; the first epoch
+//! also pays one-off costs). The CPU logs the rate but leaves it out of the file, whose bytes
+//! a resumed run must reproduce.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use pz_data::text::Corpus;
 use pz_spec::{PlannedModel, ProblemConfig};
@@ -24,6 +28,8 @@ use crate::{run_population, Error, Outcome, Run};
 
 /// One GPT-2, its corpus and its fixed evaluation windows.
 pub(crate) struct LmTraining<'a> {
+    /// The model's id, for the log.
+    model: String,
     trainer: LmTrainer,
     corpus: &'a Corpus,
     steps_per_epoch: u64,
@@ -49,6 +55,7 @@ impl<'a> LmTraining<'a> {
         let total = steps_per_epoch * u64::from(config.train.epochs);
         let n = text.eval_windows as usize;
         Ok(Self {
+            model: plan.id().to_string(),
             trainer: LmTrainer::new(config, total, device)?,
             val: even_windows(&corpus.val, n, context, device)?,
             train: even_windows(&corpus.train, n, context, device)?,
@@ -90,10 +97,11 @@ impl Population for LmTraining<'_> {
 
     fn train_epoch(
         &mut self,
-        _epoch: u32,
+        epoch: u32,
         stop: &AtomicBool,
         on_steps: &mut dyn FnMut(u64),
     ) -> Result<Option<Vec<MemberEpoch>>, Error> {
+        let started = Instant::now();
         // Summed on the device: one host synchronization an epoch, not one a step.
         let mut sum = Tensor::zeros([], (Kind::Double, self.trainer.model.device()));
         for _ in 0..self.steps_per_epoch {
@@ -105,7 +113,16 @@ impl Population for LmTraining<'_> {
         }
         #[allow(clippy::cast_precision_loss)]
         let train_loss = sum.double_value(&[]) / self.steps_per_epoch as f64;
-        Ok(Some(vec![MemberEpoch { train_loss, extra: BTreeMap::new() }]))
+        // Reading the sum waited for the epoch's last step: the clock covers every step.
+        let secs = started.elapsed().as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let tokens_per_s = (self.steps_per_epoch * self.trainer.tokens_per_step()) as f64 / secs.max(1e-9);
+        tracing::info!(model = %self.model, epoch, tokens_per_s, step_secs = secs, "language-model epoch");
+        let mut extra = BTreeMap::new();
+        if self.trainer.model.device().is_cuda() {
+            extra.insert("tokens_per_s".to_string(), serde_json::json!(tokens_per_s));
+        }
+        Ok(Some(vec![MemberEpoch { train_loss, extra }]))
     }
 
     fn records(&self, epoch: u32, train: Vec<MemberEpoch>) -> Vec<EpochRecord> {
