@@ -8,7 +8,7 @@ use crate::{GridCell, LabelledGrid, Phase};
 const PHASES: [Phase; 5] = [Phase::I, Phase::II, Phase::III, Phase::IVA, Phase::IVB];
 
 /// A number in 3 significant digits (scientific outside 1e-3 … 1e4).
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if x != 0.0 && !(1e-3..1e4).contains(&x.abs()) {
         format!("{x:.2e}")
     } else {
@@ -92,6 +92,8 @@ mod tests {
             cka: Some(cka),
             mc_scale: Some(train_loss),
             curve_converged: Some(1.0),
+            hessian_top_ev: None,
+            hessian_trace: None,
             yang: None,
             first: None,
         }

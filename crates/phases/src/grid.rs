@@ -28,6 +28,11 @@ pub struct GridCell {
     /// The share of the cell's seed pairs whose curve training converged (`curve_converged`);
     /// below 1, the cell's mc is flagged as unreliable.
     pub curve_converged: Option<f64>,
+    /// Seed-mean Hessian top eigenvalue (train set): reported beside the label
+    /// ([`crate::hessian_check`]), not used by it.
+    pub hessian_top_ev: Option<f64>,
+    /// Seed-mean Hessian trace (train set), as `hessian_top_ev`.
+    pub hessian_trace: Option<f64>,
     /// The Yang et al. label, when mode connectivity is known somewhere in the grid.
     pub yang: Option<PhaseLabel>,
     /// The first label (train loss and test error), for zoos.
@@ -130,7 +135,8 @@ pub fn label_grid(
 }
 
 /// Label a zoo's grid from its seed means (final train loss and test error of the finished
-/// models, the newest measured `[phases] mc_metric` and CKA) with the spec's `[phases]`.
+/// models, the newest measured `[phases] mc_metric` and CKA) with the spec's `[phases]`; the
+/// cells carry their Hessian values for the consistency check.
 #[must_use]
 pub fn label_zoo(view: &ZooView) -> LabelledGrid {
     let spec = &view.zoo.spec;
@@ -138,6 +144,8 @@ pub fn label_zoo(view: &ZooView) -> LabelledGrid {
     let mc = view.metric_grid(&t.mc_metric);
     let cka = view.metric_grid(MetricKey::Cka.as_str());
     let converged = view.metric_grid(MetricKey::CurveConverged.as_str());
+    let top_ev = view.metric_grid(MetricKey::HessianTopEv.as_str());
+    let trace = view.metric_grid(MetricKey::HessianTrace.as_str());
     let mut cells = Vec::new();
     for (ti, tv) in g.temperature.values.iter().enumerate() {
         for (li, lv) in g.load.values.iter().enumerate() {
@@ -156,6 +164,8 @@ pub fn label_zoo(view: &ZooView) -> LabelledGrid {
                 cka: cka[ti][li],
                 mc_scale,
                 curve_converged: converged[ti][li],
+                hessian_top_ev: top_ev[ti][li],
+                hessian_trace: trace[ti][li],
                 yang: None,
                 first: loss.zip(error).and_then(|(l, e)| label_cell(l, e, &t)),
             });
@@ -184,6 +194,8 @@ mod tests {
             cka: Some(cka),
             mc_scale: None,
             curve_converged: None,
+            hessian_top_ev: None,
+            hessian_trace: None,
             yang: None,
             first: None,
         }

@@ -13,6 +13,7 @@
 //! Around the rules, the grid: [`ZooView`] opens a zoo for reading (writing nothing) and gives
 //! seed means per cell; [`label_zoo`] and [`label_summary`] label a whole grid
 //! ([`LabelledGrid`], what `phasezoo phases` prints and the plots and report draw);
+//! [`hessian_check`] sets each label beside the Hessian (reported, never an input);
 //! [`write_labelled_index`] writes the per-epoch index with each cell's phase at each epoch;
 //! [`zoo_status`] counts models per state. Functions return values; the binary prints them.
 //!
@@ -33,6 +34,7 @@ mod error;
 mod explain;
 mod first;
 mod grid;
+mod hessian_check;
 mod status;
 mod summary;
 #[cfg(test)]
@@ -45,6 +47,7 @@ pub use error::{Error, Result};
 pub use explain::{coverage, explain_cell};
 pub use first::{label_cell, CellLabel, FirstLabel};
 pub use grid::{label_grid, label_zoo, GridCell, LabelledGrid};
+pub use hessian_check::{hessian_check, AgainstMedian, HessianCheck, Sharpness};
 pub use status::{zoo_status, CellStatus, StateCounts, ZooStatus};
 pub use summary::{label_summary, ptmz_thresholds, PTMZ_MC_METRIC};
 pub use view::ZooView;

@@ -35,14 +35,14 @@ pub fn label_summary(csv: &Path, thresholds: PhaseThresholds) -> Result<Labelled
 
 /// The labelled grid of summary rows; `None` when no row has landscape metrics.
 fn summary_grid(rows: &[PtmzSummaryRow], thresholds: PhaseThresholds) -> Option<LabelledGrid> {
-    // Sums and counts per (width, batch size) of train loss, mc and CKA over the analysis-epoch
-    // rows (those with metrics).
-    let mut sums: BTreeMap<(u64, u64), [(f64, usize); 3]> = BTreeMap::new();
+    // Sums and counts per (width, batch size) of train loss, mc, CKA and ln Hessian trace over
+    // the analysis-epoch rows (those with metrics).
+    let mut sums: BTreeMap<(u64, u64), [(f64, usize); 4]> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.has_metrics()) {
         let entry = sums.entry((r.width.to_bits(), r.batchsize.to_bits())).or_default();
-        for (slot, v) in
-            entry.iter_mut().zip([r.train_loss, r.curve_mc_train_error, r.representation_similarity])
-        {
+        let values =
+            [r.train_loss, r.curve_mc_train_error, r.representation_similarity, r.log_hessian_trace_train];
+        for (slot, v) in entry.iter_mut().zip(values) {
             if let Some(v) = v {
                 slot.0 += v;
                 slot.1 += 1;
@@ -73,6 +73,9 @@ fn summary_grid(rows: &[PtmzSummaryRow], thresholds: PhaseThresholds) -> Option<
                 cka: mean(e[2]),
                 mc_scale: None, // PTMZ's mc is of train error: an absolute dead zone
                 curve_converged: None,
+                // The summary publishes ln of the trace (train set) and no train-set λ_max.
+                hessian_top_ev: None,
+                hessian_trace: mean(e[3]).map(f64::exp),
                 yang: None,
                 first: None,
             });
@@ -112,7 +115,7 @@ mod tests {
 
     #[test]
     fn seed_means_over_the_analysis_epoch_rows_label_each_cell() {
-        let rows = vec![
+        let mut rows = vec![
             // Epoch-0 style row without metrics: ignored.
             row(2.0, 8.0, 0, 2.3, None, None),
             // (2, 8): losses 0.8 and 1.0, mc -19 and -21, CKA 0.6 and 0.8 → means 0.9, -20, 0.7: I.
@@ -121,7 +124,11 @@ mod tests {
             // (64, 8): one seed, IV-B.
             row(64.0, 8.0, 0, 0.02, Some(-0.8), Some(0.92)),
         ];
+        // ln trace 5 and 7 at (2, 8): the cell's trace for the Hessian check is e^6.
+        (rows[1].log_hessian_trace_train, rows[2].log_hessian_trace_train) = (Some(5.0), Some(7.0));
         let g = summary_grid(&rows, ptmz_thresholds(0.1, 1.5, 0.8)).unwrap();
+        assert!((g.cells[0].hessian_trace.unwrap() - 6f64.exp()).abs() < 1e-12);
+        assert_eq!((g.cells[0].hessian_top_ev, g.cells[1].hessian_trace), (None, None));
         assert_eq!(
             (g.loads.as_slice(), g.temperatures.as_slice()),
             ([2.0, 64.0].as_slice(), [8.0].as_slice())

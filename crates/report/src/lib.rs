@@ -32,6 +32,6 @@ mod zoo;
 pub use colormap::ColorMap;
 pub use error::Error;
 pub use heatmap::{ColorScale, GridAxis, Heatmap};
-pub use html::{render_html, Cell, Column, Curves, ModelRow, ModelTable, Panel, ReportPage};
+pub use html::{render_html, Cell, Column, Curves, DensityCurve, ModelRow, ModelTable, Panel, ReportPage};
 pub use write::{render_heatmap_svg, write_heatmap, write_html};
 pub use zoo::{write_zoo_plots, write_zoo_report, zoo_page, zoo_panels, ZooPanel, PHASES_PANEL};

@@ -6,7 +6,10 @@
 //! weight decay 5e-4 (the PINN's 1e-2 and 0 leave an image curve's bend where it started), and the
 //! phase rule reads mc of train error in percentage points with a dead zone of 1.5 points (SPEC §4
 //! "ε ≈ 1–2 percentage points"), where a PINN reads mc of train loss with a dead zone of 10 % of
-//! the cell's loss (its losses span 7e-5 … 0.5: no absolute ε fits every cell).
+//! the cell's loss (its losses span 7e-5 … 0.5: no absolute ε fits every cell). A PINN's CKA
+//! compares its last hidden layer: linear CKA of its one-dimensional output is the squared
+//! correlation of the two seeds' predictions, which two seeds collapsed onto the same wrong
+//! function share (issue 23), so it cannot split IV-A from IV-B.
 
 use toml::{Table, Value};
 
@@ -21,7 +24,10 @@ fn defaults_of(kind: &str) -> &'static [(&'static str, FamilyDefault)] {
             ("phases.mc_metric", FamilyDefault::Str("mc_train_error")),
             ("phases.mc_epsilon", FamilyDefault::Float(1.5)),
         ],
-        "convection" => &[("phases.mc_epsilon_relative", FamilyDefault::Float(0.1))],
+        "convection" => &[
+            ("phases.mc_epsilon_relative", FamilyDefault::Float(0.1)),
+            ("metrics.cka.layer", FamilyDefault::Str("hidden")),
+        ],
         _ => &[],
     }
 }
@@ -57,7 +63,7 @@ pub(crate) fn fill_family_defaults(table: &mut Table) {
 
 #[cfg(test)]
 mod tests {
-    use crate::ZooSpec;
+    use crate::{CkaLayer, ZooSpec};
 
     const IMAGE: &str = include_str!("../../../examples/fashion-resnet18-small.toml");
 
@@ -80,5 +86,19 @@ mod tests {
         assert_eq!((spec.metrics.curve.lr, spec.metrics.curve.weight_decay), (1e-2, 0.0));
         assert_eq!(spec.phases.mc_metric, "mc_train_loss");
         assert_eq!(spec.phases.mc_epsilon_relative, Some(0.1));
+    }
+
+    #[test]
+    fn a_pinn_compares_hidden_layers_unless_its_spec_names_the_output() {
+        let spec = ZooSpec::embedded_default().unwrap();
+        assert_eq!(spec.metrics.cka.layer, CkaLayer::Hidden);
+        let own = ["metrics.cka.layer=\"output\"".to_string()];
+        let spec = ZooSpec::parse(crate::EMBEDDED_DEFAULT, "t", &own).unwrap();
+        assert_eq!(spec.metrics.cka.layer, CkaLayer::Output);
+        // A zoo.toml written before the default changed states `output` and keeps it.
+        let again = ZooSpec::parse(&spec.to_toml(), "zoo.toml", &[]).unwrap();
+        assert_eq!(again.metrics.cka.layer, CkaLayer::Output);
+        let image = ZooSpec::parse(IMAGE, "t", &[]).unwrap();
+        assert_eq!(image.metrics.cka.layer, CkaLayer::Output);
     }
 }

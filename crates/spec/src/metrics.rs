@@ -140,8 +140,8 @@ pub struct CkaConfig {
     /// HSIC estimator: biased (PTMZ) or unbiased.
     #[serde(default)]
     pub unbiased: bool,
-    /// Which representation: `output` (PTMZ: the model's outputs) or `hidden` (last hidden
-    /// layer).
+    /// Which representation: `output` (PTMZ: the model's outputs; the default) or `hidden`
+    /// (last hidden layer; the PINN's default, `family_defaults`).
     #[serde(default)]
     pub layer: CkaLayer,
 }

@@ -9,13 +9,19 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 
-use crate::{atomic_write, Error, MetricKey, Result, ZooDir};
+use crate::{
+    atomic_write, stored_density, summarize_density, Error, MetricKey, Result, ZooDir, TEST_SET_SUFFIX,
+};
 
 /// The metric columns, in order (docs/METRICS.md defines them); empty where not measured.
-pub const METRIC_COLUMNS: [&str; 9] = [
+pub const METRIC_COLUMNS: [&str; 12] = [
     MetricKey::HessianTopEv.as_str(),
     MetricKey::HessianTrace.as_str(),
     MetricKey::HessianTraceStdErr.as_str(),
+    // The same on the test set ([`MetricKey::on_test_set`]; image and language-model zoos).
+    "hessian_top_ev_val",
+    "hessian_trace_val",
+    "hessian_trace_std_err_val",
     MetricKey::Cka.as_str(),
     MetricKey::McTrainLoss.as_str(),
     MetricKey::McTestLoss.as_str(),
@@ -23,6 +29,18 @@ pub const METRIC_COLUMNS: [&str; 9] = [
     MetricKey::McTrainError.as_str(),
     MetricKey::McTestError.as_str(),
     MetricKey::WwAlpha.as_str(),
+];
+
+/// A summary of the Hessian's spectral density ([`crate::summarize_density`]), train set then
+/// test set: the mass of negative eigenvalues and the smallest and largest Ritz values; empty
+/// where no density was measured (`metrics.hessian.density_probes = 0`, the default).
+pub const DENSITY_COLUMNS: [&str; 6] = [
+    "hessian_density_negative_mass",
+    "hessian_density_min",
+    "hessian_density_max",
+    "hessian_density_negative_mass_val",
+    "hessian_density_min_val",
+    "hessian_density_max_val",
 ];
 
 /// Further result.json keys with a column of their own (image zoos: accuracies and the learning
@@ -58,7 +76,7 @@ pub struct EpochIndexRow {
     pub test_error: Option<f64>,
     /// Values of [`RESULT_COLUMNS`] in this epoch's result line.
     pub results: BTreeMap<String, f64>,
-    /// Values of [`METRIC_COLUMNS`] measured at this epoch.
+    /// Values of [`METRIC_COLUMNS`] and [`DENSITY_COLUMNS`] measured at this epoch.
     pub metrics: BTreeMap<String, f64>,
     /// The cell's phase at this epoch (`I` … `IV-B`), when labelled.
     pub phase: Option<String>,
@@ -77,10 +95,13 @@ pub fn collect_epoch_rows(zoo: &ZooDir, plan: &pz_spec::Plan) -> Result<Vec<Epoc
         let metrics = dir.read_metrics()?;
         for r in dir.read_results()? {
             let measured = metrics.iter().find(|x| x.epoch == r.epoch);
-            let values = METRIC_COLUMNS
+            let mut values: BTreeMap<String, f64> = METRIC_COLUMNS
                 .iter()
                 .filter_map(|k| Some(((*k).to_string(), measured?.values.get(*k)?.as_f64()?)))
                 .collect();
+            if let Some(m) = measured {
+                values.extend(density_columns(&m.values));
+            }
             let c = &m.config;
             rows.push(EpochIndexRow {
                 model_id: m.id().to_string(),
@@ -107,6 +128,19 @@ pub fn collect_epoch_rows(zoo: &ZooDir, plan: &pz_spec::Plan) -> Result<Vec<Epoc
         }
     }
     Ok(rows)
+}
+
+/// The [`DENSITY_COLUMNS`] of a `metrics.json` line: per loss set with a density, its summary.
+fn density_columns(values: &BTreeMap<String, serde_json::Value>) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for (set, suffix) in ["", TEST_SET_SUFFIX].into_iter().enumerate() {
+        let Some(s) = stored_density(values, suffix).and_then(|(n, w)| summarize_density(&n, &w)) else {
+            continue;
+        };
+        let names = DENSITY_COLUMNS[3 * set..3 * set + 3].iter().map(|n| (*n).to_string());
+        out.extend(names.zip([s.negative_mass, s.min, s.max]));
+    }
+    out
 }
 
 /// Write `index_epochs.csv` and `index.parquet` into the zoo folder (atomically, each).
@@ -137,6 +171,7 @@ fn write_csv(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
     ];
     header.extend(RESULT_COLUMNS);
     header.extend(METRIC_COLUMNS);
+    header.extend(DENSITY_COLUMNS);
     header.push("phase");
     w.write_record(&header).map_err(csv_err)?;
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
@@ -156,7 +191,7 @@ fn write_csv(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
             opt(r.test_error),
         ];
         record.extend(RESULT_COLUMNS.iter().map(|k| opt(r.results.get(*k).copied())));
-        record.extend(METRIC_COLUMNS.iter().map(|k| opt(r.metrics.get(*k).copied())));
+        record.extend(METRIC_COLUMNS.iter().chain(&DENSITY_COLUMNS).map(|k| opt(r.metrics.get(*k).copied())));
         record.push(r.phase.clone().unwrap_or_default());
         w.write_record(&record).map_err(csv_err)?;
     }
@@ -199,7 +234,7 @@ fn write_parquet(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
         float(&|r| r.test_loss),
         float(&|r| r.test_error),
     ];
-    for key in RESULT_COLUMNS.into_iter().chain(METRIC_COLUMNS) {
+    for key in RESULT_COLUMNS.into_iter().chain(METRIC_COLUMNS).chain(DENSITY_COLUMNS) {
         let in_results = RESULT_COLUMNS.contains(&key);
         fields.push(Field::new(key, DataType::Float64, true));
         columns.push(float(&|r| if in_results { r.results.get(key) } else { r.metrics.get(key) }.copied()));
@@ -215,3 +250,7 @@ fn write_parquet(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
     let bytes = writer.into_inner().map_err(|e| corrupt(&e))?;
     atomic_write(path, &bytes)
 }
+
+#[cfg(test)]
+#[path = "epoch_index_tests.rs"]
+mod tests;

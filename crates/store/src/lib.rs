@@ -14,6 +14,7 @@ mod checkpoint;
 mod checkpoint_layout;
 mod checkpoint_search;
 mod claims;
+mod density_summary;
 mod epoch_index;
 mod error;
 mod index;
@@ -33,7 +34,10 @@ pub use checkpoint::{Checkpoint, CheckpointState, LoadedCheckpoint};
 pub use checkpoint_layout::{CheckpointLayout, FileLayout, TensorLayout};
 pub use checkpoint_search::{common_resume_epoch, error_chain, newest_intact_checkpoint, CheckpointSearch};
 pub use claims::{now_unix_ms, ClaimRecord, Claims, WorkerIdentity};
-pub use epoch_index::{collect_epoch_rows, write_epoch_index, EpochIndexRow, METRIC_COLUMNS, RESULT_COLUMNS};
+pub use density_summary::{stored_density, summarize_density, DensitySummary, NEGATIVE_CUT};
+pub use epoch_index::{
+    collect_epoch_rows, write_epoch_index, EpochIndexRow, DENSITY_COLUMNS, METRIC_COLUMNS, RESULT_COLUMNS,
+};
 pub use error::{Error, Result};
 pub use index::{collect_rows, write_index, IndexRow, INDEX_COLUMNS};
 pub use metric_keys::{MetricKey, UnknownMetricKey, TEST_SET_SUFFIX};

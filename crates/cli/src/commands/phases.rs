@@ -1,13 +1,16 @@
 //! `phasezoo phases DIR | --summary FILE.csv`: the phase of every grid cell (pz-phases has the
 //! rules): the Yang et al. taxonomy once mode connectivity is measured, first labels from loss
-//! and error before that. Reads only: the index's phases are written by `train` and `metrics`,
-//! so this works on a read-only zoo.
+//! and error before that, each label with the numbers that decided it and, where measured, the
+//! Hessian beside it as a consistency check. Reads only: the index's phases are written by
+//! `train` and `metrics`, so this works on a read-only zoo.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use pz_phases::{coverage, explain_cell, label_summary, label_zoo, ptmz_thresholds, LabelledGrid, ZooView};
+use pz_phases::{
+    coverage, explain_cell, hessian_check, label_summary, label_zoo, ptmz_thresholds, LabelledGrid, ZooView,
+};
 
 use crate::cells::fmt_value;
 
@@ -41,9 +44,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         (None, None) => bail!("give a zoo folder or --summary FILE.csv"),
     };
     if args.json {
+        let checks: Vec<_> = grid.cells.iter().map(|c| hessian_check(c, &grid)).collect();
         let doc = serde_json::json!({
             "thresholds": grid.thresholds, "loss_threshold": grid.loss_threshold,
             "load": grid.load_name, "temperature": grid.temperature_name, "cells": grid.cells,
+            "hessian_checks": checks,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
@@ -96,6 +101,10 @@ fn print_table(grid: &LabelledGrid) {
                     grid.temperature_name,
                     fmt_value(c.temperature)
                 );
+                // Reported beside the label, never an input to it (SPEC §4, rule 6).
+                if let Some(check) = hessian_check(c, grid) {
+                    println!("    {}", check.line());
+                }
             }
         }
         let (covered, missing) = coverage(grid);

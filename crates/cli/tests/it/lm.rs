@@ -181,6 +181,7 @@ fn a_tiny_gpt2_zoo_trains_resumes_to_the_same_bytes_and_gets_its_metrics() {
 /// skips with a note; any other failure (checksum, corpus) fails. (Training the example on it takes
 /// tens of minutes on 2 shared cores, so CI trains on the generated corpus above.)
 #[test]
+#[allow(clippy::print_stderr)] // the skip must be visible
 fn data_fetch_shakespeare_builds_the_real_corpus() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("data");

@@ -61,4 +61,13 @@ fn a_published_summary_round_trips_with_the_expected_phases() {
         &[strings(&["phases", "--summary"]), vec![csv.to_str().expect("UTF-8").into()]].concat(),
     );
     assert!(table.stdout.contains("IV-B") && table.stdout.contains("between I and II"), "{}", table.stdout);
+    // Each cell's Hessian beside its label: every row's ln trace is 6, so every cell sits on the
+    // median (flat) and no λ_max is published.
+    assert!(
+        table
+            .stdout
+            .contains("    Hessian (train): trace 403.429 at or below median 403.429 (+0.00 decades): flat"),
+        "{}",
+        table.stdout
+    );
 }

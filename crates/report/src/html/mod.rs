@@ -81,6 +81,24 @@ pub struct ModelRow {
     pub cells: Vec<Cell>,
     /// Training curves: per series name, one value (or none) per epoch.
     pub curves: Curves,
+    /// Its Hessian spectral densities, one per loss set measured (none unless
+    /// `metrics.hessian.density_probes > 0`).
+    pub density: Vec<DensityCurve>,
+}
+
+/// A Hessian spectral density drawn as a curve over eigenvalues.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DensityCurve {
+    /// The loss set, e.g. `train set`.
+    pub set: String,
+    /// The measured epoch.
+    pub epoch: u32,
+    /// The mass of negative eigenvalues (`pz_store::summarize_density`), shown in the title.
+    pub negative_mass: f64,
+    /// Eigenvalues, ascending.
+    pub x: Vec<f64>,
+    /// The density at each (positive: the chart draws it on a log axis).
+    pub y: Vec<f64>,
 }
 
 /// A model's training curves over epochs.

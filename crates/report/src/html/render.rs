@@ -109,6 +109,7 @@ mod tests {
                         epochs: vec![0.0, 1.0],
                         series: vec![("train_loss".into(), vec![Some(1.0), None])],
                     },
+                    density: Vec::new(),
                 }],
             },
         }

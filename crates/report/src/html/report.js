@@ -1,5 +1,6 @@
 // The interactive parts of the zoo report: the sortable model table and each model's training
-// curves, drawn from the JSON document embedded in the page. No libraries, no network.
+// curves and Hessian spectral densities, drawn from the JSON document embedded in the page. No
+// libraries, no network.
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
@@ -32,9 +33,11 @@
     return node;
   }
 
-  // One small chart of one series over epochs; log y when every value is positive and they span
-  // a decade or more (losses do), linear otherwise.
-  function chart(title, epochs, values, color) {
+  // One small chart of one series over epochs (or another x, named by xlabel); log y when every
+  // value is positive and they span a decade or more (losses and densities do), linear otherwise.
+  // A dot marks each value unless there are too many to see (a density's 200 points).
+  function chart(title, epochs, values, color, xlabel) {
+    xlabel = xlabel || "epoch";
     var W = 360, H = 230, L = 58, R = 12, T = 24, B = 36;
     var svg = el("svg", { "class": "chart", width: W, height: H, viewBox: "0 0 " + W + " " + H });
     var pts = [];
@@ -75,10 +78,12 @@
       el("text", { x: sx(x), y: H - B + 14, "text-anchor": "middle", "font-size": 11 }, svg).textContent = fmt(x);
     });
     el("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", "font-size": 11, fill: "#555" }, svg)
-      .textContent = "epoch" + (log ? " (log y)" : "");
+      .textContent = xlabel + (log ? " (log y)" : "");
     var d = pts.map(function (p, j) { return (j ? "L" : "M") + sx(p[0]).toFixed(1) + " " + sy(p[1]).toFixed(1); }).join(" ");
     el("path", { d: d, fill: "none", stroke: color, "stroke-width": 1.8 }, svg);
-    pts.forEach(function (p) { el("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.2, fill: color }, svg); });
+    if (pts.length <= 100) {
+      pts.forEach(function (p) { el("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.2, fill: color }, svg); });
+    }
     return svg;
   }
 
@@ -86,9 +91,15 @@
     var row = table.rows[index];
     var box = document.getElementById("curves");
     while (box.firstChild) { box.removeChild(box.firstChild); }
-    document.getElementById("curve-title").textContent = "Training curves of model " + row.id;
+    var density = row.density || [];
+    document.getElementById("curve-title").textContent = "Training curves of model " + row.id +
+      (density.length > 0 ? " and its Hessian spectral density (SLQ, smoothed)" : "");
     row.curves.series.forEach(function (s, i) {
       box.appendChild(chart(s[0], row.curves.epochs, s[1], COLORS[i % COLORS.length]));
+    });
+    density.forEach(function (d) {
+      box.appendChild(chart("Hessian density, " + d.set + ", epoch " + d.epoch, d.x, d.y, "#444",
+        "eigenvalue; negative mass " + fmt(d.negative_mass)));
     });
     var trs = document.querySelectorAll("tr.model");
     for (var i = 0; i < trs.length; i++) {

@@ -4,6 +4,7 @@
 //! This is the one part of the crate that knows a zoo: it asks pz-phases for seed means and
 //! labels and pz-store for each model's results, and hands the rest of the crate plain numbers.
 
+mod density;
 mod page;
 mod panels;
 mod sources;

@@ -1,5 +1,5 @@
 //! The zoo's report page (`phasezoo report`): spec, phase map, every panel, a sortable table of
-//! models, per model its training curves.
+//! models, per model its training curves and Hessian spectral densities.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::path::Path;
 use pz_phases::{label_zoo, ZooView};
 use pz_spec::ModelId;
 
+use super::density::density_curves;
 use super::panels::{zoo_panels, PHASES_PANEL};
 use crate::{
     render_heatmap_svg, write_html, Cell, Column, Curves, Error, ModelRow, ModelTable, Panel, ReportPage,
@@ -109,7 +110,12 @@ fn table(view: &ZooView) -> Result<ModelTable, Error> {
         cells.extend(metric_keys.iter().map(|k| number(metrics.get(*k).copied())));
         let phase = phases[m.cell.temperature][m.cell.load];
         cells.push(phase.map_or(Cell::Empty, |p| Cell::Text(p.code().to_string())));
-        rows.push(ModelRow { id: r.model_id.clone(), cells, curves: curves(view, m.id())? });
+        rows.push(ModelRow {
+            id: r.model_id.clone(),
+            cells,
+            curves: curves(view, m.id())?,
+            density: density_curves(view, m.id())?,
+        });
     }
     Ok(ModelTable { columns, rows })
 }

@@ -59,13 +59,15 @@ const fn auto(d: Def) -> Def {
 
 /// `hessian_trace` measured on the test set ([`MetricKey::on_test_set`]).
 const HESSIAN_TRACE_VAL: &str = "hessian_trace_val";
+/// `hessian_top_ev` measured on the test set (PTMZ published its log, `log_hessian_top_ev_val`).
+const HESSIAN_TOP_EV_VAL: &str = "hessian_top_ev_val";
 
 /// Every panel but the phase map, in page order. The test error's and train loss's titles come
 /// from the problem ([`pz_spec::ProblemConfig::result_names`]); those two are always drawn, the
 /// others where some cell has a value. Colour maps and centres are the original's (SPEC §6.2:
 /// `visualize_phases.ipynb`); test error (not a panel there) reads like test accuracy with the
 /// map reversed; the Hessian's raw values and the phase map keep plain viridis.
-const PANELS: [Def; 13] = [
+const PANELS: [Def; 14] = [
     def("test_accuracy", "final test accuracy, seed mean", "test accuracy", Source::Result("test_acc")),
     styled(
         def(
@@ -115,6 +117,16 @@ const PANELS: [Def; 13] = [
         ),
         ColorMap::RdBu,
         Some(5.0),
+    ),
+    styled(
+        def(
+            "log_hessian_top_ev_val",
+            "ln of the seed-mean Hessian top eigenvalue (test set), centred at 1",
+            "ln λ_max (test set)",
+            Source::LnMetric(HESSIAN_TOP_EV_VAL),
+        ),
+        ColorMap::RdBu,
+        Some(1.0),
     ),
     styled(
         def(

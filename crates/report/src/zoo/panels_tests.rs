@@ -78,6 +78,7 @@ fn the_papers_panels_have_the_originals_colour_maps_and_centres() {
             ("hessian_top_ev", 3.0),
             ("hessian_trace", e4 * (1.0 + l as f64)),
             ("hessian_trace_val", -1.0),
+            ("hessian_top_ev_val", 1f64.exp()),
             ("mc_train_error", -1.0),
             ("mc_test_error", -2.0),
         ]
@@ -99,6 +100,7 @@ fn the_papers_panels_have_the_originals_colour_maps_and_centres() {
         ("hessian_top_ev", ColorMap::Viridis, None),
         ("hessian_trace", ColorMap::Viridis, None),
         ("log_hessian_trace", ColorMap::RdBu, Some(4.0)),
+        ("log_hessian_top_ev_val", ColorMap::RdBu, Some(1.0)),
         ("mc_train_error", ColorMap::RdBu, Some(0.0)),
         ("mc_test_error", ColorMap::RdBu, Some(0.0)),
         ("wiseft_acc_test_delta", ColorMap::Cividis, None),
@@ -106,6 +108,9 @@ fn the_papers_panels_have_the_originals_colour_maps_and_centres() {
     ];
     assert_eq!(got, want, "a non-positive trace has no log: no log_hessian_trace_val panel");
     assert_eq!(HESSIAN_TRACE_VAL, MetricKey::HessianTrace.on_test_set());
+    assert_eq!(HESSIAN_TOP_EV_VAL, MetricKey::HessianTopEv.on_test_set());
+    let top_ev_val = find(&panels, "log_hessian_top_ev_val");
+    assert!(top_ev_val.values.iter().flatten().all(|v| v.is_some_and(|v| (v - 1.0).abs() < 1e-12)));
 
     // Columns: beta 1, 20 (the spec's load index 1, then 0); rows from the bottom: lr 1e-2, 1e-3
     // (index 0, then 1), so lr 1e-3 is the top row.
