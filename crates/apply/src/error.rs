@@ -51,6 +51,12 @@ impl From<pz_train::Error> for Error {
     }
 }
 
+impl pz_train::UnitError for Error {
+    fn panicked(message: String) -> Self {
+        Self::Config(format!("an application thread panicked: {message}"))
+    }
+}
+
 impl Error {
     /// [`Error::Align`] for `model`.
     pub(crate) fn align(model: &pz_spec::ModelId, source: pz_align::Error) -> Self {

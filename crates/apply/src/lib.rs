@@ -25,5 +25,5 @@ mod tests;
 pub use applications::{alphas, barrier, EPOCH_WINDOW};
 pub use error::Error;
 pub use record::{cell_key, read, Applications, CellRecord, ScoreRecord, FILE_NAME};
-pub use run::{apply, Application, ApplyOptions, ApplySummary};
+pub use run::{apply, apply_claimed, Application, ApplyOptions, ApplySummary};
 pub use state::{to_named, to_state_dict};

@@ -1,12 +1,13 @@
 //! [`apply`]: one application over every finished cell of a zoo, resumable.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 use pz_align::AveragingRule;
 use pz_spec::{Plan, PlannedModel};
-use pz_store::ZooDir;
-use pz_train::BnConditioning;
-use pz_train::{zoo_data, zoo_family};
+use pz_store::{unit_hash, Claims, ZooDir};
+use pz_train::{zoo_data, zoo_family, BnConditioning};
+use pz_train::{ClaimedRun, ClaimedUnit, UnitEnd, WorkOptions, ZooAccess};
 use tch::Device;
 
 use crate::applications::{average_epochs, average_seeds, ensemble, interpolate, Context, EPOCH_WINDOW};
@@ -95,23 +96,50 @@ pub struct ApplySummary {
 }
 
 /// Run `application` on every finished cell of the zoo in `dir` that the file does not hold
-/// yet, writing `applications.json` after each cell. Holds the zoo's lock throughout.
+/// yet, writing `applications.json` after each cell. Holds the zoo's lock throughout; the
+/// cells are picked and finished through claims as workers' are ([`apply_claimed`]).
 ///
 /// # Errors
 /// A zoo that cannot run it (too few epochs or checkpoints kept, one seed per cell, a family
 /// that cannot score weights), unreadable checkpoints, a malformed `applications.json`.
 pub fn apply(dir: &Path, application: Application, options: &ApplyOptions) -> Result<ApplySummary, Error> {
     let zoo = ZooDir::open(dir)?;
+    let lock = zoo.lock()?;
+    let stop = AtomicBool::new(false);
+    let claiming = WorkOptions::this_process();
+    apply_claimed(&zoo, application, options, ZooAccess::Exclusive(&lock), &claiming, &stop)
+}
+
+/// [`apply`] as a worker among many (`phasezoo work --apply`) or alone (`access`): each
+/// finished cell the file does not hold yet is a unit (`a-<hash>`), claimed, computed on
+/// `options.device` and merged into `applications.json` under a second claim that
+/// serialises the file's writers (`a-applications-json`), so that workers never lose each
+/// other's cells. The file's bytes do not depend on the order cells are merged in.
+///
+/// # Errors
+/// As [`apply`], and claims' I/O.
+pub fn apply_claimed(
+    zoo: &ZooDir,
+    application: Application,
+    options: &ApplyOptions,
+    access: ZooAccess<'_>,
+    claiming: &WorkOptions,
+    stop: &AtomicBool,
+) -> Result<ApplySummary, Error> {
+    let dir = zoo.path.as_path();
     let plan = Plan::new(&zoo.spec)?;
     let data = zoo_data(&zoo.spec.problem, options.data_dir.as_deref())?;
     let family = zoo_family(&zoo.spec.problem, &data)?;
-    let _lock = zoo.lock()?;
-    let (cells, unfinished_cells) = finished_cells(&zoo, &plan)?;
+    let claims = Claims::new(dir, claiming.lease);
+    if let ZooAccess::Exclusive(lock) = access {
+        claims.clear_stale(lock)?;
+    }
+    let (cells, unfinished_cells) = finished_cells(zoo, &plan)?;
     for models in &cells {
-        check(&zoo, application, models)?;
+        check(zoo, application, models)?;
     }
     let ctx = Context {
-        zoo: &zoo,
+        zoo,
         family: family.as_ref(),
         device: options.device,
         rule: if options.ptmz_compat { AveragingRule::PtmzCompat } else { AveragingRule::Uniform },
@@ -123,43 +151,107 @@ pub fn apply(dir: &Path, application: Application, options: &ApplyOptions) -> Re
         align: options.align,
     };
     let run = options.run_name(application);
-    let mut file = record::read(dir)?;
-    let mut summary = ApplySummary {
-        run: run.clone(),
-        done: 0,
-        already_done: 0,
-        unfinished_cells,
-        path: record::path(dir),
+    let is_done = |models: &[PlannedModel]| -> Result<bool, Error> {
+        let file = record::read(dir)?;
+        Ok(file.runs.get(&run).is_some_and(|cells| cells.contains_key(&cell_key(models[0].cell))))
     };
+    let mut already_done = 0;
     for models in &cells {
-        let key = cell_key(models[0].cell);
-        if file.runs.get(&run).is_some_and(|cells| cells.contains_key(&key)) {
-            summary.already_done += 1;
-            continue;
-        }
-        let epoch = models[0].config.train.epochs;
-        let _span = tracing::info_span!("apply", run = %run, cell = %key).entered();
-        let (values, scores) = match application {
-            Application::AverageEpochs => average_epochs(&ctx, models, epoch)?,
-            Application::AverageSeeds => average_seeds(&ctx, models, epoch)?,
-            Application::Interpolate => interpolate(&ctx, models, epoch, options.points)?,
-            Application::Ensemble => ensemble(&ctx, models, epoch)?,
-        };
-        let m = &models[0].config;
-        let cell = CellRecord {
-            load: m.load.clone(),
-            temperature: m.temperature.clone(),
-            epoch,
-            models: models.iter().map(|m| m.id().to_string()).collect(),
-            values,
-            scores,
-        };
-        tracing::info!(values = ?cell.values, "cell done");
-        file.runs.entry(run.clone()).or_default().insert(key, cell);
-        record::write(dir, &file)?;
-        summary.done += 1;
+        already_done += usize::from(is_done(models)?);
     }
-    Ok(summary)
+    let pending = || -> Result<Vec<ClaimedUnit<Vec<PlannedModel>>>, Error> {
+        let mut out = Vec::new();
+        for models in &cells {
+            if !is_done(models)? {
+                out.push(ClaimedUnit::first_come(unit_id(&run, models), models.clone()));
+            }
+        }
+        Ok(out)
+    };
+    let devices = [options.device];
+    let claimed = ClaimedRun { zoo: dir, devices: &devices, jobs: 1, stop, options: claiming };
+    let report = claimed.run(
+        pending,
+        |_| (),
+        |(), models: &Vec<PlannedModel>, _, _| {
+            // Read again under the claim: its last holder may have written it meanwhile.
+            if is_done(models)? {
+                return Ok(UnitEnd::NothingLeft);
+            }
+            let cell = apply_cell(&ctx, application, options, models, &run)?;
+            let key = cell_key(models[0].cell);
+            with_file_claim(&claims, claiming, stop, || {
+                let mut file = record::read(dir)?;
+                file.runs.entry(run.clone()).or_default().insert(key.clone(), cell.clone());
+                record::write(dir, &file)
+            })?;
+            Ok(UnitEnd::Done)
+        },
+    )?;
+    if let ZooAccess::Exclusive(lock) = access {
+        claims.clear_stale(lock)?;
+    }
+    Ok(ApplySummary { run, done: report.units, already_done, unfinished_cells, path: record::path(dir) })
+}
+
+/// The claim name of `run` on a cell of `models`.
+fn unit_id(run: &str, models: &[PlannedModel]) -> String {
+    let mut lines = vec![run.to_string()];
+    lines.extend(models.iter().map(|m| m.id().to_string()));
+    format!("a-{}", unit_hash(&lines))
+}
+
+/// Run `write` holding the claim on `applications.json` (waiting while another worker holds
+/// it, taking it over if that worker died).
+fn with_file_claim(
+    claims: &Claims,
+    claiming: &WorkOptions,
+    stop: &AtomicBool,
+    write: impl FnOnce() -> Result<(), Error>,
+) -> Result<(), Error> {
+    loop {
+        if let Some(claim) = claims.try_claim(FILE_CLAIM, &claiming.worker)? {
+            let (written, _) = claims.hold(claim, stop, |_| write())?;
+            return written;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The claim that serialises the writers of `applications.json`.
+const FILE_CLAIM: &str = "a-applications-json";
+
+/// `application` on one finished cell (`models`, plan order), as the file records it.
+///
+/// # Errors
+/// As [`apply`].
+fn apply_cell(
+    ctx: &Context<'_>,
+    application: Application,
+    options: &ApplyOptions,
+    models: &[PlannedModel],
+    run: &str,
+) -> Result<CellRecord, Error> {
+    let key = cell_key(models[0].cell);
+    let epoch = models[0].config.train.epochs;
+    let _span = tracing::info_span!("apply", run = %run, cell = %key).entered();
+    let (values, scores) = match application {
+        Application::AverageEpochs => average_epochs(ctx, models, epoch)?,
+        Application::AverageSeeds => average_seeds(ctx, models, epoch)?,
+        Application::Interpolate => interpolate(ctx, models, epoch, options.points)?,
+        Application::Ensemble => ensemble(ctx, models, epoch)?,
+    };
+    let m = &models[0].config;
+    let cell = CellRecord {
+        load: m.load.clone(),
+        temperature: m.temperature.clone(),
+        epoch,
+        models: models.iter().map(|m| m.id().to_string()).collect(),
+        values,
+        scores,
+    };
+    tracing::info!(values = ?cell.values, "cell done");
+    Ok(cell)
 }
 
 /// Whether `application` can run on a cell, before anything is computed: several seeds for

@@ -57,7 +57,7 @@ enum Command {
     Export(commands::export::Args),
     /// Work on a shared zoo: claim units, train them, until none is left (docs/CLUSTER.md).
     Work(commands::work::Args),
-    /// Submit workers of a zoo as a Slurm job array (docs/CLUSTER.md).
+    /// Submit workers of a zoo as a Slurm job array or Ray jobs (docs/CLUSTER.md).
     Submit(commands::submit::Args),
 }
 

@@ -57,6 +57,10 @@ pub struct SlurmJob {
     pub lease_secs: Option<u64>,
     /// A worker killed by a signal requeues its task at most this many times.
     pub max_restarts: u32,
+    /// What the workers do (`work`, `metrics`, `apply`): names the scripts.
+    pub kind: String,
+    /// More arguments of each worker (`--metrics --epochs 5`, `--apply ensemble`, …).
+    pub work_args: Vec<String>,
 }
 
 /// One script written (and submitted).
@@ -136,6 +140,10 @@ pub fn sbatch_script(job: &SlurmJob, chunk: usize, size: u32) -> String {
     if let Some(l) = job.lease_secs {
         work.push_str(&format!(" --lease-secs {l}"));
     }
+    for a in &job.work_args {
+        work.push(' ');
+        work.push_str(&quote(a));
+    }
     s.push_str(&format!(
         r#"# Written by `phasezoo submit`: each task is one worker claiming units of the zoo.
 task="${{SLURM_ARRAY_JOB_ID}}_${{SLURM_ARRAY_TASK_ID}}"
@@ -157,7 +165,7 @@ exit "$rc"
     s
 }
 
-/// Write the scripts under `<zoo>/slurm/` (chunked under `max_array_size`, else
+/// Write the scripts under `<zoo>/slurm/<kind>-<chunk>.sbatch` (chunked under `max_array_size`, else
 /// [`max_array_size`], else 1001, Slurm's default) and, unless `dry_run`, submit each with
 /// `sbatch --parsable`.
 ///
@@ -168,7 +176,7 @@ pub fn submit(job: &SlurmJob, max_array: Option<u32>, dry_run: bool) -> Result<V
     let dir = job.zoo.join("slurm");
     let mut out = Vec::new();
     for (chunk, size) in array_chunks(job.tasks, max).into_iter().enumerate() {
-        let script = dir.join(format!("work-{chunk}.sbatch"));
+        let script = dir.join(format!("{}-{chunk}.sbatch", job.kind));
         write(&script, &sbatch_script(job, chunk, size))?;
         let job_id = if dry_run { None } else { Some(sbatch(&script)?) };
         out.push(Submitted { script, tasks: size, job_id });
@@ -212,6 +220,8 @@ mod tests {
             device: Some("cuda".into()),
             lease_secs: None,
             max_restarts: 3,
+            kind: "work".into(),
+            work_args: Vec::new(),
         }
     }
 
@@ -233,5 +243,12 @@ mod tests {
         assert!(s.contains("srun --ntasks=1 '/opt/bin/phasezoo' work '/shared/zoo' --device 'cuda'"), "{s}");
         let shards = sbatch_script(&SlurmJob { gpu_shards: Some(2), ..job() }, 0, 5);
         assert!(shards.contains("--gres=shard:2") && !shards.contains("gpu:1"), "{shards}");
+        let metrics =
+            SlurmJob { work_args: vec!["--metrics".into(), "--only".into(), "hessian".into()], ..job() };
+        let m = sbatch_script(&metrics, 0, 5);
+        assert!(
+            m.contains("work '/shared/zoo' --device 'cuda' '--metrics' '--only' 'hessian' --worker-id"),
+            "{m}"
+        );
     }
 }

@@ -48,6 +48,7 @@ mod eigen;
 mod graph_hvp;
 mod hvp;
 mod lanczos;
+mod llc;
 mod measure;
 mod probe;
 mod trace;
@@ -71,8 +72,10 @@ pub use eigen::{power_iteration, rayleigh_quotients, top_eigenvalues, PowerItera
 pub use graph_hvp::GraphedHvp;
 pub use hvp::{HvpOperator, LossHvp};
 pub use lanczos::{lanczos, lanczos_top_eigenvalues};
+pub use llc::{estimate_llc, split_r_hat, LlcConfig, LlcError, LlcEstimate, LlcRow, SgldProblem};
 pub use measure::{
-    epochs_to_measure, measure_zoo, MeasureError, MeasureReporter, MeasureSummary, Selection, SkippedModel,
+    epochs_to_measure, measure_zoo, measuring_units, measuring_units_left, MeasureError, MeasureReporter,
+    MeasureRequest, MeasureSummary, MeasuringUnit, NoMeasureReporter, Selection, SkippedModel,
 };
 pub use probe::{model_stream, pair_stream};
 pub use trace::{hutchinson_trace, hutchinson_trace_replicated, Hutchinson, TraceEstimate, TraceTarget};

@@ -41,10 +41,15 @@ pub const MODULE_PREFIX: &str = "module.";
 /// Stripping would give two tensors one name (`module.fc.weight` beside `fc.weight`); the
 /// names are left as they were.
 pub fn strip_module_prefix(tensors: &mut [Tensor]) -> crate::Result<usize> {
+    strip_module_prefix_of(&mut tensors.iter_mut().map(|t| &mut t.name).collect::<Vec<_>>())
+}
+
+/// [`strip_module_prefix`] over the names alone.
+pub(crate) fn strip_module_prefix_of(names: &mut [&mut String]) -> crate::Result<usize> {
     let stripped = |name: &str| name.strip_prefix(MODULE_PREFIX).unwrap_or(name).to_owned();
     let mut seen = HashSet::new();
-    for tensor in tensors.iter() {
-        let name = stripped(&tensor.name);
+    for name in names.iter() {
+        let name = stripped(name);
         if !seen.insert(name.clone()) {
             return Err(crate::Error::InvalidTensor {
                 tensor: name,
@@ -53,9 +58,9 @@ pub fn strip_module_prefix(tensors: &mut [Tensor]) -> crate::Result<usize> {
         }
     }
     let mut changed = 0;
-    for tensor in tensors.iter_mut() {
-        if let Some(rest) = tensor.name.strip_prefix(MODULE_PREFIX) {
-            tensor.name = rest.to_owned();
+    for name in names.iter_mut() {
+        if let Some(rest) = name.strip_prefix(MODULE_PREFIX) {
+            **name = rest.to_owned();
             changed += 1;
         }
     }
@@ -131,38 +136,52 @@ pub(crate) fn layout(tensor: &TensorRef) -> Result<Layout, LayoutError> {
     Ok(Layout { dtype, shape, stride, offset, numel })
 }
 
+/// Whether the view is its whole storage of `storage_len` bytes, in order: then the storage's
+/// bytes are the tensor's, and can be read straight into its place.
+pub(crate) fn is_whole(layout: &Layout, storage_len: usize) -> bool {
+    layout.offset == 0
+        && layout.numel.checked_mul(layout.dtype.size()) == Some(storage_len)
+        && is_contiguous(&layout.shape, &layout.stride)
+}
+
 /// Copy the view's elements, row-major, out of `storage` (the whole root storage, at least as
-/// long as [`layout`] checked). Contiguous views are one copy; others copy runs of the
-/// innermost dimension.
-pub(crate) fn gather(layout: &Layout, storage: &[u8]) -> Vec<u8> {
+/// long as [`layout`] checked) into `out` (exactly `numel × dtype size` bytes). Contiguous views
+/// are one copy; others copy runs of the innermost dimension.
+///
+/// # Panics
+/// `out` is not the view's length (a bug: callers size it from the same layout).
+pub(crate) fn gather_into(layout: &Layout, storage: &[u8], out: &mut [u8]) {
     let e = layout.dtype.size();
-    let mut out = Vec::with_capacity(layout.numel * e);
+    assert_eq!(out.len(), layout.numel * e, "a view's room is its numel × dtype size");
     if layout.numel == 0 {
-        return out;
+        return;
     }
     if is_contiguous(&layout.shape, &layout.stride) {
         let start = layout.offset * e;
-        out.extend_from_slice(&storage[start..start + layout.numel * e]);
-        return out;
+        out.copy_from_slice(&storage[start..start + layout.numel * e]);
+        return;
     }
     let (outer, inner) = layout.shape.split_at(layout.shape.len() - 1);
     let (inner_len, inner_stride) = (inner[0], layout.stride[layout.shape.len() - 1]);
     let mut index = vec![0usize; outer.len()];
+    let mut at_out = 0;
     loop {
         let base = layout.offset + index.iter().zip(&layout.stride).map(|(i, s)| i * s).sum::<usize>();
         if inner_stride == 1 {
-            out.extend_from_slice(&storage[base * e..(base + inner_len) * e]);
+            out[at_out..at_out + inner_len * e].copy_from_slice(&storage[base * e..(base + inner_len) * e]);
+            at_out += inner_len * e;
         } else {
             for i in 0..inner_len {
                 let at = (base + i * inner_stride) * e;
-                out.extend_from_slice(&storage[at..at + e]);
+                out[at_out..at_out + e].copy_from_slice(&storage[at..at + e]);
+                at_out += e;
             }
         }
         // Odometer over the outer dimensions, last fastest.
         let mut dim = outer.len();
         loop {
             if dim == 0 {
-                return out;
+                return;
             }
             dim -= 1;
             index[dim] += 1;
@@ -212,6 +231,12 @@ mod tests {
             shape: shape.to_vec(),
             stride: stride.to_vec(),
         }
+    }
+
+    fn gather(layout: &Layout, storage: &[u8]) -> Vec<u8> {
+        let mut out = vec![0; layout.numel * layout.dtype.size()];
+        gather_into(layout, storage, &mut out);
+        out
     }
 
     #[test]

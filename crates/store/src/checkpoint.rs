@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{atomic::sync_dir, decode_tensors, encode_tensors, CheckpointLayout, Error, NamedTensor, Result};
+use crate::{decode_tensors, CheckpointLayout, Error, NamedTensor, Result};
 
-const MODEL_FILE: &str = "model.safetensors";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const STATE_FILE: &str = "state.json";
-const MANIFEST_FILE: &str = "manifest.json";
+pub(crate) const MODEL_FILE: &str = "model.safetensors";
+pub(crate) const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub(crate) const STATE_FILE: &str = "state.json";
+pub(crate) const MANIFEST_FILE: &str = "manifest.json";
 
 /// What resume needs besides tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,10 +52,11 @@ pub struct LoadedCheckpoint {
     pub state: CheckpointState,
 }
 
+/// One file's line of `manifest.json`.
 #[derive(Serialize, Deserialize)]
-struct ManifestEntry {
-    bytes: u64,
-    sha256: String,
+pub(crate) struct ManifestEntry {
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
 }
 
 impl Checkpoint {
@@ -63,57 +64,6 @@ impl Checkpoint {
     #[must_use]
     pub fn dir_name(epoch: u32) -> String {
         format!("checkpoint_{epoch:06}")
-    }
-
-    /// Write a checkpoint atomically into `model_dir`, replacing one of the same epoch.
-    ///
-    /// # Errors
-    /// I/O errors, naming the path.
-    pub fn write(
-        model_dir: &Path,
-        model: &[NamedTensor],
-        optimizer: &[NamedTensor],
-        state: &CheckpointState,
-    ) -> Result<Self> {
-        let target = model_dir.join(Self::dir_name(state.epoch));
-        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
-        let files: [(&str, Vec<u8>); 3] = [
-            (MODEL_FILE, encode_tensors(&target.join(MODEL_FILE), model, &meta)?),
-            (OPTIMIZER_FILE, encode_tensors(&target.join(OPTIMIZER_FILE), optimizer, &HashMap::new())?),
-            (STATE_FILE, serde_json::to_vec_pretty(state).expect("state serializes")),
-        ];
-        fs_err::create_dir_all(model_dir)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", Self::dir_name(state.epoch)))
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .tempdir_in(model_dir)?;
-        let mut manifest = BTreeMap::new();
-        for (name, bytes) in &files {
-            write_synced(&tmp.path().join(name), bytes)?;
-            manifest.insert(
-                (*name).to_string(),
-                ManifestEntry { bytes: bytes.len() as u64, sha256: hex::encode(Sha256::digest(bytes)) },
-            );
-        }
-        write_synced(
-            &tmp.path().join(MANIFEST_FILE),
-            &serde_json::to_vec_pretty(&manifest).expect("manifest"),
-        )?;
-        sync_dir(tmp.path());
-        let tmp = tmp.keep();
-        if target.exists() {
-            // Move the old one aside first: a crash between the renames leaves the new one in
-            // its temp folder and the old one renamed, and both are ignored or cleaned later.
-            let trash = model_dir.join(format!(".trash-{}", Self::dir_name(state.epoch)));
-            let _ = fs_err::remove_dir_all(&trash);
-            fs_err::rename(&target, &trash)?;
-            fs_err::rename(&tmp, &target)?;
-            fs_err::remove_dir_all(&trash)?;
-        } else {
-            fs_err::rename(&tmp, &target)?;
-        }
-        sync_dir(model_dir);
-        Ok(Self { dir: target, epoch: state.epoch })
     }
 
     /// All `checkpoint_*` folders of a model, oldest first (unverified).
@@ -201,19 +151,11 @@ impl Checkpoint {
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut f = fs_err::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Dtype;
     use crate::{common_resume_epoch, newest_intact_checkpoint, CheckpointSearch, FileLayout, ModelDir};
+    use crate::{encode_tensors, Dtype};
 
     fn tensor(name: &str, v: f32) -> NamedTensor {
         NamedTensor {

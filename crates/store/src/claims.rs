@@ -283,6 +283,62 @@ impl Claims {
         Ok((value, lost))
     }
 
+    /// Record that `unit` ended with failures (`reasons`: what failed and why), so that no
+    /// worker takes it again (`work/claims/<unit>.failed`; for units whose failures are not
+    /// recorded in the models' `status.json`, such as measuring units with unloadable models).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn mark_failed(&self, unit: &str, reasons: &[String]) -> Result<()> {
+        fs_err::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!("{unit}.failed"));
+        let text = serde_json::to_string_pretty(reasons).map_err(|e| Error::corrupt(&path, e.to_string()))?;
+        crate::atomic_write(&path, text.as_bytes())
+    }
+
+    /// Why `unit` failed, if [`Claims::mark_failed`] recorded it.
+    ///
+    /// # Errors
+    /// An unreadable or invalid record.
+    pub fn failure(&self, unit: &str) -> Result<Option<Vec<String>>> {
+        let path = self.dir.join(format!("{unit}.failed"));
+        match fs_err::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|source| Error::Json {
+                path,
+                line: None,
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Remove every claim, takeover marker, failure record and temporary file, then the
+    /// folder (and `work/` when that is left empty). For a process holding the zoo's exclusive
+    /// lock (`phasezoo train`, `metrics`): no worker can be alive then, so every claim is
+    /// stale, and a restart after a kill must not wait out the killed run's leases. Returns how
+    /// many entries were removed.
+    ///
+    /// # Errors
+    /// The folder cannot be listed or an entry removed.
+    pub fn clear_stale(&self, _exclusive: &crate::ZooLock) -> Result<usize> {
+        let entries = match fs_err::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            fs_err::remove_file(entry?.path())?;
+            removed += 1;
+        }
+        let _ = fs_err::remove_dir(&self.dir);
+        if let Some(work) = self.dir.parent() {
+            let _ = fs_err::remove_dir(work); // only when empty: units.json stays
+        }
+        Ok(removed)
+    }
+
     /// Write `record` to a temporary file of the claims folder (a partial write, as
     /// [`crate::ZooDir::remove_partial_writes`] knows them), flushed to disk.
     fn write_temp(&self, record: &ClaimRecord) -> Result<PathBuf> {

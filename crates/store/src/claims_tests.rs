@@ -86,3 +86,27 @@ fn a_released_unit_can_be_claimed_again_and_hold_releases_it() {
     assert!(claims.read("u-a").unwrap().is_none(), "released");
     assert!(claims.try_claim("u-a", &worker(3)).unwrap().is_some());
 }
+
+#[test]
+fn a_failure_record_round_trips_and_the_exclusive_holder_clears_every_claim() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = pz_spec::ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, "t", &[]).unwrap();
+    let (zoo, lock) = crate::ZooDir::create_or_open_locked(&tmp.path().join("zoo"), &spec).unwrap();
+    let claims = Claims::new(&zoo.path, Duration::from_secs(60));
+    assert_eq!(claims.failure("m-1").unwrap(), None);
+    claims.mark_failed("m-1", &["model a at epoch 2: damaged".into()]).unwrap();
+    assert_eq!(claims.failure("m-1").unwrap(), Some(vec!["model a at epoch 2: damaged".to_string()]));
+    // A live claim of a killed run, a takeover marker and a temporary file.
+    claims.try_claim("u-a", &worker(1)).unwrap().expect("claim");
+    std::fs::write(zoo.path.join("work/claims/u-a.0123.taken"), "x").unwrap();
+    std::fs::write(zoo.path.join("work/claims/.u-b.0123.tmp"), "x").unwrap();
+    std::fs::write(zoo.path.join("work/units.json"), "{\"units\": []}").unwrap();
+    assert_eq!(claims.clear_stale(&lock).unwrap(), 4);
+    assert!(!zoo.path.join("work/claims").exists());
+    assert!(zoo.path.join("work/units.json").exists(), "the units stay");
+    assert!(claims.try_claim("u-a", &worker(2)).unwrap().is_some(), "free again at once");
+    std::fs::remove_file(zoo.path.join("work/units.json")).unwrap();
+    assert_eq!(claims.clear_stale(&lock).unwrap(), 1);
+    assert!(!zoo.path.join("work").exists(), "an empty work/ goes too");
+    assert_eq!(claims.clear_stale(&lock).unwrap(), 0);
+}

@@ -13,6 +13,7 @@ mod atomic;
 mod checkpoint;
 mod checkpoint_layout;
 mod checkpoint_search;
+mod checkpoint_write;
 mod claims;
 mod density_summary;
 mod epoch_index;
@@ -25,6 +26,7 @@ mod model_dir;
 mod ptmz;
 mod results;
 mod status;
+mod tensor_buffer;
 mod tensors;
 mod work_units;
 mod zoo_dir;
@@ -46,6 +48,9 @@ pub use model_dir::ModelDir;
 pub use ptmz::{read_ptmz_summary, PtmzSummaryRow};
 pub use results::EpochRecord;
 pub use status::{ModelState, ModelStatus};
+pub use tensor_buffer::TensorFileBuffer;
 pub use tensors::{decode_tensors, encode_tensors, Dtype, NamedTensor};
-pub use work_units::{load_or_create_units, read_units, work_status, UnitState, WorkUnit, WorkerLock};
+pub use work_units::{
+    load_or_create_units, read_units, replace_units, unit_hash, work_status, UnitState, WorkUnit, WorkerLock,
+};
 pub use zoo_dir::{ZooDir, ZooLock, FORMAT_VERSION};

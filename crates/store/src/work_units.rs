@@ -28,9 +28,17 @@ impl WorkUnit {
     #[must_use]
     pub fn new(models: &[&ModelId]) -> Self {
         let models: Vec<String> = models.iter().map(ToString::to_string).collect();
-        let digest = <sha2::Sha256 as sha2::Digest>::digest(models.join("\n").as_bytes());
-        Self { id: format!("u-{}", hex::encode(&digest[..8])), models }
+        Self { id: format!("u-{}", unit_hash(&models)), models }
     }
+}
+
+/// 16 hex digits of the SHA-256 of `lines`, one per line: what names a unit's claim (training
+/// units, and the measuring and application units of `pz-landscape` and `pz-apply`).
+#[must_use]
+pub fn unit_hash<S: AsRef<str>>(lines: &[S]) -> String {
+    let text: Vec<&str> = lines.iter().map(AsRef::as_ref).collect();
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(text.join("\n").as_bytes());
+    hex::encode(&digest[..8])
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,6 +86,31 @@ pub fn load_or_create_units(zoo: &Path, make: impl FnOnce() -> Vec<WorkUnit>) ->
         ));
     }
     Ok(stored)
+}
+
+/// `units`, for a process that holds the zoo alone (`phasezoo train`, under its exclusive
+/// lock, which no worker's list can contradict): the grouping its spec makes now, which may
+/// differ from a stored `work/units.json` after the grid or `run.max_population` changed. A
+/// stored list that differs is replaced, so that later workers and `phasezoo status` see the
+/// units trained; none is created (a zoo only `train` touches keeps no `work/` folder).
+///
+/// # Errors
+/// An unreadable stored list, or I/O.
+pub fn replace_units(zoo: &Path, _exclusive: &crate::ZooLock, units: Vec<WorkUnit>) -> Result<Vec<WorkUnit>> {
+    match read_units(zoo) {
+        Ok(Some(stored)) if stored == units => {}
+        Ok(None) => {}
+        // A damaged list is replaced as a stale one is: nothing else reads it meanwhile.
+        Ok(Some(_)) | Err(Error::Json { .. }) => {
+            let path = units_path(zoo);
+            let text = serde_json::to_string_pretty(&UnitsFile { units: units.clone() })
+                .map_err(|e| Error::corrupt(&path, e.to_string()))?;
+            crate::atomic_write(&path, text.as_bytes())?;
+            tracing::info!(path = %path.display(), "units replaced: the spec groups the models otherwise now");
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(units)
 }
 
 /// The zoo's units, if a worker or `submit` has written them.

@@ -14,6 +14,7 @@
 //! parameters is that member's own gradient.
 
 mod adam;
+mod claimed;
 pub mod classify;
 mod epochs;
 mod error;
@@ -33,6 +34,7 @@ mod weights;
 mod zoo;
 
 pub use adam::BatchedAdam;
+pub use claimed::{combined_cost, ClaimedRun, ClaimedUnit, UnitEnd, UnitError, WorkOptions, WorkReport};
 pub use epochs::{run_epochs, AfterEpoch, EpochTimes, EpochsEnd};
 pub use error::Error;
 pub use family::{zoo_data, zoo_family, WorkerCache, ZooData, ZooFamily};
@@ -46,9 +48,7 @@ pub use reporter::{NoReporter, Reporter};
 pub use resume::common_resume_epoch;
 pub use runner::{resolve_device, run_population, Outcome, Run};
 pub use weights::{BnConditioning, Scores, WeightScores, WeightsRequest, PTMZ_PASSES};
-pub use zoo::{
-    plan_training, train_unit, train_zoo, work_units, work_zoo, TrainingPlan, WorkOptions, WorkReport,
-};
+pub use zoo::{plan_training, train_unit, train_zoo, work_units, work_zoo, TrainingPlan, ZooAccess};
 
 #[cfg(test)]
 mod tests;

@@ -1,100 +1,181 @@
 //! Training a whole zoo: which models still need training, how they group into training units
-//! (populations), what each unit costs a GPU, and the one worker pool (pz-exec) that runs them;
-//! a unit whose training fails (out of memory, a libtorch error, a panic) has its models marked
-//! failed with the message and the others go on.
+//! (populations), what each unit costs a GPU, and the claimed run ([`crate::ClaimedRun`]) that
+//! trains them, the same for `phasezoo train` (its threads, under the zoo's exclusive lock) and
+//! `phasezoo work` (a worker among many, under a shared lock). A unit whose training fails (out
+//! of memory, a libtorch error, a panic) has its models marked failed with the message and the
+//! others go on.
 //!
 //! Everything here works on a [`ZooFamily`] (the registry, [`crate::zoo_family`], is the one
 //! place that tells families apart) and on units of planned models.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
 
-use pz_exec::{panic_message, Cost, Flow, Pool};
 use pz_spec::{Plan, PlannedModel};
-use pz_store::{load_or_create_units, Claims, ModelState, ModelStatus, WorkUnit, WorkerIdentity, ZooDir};
+use pz_store::{
+    load_or_create_units, replace_units, Claims, ModelState, ModelStatus, WorkUnit, WorkerLock, ZooDir,
+    ZooLock,
+};
 use tch::Device;
 
+use pz_exec::panic_message;
+
+use crate::claimed::{combined_cost, ClaimedRun, ClaimedUnit, UnitEnd, WorkOptions, WorkReport};
 use crate::family::{WorkerCache, ZooFamily};
 use crate::{Error, Outcome, Reporter, Run};
 
-/// What a `train` run will do: the models still to train (neither done nor failed) grouped into
-/// units with their costs, their total model-steps and the number of workers.
-#[derive(Debug)]
-pub struct TrainingPlan {
-    /// Models to train.
-    pub todo: usize,
-    /// Training units (populations) of those models, plan order, with their costs.
-    pub units: Vec<(Vec<PlannedModel>, Cost)>,
-    /// Optimizer steps over all of them (for progress).
-    pub model_steps: u64,
-    /// Worker threads.
-    pub jobs: usize,
+/// How a process holds the zoo it trains.
+#[derive(Debug, Clone, Copy)]
+pub enum ZooAccess<'a> {
+    /// Alone (`phasezoo train`): the units are grouped anew from the spec, and claims a killed
+    /// run left are stale and cleared.
+    Exclusive(&'a ZooLock),
+    /// Beside other workers (`phasezoo work`): the units are the zoo's `work/units.json`, the
+    /// first worker's, so that every worker claims the same ones.
+    Shared(&'a WorkerLock),
 }
 
-/// Which models of `plan` still need training in `zoo`, and how they will run on `devices` with
-/// `jobs` workers (default: one per device, eight per GPU for image models).
+/// What a training run will do: the zoo's units, the models still to train (neither done nor
+/// failed), the units that hold them, their total model-steps and the number of threads.
+#[derive(Debug)]
+pub struct TrainingPlan<'a> {
+    /// Models to train.
+    pub todo: usize,
+    /// Units with models to train.
+    pub waiting: usize,
+    /// Every unit of the zoo (populations, or one model each), plan order.
+    pub units: Vec<WorkUnit>,
+    /// Optimizer steps over the models to train (for progress).
+    pub model_steps: u64,
+    /// Threads.
+    pub jobs: usize,
+    /// How the run holds the zoo (alone, it leaves no claim folder behind).
+    access: ZooAccess<'a>,
+}
+
+/// Which models of `plan` still need training in `zoo`, in which units, and how many threads
+/// run them on `devices` (`jobs`; default: one per device, eight per GPU for image models).
 ///
 /// # Errors
-/// A status or result file that cannot be read.
-pub fn plan_training(
+/// A status, units or claims file that cannot be read or written.
+pub fn plan_training<'a>(
     zoo: &ZooDir,
     plan: &Plan,
     family: &dyn ZooFamily,
     devices: &[Device],
     jobs: Option<usize>,
-) -> Result<TrainingPlan, Error> {
-    let mut todo = Vec::new();
-    for m in &plan.models {
-        match zoo.model(m.id()).read_status()?.state {
-            ModelState::Done | ModelState::Failed => {}
-            _ => todo.push(m.clone()),
+    access: ZooAccess<'a>,
+) -> Result<TrainingPlan<'a>, Error> {
+    let grouped = || grouped_units(zoo, plan, family, devices);
+    let units = match access {
+        ZooAccess::Exclusive(lock) => {
+            let removed = Claims::new(&zoo.path, WorkOptions::DEFAULT_LEASE).clear_stale(lock)?;
+            if removed > 0 {
+                tracing::info!(removed, "removed the claims of an interrupted run");
+            }
+            replace_units(&zoo.path, lock, grouped())?
         }
+        ZooAccess::Shared(_) => load_or_create_units(&zoo.path, grouped)?,
+    };
+    let by_id = by_id(plan);
+    let (mut todo, mut waiting, mut model_steps) = (0, 0, 0);
+    for unit in &units {
+        let left = models_left(zoo, unit, &by_id)?;
+        todo += left.len();
+        waiting += usize::from(!left.is_empty());
+        model_steps += left
+            .iter()
+            .map(|m| u64::from(m.config.train.epochs) * family.steps_per_epoch(&m.config))
+            .sum::<u64>();
     }
-    let model_steps =
-        todo.iter().map(|m| u64::from(m.config.train.epochs) * family.steps_per_epoch(&m.config)).sum();
     let jobs = jobs.unwrap_or(family.workers_per_device(devices) * devices.len()).max(1);
-    let count = todo.len();
-    let units = family.units(todo, devices, zoo.spec.run.max_population);
-    Ok(TrainingPlan { todo: count, units, model_steps, jobs })
+    Ok(TrainingPlan { todo, waiting, units, model_steps, jobs, access })
 }
 
-/// Train `work`'s units on `devices` (worker i on device i mod n, each on its own CUDA
-/// stream so that workers sharing a GPU overlap), writing into `zoo`. A unit whose training
-/// fails for a reason other than the zoo's files (those end the run: the first names the file)
-/// has its models marked failed with the message.
+/// Every model of `plan` in units as `family` groups them on `devices` now.
+fn grouped_units(zoo: &ZooDir, plan: &Plan, family: &dyn ZooFamily, devices: &[Device]) -> Vec<WorkUnit> {
+    let units = family.units(plan.models.clone(), devices, zoo.spec.run.max_population);
+    units
+        .iter()
+        .map(|(models, _)| WorkUnit::new(&models.iter().map(PlannedModel::id).collect::<Vec<_>>()))
+        .collect()
+}
+
+/// The zoo's shared units (`work/units.json`): read, or made from all of `plan`'s models as
+/// `family` groups them on `devices` and written, if no worker has yet (`phasezoo submit`
+/// writes them before the workers start).
 ///
 /// # Errors
-/// Reading or writing the zoo failed.
+/// As [`pz_store::load_or_create_units`].
+pub fn work_units(
+    zoo: &ZooDir,
+    plan: &Plan,
+    family: &dyn ZooFamily,
+    devices: &[Device],
+) -> Result<Vec<WorkUnit>, Error> {
+    Ok(load_or_create_units(&zoo.path, || grouped_units(zoo, plan, family, devices))?)
+}
+
+/// Train `work`'s units on `devices` (thread i on device i mod n, each on its own CUDA
+/// stream so that threads sharing a GPU overlap), writing into `zoo`, each unit claimed as
+/// `options` says while it trains: picked, claimed, trained from its models' newest intact
+/// checkpoints and released as [`ClaimedRun`] does, until every unit is done or failed (units
+/// other workers hold are waited for and taken over if their holders die). A unit whose
+/// training fails for a reason other than the zoo's files (those end the run: the first names
+/// the file) has its models marked failed with the message.
+///
+/// # Errors
+/// Reading or writing the zoo or its claims failed.
+#[allow(clippy::too_many_arguments)] // the zoo, its plan, where, and who: each a separate choice
 pub fn train_zoo(
     zoo: &ZooDir,
+    plan: &Plan,
     family: &dyn ZooFamily,
-    work: TrainingPlan,
+    work: TrainingPlan<'_>,
     devices: &[Device],
     reporter: &dyn Reporter,
     stop: &AtomicBool,
-) -> Result<Outcome, Error> {
-    let on_start = |worker: usize, device| {
+    options: &WorkOptions,
+) -> Result<WorkReport, Error> {
+    let by_id = by_id(plan);
+    let max_population = zoo.spec.run.max_population;
+    let pending = || -> Result<Vec<ClaimedUnit<WorkUnit>>, Error> {
+        let mut out = Vec::new();
+        for unit in &work.units {
+            let left = models_left(zoo, unit, &by_id)?;
+            if !left.is_empty() {
+                let cost =
+                    combined_cost(family.units(left, devices, max_population).into_iter().map(|(_, c)| c));
+                out.push(ClaimedUnit { id: unit.id.clone(), item: unit.clone(), cost });
+            }
+        }
+        Ok(out)
+    };
+    let init = |device| -> WorkerCache {
         if let Device::Cuda(index) = device {
             let own = pz_device::use_own_cuda_stream(index);
-            tracing::debug!(worker, own, "CUDA stream");
+            tracing::debug!(own, "CUDA stream");
         }
+        None
     };
-    // No stop flag for the pool: the trainings watch it and come back Interrupted.
-    let flow = Pool::new(devices, work.jobs)
-        .run(
-            work.units,
-            on_start,
-            |_| None,
-            |cache, unit, device| match train_unit(zoo, family, cache, &unit, device, reporter, stop)? {
-                Outcome::Finished => Ok(Flow::Continue),
-                Outcome::Interrupted => Ok(Flow::Stop),
-            },
-        )
-        .map_err(|e| {
-            e.into_work_error(|message| Error::Config(format!("a training thread panicked: {message}")))
-        })?;
-    Ok(if flow == Flow::Stop { Outcome::Interrupted } else { Outcome::Finished })
+    let run = ClaimedRun { zoo: &zoo.path, devices, jobs: work.jobs, stop, options };
+    let report = run.run(pending, init, |cache, unit: &WorkUnit, device, unit_stop| {
+        // Read again under the claim: its last holder may have finished it meanwhile.
+        let todo = models_left(zoo, unit, &by_id)?;
+        if todo.is_empty() {
+            return Ok(UnitEnd::NothingLeft);
+        }
+        tracing::info!(unit = %unit.id, models = todo.len(), "training");
+        Ok(match train_unit(zoo, family, cache, &todo, device, reporter, unit_stop)? {
+            Outcome::Finished => UnitEnd::Done,
+            Outcome::Interrupted => UnitEnd::Interrupted,
+        })
+    })?;
+    if let ZooAccess::Exclusive(lock) = work.access {
+        // Alone on the zoo: nothing of the claims needs to outlive the run.
+        Claims::new(&zoo.path, options.lease).clear_stale(lock)?;
+    }
+    Ok(report)
 }
 
 /// Train one unit on `device` through its family, as a worker of [`train_zoo`] or of
@@ -166,54 +247,16 @@ fn failure_message(text: &str) -> String {
     }
 }
 
-/// How a worker of a shared zoo ([`work_zoo`]) presents itself and how long its claims last.
-#[derive(Debug, Clone)]
-pub struct WorkOptions {
-    /// Written into its claims.
-    pub worker: WorkerIdentity,
-    /// A claim's lease, renewed every quarter of it while the unit trains.
-    pub lease: Duration,
-}
-
-/// What one worker did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkReport {
-    /// Finished: no unit is left to anyone; Interrupted: `stop` was raised.
-    pub outcome: Outcome,
-    /// Units this worker trained (to their end, or to their failure).
-    pub units: usize,
-}
-
-/// The zoo's shared units (`work/units.json`): read, or made from all of `plan`'s models as
-/// `family` groups them on `devices` and written, if no worker has yet.
-///
-/// # Errors
-/// As [`pz_store::load_or_create_units`].
-pub fn work_units(
-    zoo: &ZooDir,
-    plan: &Plan,
-    family: &dyn ZooFamily,
-    devices: &[Device],
-) -> Result<Vec<WorkUnit>, Error> {
-    Ok(load_or_create_units(&zoo.path, || {
-        let units = family.units(plan.models.clone(), devices, zoo.spec.run.max_population);
-        units
-            .iter()
-            .map(|(models, _)| WorkUnit::new(&models.iter().map(PlannedModel::id).collect::<Vec<_>>()))
-            .collect()
-    })?)
-}
-
-/// One worker of a zoo that many share (`phasezoo work`, on this machine or others): claim a
-/// unit with models left, train those models through [`train_unit`] (resuming from their
-/// newest intact checkpoints), release it, and go on until every unit is done or failed. Units
-/// other workers hold are waited for: when a holder dies its lease runs out and this worker
-/// takes the unit over. Hold a [`pz_store::WorkerLock`] meanwhile.
+/// One worker of a zoo that many share (`phasezoo work`, on this machine or others): the
+/// zoo's units ([`ZooAccess::Shared`]) trained on `device` by one thread through
+/// [`train_zoo`], until every unit is done or failed. Hold the [`WorkerLock`] meanwhile.
 ///
 /// # Errors
 /// Reading or writing the zoo or its claims failed.
+#[allow(clippy::too_many_arguments)] // train_zoo's choices, with the worker's lock for its device list
 pub fn work_zoo(
     zoo: &ZooDir,
+    lock: &WorkerLock,
     plan: &Plan,
     family: &dyn ZooFamily,
     device: Device,
@@ -221,49 +264,12 @@ pub fn work_zoo(
     stop: &AtomicBool,
     options: &WorkOptions,
 ) -> Result<WorkReport, Error> {
-    let units = work_units(zoo, plan, family, &[device])?;
-    let by_id: HashMap<&str, &PlannedModel> = plan.models.iter().map(|m| (m.id().as_str(), m)).collect();
-    let claims = Claims::new(&zoo.path, options.lease);
-    let poll = (options.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
-    let mut cache: WorkerCache = None;
-    let mut trained = 0;
-    loop {
-        let mut held_elsewhere = false;
-        for unit in &units {
-            if stop.load(Ordering::SeqCst) {
-                return Ok(WorkReport { outcome: Outcome::Interrupted, units: trained });
-            }
-            if models_left(zoo, unit, &by_id)?.is_empty() {
-                continue;
-            }
-            let Some(claim) = claims.try_claim(&unit.id, &options.worker)? else {
-                held_elsewhere = true;
-                continue;
-            };
-            // Read again under the claim: its last holder may have finished it meanwhile.
-            let todo = models_left(zoo, unit, &by_id)?;
-            let worker = &options.worker.worker_id;
-            tracing::info!(unit = %unit.id, models = todo.len(), worker, "claimed");
-            let (outcome, lost) = claims.hold(claim, stop, |unit_stop| {
-                if todo.is_empty() {
-                    return Ok(Outcome::Finished);
-                }
-                train_unit(zoo, family, &mut cache, &todo, device, reporter, unit_stop)
-            })?;
-            match outcome? {
-                Outcome::Finished if !todo.is_empty() => trained += 1,
-                Outcome::Interrupted if stop.load(Ordering::SeqCst) => {
-                    return Ok(WorkReport { outcome: Outcome::Interrupted, units: trained });
-                }
-                _ if lost => held_elsewhere = true,
-                _ => {}
-            }
-        }
-        if !held_elsewhere {
-            return Ok(WorkReport { outcome: Outcome::Finished, units: trained });
-        }
-        std::thread::sleep(poll);
-    }
+    let work = plan_training(zoo, plan, family, &[device], Some(1), ZooAccess::Shared(lock))?;
+    train_zoo(zoo, plan, family, work, &[device], reporter, stop, options)
+}
+
+fn by_id(plan: &Plan) -> HashMap<&str, &PlannedModel> {
+    plan.models.iter().map(|m| (m.id().as_str(), m)).collect()
 }
 
 /// `unit`'s models that are neither done nor failed, in plan order.

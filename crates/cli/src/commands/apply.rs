@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use pz_apply::{apply, Application, ApplyOptions};
+use pz_apply::{apply, Application, ApplyOptions, ApplySummary};
 use pz_spec::DeviceRequest;
 use pz_store::ZooDir;
 
@@ -20,6 +20,16 @@ pub struct Args {
     /// Device: auto, cpu or cuda:N (default: the spec's run.device; the first GPU for `cuda`).
     #[arg(long)]
     device: Option<String>,
+    #[command(flatten)]
+    flags: Flags,
+    /// Folder of the image dataset caches (default: $PHASEZOO_DATA, else ~/.cache/phasezoo/data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// How an application runs (shared with `phasezoo work --apply`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Flags {
     /// The original's averaging ("weight" keys only, the rest from the first checkpoint) and
     /// BatchNorm conditioning (100 train-mode passes, statistics not reset).
     #[arg(long)]
@@ -30,13 +40,36 @@ pub struct Args {
     /// Interpolation points, both endpoints included.
     #[arg(long, default_value_t = 11)]
     points: usize,
-    /// Folder of the image dataset caches (default: $PHASEZOO_DATA, else ~/.cache/phasezoo/data).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+}
+
+impl Flags {
+    /// These flags as `phasezoo work --apply` takes them (for `submit`).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        if self.ptmz_compat {
+            a.push("--ptmz-compat".to_string());
+        }
+        if self.no_align {
+            a.push("--no-align".to_string());
+        }
+        a.extend(["--points".to_string(), self.points.to_string()]);
+        a
+    }
+
+    /// The library's options for these flags on `device`.
+    pub fn options(&self, device: tch::Device, data_dir: Option<PathBuf>) -> ApplyOptions {
+        ApplyOptions {
+            device,
+            ptmz_compat: self.ptmz_compat,
+            align: !self.no_align,
+            points: self.points,
+            data_dir,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ApplicationArg {
+pub enum ApplicationArg {
     /// Each model's checkpoints at E-4 ... E averaged (the original's "Wise-FT").
     AverageEpochs,
     /// A cell's seeds averaged after weight matching (the original's "Git Re-Basin").
@@ -47,13 +80,25 @@ enum ApplicationArg {
     Ensemble,
 }
 
+impl ApplicationArg {
+    /// The library's application.
+    pub fn application(self) -> Application {
+        match self {
+            Self::AverageEpochs => Application::AverageEpochs,
+            Self::AverageSeeds => Application::AverageSeeds,
+            Self::Interpolate => Application::Interpolate,
+            Self::Ensemble => Application::Ensemble,
+        }
+    }
+
+    /// The name as typed (`average-seeds`).
+    pub fn arg_name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self).map(|v| v.get_name().to_string()).unwrap_or_default()
+    }
+}
+
 pub fn run(args: &Args) -> Result<ExitCode> {
-    let application = match args.application {
-        ApplicationArg::AverageEpochs => Application::AverageEpochs,
-        ApplicationArg::AverageSeeds => Application::AverageSeeds,
-        ApplicationArg::Interpolate => Application::Interpolate,
-        ApplicationArg::Ensemble => Application::Ensemble,
-    };
+    let application = args.application.application();
     let request = match &args.device {
         Some(d) => d.clone(),
         None => {
@@ -65,15 +110,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
     };
     let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
-    let options = ApplyOptions {
-        device: devices[0],
-        ptmz_compat: args.ptmz_compat,
-        align: !args.no_align,
-        points: args.points,
-        data_dir: args.data_dir.clone(),
-    };
+    let options = args.flags.options(devices[0], args.data_dir.clone());
     let summary = apply(&args.dir, application, &options)
         .with_context(|| format!("{}: {}", args.dir.display(), application.name()))?;
+    report(&summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The summary line of an application run (`phasezoo apply`, `phasezoo work --apply`).
+pub fn report(summary: &ApplySummary) {
     eprintln!(
         "phasezoo: {}: {} cells done, {} done before{}; results in {}",
         summary.run,
@@ -86,5 +131,4 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         },
         summary.path.display()
     );
-    Ok(ExitCode::SUCCESS)
 }

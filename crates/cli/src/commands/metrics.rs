@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use pz_landscape::{epochs_to_measure, measure_zoo, Selection};
+use anyhow::{Context, Result};
+use pz_landscape::{epochs_to_measure, measure_zoo, MeasureRequest, MeasureSummary, Selection};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::ZooDir;
-use pz_train::{zoo_data, zoo_family};
+use pz_train::{zoo_data, zoo_family, WorkOptions, ZooAccess};
 
 use crate::logging::ModelLogs;
 
@@ -41,28 +41,22 @@ impl Args {
 }
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
-    let mut selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
+    let selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
     let spec = &zoo.spec;
     let data = zoo_data(&spec.problem, args.data_dir.as_deref())?;
     let family = zoo_family(&spec.problem, &data)?;
-    if selection.mc && !family.measures_mode_connectivity() {
-        let name = family.name();
-        if !args.only.is_empty() {
-            bail!(
-                "{}: mode connectivity of {name} zoos is not implemented yet\n  hint: `--only hessian,cka` \
-                 measures the models' Hessians and CKA",
-                args.dir.display()
-            );
-        }
-        eprintln!("phasezoo: {name} zoo: measuring Hessians and CKA (mode connectivity of {name} zoos is not implemented yet)");
-        selection.mc = false;
+    let (selection, note) = selection
+        .for_family(!args.only.is_empty(), family.as_ref(), &args.dir)
+        .map_err(anyhow::Error::msg)?;
+    if let Some(note) = note {
+        eprintln!("phasezoo: {note}");
     }
     let epochs = epochs_to_measure(spec, &args.epochs).map_err(anyhow::Error::msg)?;
     let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
     let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
     let plan = Plan::new(spec)?;
-    let _lock = zoo.lock()?;
+    let lock = zoo.lock()?;
     // What a killed run left mid-write (no live writer exists while the lock is held).
     let removed = zoo.remove_partial_writes()?;
     if removed > 0 {
@@ -71,9 +65,18 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     logs.set_models_dir(args.dir.join("models"));
     let stop = crate::interrupt::stop_on_ctrl_c();
     let bar = crate::progress::WorkProgress::new("metrics", progress);
-    let summary = measure_zoo(&zoo, &plan, &epochs, selection, &devices, family.as_ref(), &bar, &stop)?;
+    let options = WorkOptions::this_process();
+    let access = ZooAccess::Exclusive(&lock);
+    let what = MeasureRequest { epochs: &epochs, selection, devices: &devices, access, options: &options };
+    let summary = measure_zoo(&zoo, &plan, family.as_ref(), &what, &bar, &stop)?;
     bar.finish();
     pz_phases::write_labelled_index(&zoo, &plan)?;
+    Ok(report(&summary, &epochs))
+}
+
+/// The summary of a measuring run on stderr; failure when models could not be loaded, 130
+/// when interrupted (`phasezoo metrics`, `phasezoo work --metrics`).
+pub fn report(summary: &MeasureSummary, epochs: &[u32]) -> ExitCode {
     eprintln!(
         "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells, {} alphas{}",
         summary.hessians,
@@ -100,10 +103,10 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         eprintln!(
             "phasezoo: interrupted; measured values are saved. Run the same command again to continue."
         );
-        return Ok(ExitCode::from(130));
+        return ExitCode::from(130);
     }
     if !summary.skipped.is_empty() {
-        return Ok(ExitCode::FAILURE);
+        return ExitCode::FAILURE;
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }

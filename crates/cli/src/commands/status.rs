@@ -1,13 +1,15 @@
 //! `phasezoo status DIR`: models per state in every grid cell, and, for a zoo that workers share
 //! (`phasezoo work`, `submit`), its units: done, running (which worker, where, lease age),
-//! expired (a dead worker's, to be taken over), waiting, failed (reads only).
+//! expired (a dead worker's, to be taken over), waiting, failed, and the measuring and
+//! application units being worked on (reads only).
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use pz_phases::{zoo_status, StateCounts, ZooView};
-use pz_store::{now_unix_ms, work_status, UnitState, WorkUnit};
+use pz_store::{now_unix_ms, work_status, ClaimRecord, Claims, UnitState, WorkUnit};
 
 use crate::cells::fmt_value;
 
@@ -32,8 +34,16 @@ pub fn run(dir: &Path) -> Result<ExitCode> {
     for (model_id, message) in &status.failures {
         println!("failed {model_id}: {message}");
     }
-    if let Some(units) = work_status(&view.zoo)? {
-        print_units(&units);
+    let units = work_status(&view.zoo)?;
+    if let Some(units) = &units {
+        print_units(units);
+    }
+    // Measuring (`m-`) and application (`a-`) units are claimed without a units file.
+    let known: Vec<&str> = units.iter().flatten().map(|(u, _)| u.id.as_str()).collect();
+    for claim in Claims::new(&view.zoo.path, Duration::ZERO).list()? {
+        if !known.contains(&claim.unit.as_str()) {
+            print_claim(&claim.unit, None, &claim);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -49,28 +59,30 @@ fn print_units(units: &[(WorkUnit, UnitState)]) {
         count(|s| matches!(s, UnitState::Waiting)),
         count(|s| matches!(s, UnitState::Failed)),
     );
-    let now = now_unix_ms();
     for (unit, state) in units {
-        let (what, claim) = match state {
-            UnitState::Running(c) => ("running", c),
-            UnitState::Expired(c) => ("expired", c),
-            _ => continue,
-        };
-        let w = &claim.worker;
-        let slurm = w.slurm_array_task.as_ref().or(w.slurm_job_id.as_ref());
-        #[allow(clippy::cast_precision_loss)]
-        let secs = |ms: u64| ms as f64 / 1000.0;
-        println!(
-            "{what} {} ({} models): worker {} on {} pid {}{}, claimed {:.0}s ago, lease {} {:.0}s",
-            unit.id,
-            unit.models.len(),
-            w.worker_id,
-            w.host,
-            w.pid,
-            slurm.map(|s| format!(", slurm {s}")).unwrap_or_default(),
-            secs(now.saturating_sub(claim.acquired_unix_ms)),
-            if now < claim.expires_unix_ms { "ends in" } else { "ended" },
-            secs(claim.expires_unix_ms.abs_diff(now)),
-        );
+        if let UnitState::Running(c) | UnitState::Expired(c) = state {
+            print_claim(&unit.id, Some(unit.models.len()), c);
+        }
     }
+}
+
+/// One claimed unit: running or expired, by whom, where, since when, until when.
+fn print_claim(unit: &str, models: Option<usize>, claim: &ClaimRecord) {
+    let now = now_unix_ms();
+    let what = if claim.expired_at(now) { "expired" } else { "running" };
+    let w = &claim.worker;
+    let slurm = w.slurm_array_task.as_ref().or(w.slurm_job_id.as_ref());
+    #[allow(clippy::cast_precision_loss)]
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    println!(
+        "{what} {unit}{}: worker {} on {} pid {}{}, claimed {:.0}s ago, lease {} {:.0}s",
+        models.map(|n| format!(" ({n} models)")).unwrap_or_default(),
+        w.worker_id,
+        w.host,
+        w.pid,
+        slurm.map(|s| format!(", slurm {s}")).unwrap_or_default(),
+        secs(now.saturating_sub(claim.acquired_unix_ms)),
+        if now < claim.expires_unix_ms { "ends in" } else { "ended" },
+        secs(claim.expires_unix_ms.abs_diff(now)),
+    );
 }

@@ -1,40 +1,53 @@
-//! `phasezoo submit DIR --slurm`: a Slurm job array of `phasezoo work DIR` workers (one task
-//! per unit by default, `--tasks` to say how many), written to DIR/slurm/ and handed to sbatch.
-//! A zoo that does not exist yet is made from `--spec`/`--set` first, as `train` would make it.
+//! `phasezoo submit DIR --slurm | --ray ADDRESS`: `phasezoo work DIR` workers as a Slurm job
+//! array (written to DIR/slurm/ and handed to sbatch) or as Ray jobs (`ray job submit`), one
+//! per unit with work left by default, `--tasks` to say how many. Training workers by default;
+//! `--metrics` and `--apply NAME` submit measuring and applying workers. A zoo that does not
+//! exist yet is made from `--spec`/`--set` first, as `train` would make it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use pz_exec::SlurmJob;
+use anyhow::{bail, Context, Result};
+use pz_exec::{RayJob, SlurmJob};
+use pz_landscape::{epochs_to_measure, measuring_units_left, Selection};
 use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
-use pz_store::ZooDir;
+use pz_store::{UnitState, ZooDir};
 use pz_train::{work_units, zoo_data, zoo_family};
+
+use crate::commands::apply::{ApplicationArg, Flags};
 
 /// Arguments of `phasezoo submit`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("backend").required(true).args(["slurm", "ray"])))]
 pub struct Args {
     /// The zoo folder, on a filesystem every node sees.
     dir: PathBuf,
-    /// Submit to Slurm (the only backend so far; see docs/CLUSTER.md).
-    #[arg(long, required = true)]
+    /// Submit a Slurm job array.
+    #[arg(long)]
     slurm: bool,
-    /// Array tasks (workers) in all. Default: one per unit with models left.
+    /// Submit Ray jobs to the cluster whose dashboard is at ADDRESS (http://host:8265).
+    #[arg(long, value_name = "ADDRESS")]
+    ray: Option<String>,
+    /// Workers (array tasks, Ray jobs) in all. Default: one per unit with work left.
     #[arg(long)]
     tasks: Option<u32>,
-    /// At most this many tasks at once (`--array=0-N%K`).
+    /// Slurm: at most this many tasks at once (`--array=0-N%K`).
     #[arg(long)]
     array_throttle: Option<u32>,
-    /// Whole GPUs per task (`--gres=gpu:N`); 0 for CPU workers.
-    #[arg(long, default_value_t = 1)]
-    gpus_per_task: u32,
-    /// GPU shards per task instead of whole GPUs (`--gres=shard:N`).
+    /// GPUs per worker: Slurm whole GPUs (`--gres=gpu:N`), Ray fractions too (0.25: four
+    /// workers share a GPU); 0 for CPU workers.
+    #[arg(long, default_value_t = 1.0)]
+    gpus_per_task: f64,
+    /// Slurm: GPU shards per task instead of whole GPUs (`--gres=shard:N`).
     #[arg(long)]
     gpu_shards: Option<u32>,
+    /// Ray: CPUs reserved per worker.
+    #[arg(long)]
+    cpus_per_task: Option<f64>,
     /// Slurm partition.
     #[arg(long)]
     partition: Option<String>,
-    /// Time limit per task (`--time`, e.g. 04:00:00).
+    /// Slurm: time limit per task (`--time`, e.g. 04:00:00).
     #[arg(long)]
     time: Option<String>,
     /// Each worker's --device (default: the zoo's run.device).
@@ -43,12 +56,26 @@ pub struct Args {
     /// Each worker's --lease-secs.
     #[arg(long)]
     lease_secs: Option<u64>,
-    /// Requeue a task whose worker was killed at most this many times.
+    /// Start a worker that died on its own again at most this many times (Slurm: requeue).
     #[arg(long, default_value_t = 3)]
     max_restarts: u32,
-    /// Write the script(s) and print them; do not call sbatch.
+    /// Write the script(s) or print the `ray job submit` commands; submit nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Submit measuring workers (`phasezoo work --metrics`).
+    #[arg(long, conflicts_with = "apply")]
+    metrics: bool,
+    /// With --metrics: checkpoint epochs to measure.
+    #[arg(long, value_delimiter = ',', requires = "metrics")]
+    epochs: Vec<u32>,
+    /// With --metrics: only these metrics.
+    #[arg(long, value_delimiter = ',', requires = "metrics")]
+    only: Vec<String>,
+    /// Submit workers of an application (`phasezoo work --apply NAME`).
+    #[arg(long, value_enum)]
+    apply: Option<ApplicationArg>,
+    #[command(flatten)]
+    apply_flags: Flags,
     /// Zoo spec to make DIR from when it is not a zoo yet (default: the embedded one).
     #[arg(long)]
     spec: Option<PathBuf>,
@@ -74,35 +101,100 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let dataset = zoo_data(&zoo.spec.problem, args.data_dir.as_deref())?;
     let family = zoo_family(&zoo.spec.problem, &dataset)?;
     family.check_models(&plan)?;
-    // The units as the workers' devices group them (CUDA unless the workers are told otherwise).
-    let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());
-    let device = match DeviceRequest::parse(&request).map_err(anyhow::Error::msg)? {
-        DeviceRequest::Cpu => tch::Device::Cpu,
-        _ => tch::Device::Cuda(0),
+    let (kind, mut work_args, left) = if args.metrics {
+        let selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
+        let (selection, _) = selection
+            .for_family(!args.only.is_empty(), family.as_ref(), &args.dir)
+            .map_err(anyhow::Error::msg)?;
+        let epochs = epochs_to_measure(&zoo.spec, &args.epochs).map_err(anyhow::Error::msg)?;
+        let left = measuring_units_left(&zoo, &plan, family.as_ref(), &epochs, selection)?;
+        let mut a = vec!["--metrics".to_string()];
+        if !args.epochs.is_empty() {
+            let list: Vec<String> = args.epochs.iter().map(u32::to_string).collect();
+            a.extend(["--epochs".to_string(), list.join(",")]);
+        }
+        if !args.only.is_empty() {
+            a.extend(["--only".to_string(), args.only.join(",")]);
+        }
+        ("metrics", a, left)
+    } else if let Some(application) = args.apply {
+        let mut a = vec!["--apply".to_string(), application.arg_name()];
+        a.extend(args.apply_flags.to_args());
+        let mut cells: Vec<_> = plan.models.iter().map(|m| m.cell).collect();
+        cells.sort_unstable();
+        cells.dedup();
+        ("apply", a, cells.len())
+    } else {
+        // The units as the workers' devices group them (CUDA unless the workers are told otherwise).
+        let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());
+        let device = match DeviceRequest::parse(&request).map_err(anyhow::Error::msg)? {
+            DeviceRequest::Cpu => tch::Device::Cpu,
+            _ => tch::Device::Cuda(0),
+        };
+        let units = work_units(&zoo, &plan, family.as_ref(), &[device])?;
+        let states = pz_store::work_status(&zoo)?.unwrap_or_default();
+        let left = states.iter().filter(|(_, s)| !matches!(s, UnitState::Done | UnitState::Failed)).count();
+        eprintln!("phasezoo: zoo {}: {} units, {left} with models left", zoo.path.display(), units.len());
+        ("work", Vec::new(), left)
     };
-    let units = work_units(&zoo, &plan, family.as_ref(), &[device])?;
-    let left = pz_store::work_status(&zoo)?
-        .unwrap_or_default()
-        .iter()
-        .filter(|(_, s)| !matches!(s, pz_store::UnitState::Done | pz_store::UnitState::Failed))
-        .count();
+    let tasks = args.tasks.unwrap_or(u32::try_from(left).unwrap_or(u32::MAX)).max(1);
+    let common = [
+        args.device.as_ref().map(|d| ["--device".to_string(), d.clone()]),
+        args.lease_secs.map(|l| ["--lease-secs".to_string(), l.to_string()]),
+    ];
+    let zoo_path = std::path::absolute(&zoo.path)?;
+    let phasezoo = std::env::current_exe().context("the path of this phasezoo binary")?;
+    let name = format!("pz-{}", zoo.spec.name);
+    if let Some(address) = &args.ray {
+        let mut all: Vec<String> = common.into_iter().flatten().flatten().collect();
+        all.append(&mut work_args);
+        let job = RayJob {
+            address: address.clone(),
+            zoo: zoo_path,
+            phasezoo,
+            name,
+            tasks,
+            gpus_per_task: args.gpus_per_task,
+            cpus_per_task: args.cpus_per_task,
+            work_args: all,
+            max_restarts: args.max_restarts,
+        };
+        let program = std::env::var("PHASEZOO_RAY").unwrap_or_else(|_| "ray".into());
+        for s in pz_exec::ray::submit(&job, &program, args.dry_run)? {
+            if args.dry_run {
+                let words: Vec<String> = s.command.iter().map(|w| format!("{w:?}")).collect();
+                println!("{program} {}", words.join(" "));
+            } else {
+                println!("submitted ray job {}", s.submission_id);
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.gpus_per_task.fract() != 0.0 || args.gpus_per_task < 0.0 {
+        bail!(
+            "--gpus-per-task {}: Slurm gives whole GPUs\n  hint: use --gpu-shards N for part of a GPU (where the cluster configures shards)",
+            args.gpus_per_task
+        );
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole and not negative
+    let gpus_per_task = args.gpus_per_task as u32;
     let job = SlurmJob {
-        zoo: std::path::absolute(&zoo.path)?,
-        phasezoo: std::env::current_exe().context("the path of this phasezoo binary")?,
-        name: format!("pz-{}", zoo.spec.name),
-        tasks: args.tasks.unwrap_or(u32::try_from(left).unwrap_or(u32::MAX)).max(1),
+        zoo: zoo_path,
+        phasezoo,
+        name,
+        tasks,
         array_throttle: args.array_throttle,
-        gpus_per_task: args.gpus_per_task,
+        gpus_per_task,
         gpu_shards: args.gpu_shards,
         partition: args.partition.clone(),
         time: args.time.clone(),
         device: args.device.clone(),
         lease_secs: args.lease_secs,
         max_restarts: args.max_restarts,
+        kind: kind.to_string(),
+        work_args,
     };
-    let submitted = pz_exec::slurm::submit(&job, None, args.dry_run)?;
-    eprintln!("phasezoo: zoo {}: {} units, {left} with models left", zoo.path.display(), units.len());
-    for s in &submitted {
+    for s in &pz_exec::slurm::submit(&job, None, args.dry_run)? {
         match &s.job_id {
             Some(id) => println!("submitted job {id}: {} tasks ({})", s.tasks, s.script.display()),
             None => print!("{}", std::fs::read_to_string(&s.script)?),

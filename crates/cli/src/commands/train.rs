@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
 use pz_store::{collect_rows, write_index, ZooDir};
-use pz_train::{check_devices_hold, plan_training, train_zoo, zoo_data, zoo_family, Outcome};
+use pz_train::{
+    check_devices_hold, plan_training, train_zoo, zoo_data, zoo_family, Outcome, WorkOptions, ZooAccess,
+};
 
 use crate::logging::ModelLogs;
 
@@ -64,8 +66,9 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let (zoo, lock) = ZooDir::create_or_open_locked(&out, &spec)?;
     logs.set_models_dir(out.join("models"));
 
-    let work = plan_training(&zoo, &plan, family.as_ref(), &devices, args.jobs)?;
-    let (todo, units) = (work.todo, work.units.len());
+    let access = ZooAccess::Exclusive(&lock);
+    let work = plan_training(&zoo, &plan, family.as_ref(), &devices, args.jobs, access)?;
+    let (todo, units) = (work.todo, work.waiting);
     tracing::info!(models = plan.models.len(), todo, populations = units, ?devices, "plan");
     eprintln!(
         "phasezoo: zoo {} -> {}: {} models, {todo} to train in {} population(s) on {}",
@@ -82,7 +85,10 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         work.model_steps,
         progress,
     );
-    let outcome = train_zoo(&zoo, family.as_ref(), work, &devices, &reporter, &stop);
+    // Units are claimed as `phasezoo work` claims them (docs/CLUSTER.md), by this process alone.
+    let options = WorkOptions::this_process();
+    let outcome = train_zoo(&zoo, &plan, family.as_ref(), work, &devices, &reporter, &stop, &options)
+        .map(|report| report.outcome);
     reporter.finish();
     // A training error is reported before the index's: it is the first write that failed.
     let outcome = outcome.context("training the zoo")?;

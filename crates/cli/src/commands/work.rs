@@ -1,15 +1,20 @@
-//! `phasezoo work DIR`: one worker of a zoo that many share (on this machine, or Slurm tasks on
-//! many): claims units one by one, trains them, releases them, until none is left.
+//! `phasezoo work DIR`: one worker of a zoo that many share (on this machine, or Slurm tasks and
+//! Ray jobs on many): claims units one by one, works on them, releases them, until none is
+//! left. Training units by default; measuring units with `--metrics` (as `phasezoo metrics`
+//! measures them), cells of an application with `--apply NAME` (as `phasezoo apply`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use pz_landscape::{epochs_to_measure, measure_zoo, MeasureRequest, NoMeasureReporter, Selection};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::{collect_rows, write_index, WorkerIdentity, WorkerLock, ZooDir};
-use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions};
+use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
 
+use crate::commands::apply::{ApplicationArg, Flags};
 use crate::logging::ModelLogs;
 
 /// Arguments of `phasezoo work`.
@@ -31,35 +36,79 @@ pub struct Args {
     /// Folder of the image dataset caches and text corpora (as for `train`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Measure instead of training: claim measuring units (whole cells) and write their
+    /// models' metrics.json, as `phasezoo metrics` does.
+    #[arg(long, conflicts_with = "apply")]
+    metrics: bool,
+    /// With --metrics: checkpoint epochs to measure (as `phasezoo metrics --epochs`).
+    #[arg(long, value_delimiter = ',', requires = "metrics")]
+    epochs: Vec<u32>,
+    /// With --metrics: only these metrics (as `phasezoo metrics --only`).
+    #[arg(long, value_delimiter = ',', requires = "metrics")]
+    only: Vec<String>,
+    /// Apply instead of training: claim the finished cells and write applications.json, as
+    /// `phasezoo apply NAME` does.
+    #[arg(long, value_enum)]
+    apply: Option<ApplicationArg>,
+    #[command(flatten)]
+    apply_flags: Flags,
+}
+
+/// What every mode of a worker needs.
+struct Worker<'a> {
+    zoo: ZooDir,
+    lock: WorkerLock,
+    plan: Plan,
+    device: tch::Device,
+    options: WorkOptions,
+    stop: &'a AtomicBool,
 }
 
 pub fn run(args: &Args, logs: &ModelLogs) -> Result<ExitCode> {
     let zoo = ZooDir::open(&args.dir)?;
-    // Shared with other workers, exclusive of `train`; taken before anything is written.
-    let _lock = WorkerLock::take(&zoo.path)?;
-    let spec = &zoo.spec;
-    let plan = Plan::new(spec)?;
-    let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
-    let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
-    let device = devices[0];
-    let dataset = zoo_data(&spec.problem, args.data_dir.as_deref())?;
-    let family = zoo_family(&spec.problem, &dataset)?;
-    family.check_models(&plan)?;
+    // Shared with other workers, exclusive of `train`, `metrics` and `apply`; taken before
+    // anything is written.
+    let lock = WorkerLock::take(&zoo.path)?;
+    let plan = Plan::new(&zoo.spec)?;
+    let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());
+    let device = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?[0];
     logs.set_models_dir(zoo.path.join("models"));
     let options = WorkOptions {
         worker: WorkerIdentity::current(args.worker_id.clone()),
         lease: Duration::from_secs(args.lease_secs.max(1)),
     };
+    let what = if args.metrics {
+        "measuring"
+    } else if args.apply.is_some() {
+        "applying"
+    } else {
+        "training"
+    };
     eprintln!(
-        "phasezoo: worker {} on {} for zoo {} ({} models)",
+        "phasezoo: worker {} {what} on {} for zoo {} ({} models)",
         options.worker.worker_id,
         format!("{device:?}").to_lowercase(),
         zoo.path.display(),
         plan.models.len()
     );
     let stop = crate::interrupt::stop_on_ctrl_c();
-    let report = work_zoo(&zoo, &plan, family.as_ref(), device, &NoReporter, &stop, &options)
-        .context("working on the zoo")?;
+    let worker = Worker { zoo, lock, plan, device, options, stop: &stop };
+    if args.metrics {
+        measure(args, &worker)
+    } else if let Some(application) = args.apply {
+        apply(args, application, &worker)
+    } else {
+        train(args, &worker)
+    }
+}
+
+fn train(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
+    let dataset = zoo_data(&w.zoo.spec.problem, args.data_dir.as_deref())?;
+    let family = zoo_family(&w.zoo.spec.problem, &dataset)?;
+    family.check_models(&w.plan)?;
+    let report =
+        work_zoo(&w.zoo, &w.lock, &w.plan, family.as_ref(), w.device, &NoReporter, w.stop, &w.options)
+            .context("working on the zoo")?;
     match report.outcome {
         Outcome::Interrupted => {
             eprintln!(
@@ -71,10 +120,44 @@ pub fn run(args: &Args, logs: &ModelLogs) -> Result<ExitCode> {
         Outcome::Finished => {
             // Every unit is done or failed: whichever worker sees it first writes the index
             // (atomic writes; workers finishing together write the same bytes).
-            write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
-            pz_phases::write_labelled_index(&zoo, &plan)?;
+            write_index(&w.zoo.index_path(), &collect_rows(&w.zoo, &w.plan)?)?;
+            pz_phases::write_labelled_index(&w.zoo, &w.plan)?;
             eprintln!("phasezoo: no unit left; this worker trained {}", report.units);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn measure(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
+    let selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
+    let data = zoo_data(&w.zoo.spec.problem, args.data_dir.as_deref())?;
+    let family = zoo_family(&w.zoo.spec.problem, &data)?;
+    let (selection, note) = selection
+        .for_family(!args.only.is_empty(), family.as_ref(), &args.dir)
+        .map_err(anyhow::Error::msg)?;
+    if let Some(note) = note {
+        eprintln!("phasezoo: {note}");
+    }
+    let epochs = epochs_to_measure(&w.zoo.spec, &args.epochs).map_err(anyhow::Error::msg)?;
+    let devices = [w.device];
+    let access = ZooAccess::Shared(&w.lock);
+    let request =
+        MeasureRequest { epochs: &epochs, selection, devices: &devices, access, options: &w.options };
+    let summary = measure_zoo(&w.zoo, &w.plan, family.as_ref(), &request, &NoMeasureReporter, w.stop)
+        .context("measuring the zoo")?;
+    if !summary.interrupted {
+        pz_phases::write_labelled_index(&w.zoo, &w.plan)?;
+        eprintln!("phasezoo: no measuring unit left; this worker measured {}", summary.units);
+    }
+    Ok(crate::commands::metrics::report(&summary, &epochs))
+}
+
+fn apply(args: &Args, application: ApplicationArg, w: &Worker<'_>) -> Result<ExitCode> {
+    let options = args.apply_flags.options(w.device, args.data_dir.clone());
+    let access = ZooAccess::Shared(&w.lock);
+    let app = application.application();
+    let summary = pz_apply::apply_claimed(&w.zoo, app, &options, access, &w.options, w.stop)
+        .with_context(|| format!("{}: {}", args.dir.display(), app.name()))?;
+    crate::commands::apply::report(&summary);
+    Ok(ExitCode::SUCCESS)
 }

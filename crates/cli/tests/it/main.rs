@@ -24,3 +24,6 @@ mod status;
 mod util;
 mod vision;
 mod workers;
+mod workers_metrics;
+mod workers_ray;
+mod workers_train;

@@ -18,7 +18,7 @@ const EPOCHS: u32 = 10;
 const STEPS: u32 = 300;
 
 /// The tiny zoo's overrides, one model per unit (`run.max_population=1`): four units.
-fn overrides() -> Vec<String> {
+pub fn overrides() -> Vec<String> {
     let mut a = train_args(Path::new("unused"), EPOCHS, STEPS, 1);
     a.extend(strings(&["--set", "run.max_population=1"]));
     let at = a.iter().position(|s| s == "--set").expect("overrides");
@@ -26,7 +26,7 @@ fn overrides() -> Vec<String> {
 }
 
 /// `phasezoo train` of the same zoo in one process.
-fn reference(tmp: &Path) -> Snapshot {
+pub fn reference(tmp: &Path) -> Snapshot {
     let zoo = tmp.join("reference");
     let mut a = train_args(&zoo, EPOCHS, STEPS, 1);
     a.extend(strings(&["--set", "run.max_population=1"]));

@@ -1,31 +1,42 @@
-//! Measuring a trained zoo: which metrics are missing, on which populations, stored where.
+//! Measuring a trained zoo: which metrics are missing, on which models, stored where.
 //!
-//! Model-level metrics (Hessian) run on populations of models; cell-level metrics (CKA, mode
-//! connectivity) on the seeds of each cell, all cells of a chunk at once. Values go to each
-//! model's `metrics.json` line of the measured epoch (cell values to every member, as PTMZ).
-//! What a model's line already holds is not computed again, so an interrupted run resumes and a
-//! finished one does nothing. Every value is a function of its model (or cell), never of the
+//! The work is cut into measuring units ([`measuring_units`]: runs of whole cells of at most
+//! `ZooFamily::models_per_measuring_unit` models), picked and finished through claims as the
+//! training's units are ([`pz_train::ClaimedRun`]): by `phasezoo metrics` (a thread per
+//! device, the zoo held alone) and by `phasezoo work --metrics` (workers on many machines).
+//! A unit measures, at each epoch asked, its models' Hessians (populations of at most that
+//! many models) and alphas, then its cells' CKA and mode connectivity (all its cells at
+//! once). Values go to each model's `metrics.json` line of the measured epoch (cell values to
+//! every member, as PTMZ); units share no model, so no two workers update one file.
+//!
+//! What a model's line already holds is not computed again, so an interrupted run resumes and
+//! a finished one does nothing. Every value is a function of its model (or cell), never of the
 //! models measured beside it: random probes come from each model's own stream, so a resumed,
 //! partial or regrouped run writes the same numbers (issue 17).
 //!
 //! A model whose checkpoint cannot be loaded (damaged, wrong dtype or shape, missing) is skipped
-//! with a warning, with the cells it belongs to; the others are measured, and the summary lists
-//! what was skipped so that the caller can fail at the end.
+//! with a warning, with the cells it belongs to; the others are measured, the unit is recorded
+//! failed (so that no other worker tries it again), and the summary lists what was skipped so
+//! that the caller can fail at the end.
 
 mod cells;
 mod hessian;
 mod request;
 mod spectral;
+mod unit;
+mod units;
 
 pub use request::{epochs_to_measure, Selection};
+pub use units::{measuring_units, MeasuringUnit};
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
-use pz_spec::{CellIndex, Plan, PlannedModel};
-use pz_store::{MetricKey, ModelState, ZooDir};
-use pz_train::ZooFamily;
+use pz_spec::Plan;
+use pz_store::{Claims, ZooDir};
+use pz_train::{
+    ClaimedRun, ClaimedUnit, Outcome, UnitEnd, UnitError, WorkOptions, WorkReport, ZooAccess, ZooFamily,
+};
 use tch::Device;
 
 /// Progress callbacks (the CLI draws them).
@@ -35,6 +46,12 @@ pub trait MeasureReporter: Sync {
     /// `units` more are done.
     fn on_done(&self, _units: u64) {}
 }
+
+/// No progress shown (workers).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMeasureReporter;
+
+impl MeasureReporter for NoMeasureReporter {}
 
 /// What a measuring run did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -54,6 +71,18 @@ pub struct MeasureSummary {
     /// Models that could not be loaded at an epoch, with the reason; their metrics (and their
     /// cells' CKA and mode connectivity) were not computed.
     pub skipped: Vec<SkippedModel>,
+    /// Measuring units this process measured (to their end).
+    pub units: usize,
+}
+
+impl MeasureSummary {
+    fn add(&mut self, other: Self) {
+        self.hessians += other.hessians;
+        self.ckas += other.ckas;
+        self.mcs += other.mcs;
+        self.alphas += other.alphas;
+        self.skipped.extend(other.skipped);
+    }
 }
 
 /// A model `measure_zoo` could not load.
@@ -78,286 +107,126 @@ pub enum MeasureError {
     Train(#[from] pz_train::Error),
 }
 
-/// Compute the selected metrics that are missing at `epochs` for every finished cell of a zoo of
-/// `family`, spreading the work over `devices` (one worker thread each). The metrics ask only
-/// the family's [`pz_train::MeasuredPopulation`]s; mode connectivity needs a family that
-/// measures curves (the caller checks `ZooFamily::measures_mode_connectivity`).
-///
-/// Metrics of one kind run in parallel on disjoint sets of models; the kinds run one after the
-/// other, so no two workers ever update the same `metrics.json`.
+impl UnitError for MeasureError {
+    fn panicked(message: String) -> Self {
+        Self::Train(pz_train::Error::panicked(message))
+    }
+}
+
+/// What and how to measure, and who measures it.
+#[derive(Debug, Clone, Copy)]
+pub struct MeasureRequest<'a> {
+    /// Checkpoint epochs.
+    pub epochs: &'a [u32],
+    /// Which metrics (mode connectivity needs a family that measures curves: the caller
+    /// checks `ZooFamily::measures_mode_connectivity`).
+    pub selection: Selection,
+    /// Devices, one thread each.
+    pub devices: &'a [Device],
+    /// Alone (`phasezoo metrics`: claims a killed run left are cleared) or beside other
+    /// workers (`phasezoo work --metrics`).
+    pub access: ZooAccess<'a>,
+    /// The claims' identity and lease.
+    pub options: &'a WorkOptions,
+}
+
+/// Compute the selected metrics that are missing at the request's epochs for every finished
+/// cell of a zoo of `family`, unit by unit through claims (see the module notes), until no
+/// unit is left to anyone.
 ///
 /// # Errors
-/// Unreadable files, missing checkpoints at an epoch asked for.
-#[allow(clippy::too_many_arguments)] // what, where and on what data: each a separate choice
+/// Unreadable files, claims' I/O, errors other than a model that cannot be loaded.
 pub fn measure_zoo(
     zoo: &ZooDir,
     plan: &Plan,
-    epochs: &[u32],
-    selection: Selection,
-    devices: &[Device],
     family: &dyn ZooFamily,
+    request: &MeasureRequest<'_>,
     reporter: &dyn MeasureReporter,
     stop: &AtomicBool,
 ) -> Result<MeasureSummary, MeasureError> {
-    let mut summary = MeasureSummary::default();
-    let cells = finished_cells(zoo, plan, &mut summary)?;
-    let per_unit = family.models_per_measuring_unit(zoo.spec.run.max_population);
-    for &epoch in epochs {
-        let pending = |key: MetricKey| -> Result<Vec<PlannedModel>, MeasureError> {
-            let mut todo = Vec::new();
-            for models in cells.values() {
-                for m in models {
-                    if !has_key(zoo, m, epoch, key.as_str())? {
-                        todo.push(m.clone());
-                    }
-                }
-            }
-            Ok(todo)
-        };
-        let hessian_todo = if selection.hessian { pending(MetricKey::HessianTrace)? } else { Vec::new() };
-        let alpha_todo = if selection.alpha { pending(MetricKey::WwAlpha)? } else { Vec::new() };
-        let cka_todo =
-            if selection.cka { cells_needing(&cells, &pending(MetricKey::Cka)?) } else { Vec::new() };
-        let mc_todo =
-            if selection.mc { cells_needing(&cells, &pending(MetricKey::McTestError)?) } else { Vec::new() };
-        reporter.on_planned(
-            (hessian_todo.len() + alpha_todo.len()) as u64 + pair_count(&cka_todo) + pair_count(&mc_todo),
-        );
-
-        let skipped = Mutex::new(Vec::new());
-        // Each unit of work skips the models that cannot be loaded (and, for cell metrics, their
-        // cells) and measures the rest.
-        let guard = |models: &[PlannedModel], device: Device, work: &ModelWork| {
-            measure_loadable(zoo, family, models, epoch, device, &skipped, work)
-        };
-        let units: Vec<&[PlannedModel]> = chunks(&hessian_todo, per_unit).collect();
-        summary.hessians += in_parallel(&units, devices, stop, |models, device| {
-            let done = guard(models, device, &|ok| hessian::measure(zoo, family, ok, epoch, device))?;
-            reporter.on_done(models.len() as u64);
-            Ok(done)
-        })?;
-        // Heavy-tail alpha reads checkpoint files only: on this thread, after the Hessians so
-        // that a model they could not load is already known as skipped.
-        for m in &alpha_todo {
-            let known = skipped
-                .lock()
-                .expect("not poisoned")
-                .iter()
-                .any(|s: &SkippedModel| s.model == m.id().as_str());
-            if known || stop.load(Ordering::Relaxed) {
-                continue;
-            }
-            match spectral::measure_one(zoo, m, epoch)? {
-                Ok(()) => summary.alphas += 1,
-                Err(reason) => {
-                    tracing::warn!(model = %m.id(), epoch, "skipped: {reason}");
-                    let s = SkippedModel { model: m.id().to_string(), epoch, reason };
-                    skipped.lock().expect("not poisoned").push(s);
-                }
-            }
-            reporter.on_done(1);
-        }
-        summary.ckas += in_parallel(&cell_chunks(&cka_todo, per_unit), devices, stop, |group, device| {
-            let done =
-                guard_cells(group, device, &guard, &|ok| cells::measure_cka(zoo, family, ok, epoch, device))?;
-            reporter.on_done(pair_count(group));
-            Ok(done)
-        })?;
-        summary.mcs += in_parallel(&cell_chunks(&mc_todo, per_unit), devices, stop, |group, device| {
-            let done =
-                guard_cells(group, device, &guard, &|ok| cells::measure_mc(zoo, family, ok, epoch, device))?;
-            reporter.on_done(pair_count(group));
-            Ok(done)
-        })?;
-        let mut skipped = skipped.into_inner().expect("no measuring thread panicked holding it");
-        skipped.sort_by(|a: &SkippedModel, b| a.model.cmp(&b.model));
-        skipped.dedup();
-        summary.skipped.extend(skipped);
-        if stop.load(Ordering::Relaxed) {
-            summary.interrupted = true;
-            return Ok(summary);
-        }
+    let claims = Claims::new(&zoo.path, request.options.lease);
+    if let ZooAccess::Exclusive(lock) = request.access {
+        claims.clear_stale(lock)?;
     }
+    let per_unit = family.models_per_measuring_unit(zoo.spec.run.max_population);
+    let units = measuring_units(plan, per_unit);
+    let (epochs, selection) = (request.epochs, request.selection);
+    let mut summary = MeasureSummary::default();
+    let mut planned = 0;
+    for unit in &units {
+        let (work, unfinished) = units::left_to_measure(zoo, unit, epochs, selection)?;
+        planned += work.iter().map(units::EpochWork::size).sum::<u64>();
+        summary.unfinished_cells += unfinished;
+    }
+    if summary.unfinished_cells > 0 {
+        tracing::warn!(cells = summary.unfinished_cells, "cells not finished: skipped");
+    }
+    reporter.on_planned(planned);
+    let measured = Mutex::new(MeasureSummary::default());
+    let pending = || -> Result<Vec<ClaimedUnit<MeasuringUnit>>, MeasureError> {
+        let mut out = Vec::new();
+        for unit in &units {
+            // A unit recorded failed (a model it cannot load) is not tried again by a worker.
+            if claims.failure(&unit.id)?.is_none()
+                && !units::left_to_measure(zoo, unit, epochs, selection)?.0.is_empty()
+            {
+                out.push(ClaimedUnit::first_come(unit.id.clone(), unit.clone()));
+            }
+        }
+        Ok(out)
+    };
+    let run = ClaimedRun {
+        zoo: &zoo.path,
+        devices: request.devices,
+        jobs: request.devices.len(),
+        stop,
+        options: request.options,
+    };
+    let report: WorkReport = run.run(pending, |_| (), |(), unit: &MeasuringUnit, device, unit_stop| {
+        // Read again under the claim: its last holder may have measured it meanwhile.
+        let (work, _) = units::left_to_measure(zoo, unit, epochs, selection)?;
+        if work.is_empty() {
+            return Ok(UnitEnd::NothingLeft);
+        }
+        tracing::info!(unit = %unit.id, models = unit.cells.iter().map(Vec::len).sum::<usize>(), "measuring");
+        let done = unit::measure_unit(zoo, family, &work, per_unit, device, reporter, unit_stop)?;
+        if !done.skipped.is_empty() && !done.interrupted {
+            let reasons: Vec<String> =
+                done.skipped.iter().map(|s| format!("model {} at epoch {}: {}", s.model, s.epoch, s.reason)).collect();
+            claims.mark_failed(&unit.id, &reasons)?;
+        }
+        let end = if done.interrupted { UnitEnd::Interrupted } else { UnitEnd::Done };
+        measured.lock().expect("not poisoned").add(done);
+        Ok(end)
+    })?;
+    if let ZooAccess::Exclusive(lock) = request.access {
+        claims.clear_stale(lock)?; // alone on the zoo: its failure records were this run's
+    }
+    let measured = measured.into_inner().expect("no measuring thread panicked holding it");
+    summary.add(measured);
+    summary.skipped.sort_by(|a, b| (&a.model, a.epoch).cmp(&(&b.model, b.epoch)));
+    summary.interrupted = report.outcome == Outcome::Interrupted;
+    summary.units = report.units;
     Ok(summary)
 }
 
-/// Measuring work on a list of models.
-type ModelWork<'a> = dyn Fn(&[PlannedModel]) -> Result<(), MeasureError> + 'a;
-/// Measuring work on a list of cells.
-type CellWork<'a> = dyn Fn(&[Vec<PlannedModel>]) -> Result<(), MeasureError> + 'a;
-/// [`measure_loadable`] on a device, as the measuring loop binds it.
-type Guard<'a> = dyn Fn(&[PlannedModel], Device, &ModelWork) -> Result<usize, MeasureError> + 'a;
-
-/// Run `work` on `models`; if loading fails, find the models that cannot be loaded on their
-/// own, record them in `skipped` with a warning and run `work` on the others. Returns how many
-/// models were measured. Errors other than loading (writing metrics.json, …) end the run.
-fn measure_loadable(
-    zoo: &ZooDir,
-    family: &dyn ZooFamily,
-    models: &[PlannedModel],
-    epoch: u32,
-    device: Device,
-    skipped: &Mutex<Vec<SkippedModel>>,
-    work: &ModelWork,
-) -> Result<usize, MeasureError> {
-    let known: Vec<String> = skipped
-        .lock()
-        .expect("not poisoned")
-        .iter()
-        .filter(|s| s.epoch == epoch)
-        .map(|s| s.model.clone())
-        .collect();
-    let mut ok: Vec<PlannedModel> =
-        models.iter().filter(|m| !known.iter().any(|k| k == m.id().as_str())).cloned().collect();
-    if ok.is_empty() {
-        return Ok(0);
-    }
-    match work(&ok) {
-        Err(MeasureError::Train(first)) => {
-            let mut bad = Vec::new();
-            for m in &ok {
-                // Loading one model alone tells which model of the unit fails.
-                if let Err(e) = family.load_measured(zoo, std::slice::from_ref(m), epoch, device) {
-                    let reason = pz_store::error_chain(&e);
-                    tracing::warn!(model = %m.id(), epoch, "skipped: {reason}");
-                    bad.push(SkippedModel { model: m.id().to_string(), epoch, reason });
-                }
-            }
-            if bad.is_empty() {
-                return Err(MeasureError::Train(first)); // not a loading problem of one model
-            }
-            ok.retain(|m| !bad.iter().any(|b| b.model == m.id().as_str()));
-            skipped.lock().expect("not poisoned").extend(bad);
-            if ok.is_empty() {
-                return Ok(0);
-            }
-            work(&ok)?;
-            Ok(ok.len())
-        }
-        Err(e) => Err(e),
-        Ok(()) => Ok(ok.len()),
-    }
-}
-
-/// [`measure_loadable`] for a group of cells: a cell with an unloadable model is dropped whole
-/// (its seed pairs need every seed). Returns the number of cells measured.
-fn guard_cells(
-    group: &[Vec<PlannedModel>],
-    device: Device,
-    guard: &Guard,
-    work: &CellWork,
-) -> Result<usize, MeasureError> {
-    let all = group.concat();
-    let cells = std::cell::RefCell::new(0);
-    guard(&all, device, &|ok| {
-        let whole: Vec<Vec<PlannedModel>> = group
-            .iter()
-            .filter(|cell| cell.iter().all(|m| ok.iter().any(|o| o.id() == m.id())))
-            .cloned()
-            .collect();
-        *cells.borrow_mut() = whole.len();
-        if whole.is_empty() {
-            return Ok(());
-        }
-        work(&whole)
-    })?;
-    Ok(cells.into_inner())
-}
-
-/// Seed pairs of a list of cells.
-fn pair_count(cells: &[Vec<PlannedModel>]) -> u64 {
-    cells.iter().map(|m| (m.len() * (m.len() - 1) / 2) as u64).sum()
-}
-
-/// Run `work` on every unit, one worker per device taking units first come (pz_exec::Pool);
-/// stops taking units once `stop` is set. Returns the sum of what the units return. CUDA
-/// streams are the work's own (a Hessian with graphs moves its thread off the default stream).
-fn in_parallel<U: Sync>(
-    units: &[U],
-    devices: &[Device],
-    stop: &AtomicBool,
-    work: impl Fn(&U, Device) -> Result<usize, MeasureError> + Sync,
-) -> Result<usize, MeasureError> {
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let items = units.iter().map(|unit| (unit, pz_exec::Cost::FIRST_COME)).collect();
-    pz_exec::Pool::new(devices, devices.len())
-        .with_stop(stop)
-        .run(
-            items,
-            |_, _| {},
-            |_| (),
-            |(), unit, device| {
-                done.fetch_add(work(unit, device)?, Ordering::Relaxed);
-                Ok::<_, MeasureError>(pz_exec::Flow::Continue)
-            },
-        )
-        .map_err(|e| e.into_work_error(|message| panic!("a measuring thread panicked: {message}")))?;
-    Ok(done.into_inner())
-}
-
-/// Cells whose every model is done, in plan order; counts the others.
-fn finished_cells(
+/// How many measuring units of the zoo have work left at `epochs` for `selection` (what
+/// `phasezoo submit --metrics` starts workers for).
+///
+/// # Errors
+/// Unreadable status or metrics files.
+pub fn measuring_units_left(
     zoo: &ZooDir,
     plan: &Plan,
-    summary: &mut MeasureSummary,
-) -> Result<BTreeMap<CellIndex, Vec<PlannedModel>>, MeasureError> {
-    let mut cells: BTreeMap<CellIndex, Vec<PlannedModel>> = BTreeMap::new();
-    for m in &plan.models {
-        cells.entry(m.cell).or_default().push(m.clone());
+    family: &dyn ZooFamily,
+    epochs: &[u32],
+    selection: Selection,
+) -> Result<usize, MeasureError> {
+    let mut left = 0;
+    for unit in measuring_units(plan, family.models_per_measuring_unit(zoo.spec.run.max_population)) {
+        left += usize::from(!units::left_to_measure(zoo, &unit, epochs, selection)?.0.is_empty());
     }
-    let mut finished = BTreeMap::new();
-    for (cell, models) in cells {
-        let mut done = true;
-        for m in &models {
-            done &= zoo.model(m.id()).read_status()?.state == ModelState::Done;
-        }
-        if done {
-            finished.insert(cell, models);
-        } else {
-            summary.unfinished_cells += 1;
-            tracing::warn!(load = cell.load, temperature = cell.temperature, "cell not finished: skipped");
-        }
-    }
-    Ok(finished)
-}
-
-fn has_key(zoo: &ZooDir, m: &PlannedModel, epoch: u32, key: &str) -> Result<bool, MeasureError> {
-    let records = zoo.model(m.id()).read_metrics()?;
-    Ok(records.iter().any(|r| r.epoch == epoch && r.values.contains_key(key)))
-}
-
-/// The cells (as model lists) that contain a model of `todo`; cells with one seed have no pair.
-fn cells_needing(
-    cells: &BTreeMap<CellIndex, Vec<PlannedModel>>,
-    todo: &[PlannedModel],
-) -> Vec<Vec<PlannedModel>> {
-    cells
-        .values()
-        .filter(|models| models.len() > 1 && models.iter().any(|m| todo.iter().any(|t| t.id() == m.id())))
-        .cloned()
-        .collect()
-}
-
-fn chunks(models: &[PlannedModel], max: usize) -> impl Iterator<Item = &[PlannedModel]> {
-    models.chunks(if max == 0 { usize::MAX } else { max })
-}
-
-/// Groups of whole cells with at most `max` models each (at least one cell per group).
-fn cell_chunks(cells: &[Vec<PlannedModel>], max: usize) -> Vec<&[Vec<PlannedModel>]> {
-    let max = if max == 0 { usize::MAX } else { max };
-    let mut groups = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    for (i, c) in cells.iter().enumerate() {
-        if size > 0 && size + c.len() > max {
-            groups.push(&cells[start..i]);
-            (start, size) = (i, 0);
-        }
-        size += c.len();
-    }
-    if start < cells.len() {
-        groups.push(&cells[start..]);
-    }
-    groups
+    Ok(left)
 }
 
 /// A JSON number, `null` when not finite.

@@ -49,6 +49,35 @@ impl Selection {
     }
 }
 
+impl Selection {
+    /// This selection for a zoo (at `dir`) of `family`: mode connectivity, which some families
+    /// do not measure yet, is refused when `named` (the user asked for it with `--only`) and
+    /// otherwise dropped, with the note to print.
+    ///
+    /// # Errors
+    /// Mode connectivity named for a family that does not measure it, with what to ask instead.
+    pub fn for_family(
+        mut self,
+        named: bool,
+        family: &dyn pz_train::ZooFamily,
+        dir: &std::path::Path,
+    ) -> Result<(Self, Option<String>), String> {
+        if !self.mc || family.measures_mode_connectivity() {
+            return Ok((self, None));
+        }
+        let name = family.name();
+        if named {
+            return Err(format!(
+                "{}: mode connectivity of {name} zoos is not implemented yet\n  hint: `--only hessian,cka` \
+                 measures the models' Hessians and CKA",
+                dir.display()
+            ));
+        }
+        self.mc = false;
+        Ok((self, Some(format!("{name} zoo: measuring Hessians and CKA (mode connectivity of {name} zoos is not implemented yet)"))))
+    }
+}
+
 /// The epochs to measure: `asked`, else the spec's `[metrics] epochs`, else the last epoch.
 ///
 /// # Errors

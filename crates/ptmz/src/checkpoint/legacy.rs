@@ -5,12 +5,11 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use super::{tensors_of, StorageSource};
+use super::StorageSource;
 use crate::pickle::{decode, Value};
-use crate::tensor::Tensor;
 use crate::{Error, Result};
 
 /// `MAGIC_NUMBER` of torch/serialization.py, 0x1950a86a20f9469cfc6c, as LONG1 pickles it.
@@ -18,7 +17,8 @@ const MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0
 /// `PROTOCOL_VERSION` of the legacy format.
 const PROTOCOL_VERSION: i64 = 1001;
 
-pub(super) fn read(path: &Path) -> Result<Vec<Tensor>> {
+/// The decoded state-dict pickle and the file's storage records.
+pub(super) fn open(path: &Path) -> Result<(Value, Box<dyn StorageSource>)> {
     let data = fs_err::read(path)?;
     let corrupt = |message: &str| Error::Corrupt { path: path.to_owned(), message: message.to_owned() };
     let mut pos = 0;
@@ -53,8 +53,8 @@ pub(super) fn read(path: &Path) -> Result<Vec<Tensor>> {
     let (keys, _) = next("storage keys")?;
     let keys = storage_keys(&keys).ok_or_else(|| corrupt("the storage key list is not a list of str"))?;
     let records_start = pos;
-    let mut source = LegacyStorages { path, data: &data, records_start, keys, index: HashMap::new() };
-    tensors_of(path, &object, &mut source)
+    let source = LegacyStorages { path: path.to_owned(), data, records_start, keys, index: HashMap::new() };
+    Ok((object, Box::new(source)))
 }
 
 fn little_endian(sys_info: &Value) -> bool {
@@ -69,16 +69,17 @@ fn storage_keys(keys: &Value) -> Option<Vec<Rc<str>>> {
     items.iter().map(|k| if let Value::Str(k) = k { Some(k.clone()) } else { None }).collect()
 }
 
-struct LegacyStorages<'a> {
-    path: &'a Path,
-    data: &'a [u8],
+struct LegacyStorages {
+    path: PathBuf,
+    /// The whole file.
+    data: Vec<u8>,
     records_start: usize,
     keys: Vec<Rc<str>>,
     /// Byte range of each storage's raw bytes, filled by `index`.
     index: HashMap<Rc<str>, Range<usize>>,
 }
 
-impl StorageSource for LegacyStorages<'_> {
+impl StorageSource for LegacyStorages {
     /// Walk the records in key order. Each header counts elements, so the element size of
     /// every listed storage must be known from the pickle before the next record can be found.
     fn index(&mut self, units: &HashMap<Rc<str>, u64>) -> Result<()> {
@@ -108,7 +109,7 @@ impl StorageSource for LegacyStorages<'_> {
         Ok(())
     }
 
-    fn storage(&mut self, key: &str, needed: u64) -> Result<Vec<u8>> {
+    fn storage_len(&mut self, key: &str, needed: u64) -> Result<u64> {
         let range = self.index.get(key).ok_or_else(|| Error::Corrupt {
             path: self.path.to_owned(),
             message: format!("storage `{key}` is not in the storage key list"),
@@ -122,6 +123,12 @@ impl StorageSource for LegacyStorages<'_> {
                 got,
             });
         }
-        Ok(self.data[range.clone()].to_vec())
+        Ok(got)
+    }
+
+    fn read_storage(&mut self, key: &str, dest: &mut [u8]) -> Result<()> {
+        // `storage_len` found the key.
+        dest.copy_from_slice(&self.data[self.index[key].clone()]);
+        Ok(())
     }
 }

@@ -7,25 +7,32 @@
 //! import would write (a checkpoint counts as the same when it verifies against its manifest
 //! and holds the same tensors). An interrupted import resumes: the zoo's lock removes partial
 //! writes, and every model is compared again. Models are written checkpoints first, then
-//! results, then status, as the trainer does.
+//! results, then status, as the trainer does ([`model`]).
+//!
+//! Speed (BENCHMARKS.md, issue 19): models are imported on several threads, so that one
+//! thread's hashing and copying overlaps another's waiting for the disk, and each thread
+//! converts a checkpoint with one copy of its bytes into a buffer it reuses ([`convert`]).
 
+mod convert;
+mod model;
 mod published;
 mod records;
 mod spec;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
-use pz_spec::{Plan, PlannedModel, ResolvedModel};
-use pz_store::{
-    collect_rows, write_index, Checkpoint, CheckpointState, Dtype, FileLayout, ModelDir, ModelState,
-    ModelStatus, NamedTensor, ZooDir,
-};
+use pz_spec::{Plan, ResolvedModel};
+use pz_store::{collect_rows, write_index, FileLayout, ZooDir};
 
 pub(crate) use records::ptmz_line;
 pub(crate) use spec::{BATCH_KEY, WIDTH_KEY};
 
-use crate::{read_experiment, read_state_dict, strip_module_prefix, Error, Result, Tensor, Trial};
+use crate::{read_experiment, Error, Result};
+use convert::Converter;
+use model::{import_model, ModelOutcome, ModelWork};
 
 /// What the importer needs to know of phasezoo's models that this crate cannot compute: it does
 /// not link libtorch, and the vision models live in `pz-models`. The binary implements it.
@@ -80,7 +87,8 @@ pub enum Progress {
 /// Before anything is written, the trials are read, the grid and spec inferred, every trial's
 /// result lines checked, and the first checkpoint of each model shape checked against phasezoo's
 /// model; a later checkpoint that does not fit stops the import with the same error, leaving the
-/// models before it complete.
+/// models before it complete (models after it, imported on other threads meanwhile, may be
+/// partly written; a rerun completes them).
 ///
 /// # Errors
 /// Unreadable or malformed trials ([`Error::Trial`], [`Error::Json`]); not a grid
@@ -106,7 +114,7 @@ pub fn import_experiment(
 
     // Plan models with their trials, and what each will hold, checked before the first write.
     let mut layouts: HashMap<String, FileLayout> = HashMap::new();
-    let mut work = Vec::new();
+    let mut planned_work = Vec::new();
     for planned in &plan.models {
         let config = &planned.config;
         let Some(trial) = grid
@@ -129,7 +137,7 @@ pub fn import_experiment(
                 .state_dict(config)
                 .map_err(|message| Error::Unsupported { path: trial.dir.clone(), message })?;
             if let Some(first) = trial.checkpoints.first() {
-                model_tensors(&first.model, &layout)?;
+                Converter::default().convert(&first.model, &layout)?;
             }
             layouts.insert(shape_key.clone(), layout);
         }
@@ -139,25 +147,27 @@ pub fn import_experiment(
         for dir in &trial.incomplete_checkpoints {
             report.skipped.push(format!("{}: no `checkpoints` file (an interrupted save)", dir.display()));
         }
-        work.push((planned, trial, shape_key, steps_per_epoch, records));
+        planned_work.push((planned, trial, shape_key, steps_per_epoch, records));
     }
-    report.trials = work.len();
-
-    let (zoo, _lock) = ZooDir::create_or_open_locked(out, &spec)?;
-    let total = work.iter().map(|(_, t, ..)| t.checkpoints.len() as u64).sum();
-    progress(Progress::Planned { checkpoints: total });
-    for (planned, trial, shape_key, steps_per_epoch, records) in work {
-        let written = import_model(
-            &zoo,
+    report.trials = planned_work.len();
+    let work: Vec<ModelWork<'_>> = planned_work
+        .into_iter()
+        .map(|(planned, trial, shape_key, steps_per_epoch, records)| ModelWork {
             planned,
             trial,
-            &layouts[&shape_key],
+            layout: &layouts[&shape_key],
             steps_per_epoch,
-            &records,
-            progress,
-            &mut report,
-        )?;
-        report.models_written += usize::from(written);
+            records,
+        })
+        .collect();
+
+    let (zoo, _lock) = ZooDir::create_or_open_locked(out, &spec)?;
+    let total = work.iter().map(|w| w.trial.checkpoints.len() as u64).sum();
+    progress(Progress::Planned { checkpoints: total });
+    for outcome in import_models(&zoo, &work, progress)? {
+        report.checkpoints_written += outcome.checkpoints_written;
+        report.checkpoints_unchanged += outcome.checkpoints_unchanged;
+        report.models_written += usize::from(outcome.written);
     }
     if report.models_written > 0 || !zoo.index_path().exists() {
         write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
@@ -166,143 +176,69 @@ pub fn import_experiment(
     Ok(report)
 }
 
-/// One trial into its model folder; whether any file was written.
-#[allow(clippy::too_many_arguments)]
-fn import_model(
+/// Threads importing models: one per core, plus two so that the cores stay busy while threads
+/// wait for the disk (each checkpoint is synced before its folder is renamed into place).
+fn import_threads(models: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    (cores + 2).min(8).min(models).max(1)
+}
+
+/// What a thread reports to the one that owns `progress`.
+enum Event {
+    Checkpoint,
+    Model(usize, Result<Option<ModelOutcome>>),
+}
+
+/// Import every model of `work` on [`import_threads`] threads, each taking the next model in
+/// order; `progress` is called on this thread. On an error, models after the failing one are
+/// not started (and stop at their next checkpoint), models before it complete, and the error
+/// of the first failing model in `work`'s order is returned, as a one-thread import would.
+fn import_models(
     zoo: &ZooDir,
-    planned: &PlannedModel,
-    trial: &Trial,
-    layout: &FileLayout,
-    steps_per_epoch: u64,
-    records: &[pz_store::EpochRecord],
+    work: &[ModelWork<'_>],
     progress: &mut dyn FnMut(Progress),
-    report: &mut ImportReport,
-) -> Result<bool> {
-    let dir = zoo.model(planned.id());
-    let mut written = false;
-    if dir.read_params().ok().as_ref() != Some(&planned.config) {
-        fs_err::create_dir_all(&dir.path)?;
-        dir.write_params(&planned.config)?;
-        written = true;
-    }
-    for files in &trial.checkpoints {
-        let model = model_tensors(&files.model, layout)?;
-        let step = u64::from(files.epoch) * steps_per_epoch;
-        // The optimizer's step count, as phasezoo's SGD writes it; PTMZ's momentum buffers are
-        // not imported (a nested optimizer state dict, and no metric reads them).
-        #[allow(clippy::cast_possible_wrap)]
-        let optimizer = vec![NamedTensor {
-            name: "step".into(),
-            dtype: Dtype::I64,
-            shape: Vec::new(),
-            data: (step as i64).to_le_bytes().to_vec(),
-        }];
-        let state = CheckpointState { epoch: files.epoch, step, rng: Default::default() };
-        let existing =
-            Checkpoint { dir: dir.path.join(Checkpoint::dir_name(files.epoch)), epoch: files.epoch };
-        let same = existing.dir.exists()
-            && existing
-                .load()
-                .is_ok_and(|l| same_tensors(l.model, &model) && l.optimizer == optimizer && l.state == state);
-        if same {
-            report.checkpoints_unchanged += 1;
-        } else {
-            Checkpoint::write(&dir.path, &model, &optimizer, &state)?;
-            report.checkpoints_written += 1;
-            written = true;
+) -> Result<Vec<ModelOutcome>> {
+    let next = AtomicUsize::new(0);
+    let first_failure = AtomicUsize::new(usize::MAX);
+    let (sender, events) = mpsc::channel();
+    let mut outcomes: Vec<Option<Result<Option<ModelOutcome>>>> = work.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..import_threads(work.len()) {
+            let (sender, next, first_failure) = (sender.clone(), &next, &first_failure);
+            scope.spawn(move || {
+                let mut converter = Converter::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= work.len() || i > first_failure.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let on_checkpoint = || drop(sender.send(Event::Checkpoint));
+                    let go_on = || i <= first_failure.load(Ordering::Relaxed);
+                    let result = import_model(zoo, &work[i], &mut converter, &on_checkpoint, &go_on);
+                    if result.is_err() {
+                        first_failure.fetch_min(i, Ordering::Relaxed);
+                    }
+                    // The receiver lives until every sender is gone.
+                    drop(sender.send(Event::Model(i, result)));
+                }
+            });
         }
-        progress(Progress::Checkpoint);
-    }
-    if !records::same_records(&dir.read_results().unwrap_or_default(), records) {
-        dir.write_results(records)?;
-        written = true;
-    }
-    // The original's own landscape metrics, where its result lines carry them.
-    let stored = dir.read_metrics().unwrap_or_default();
-    for (epoch, values) in published::published_metrics(records) {
-        let present =
-            stored.iter().any(|m| m.epoch == epoch && values.iter().all(|(k, v)| m.values.get(k) == Some(v)));
-        if !present {
-            dir.merge_metrics(epoch, values)?;
-            written = true;
+        drop(sender);
+        for event in events {
+            match event {
+                Event::Checkpoint => progress(Progress::Checkpoint),
+                Event::Model(i, result) => outcomes[i] = Some(result),
+            }
+        }
+    });
+    let mut done = Vec::with_capacity(work.len());
+    for outcome in outcomes {
+        match outcome {
+            Some(Ok(Some(outcome))) => done.push(outcome),
+            Some(Err(e)) => return Err(e),
+            // Stopped or not started: only after a failing model, whose error comes first.
+            Some(Ok(None)) | None => {}
         }
     }
-    let status = status_of(planned, records);
-    if read_status_file(&dir).as_ref() != Some(&status) {
-        dir.write_status(&status)?;
-        written = true;
-    }
-    Ok(written)
-}
-
-/// Whether two tensor lists hold the same tensors (safetensors stores them in its own order).
-fn same_tensors(mut stored: Vec<NamedTensor>, tensors: &[NamedTensor]) -> bool {
-    let mut tensors = tensors.to_vec();
-    stored.sort_by(|a, b| a.name.cmp(&b.name));
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    stored == tensors
-}
-
-/// Done when the results reach the last epoch with finite numbers; failed at the first
-/// non-finite line (the trainer's rule); else running at the last line (a trial Ray had not
-/// finished).
-fn status_of(planned: &PlannedModel, records: &[pz_store::EpochRecord]) -> ModelStatus {
-    let last = records.last().map(|r| r.epoch);
-    if let Some(r) = records
-        .iter()
-        .find(|r| !(r.train_loss.is_finite() && r.test_loss.is_finite() && r.test_error.is_finite()))
-    {
-        let message = Some(format!("loss became non-finite at epoch {}", r.epoch));
-        return ModelStatus { state: ModelState::Failed, epoch: last, message };
-    }
-    if last == Some(planned.config.train.epochs) {
-        ModelStatus { state: ModelState::Done, epoch: last, message: None }
-    } else {
-        let message = Some("imported from an unfinished PTMZ trial".to_owned());
-        ModelStatus { state: ModelState::Running, epoch: last, message }
-    }
-}
-
-/// `status.json` as written (without `read_status`'s checks against `result.json`).
-fn read_status_file(dir: &ModelDir) -> Option<ModelStatus> {
-    serde_json::from_slice(&fs_err::read(dir.status_path()).ok()?).ok()
-}
-
-/// The tensors of a PTMZ checkpoint under phasezoo's names (`module.` stripped), checked
-/// against `layout`.
-///
-/// # Errors
-/// The reader's errors; [`Error::Layout`] naming the file and the first tensor missing, unknown
-/// to phasezoo's model, or of another dtype or shape.
-fn model_tensors(path: &Path, layout: &FileLayout) -> Result<Vec<NamedTensor>> {
-    let mut tensors = read_state_dict(path)?;
-    strip_module_prefix(&mut tensors).map_err(|e| match e {
-        Error::InvalidTensor { tensor, message } => Error::Layout { path: path.to_owned(), tensor, message },
-        other => other,
-    })?;
-    let fail = |tensor: &str, message: String| Error::Layout {
-        path: path.to_owned(),
-        tensor: tensor.to_owned(),
-        message,
-    };
-    let expected: HashMap<&str, &pz_store::TensorLayout> =
-        layout.required.iter().chain(&layout.optional).map(|t| (t.name.as_str(), t)).collect();
-    for t in &tensors {
-        let Some(e) = expected.get(t.name.as_str()) else {
-            return Err(fail(&t.name, "phasezoo's model has no such tensor (not a torchvision ResNet state dict of this architecture?)".into()));
-        };
-        if (t.dtype, &t.shape) != (e.dtype, &e.shape) {
-            return Err(fail(
-                &t.name,
-                format!("{:?} {:?}, phasezoo's model expects {:?} {:?}", t.dtype, t.shape, e.dtype, e.shape),
-            ));
-        }
-    }
-    if let Some(missing) = layout.required.iter().find(|e| !tensors.iter().any(|t| t.name == e.name)) {
-        return Err(fail(&missing.name, "missing; phasezoo's model needs it".into()));
-    }
-    Ok(tensors
-        .into_iter()
-        .map(|Tensor { name, dtype, shape, data }| NamedTensor { name, dtype, shape, data })
-        .collect())
+    Ok(done)
 }

@@ -6,6 +6,7 @@ mod experiment;
 mod forged;
 mod hostile;
 mod import;
+mod import_threads;
 mod state_dicts;
 mod write;
 
