@@ -10,6 +10,10 @@
 //! - [`label_cell`]: first labels from train loss and test error alone, for zoos whose
 //!   landscape metrics are not measured yet.
 //!
+//! Modular-arithmetic zoos get the learning phases of Liu et al. (2022) instead —
+//! comprehension, grokking, memorization, confusion — per model from the steps to reach the
+//! accuracy threshold on train and validation data ([`label_learning`], [`label_learning_zoo`]).
+//!
 //! Around the rules, the grid: [`ZooView`] opens a zoo for reading (writing nothing) and gives
 //! seed means per cell; [`label_zoo`] and [`label_summary`] label a whole grid
 //! ([`LabelledGrid`], what `phasezoo phases` prints and the plots and report draw);
@@ -35,6 +39,8 @@ mod explain;
 mod first;
 mod grid;
 mod hessian_check;
+mod learning;
+mod learning_zoo;
 mod status;
 mod summary;
 #[cfg(test)]
@@ -48,6 +54,10 @@ pub use explain::{coverage, explain_cell};
 pub use first::{label_cell, CellLabel, FirstLabel};
 pub use grid::{label_grid, label_zoo, GridCell, LabelledGrid};
 pub use hessian_check::{hessian_check, AgainstMedian, HessianCheck, Sharpness};
+pub use learning::{label_learning, majority, steps_to_reach, LearningLabel, LearningPhase, LearningRule};
+pub use learning_zoo::{
+    accuracy_curves, label_learning_zoo, learning_rule, Curve, LearningCell, LearningGrid, ModelLearning,
+};
 pub use status::{zoo_status, CellStatus, StateCounts, ZooStatus};
 pub use summary::{label_summary, ptmz_thresholds, PTMZ_MC_METRIC};
 pub use view::ZooView;

@@ -267,6 +267,7 @@ fn validate_model(spec: &ZooSpec) -> Vec<Problem> {
                 ProblemConfig::Image(_)
             )
             | (ModelConfig::Gpt2(_), ProblemConfig::Text(_))
+            | (ModelConfig::Mlp(_), ProblemConfig::ModArith(_))
     );
     if !fits {
         problems.push(
@@ -285,6 +286,7 @@ fn problem_kind(spec: &ZooSpec) -> &'static str {
         crate::ProblemConfig::Convection(_) => "\"convection\"",
         crate::ProblemConfig::Image(_) => "\"image\"",
         crate::ProblemConfig::Text(_) => "\"text\"",
+        crate::ProblemConfig::ModArith(_) => "\"modarith\"",
     }
 }
 
@@ -297,6 +299,7 @@ fn validate_problem(spec: &ZooSpec) -> Vec<Problem> {
     };
     match &spec.problem {
         crate::ProblemConfig::Text(text) => problems.extend(crate::lm::validate_text(spec, text)),
+        crate::ProblemConfig::ModArith(m) => problems.extend(crate::modarith::validate_modarith(spec, m)),
         crate::ProblemConfig::Convection(c) => {
             if !c.beta.is_finite() || c.beta < 0.0 {
                 problems.push(Problem::new("problem.beta", "must be finite and >= 0"));

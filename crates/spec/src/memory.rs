@@ -57,6 +57,7 @@ pub fn member_bytes(model: &ResolvedModel) -> f64 {
             let tokens = f64::from(rows) * f64::from(g.context);
             4.0 * (4.0 * g.parameter_count() + tokens * (34.0 * d * depth + 3.0 * v))
         }
+        (ModelConfig::Mlp(mlp), ProblemConfig::ModArith(m)) => crate::modarith::member_bytes(model, mlp, m),
         // A combination validation refuses; nothing to add.
         (ModelConfig::Mlp(_), ProblemConfig::Image(_) | ProblemConfig::Text(_)) => 0.0,
     }
@@ -67,7 +68,10 @@ pub fn member_bytes(model: &ResolvedModel) -> f64 {
 #[must_use]
 pub fn largest_unit_bytes(plan: &Plan, max_population: usize) -> f64 {
     let mut per_member: Vec<f64> = plan.models.iter().map(|m| member_bytes(&m.config)).collect();
-    let stacked = plan.models.iter().any(|m| matches!(m.config.problem, ProblemConfig::Convection(_)));
+    let stacked = plan
+        .models
+        .iter()
+        .any(|m| matches!(m.config.problem, ProblemConfig::Convection(_) | ProblemConfig::ModArith(_)));
     if !stacked {
         return per_member.iter().copied().fold(0.0, f64::max);
     }

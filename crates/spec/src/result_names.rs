@@ -34,6 +34,11 @@ impl ProblemConfig {
                 error_unit: "validation error",
                 loss_title: "final train loss (nats per token), seed mean",
             },
+            Self::ModArith(_) => ResultNames {
+                error_title: "final validation error (1 - accuracy), seed mean",
+                error_unit: "validation error",
+                loss_title: "final train loss (cross-entropy), seed mean",
+            },
         }
     }
 }

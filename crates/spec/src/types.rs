@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Gpt2Config, MetricsConfig, TextConfig};
+use crate::{Gpt2Config, MetricsConfig, ModArithConfig, TextConfig};
 
 /// One zoo: model × problem × recipe over a load × temperature × seed grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +145,9 @@ pub enum ProblemConfig {
     Image(ImageConfig),
     /// Next-token prediction on a text corpus (`phasezoo data fetch shakespeare`; lm.rs).
     Text(TextConfig),
+    /// `a ∘ b mod p` classified by learned embeddings and an MLP decoder (modarith.rs).
+    #[serde(rename = "modarith")]
+    ModArith(ModArithConfig),
 }
 
 /// Image classification: the dataset and how much of it.
@@ -567,6 +570,31 @@ pub struct PhaseThresholds {
     /// above IV-B (generalizing).
     #[serde(default = "default_cka_threshold")]
     pub cka: f64,
+    /// Learning-phase labels (modular-arithmetic zoos; Liu et al. 2022): the accuracy a model
+    /// must reach on train and on validation data. Paper: 0.9.
+    #[serde(default = "default_learning_accuracy", skip_serializing_if = "is_learning_accuracy")]
+    pub learning_accuracy: f64,
+    /// Learning-phase labels: steps between reaching it on train and on validation above which a
+    /// model groks rather than comprehends. Paper: 10³.
+    #[serde(default = "default_learning_gap", skip_serializing_if = "is_learning_gap")]
+    pub learning_gap_steps: u64,
+    /// Learning-phase labels: the step budget within which the accuracy must be reached (paper:
+    /// 10⁵, the steps it trained); default: all steps trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_budget_steps: Option<u64>,
+}
+
+fn default_learning_accuracy() -> f64 {
+    0.9
+}
+fn is_learning_accuracy(v: &f64) -> bool {
+    *v == 0.9
+}
+fn default_learning_gap() -> u64 {
+    1000
+}
+fn is_learning_gap(v: &u64) -> bool {
+    *v == 1000
 }
 
 fn default_loss_threshold() -> f64 {
@@ -595,6 +623,9 @@ impl Default for PhaseThresholds {
             mc_epsilon: default_mc_epsilon(),
             mc_epsilon_relative: None,
             cka: default_cka_threshold(),
+            learning_accuracy: default_learning_accuracy(),
+            learning_gap_steps: default_learning_gap(),
+            learning_budget_steps: None,
         }
     }
 }

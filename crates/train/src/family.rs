@@ -16,6 +16,7 @@ use tch::Device;
 use crate::classify::ImageFamily;
 use crate::lm::LmFamily;
 use crate::measured::MeasuredPopulation;
+use crate::modarith::ModArithFamily;
 use crate::pinn::PinnFamily;
 use crate::weights::{WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
@@ -157,7 +158,7 @@ pub fn zoo_data(problem: &ProblemConfig, data_dir: Option<&Path>) -> Result<ZooD
         })
     };
     match problem {
-        ProblemConfig::Convection(_) => Ok(ZooData::None),
+        ProblemConfig::Convection(_) | ProblemConfig::ModArith(_) => Ok(ZooData::None),
         ProblemConfig::Text(text) => {
             let what = |e| Error::Corpus {
                 what: format!(
@@ -197,6 +198,7 @@ pub fn zoo_family<'a>(problem: &ProblemConfig, data: &'a ZooData) -> Result<Box<
     let needs = |what: &str| Error::Config(format!("{what} (phasezoo data fetch)"));
     Ok(match (problem, data) {
         (ProblemConfig::Convection(_), _) => Box::new(PinnFamily),
+        (ProblemConfig::ModArith(_), _) => Box::new(ModArithFamily),
         (ProblemConfig::Image(_), ZooData::Images(images)) => Box::new(ImageFamily::new(images)),
         (ProblemConfig::Text(_), ZooData::Text(corpus)) => Box::new(LmFamily::new(corpus)),
         (ProblemConfig::Image(_), _) => return Err(needs("an image zoo needs its dataset")),

@@ -24,6 +24,7 @@ mod fused_adam;
 mod lm;
 mod load;
 mod measured;
+mod modarith;
 mod pinn;
 mod population;
 mod reporter;

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use pz_phases::{
-    coverage, explain_cell, hessian_check, label_summary, label_zoo, ptmz_thresholds, LabelledGrid, ZooView,
+    coverage, explain_cell, hessian_check, label_learning_zoo, label_summary, label_zoo, ptmz_thresholds,
+    LabelledGrid, LearningGrid, ZooView,
 };
 
 use crate::cells::fmt_value;
@@ -40,7 +41,15 @@ pub struct Args {
 pub fn run(args: &Args) -> Result<ExitCode> {
     let grid = match (&args.dir, &args.summary) {
         (_, Some(csv)) => label_summary(csv, ptmz_thresholds(args.train_loss, args.mc_epsilon, args.cka))?,
-        (Some(dir), None) => label_zoo(&ZooView::open(dir)?),
+        (Some(dir), None) => {
+            let view = ZooView::open(dir)?;
+            // A modular-arithmetic zoo has the learning phases of Liu et al. 2022, not Yang's.
+            if let Some(learning) = label_learning_zoo(&view)? {
+                print_learning(&learning, args.json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            label_zoo(&view)
+        }
         (None, None) => bail!("give a zoo folder or --summary FILE.csv"),
     };
     if args.json {
@@ -121,4 +130,79 @@ fn print_table(grid: &LabelledGrid) {
             fmt_value(c.temperature)
         );
     }
+}
+
+/// The learning phases of a modular-arithmetic zoo: the rule, the grid of majority phases, each
+/// model's reaching steps, and the counts (or all of it as JSON).
+fn print_learning(grid: &LearningGrid, json: bool) -> Result<()> {
+    let r = &grid.rule;
+    if json {
+        let counts: serde_json::Map<String, serde_json::Value> =
+            grid.counts().into_iter().map(|(p, n)| (p.name().to_string(), n.into())).collect();
+        let doc = serde_json::json!({
+            "rule": r, "load": grid.load_name, "temperature": grid.temperature_name,
+            "cells": grid.cells, "counts": counts,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!(
+        "learning phases (Liu et al. 2022): steps to accuracy >= {} on train (t_train) and validation (t_val) within {} steps; t_val - t_train < {} = comprehension, else grokking; t_val never = memorization; t_train never = confusion  (rows: {}, columns: {}; majority of seeds)",
+        fmt_value(r.accuracy),
+        r.budget_steps,
+        r.gap_steps,
+        grid.temperature_name,
+        grid.load_name
+    );
+    print!("{:>10}", "");
+    for lv in &grid.loads {
+        print!(" {:>19}", fmt_value(*lv));
+    }
+    println!();
+    for (tv, row) in grid.rows() {
+        print!("{:>10}", fmt_value(tv));
+        for c in row {
+            print!(" {:>19}", c.code());
+        }
+        println!();
+    }
+    println!("models:");
+    let steps = |t: Option<u64>| t.map_or_else(|| "never".to_string(), |t| t.to_string());
+    for c in &grid.cells {
+        for m in &c.models {
+            let Some(l) = &m.label else {
+                println!(
+                    "  {}={} {}={} seed {}: {} (not labelled)",
+                    grid.load_name,
+                    fmt_value(c.load),
+                    grid.temperature_name,
+                    fmt_value(c.temperature),
+                    m.seed,
+                    m.status
+                );
+                continue;
+            };
+            let margin = match (l.margin_steps, l.accuracy_margin) {
+                (Some(s), _) => format!("margin {s} steps"),
+                (None, Some(a)) => format!("best train acc {} below", fmt_value(a)),
+                (None, None) => String::new(),
+            };
+            println!(
+                "  {}={} {}={} seed {}: {} (t_train {}, t_val {}, best train/val acc {}/{}, {margin})",
+                grid.load_name,
+                fmt_value(c.load),
+                grid.temperature_name,
+                fmt_value(c.temperature),
+                m.seed,
+                l.phase.name(),
+                steps(l.train_steps),
+                steps(l.val_steps),
+                fmt_value(l.best_train_acc),
+                fmt_value(l.best_val_acc),
+            );
+        }
+    }
+    let counts: Vec<String> = grid.counts().iter().map(|(p, n)| format!("{} {n}", p.name())).collect();
+    println!("models per phase: {}", counts.join(", "));
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod interrupt;
 mod lm;
 mod metrics;
 mod metrics_determinism;
+mod modarith;
 mod parquet;
 mod phases_summary;
 mod ptmz;
