@@ -19,6 +19,7 @@
 mod device;
 mod error;
 mod family_defaults;
+mod llc;
 mod lm;
 mod load;
 mod memory;
@@ -32,6 +33,7 @@ mod types;
 
 pub use device::DeviceRequest;
 pub use error::{Problem, SpecError};
+pub use llc::{LlcConfig, LlcError};
 pub use lm::{Gpt2Config, TextConfig, GPT2_VOCAB, TEXT_CORPORA};
 pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};
 pub use memory::{check_fits, host_memory_bytes, largest_unit_bytes, member_bytes, too_large};

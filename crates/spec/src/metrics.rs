@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::types::{d100, d100u32};
+use crate::LlcConfig;
 
 /// Loss-landscape metrics and their settings (docs/METRICS.md). Defaults follow the original
 /// PTMZ scripts (PyHessian settings) where those apply to a model; PINN-specific choices are
@@ -22,6 +23,10 @@ pub struct MetricsConfig {
     /// Bezier mode connectivity between the seeds of a cell.
     #[serde(default)]
     pub curve: CurveConfig,
+    /// The local learning coefficient by SGLD (`[metrics.llc]`); absent (default): not
+    /// measured, and not written back, so specs without it serialize as before.
+    #[serde(default, deserialize_with = "valid_llc", skip_serializing_if = "Option::is_none")]
+    pub llc: Option<LlcConfig>,
 }
 
 /// Hessian settings (PyHessian defaults as used by PTMZ, SPEC §3.1).
@@ -99,6 +104,14 @@ fn fraction<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     } else {
         Err(serde::de::Error::custom(format!("{v} is not a fraction in (0, 1), e.g. 0.02")))
     }
+}
+
+/// A `[metrics.llc]` table whose settings pass [`LlcConfig::validate`] (its message names the
+/// setting and the fix; `ZooSpec::parse` adds the key).
+fn valid_llc<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<LlcConfig>, D::Error> {
+    let cfg = LlcConfig::deserialize(d)?;
+    cfg.validate().map_err(serde::de::Error::custom)?;
+    Ok(Some(cfg))
 }
 
 /// A count of at least 2 (a standard error needs two samples).
@@ -251,6 +264,26 @@ mod tests {
         let set = ["metrics.hessian.trace_rel_std_err=0.05", "metrics.hessian.trace_min_probes=2"];
         let h = with(&[set[0], set[1], "metrics.hessian.trace_sketch=0"]).unwrap().metrics.hessian;
         assert_eq!((h.trace_rel_std_err, h.trace_min_probes, h.trace_sketch), (0.05, 2, 0));
+    }
+
+    /// `[metrics.llc]` is absent unless given (and then not written back), takes `--set` keys
+    /// with the estimator's defaults for the rest, and a bad setting is named with its fix.
+    #[test]
+    fn the_llc_table_is_optional_defaulted_and_validated() {
+        let plain = with(&[]).unwrap();
+        assert_eq!(plain.metrics.llc, None);
+        assert!(!plain.to_toml().contains("llc"), "an absent table is not serialized");
+        let spec = with(&["metrics.llc.draws=8", "metrics.llc.nbeta=50.0"]).unwrap();
+        let llc = spec.metrics.llc.clone().unwrap();
+        let want = crate::LlcConfig { draws: 8, nbeta: Some(50.0), ..crate::LlcConfig::default() };
+        assert_eq!(llc, want);
+        let back = ZooSpec::parse(&spec.to_toml(), "back", &[]).unwrap();
+        assert_eq!(back.metrics.llc, Some(want), "the table round-trips");
+        let err = with(&["metrics.llc.draws=3"]).unwrap_err();
+        let problem = err.problems().iter().find(|p| p.key.starts_with("metrics.llc")).expect("named");
+        assert!(err.to_string().contains("at least 4 draws"), "{err} / {problem:?}");
+        let err = with(&["metrics.llc.eps=1e-4"]).unwrap_err();
+        assert!(err.to_string().contains("eps"), "{err}");
     }
 
     #[test]

@@ -63,6 +63,17 @@ pub enum MetricKey {
     WwAlphaWeighted,
     /// `ww_layers`: per layer its name, alpha, xmin, KS distance D, tail size and λ_max.
     WwLayers,
+    /// `llc`: the local learning coefficient λ̂ by SGLD on the training loss, mean over chains
+    /// (docs/METRICS.md, "Local learning coefficient"; only with `[metrics.llc]`).
+    Llc,
+    /// `llc_std`: the standard deviation of λ̂ over chains.
+    LlcStd,
+    /// `llc_r_hat`: split-R̂ of the loss trace (near 1: chains agree and are stationary).
+    LlcRHat,
+    /// `llc_nbeta`: the inverse temperature nβ used.
+    LlcNbeta,
+    /// `llc_trace`: the recorded SGLD losses, chains × draws (at most 100 per chain).
+    LlcTrace,
 }
 
 /// Appended to a Hessian key for the value measured on the test set (image zoos).
@@ -70,7 +81,7 @@ pub const TEST_SET_SUFFIX: &str = "_val";
 
 impl MetricKey {
     /// Every key, in the order above.
-    pub const ALL: [MetricKey; 23] = [
+    pub const ALL: [MetricKey; 28] = [
         Self::HessianTopEv,
         Self::HessianTopEvs,
         Self::HessianTrace,
@@ -94,6 +105,11 @@ impl MetricKey {
         Self::WwAlpha,
         Self::WwAlphaWeighted,
         Self::WwLayers,
+        Self::Llc,
+        Self::LlcStd,
+        Self::LlcRHat,
+        Self::LlcNbeta,
+        Self::LlcTrace,
     ];
 
     /// Per quantity evaluated along a mode-connectivity curve (train loss, test loss, test
@@ -143,6 +159,11 @@ impl MetricKey {
             Self::WwAlpha => "ww_alpha",
             Self::WwAlphaWeighted => "ww_alpha_weighted",
             Self::WwLayers => "ww_layers",
+            Self::Llc => "llc",
+            Self::LlcStd => "llc_std",
+            Self::LlcRHat => "llc_r_hat",
+            Self::LlcNbeta => "llc_nbeta",
+            Self::LlcTrace => "llc_trace",
         }
     }
 

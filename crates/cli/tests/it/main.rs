@@ -8,6 +8,7 @@ mod format;
 mod golden;
 mod hostile_zoo;
 mod interrupt;
+mod llc;
 mod lm;
 mod metrics;
 mod metrics_determinism;

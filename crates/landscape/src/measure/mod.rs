@@ -21,6 +21,7 @@
 
 mod cells;
 mod hessian;
+mod llc;
 mod request;
 mod spectral;
 mod unit;
@@ -64,6 +65,8 @@ pub struct MeasureSummary {
     pub mcs: usize,
     /// (model, epoch) heavy-tail alphas computed.
     pub alphas: usize,
+    /// (model, epoch) local learning coefficients computed (`[metrics.llc]`).
+    pub llcs: usize,
     /// Cells skipped because a model is not done.
     pub unfinished_cells: usize,
     /// Whether a stop request ended it early.
@@ -81,6 +84,7 @@ impl MeasureSummary {
         self.ckas += other.ckas;
         self.mcs += other.mcs;
         self.alphas += other.alphas;
+        self.llcs += other.llcs;
         self.skipped.extend(other.skipped);
     }
 }
@@ -151,6 +155,14 @@ pub fn measure_zoo(
     let per_unit = family.models_per_measuring_unit(zoo.spec.run.max_population);
     let units = measuring_units(plan, per_unit);
     let (epochs, selection) = (request.epochs, request.selection);
+    if selection.llc
+        && zoo.spec.metrics.llc.is_none()
+        && !(selection.hessian || selection.alpha || selection.cka || selection.mc)
+    {
+        tracing::warn!(
+            "llc asked, but the zoo has no [metrics.llc] table: add one to measure it (docs/METRICS.md)"
+        );
+    }
     let mut summary = MeasureSummary::default();
     let mut planned = 0;
     for unit in &units {

@@ -14,16 +14,19 @@ pub struct Selection {
     pub mc: bool,
     /// Heavy-tail alpha of the weight matrices (WeightWatcher's, from the checkpoint alone).
     pub alpha: bool,
+    /// Local learning coefficient by SGLD; measured only for zoos with a `[metrics.llc]` table.
+    pub llc: bool,
 }
 
 impl Selection {
-    /// Every metric.
+    /// Every metric (the LLC only where the zoo has a `[metrics.llc]` table).
     #[must_use]
     pub fn all() -> Self {
-        Self { hessian: true, cka: true, mc: true, alpha: true }
+        Self { hessian: true, cka: true, mc: true, alpha: true, llc: true }
     }
 
-    /// The metrics named in `only` (`hessian`, `cka`, `mc`, `alpha`); every metric when it is empty.
+    /// The metrics named in `only` (`hessian`, `cka`, `mc`, `alpha`, `llc`); every metric when
+    /// it is empty.
     ///
     /// # Errors
     /// An unknown name, with the names that exist.
@@ -31,16 +34,17 @@ impl Selection {
         if only.is_empty() {
             return Ok(Self::all());
         }
-        let mut s = Self { hessian: false, cka: false, mc: false, alpha: false };
+        let mut s = Self { hessian: false, cka: false, mc: false, alpha: false, llc: false };
         for name in only {
             match name.as_str() {
                 "hessian" => s.hessian = true,
                 "cka" => s.cka = true,
                 "mc" => s.mc = true,
                 "alpha" => s.alpha = true,
+                "llc" => s.llc = true,
                 other => {
                     return Err(format!(
-                    "--only {other}: unknown metric\n  hint: use hessian, cka, mc or alpha (comma-separated)"
+                    "--only {other}: unknown metric\n  hint: use hessian, cka, mc or alpha (comma-separated), or llc for zoos with [metrics.llc]"
                 ))
                 }
             }
@@ -109,11 +113,13 @@ mod tests {
         assert_eq!(Selection::parse(&[]), Ok(Selection::all()));
         assert_eq!(
             Selection::parse(&names(&["cka", "mc"])),
-            Ok(Selection { hessian: false, cka: true, mc: true, alpha: false })
+            Ok(Selection { hessian: false, cka: true, mc: true, alpha: false, llc: false })
         );
         let err = Selection::parse(&names(&["curvature"])).unwrap_err();
         assert!(
-            err.contains("--only curvature") && err.contains("hint: use hessian, cka, mc or alpha"),
+            err.contains("--only curvature")
+                && err.contains("hint: use hessian, cka, mc or alpha")
+                && err.contains("llc"),
             "{err}"
         );
     }

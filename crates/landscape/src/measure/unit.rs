@@ -11,7 +11,7 @@ use pz_train::ZooFamily;
 use tch::Device;
 
 use super::units::{cell_chunks, chunks, pair_count, EpochWork};
-use super::{cells, hessian, spectral, MeasureError, MeasureReporter, MeasureSummary, SkippedModel};
+use super::{cells, hessian, llc, spectral, MeasureError, MeasureReporter, MeasureSummary, SkippedModel};
 
 /// Measure `work` on `device`, loading at most `per_unit` models at once (0: no limit);
 /// stops between pieces once `stop` is raised. Returns what was measured and skipped.
@@ -56,6 +56,15 @@ pub(super) fn measure_unit(
                 }
             }
             reporter.on_done(1);
+        }
+        // The LLC loads the models as the Hessian does (it samples their training loss).
+        for models in chunks(&w.llc, per_unit) {
+            if stopped() {
+                break;
+            }
+            let work = |ok: &[PlannedModel]| llc::measure(zoo, family, ok, epoch, device);
+            summary.llcs += measure_loadable(zoo, family, models, epoch, device, &mut skipped, &work)?;
+            reporter.on_done(models.len() as u64);
         }
         for group in cell_chunks(&w.cka, per_unit) {
             if stopped() {

@@ -49,6 +49,8 @@ pub(super) struct EpochWork {
     pub hessian: Vec<PlannedModel>,
     /// Models without a heavy-tail alpha.
     pub alpha: Vec<PlannedModel>,
+    /// Models without an LLC (only for zoos with `[metrics.llc]`).
+    pub llc: Vec<PlannedModel>,
     /// Cells (of two seeds or more) with a model without CKA.
     pub cka: Vec<Vec<PlannedModel>>,
     /// Cells (of two seeds or more) with a model without mode connectivity.
@@ -58,7 +60,9 @@ pub(super) struct EpochWork {
 impl EpochWork {
     /// Model-metrics (a Hessian, an alpha, a seed pair) it counts for progress.
     pub fn size(&self) -> u64 {
-        (self.hessian.len() + self.alpha.len()) as u64 + pair_count(&self.cka) + pair_count(&self.mc)
+        (self.hessian.len() + self.alpha.len() + self.llc.len()) as u64
+            + pair_count(&self.cka)
+            + pair_count(&self.mc)
     }
 }
 
@@ -102,6 +106,11 @@ pub(super) fn left_to_measure(
             epoch,
             hessian: if selection.hessian { pending(MetricKey::HessianTrace)? } else { Vec::new() },
             alpha: if selection.alpha { pending(MetricKey::WwAlpha)? } else { Vec::new() },
+            llc: if selection.llc && zoo.spec.metrics.llc.is_some() {
+                pending(MetricKey::Llc)?
+            } else {
+                Vec::new()
+            },
             cka: if selection.cka { cells_needing(&finished, &pending(MetricKey::Cka)?) } else { Vec::new() },
             mc: if selection.mc {
                 cells_needing(&finished, &pending(MetricKey::McTestError)?)

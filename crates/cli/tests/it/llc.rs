@@ -1,0 +1,72 @@
+//! Issue 21 item 3: the local learning coefficient per measured epoch through `phasezoo metrics`,
+//! only for zoos with a `[metrics.llc]` table; a rerun computes nothing and changes no byte.
+
+use std::path::Path;
+
+use crate::util::{differences, model_dirs, path_arg, run, snapshot, strings, train_tiny};
+
+fn metrics(tmp: &Path, zoo: &Path, only: &[&str]) {
+    let mut args = strings(&["metrics", "--device", "cpu"]);
+    if !only.is_empty() {
+        args.extend(strings(&["--only", &only.join(",")]));
+    }
+    args.push(path_arg(zoo));
+    let r = run(tmp, &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// Each model's one metrics.json line.
+fn lines(zoo: &Path) -> Vec<serde_json::Value> {
+    model_dirs(zoo)
+        .iter()
+        .map(|m| {
+            let text = std::fs::read_to_string(m.join("metrics.json")).expect("metrics.json");
+            serde_json::from_str(text.trim()).expect("one JSON line")
+        })
+        .collect()
+}
+
+#[test]
+fn llc_is_measured_only_with_its_table_and_a_rerun_changes_nothing() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let zoo = tmp.path().join("zoo");
+    train_tiny(tmp.path(), &zoo, 2, 10, 1);
+
+    // Without [metrics.llc], neither the default selection nor `--only llc` writes an llc key.
+    metrics(tmp.path(), &zoo, &[]);
+    metrics(tmp.path(), &zoo, &["llc"]);
+    for line in lines(&zoo) {
+        assert!(line["ww_alpha"].is_number() || line["ww_alpha"].is_null(), "{line}");
+        let keys: Vec<&String> = line.as_object().expect("object").keys().collect();
+        assert!(!keys.iter().any(|k| k.starts_with("llc")), "no llc without its table: {keys:?}");
+    }
+
+    let spec = zoo.join("zoo.toml");
+    let mut text = std::fs::read_to_string(&spec).expect("zoo.toml");
+    assert!(!text.contains("[metrics.llc]"), "absent unless asked:\n{text}");
+    text.push_str("\n[metrics.llc]\nnbeta = 50.0\nchains = 2\ndraws = 8\nburn_in = 4\nseed = 1\n");
+    std::fs::write(&spec, text).expect("zoo.toml written");
+    metrics(tmp.path(), &zoo, &["llc"]);
+    for line in lines(&zoo) {
+        assert_eq!(line["epoch"], 2, "the last epoch by default");
+        let llc = line["llc"].as_f64().unwrap_or_else(|| panic!("finite llc: {line}"));
+        assert!(llc.is_finite(), "{line}");
+        assert!(line["llc_std"].as_f64().is_some_and(f64::is_finite), "{line}");
+        assert!(line["llc_r_hat"].as_f64().is_some_and(|r| r.is_finite() && r > 0.0), "{line}");
+        assert_eq!(line["llc_nbeta"].as_f64(), Some(50.0));
+        let trace = line["llc_trace"].as_array().expect("chains");
+        assert_eq!(trace.len(), 2, "one trace per chain");
+        for chain in trace {
+            let draws = chain.as_array().expect("draws");
+            assert_eq!(draws.len(), 8, "every draw (at most 100 kept)");
+            assert!(draws.iter().all(|d| d.as_f64().is_some_and(|l| l.is_finite() && l >= 0.0)), "{chain}");
+        }
+        assert!(line["hessian_trace"].is_number(), "earlier metrics kept: {line}");
+    }
+
+    let before = snapshot(&zoo);
+    metrics(tmp.path(), &zoo, &["llc"]);
+    let changed: Vec<_> =
+        differences(&before, &snapshot(&zoo)).into_iter().filter(|p| !p.ends_with("train.log")).collect();
+    assert!(changed.is_empty(), "a rerun changed {changed:?}");
+}
