@@ -1,8 +1,6 @@
 //! The modular-arithmetic family behind [`ZooFamily`]: planned models grouped into stacked
 //! populations of up to `run.max_population` (the whole grid when its shapes agree), first come.
 
-use std::collections::BTreeMap;
-
 use pz_exec::pack::Cost;
 use pz_spec::{PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
@@ -65,23 +63,7 @@ impl ZooFamily for ModArithFamily {
 /// share shapes and recipe, keeping plan order; what a member carries alone (seed, learning
 /// rates, weight decays, train fraction, init scale) does not split them.
 pub(crate) fn group(models: &[PlannedModel], max_population: usize) -> Vec<Vec<PlannedModel>> {
-    let mut groups: BTreeMap<String, Vec<PlannedModel>> = BTreeMap::new();
-    let mut order = Vec::new();
-    for m in models {
-        let key = shape_key(&m.config);
-        if !groups.contains_key(&key) {
-            order.push(key.clone());
-        }
-        groups.entry(key).or_default().push(m.clone());
-    }
-    let limit = if max_population == 0 { usize::MAX } else { max_population };
-    order
-        .into_iter()
-        .flat_map(|key| {
-            let members = groups.remove(&key).unwrap_or_default();
-            members.chunks(limit).map(<[PlannedModel]>::to_vec).collect::<Vec<_>>()
-        })
-        .collect()
+    crate::grouping::group_by_key(models, max_population, |m| shape_key(&m.config))
 }
 
 /// The resolved config with the per-member quantities blanked.

@@ -1,31 +1,13 @@
 //! Which planned models train together: same shapes and recipe, differing only in what a
 //! population carries per member (seed, β, learning rate).
 
-use std::collections::BTreeMap;
-
 use pz_spec::{PlannedModel, ProblemConfig};
 
 /// Split models into populations of at most `max_population` members (0 = no limit), keeping
 /// plan order. Deterministic: the same models give the same populations.
 #[must_use]
 pub fn group_populations(models: &[PlannedModel], max_population: usize) -> Vec<Vec<PlannedModel>> {
-    let mut groups: BTreeMap<String, Vec<PlannedModel>> = BTreeMap::new();
-    let mut order = Vec::new();
-    for m in models {
-        let key = shape_key(m);
-        if !groups.contains_key(&key) {
-            order.push(key.clone());
-        }
-        groups.entry(key).or_default().push(m.clone());
-    }
-    let limit = if max_population == 0 { usize::MAX } else { max_population };
-    order
-        .into_iter()
-        .flat_map(|key| {
-            let members = groups.remove(&key).unwrap_or_default();
-            members.chunks(limit).map(<[PlannedModel]>::to_vec).collect::<Vec<_>>()
-        })
-        .collect()
+    crate::grouping::group_by_key(models, max_population, shape_key)
 }
 
 /// The resolved config with the per-member quantities blanked.
