@@ -47,6 +47,12 @@ pub trait SgldProblem {
     fn batches(&self) -> usize;
     /// Samples per minibatch (b of the default nβ = b / ln b).
     fn batch_size(&self) -> usize;
+    /// Samples per minibatch of each row when rows differ (models trained on different
+    /// fractions of a data set: each row gets its own default nβ); empty (default): every
+    /// row has [`Self::batch_size`]. Unused when nβ is set.
+    fn row_batch_sizes(&self) -> Vec<usize> {
+        Vec::new()
+    }
     /// Per-row mean loss `[R]` at `w` (shaped as `init()`, requiring grad) on minibatch
     /// `batch`, with its graph: row r must depend on slice r of `w` only.
     fn loss(&self, w: &[Tensor], batch: usize) -> Tensor;
@@ -72,12 +78,14 @@ pub struct LlcRow {
     pub loss_trace: Vec<Vec<f64>>,
     /// Split-R̂ of `loss_trace` ([`split_r_hat`]); near 1 when the chains agree and are stationary.
     pub r_hat: f64,
+    /// The row's nβ.
+    pub nbeta: f64,
 }
 
 /// The estimate for every row of a problem, in row order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LlcEstimate {
-    /// The nβ used.
+    /// The nβ of the first row (every row's unless [`SgldProblem::row_batch_sizes`] differ).
     pub nbeta: f64,
     /// One entry per row.
     pub rows: Vec<LlcRow>,
@@ -96,9 +104,9 @@ pub fn estimate_llc<P: SgldProblem + ?Sized>(
     device: Device,
 ) -> Result<LlcEstimate, LlcError> {
     cfg.validate()?;
-    let nbeta = cfg.nbeta_for(problem.batch_size())?;
     let w_star: Vec<Tensor> = problem.init().iter().map(|t| t.detach().to_device(device)).collect();
     let rows = check_rows(&w_star, problem.batches())?;
+    let nbetas = row_nbetas(problem, cfg, rows)?;
     let keys = match problem.streams() {
         keys if keys.is_empty() => (0..rows as u64).collect(),
         keys if keys.len() == rows => keys,
@@ -109,18 +117,60 @@ pub fn estimate_llc<P: SgldProblem + ?Sized>(
     let traces: Vec<Vec<f64>> = (0..cfg.chains)
         .map(|c| {
             let chain_keys: Vec<u64> = keys.iter().map(|&k| replica_stream(k, c as u64)).collect();
-            run_chain(problem, &w_star, cfg, nbeta, &chain_keys)
+            run_chain(problem, &w_star, cfg, &nbetas, &chain_keys)
         })
         .collect::<Result<_, _>>()?;
     let estimates: Vec<LlcRow> = (0..rows)
         .map(|r| {
             let loss_trace: Vec<Vec<f64>> =
                 traces.iter().map(|t| t.iter().skip(r).step_by(rows).copied().collect()).collect();
-            summarize(loss_trace, init[r], nbeta)
+            summarize(loss_trace, init[r], nbetas[r])
         })
         .collect();
-    tracing::debug!(rows, nbeta, chains = cfg.chains, draws = cfg.draws, "llc estimated");
-    Ok(LlcEstimate { nbeta, rows: estimates })
+    tracing::debug!(rows, nbeta = nbetas[0], chains = cfg.chains, draws = cfg.draws, "llc estimated");
+    Ok(LlcEstimate { nbeta: nbetas[0], rows: estimates })
+}
+
+/// nβ per row: the set value, else b / ln b of each row's batch size.
+fn row_nbetas<P: SgldProblem + ?Sized>(
+    problem: &P,
+    cfg: &LlcConfig,
+    rows: usize,
+) -> Result<Vec<f64>, LlcError> {
+    match problem.row_batch_sizes() {
+        sizes if sizes.is_empty() => Ok(vec![cfg.nbeta_for(problem.batch_size())?; rows]),
+        sizes if sizes.len() == rows => sizes.into_iter().map(|b| cfg.nbeta_for(b)).collect(),
+        sizes => Err(LlcError::Problem(format!("{} row batch sizes for {rows} rows", sizes.len()))),
+    }
+}
+
+/// nβ as SGLD's drift multiplies it: a number when the rows share it (the same bits as a
+/// single-row estimate), else a `[R, 1, …]` column broadcast over each parameter tensor.
+enum DriftScale {
+    Shared(f64),
+    PerRow(Tensor),
+}
+
+impl DriftScale {
+    fn new(nbetas: &[f64], device: Device) -> Self {
+        if nbetas.iter().all(|b| b.to_bits() == nbetas[0].to_bits()) {
+            Self::Shared(nbetas[0])
+        } else {
+            Self::PerRow(Tensor::from_slice(nbetas).to_device(device))
+        }
+    }
+
+    /// `g` (`[R, …]`) times each row's nβ.
+    fn scale(&self, g: &Tensor) -> Tensor {
+        match self {
+            Self::Shared(b) => g * *b,
+            Self::PerRow(b) => {
+                let mut shape = vec![-1i64];
+                shape.resize(g.dim(), 1);
+                g * b.to_kind(g.kind()).reshape(shape.as_slice())
+            }
+        }
+    }
 }
 
 /// R, after checking that w* has parameters, all with the same leading R ≥ 1, and batches.
@@ -187,10 +237,11 @@ fn run_chain<P: SgldProblem + ?Sized>(
     problem: &P,
     w_star: &[Tensor],
     cfg: &LlcConfig,
-    nbeta: f64,
+    nbetas: &[f64],
     keys: &[u64],
 ) -> Result<Vec<f64>, LlcError> {
     let rows = keys.len();
+    let nbeta = DriftScale::new(nbetas, w_star[0].device());
     let mut streams = MemberStreams::keyed(cfg.seed, keys);
     let mut w: Vec<Tensor> = w_star.iter().map(Tensor::copy).collect();
     // Losses stay on the device until the chain ends: no host sync per step.
@@ -203,7 +254,7 @@ fn run_chain<P: SgldProblem + ?Sized>(
             recorded.push(loss.detach());
         }
         let noise = streams.gaussian(&w);
-        w = tch::no_grad(|| sgld_step(&w, &grads, w_star, &noise, cfg.epsilon, nbeta, cfg.gamma));
+        w = tch::no_grad(|| sgld_step(&w, &grads, w_star, &noise, cfg.epsilon, &nbeta, cfg.gamma));
     }
     let trace = Tensor::stack(&recorded, 0).to_kind(Kind::Double).to_device(Device::Cpu);
     Ok(Vec::<f64>::try_from(trace.reshape([-1])).expect("float trace"))
@@ -217,7 +268,7 @@ fn sgld_step(
     w_star: &[Tensor],
     noise: &[Tensor],
     eps: f64,
-    nbeta: f64,
+    nbeta: &DriftScale,
     gamma: f64,
 ) -> Vec<Tensor> {
     w.iter()
@@ -226,7 +277,7 @@ fn sgld_step(
         .map(|((w, g), (w0, xi))| {
             let mut drift = (w - w0) * gamma;
             if g.defined() {
-                drift += g * nbeta;
+                drift += nbeta.scale(g);
             }
             w - drift * (eps / 2.0) + xi * eps.sqrt()
         })
@@ -245,7 +296,7 @@ fn summarize(loss_trace: Vec<Vec<f64>>, init_loss: f64, nbeta: f64) -> LlcRow {
         .sqrt();
     let llc_std = if llc_per_chain.len() < 2 { f64::NAN } else { llc_std };
     let r_hat = split_r_hat(&loss_trace);
-    LlcRow { llc_mean, llc_std, llc_per_chain, init_loss, loss_trace, r_hat }
+    LlcRow { llc_mean, llc_std, llc_per_chain, init_loss, loss_trace, r_hat, nbeta }
 }
 
 /// Split-R̂ (Gelman et al., *Bayesian Data Analysis*, 3rd ed., §11.4): every chain is cut into

@@ -26,6 +26,8 @@ struct Regression {
     y: Tensor,
     batches: usize,
     keys: Vec<u64>,
+    /// What [`SgldProblem::row_batch_sizes`] says (empty: the default).
+    row_sizes: Vec<usize>,
 }
 
 impl Regression {
@@ -43,7 +45,8 @@ impl Regression {
                 Tensor::cat(&[fit, Tensor::zeros([dmax - d, 1], (Kind::Double, Device::Cpu))], 0)
             })
             .collect::<Vec<_>>();
-        Self { w_star: vec![Tensor::stack(&w, 0)], x, y, batches, keys: (0..r as u64).collect() }
+        let keys = (0..r as u64).collect();
+        Self { w_star: vec![Tensor::stack(&w, 0)], x, y, batches, keys, row_sizes: Vec::new() }
     }
 
     /// Row r alone, on its own noise stream r (as in the population).
@@ -56,6 +59,7 @@ impl Regression {
             y: one(&self.y),
             batches: self.batches,
             keys,
+            row_sizes: Vec::new(),
         }
     }
 
@@ -87,6 +91,9 @@ impl SgldProblem for Regression {
     }
     fn streams(&self) -> Vec<u64> {
         self.keys.clone()
+    }
+    fn row_batch_sizes(&self) -> Vec<usize> {
+        self.row_sizes.clone()
     }
 }
 
@@ -189,6 +196,34 @@ fn rows_are_estimated_independently_of_each_other() {
     twin.keys = vec![1];
     let other = estimate_llc(&twin, &c, Device::Cpu).unwrap();
     assert_ne!(other.rows[0].loss_trace, together.rows[0].loss_trace);
+}
+
+/// Rows of different sample counts (models trained on different fractions of a data set) get
+/// each its own default nβ = b / ln b: each row's numbers are those it gets alone with its nβ
+/// set, and a set nβ still applies to every row.
+#[test]
+fn rows_of_different_sample_counts_get_their_own_default_nbeta() {
+    let mut problem = Regression::new(&[2, 5], 200, 5, 1);
+    problem.row_sizes = vec![1000, 50];
+    let c = cfg(3e-4, 1.0, 2, 30, 10);
+    let together = estimate_llc(&problem, &c, Device::Cpu).unwrap();
+    for (r, b) in [(0, 1000f64), (1, 50f64)] {
+        let nbeta = b / b.ln();
+        let alone =
+            estimate_llc(&problem.row(r), &LlcConfig { nbeta: Some(nbeta), ..c.clone() }, Device::Cpu)
+                .unwrap();
+        let (a, t) = (&alone.rows[0], &together.rows[r as usize]);
+        assert_eq!((t.nbeta, a.nbeta), (nbeta, nbeta), "row {r}");
+        for (x, y) in a.loss_trace.concat().iter().zip(t.loss_trace.concat()) {
+            assert!((x - y).abs() <= 1e-12 * x.abs(), "row {r}: trace {x} alone vs {y} together");
+        }
+        assert!((a.llc_mean - t.llc_mean).abs() < 1e-9, "row {r}: {} vs {}", a.llc_mean, t.llc_mean);
+    }
+    let set = estimate_llc(&problem, &LlcConfig { nbeta: Some(20.0), ..c.clone() }, Device::Cpu).unwrap();
+    assert!(set.rows.iter().all(|r| r.nbeta == 20.0));
+    problem.row_sizes = vec![1000];
+    let err = estimate_llc(&problem, &c, Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("1 row batch sizes for 2 rows"), "{err}");
 }
 
 /// A row whose chain blows up (features 100 times larger: εa ≈ 3e-4 · 37.7 · 2e4 ≈ 230 ≫ 4, so
@@ -371,7 +406,14 @@ fn llc_on_the_devinterp_bench_problem() {
     let scalar = |k: &str| f64::try_from(&t[k]).unwrap();
     let (x, y) = (t["x"].unsqueeze(0), t["y"].unsqueeze(0));
     let batches = scalar("batches") as usize;
-    let problem = Regression { w_star: vec![t["w_star"].unsqueeze(0)], x, y, batches, keys: vec![0] };
+    let problem = Regression {
+        w_star: vec![t["w_star"].unsqueeze(0)],
+        x,
+        y,
+        batches,
+        keys: vec![0],
+        row_sizes: Vec::new(),
+    };
     let c = LlcConfig {
         epsilon: scalar("epsilon"),
         gamma: scalar("gamma"),

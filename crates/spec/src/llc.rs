@@ -14,7 +14,8 @@ pub struct LlcConfig {
     /// Localisation strength γ (devinterp's `localization`). Default 100, devinterp's usual
     /// choice; 0 samples the unlocalised tempered posterior.
     pub gamma: f64,
-    /// Inverse temperature nβ; `None` (default): devinterp's b / ln b from the batch size b.
+    /// Inverse temperature nβ; `None` (default): devinterp's b / ln b, b the samples the
+    /// (full-batch) metric loss averages over, per model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nbeta: Option<f64>,
     /// Independent chains per row, all starting at w*. Default 4.

@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The metric columns, in order (docs/METRICS.md defines them); empty where not measured.
-pub const METRIC_COLUMNS: [&str; 12] = [
+pub const METRIC_COLUMNS: [&str; 16] = [
     MetricKey::HessianTopEv.as_str(),
     MetricKey::HessianTrace.as_str(),
     MetricKey::HessianTraceStdErr.as_str(),
@@ -29,6 +29,11 @@ pub const METRIC_COLUMNS: [&str; 12] = [
     MetricKey::McTrainError.as_str(),
     MetricKey::McTestError.as_str(),
     MetricKey::WwAlpha.as_str(),
+    // Zoos with `[metrics.llc]` only.
+    MetricKey::Llc.as_str(),
+    MetricKey::LlcStd.as_str(),
+    MetricKey::LlcRHat.as_str(),
+    MetricKey::LlcNbeta.as_str(),
 ];
 
 /// A summary of the Hessian's spectral density ([`crate::summarize_density`]), train set then

@@ -64,6 +64,14 @@ pub trait MeasuredPopulation {
     /// libtorch errors.
     fn loss_graph(&self, group: usize, set: usize) -> Result<LossGraph, Error>;
 
+    /// The samples each row of group `group`'s loss on set `set` averages over (images,
+    /// tokens, pairs, collocation points), one per row of [`Self::hessian_groups`]: the n of
+    /// the local learning coefficient's default nβ = n / ln n. Empty (default): unknown, and
+    /// the LLC then needs `[metrics.llc] nbeta`.
+    fn loss_samples(&self, _group: usize, _set: usize) -> Vec<usize> {
+        Vec::new()
+    }
+
     /// What CKA compares, per member: its representations of the same inputs, batch by batch,
     /// each `[n, features]` float64 on the CPU. CKA is taken per batch and averaged.
     ///

@@ -78,11 +78,12 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
 /// when interrupted (`phasezoo metrics`, `phasezoo work --metrics`).
 pub fn report(summary: &MeasureSummary, epochs: &[u32]) -> ExitCode {
     eprintln!(
-        "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells, {} alphas{}",
+        "phasezoo: measured epochs {epochs:?}: {} Hessians, {} CKA cells, {} mode-connectivity cells, {} alphas{}{}",
         summary.hessians,
         summary.ckas,
         summary.mcs,
         summary.alphas,
+        if summary.llcs > 0 { format!(", {} LLCs", summary.llcs) } else { String::new() },
         if summary.unfinished_cells > 0 {
             format!("; {} unfinished cells skipped (train them first)", summary.unfinished_cells)
         } else {

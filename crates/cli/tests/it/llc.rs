@@ -44,7 +44,8 @@ fn llc_is_measured_only_with_its_table_and_a_rerun_changes_nothing() {
     let spec = zoo.join("zoo.toml");
     let mut text = std::fs::read_to_string(&spec).expect("zoo.toml");
     assert!(!text.contains("[metrics.llc]"), "absent unless asked:\n{text}");
-    text.push_str("\n[metrics.llc]\nnbeta = 50.0\nchains = 2\ndraws = 8\nburn_in = 4\nseed = 1\n");
+    // nβ unset: n / ln n of the PINN's 64 collocation points (util::TINY).
+    text.push_str("\n[metrics.llc]\nchains = 2\ndraws = 8\nburn_in = 4\nseed = 1\n");
     std::fs::write(&spec, text).expect("zoo.toml written");
     metrics(tmp.path(), &zoo, &["llc"]);
     for line in lines(&zoo) {
@@ -53,7 +54,7 @@ fn llc_is_measured_only_with_its_table_and_a_rerun_changes_nothing() {
         assert!(llc.is_finite(), "{line}");
         assert!(line["llc_std"].as_f64().is_some_and(f64::is_finite), "{line}");
         assert!(line["llc_r_hat"].as_f64().is_some_and(|r| r.is_finite() && r > 0.0), "{line}");
-        assert_eq!(line["llc_nbeta"].as_f64(), Some(50.0));
+        assert_eq!(line["llc_nbeta"].as_f64(), Some(64.0 / 64f64.ln()));
         let trace = line["llc_trace"].as_array().expect("chains");
         assert_eq!(trace.len(), 2, "one trace per chain");
         for chain in trace {
@@ -63,6 +64,21 @@ fn llc_is_measured_only_with_its_table_and_a_rerun_changes_nothing() {
         }
         assert!(line["hessian_trace"].is_number(), "earlier metrics kept: {line}");
     }
+
+    // The index has the LLC columns, filled at the measured epoch.
+    let index = std::fs::read_to_string(zoo.join("index_epochs.csv")).expect("index_epochs.csv");
+    let header: Vec<&str> = index.lines().next().expect("header").split(',').collect();
+    let col =
+        |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("{name}: {header:?}"));
+    let (llc, epoch) = (col("llc"), col("epoch"));
+    let filled = index
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[epoch] == "2")
+        .filter(|f| f[llc].parse::<f64>().is_ok_and(f64::is_finite))
+        .count();
+    assert_eq!(filled, lines(&zoo).len(), "one llc per model at epoch 2:\n{index}");
 
     let before = snapshot(&zoo);
     metrics(tmp.path(), &zoo, &["llc"]);

@@ -12,9 +12,10 @@
 //! numbers as on a problem written in w directly (the tests check it). After the estimate the
 //! live parameters get w* back, bit for bit.
 //!
-//! The metric batch is the full batch (`batches() = 1`); nβ must be set (`[metrics.llc]
-//! nbeta`): the default b / ln b needs the sample count of the loss, which
-//! [`MeasuredPopulation`] does not expose.
+//! The metric batch is the full batch (`batches() = 1`), so the default nβ is n / ln n with n
+//! the samples the family's loss set averages over ([`MeasuredPopulation::loss_samples`]), per
+//! row: models trained on different fractions of a data set get each their own. A family that
+//! does not say needs `[metrics.llc] nbeta`.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -46,14 +47,15 @@ pub(crate) struct GroupSgld<'a> {
     init: Vec<Tensor>,
     rows: i64,
     streams: Vec<u64>,
-    samples: usize,
+    /// Samples of each row's loss (empty: unknown).
+    samples: Vec<usize>,
     /// The first error `loss_graph` gave during sampling (its rows then read NaN).
     error: RefCell<Option<pz_train::Error>>,
 }
 
 impl<'a> GroupSgld<'a> {
     /// Group `group` of `pop` at its current weights (w*); row r draws noise from
-    /// `streams[r]`; `samples` is the b of the default nβ (0: unknown).
+    /// `streams[r]`; the family's sample counts give the default nβ.
     ///
     /// # Errors
     /// libtorch errors of building the loss.
@@ -61,7 +63,6 @@ impl<'a> GroupSgld<'a> {
         pop: &'a dyn MeasuredPopulation,
         group: usize,
         streams: Vec<u64>,
-        samples: usize,
     ) -> Result<Self, pz_train::Error> {
         let graph = pop.loss_graph(group, TRAIN_SET)?;
         let init: Vec<Tensor> = graph
@@ -78,7 +79,7 @@ impl<'a> GroupSgld<'a> {
             init,
             rows,
             streams,
-            samples,
+            samples: pop.loss_samples(group, TRAIN_SET),
             error: RefCell::new(None),
         })
     }
@@ -132,7 +133,15 @@ impl SgldProblem for GroupSgld<'_> {
     }
 
     fn batch_size(&self) -> usize {
-        self.samples
+        self.samples.first().copied().unwrap_or(0)
+    }
+
+    fn row_batch_sizes(&self) -> Vec<usize> {
+        match self.samples.len() {
+            // One count for a row axis of many: every row has it.
+            1 => Vec::new(),
+            _ => self.samples.clone(),
+        }
     }
 
     fn loss(&self, w: &[Tensor], _batch: usize) -> Tensor {
@@ -173,7 +182,7 @@ pub(crate) fn estimate_group(
     cfg: &LlcConfig,
     device: Device,
 ) -> Result<LlcEstimate, pz_train::Error> {
-    let problem = GroupSgld::new(pop, group, streams, 0)?;
+    let problem = GroupSgld::new(pop, group, streams)?;
     let estimate = estimate_llc(&problem, cfg, device);
     problem.restore();
     if let Some(e) = problem.take_error() {
@@ -197,20 +206,19 @@ pub(super) fn measure(
     let Some(cfg) = zoo.spec.metrics.llc.as_ref() else {
         return Ok(());
     };
-    if cfg.nbeta.is_none() {
-        return Err(MeasureError::Train(pz_train::Error::Config(format!(
-            "{}: [metrics.llc] nbeta is unset, and the default b / ln b needs the loss's sample count, \
-             which the metrics do not know\n  hint: set metrics.llc.nbeta (e.g. the training set size \
-             over its natural log)",
-            zoo.path.display()
-        ))));
-    }
     let pop = family.load_measured(zoo, models, epoch, device)?;
     let mut values: Vec<BTreeMap<String, serde_json::Value>> = vec![BTreeMap::new(); models.len()];
     for (g, rows) in pop.hessian_groups().iter().enumerate() {
         // Row r draws its noise from its model's stream: its value does not depend on the rows
         // beside it.
         let streams: Vec<u64> = rows.iter().map(|&k| model_stream(models[k].id())).collect();
+        if cfg.nbeta.is_none() && pop.loss_samples(g, TRAIN_SET).is_empty() {
+            return Err(MeasureError::Train(pz_train::Error::Config(format!(
+                "{}: [metrics.llc] nbeta is unset, and this family does not say how many samples its \
+                 loss averages over (the n of the default n / ln n)\n  hint: set metrics.llc.nbeta",
+                zoo.path.display()
+            ))));
+        }
         let estimate = estimate_group(pop.as_ref(), g, streams, cfg, device)?;
         for (r, &k) in rows.iter().enumerate() {
             if rows[..r].contains(&k) {
@@ -236,7 +244,7 @@ fn entry(estimate: &LlcEstimate, r: usize) -> BTreeMap<String, serde_json::Value
         (MetricKey::Llc.to_string(), number(row.llc_mean)),
         (MetricKey::LlcStd.to_string(), number(row.llc_std)),
         (MetricKey::LlcRHat.to_string(), number(row.r_hat)),
-        (MetricKey::LlcNbeta.to_string(), number(estimate.nbeta)),
+        (MetricKey::LlcNbeta.to_string(), number(row.nbeta)),
         (MetricKey::LlcTrace.to_string(), serde_json::Value::Array(trace)),
     ])
 }

@@ -16,6 +16,8 @@ struct Regressions {
     x: Tensor,
     y: Tensor,
     stacked: bool,
+    /// What `loss_samples` says (empty: the default, unknown).
+    samples: Vec<usize>,
 }
 
 /// Per-row losses `[R]` of `w` (`[R, d]`) on the two batches, with their weights.
@@ -48,7 +50,7 @@ impl Regressions {
         // w* = the least-squares fit, so that the estimate is near d/2 (a regular model).
         let fit = x.linalg_lstsq(&y.transpose(0, 1), None, "gelsd").0.transpose(0, 1);
         let w = if stacked { fit } else { fit.get(0) };
-        Self { w: w.set_requires_grad(true), x, y, stacked }
+        Self { w: w.set_requires_grad(true), x, y, stacked, samples: Vec::new() }
     }
 }
 
@@ -77,6 +79,10 @@ impl MeasuredPopulation for Regressions {
                 .collect()
         };
         Ok(LossGraph { params, stacked: self.stacked, losses })
+    }
+
+    fn loss_samples(&self, _group: usize, _set: usize) -> Vec<usize> {
+        self.samples.clone()
     }
 
     fn representations(&self, _cka: &CkaConfig) -> Result<Vec<Vec<Tensor>>, pz_train::Error> {
@@ -158,6 +164,26 @@ fn an_unknown_sample_count_needs_nbeta() {
     let cfg = LlcConfig { draws: 4, burn_in: 0, ..LlcConfig::default() };
     let err = estimate_group(&pop, 0, vec![0, 1], &cfg, Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("[metrics.llc]") && err.contains("set nbeta explicitly"), "{err}");
+}
+
+/// A family's sample counts give the default nβ = n / ln n: per row when its rows' counts
+/// differ (different train fractions), one for all rows when it gives one count; a row then
+/// samples as with its nβ set.
+#[test]
+fn the_family_sample_counts_give_each_row_its_default_nbeta() {
+    let cfg = LlcConfig { chains: 1, draws: 8, burn_in: 4, ..LlcConfig::default() };
+    let mut pop = Regressions::new(2, 3, 16, 1, true);
+    pop.samples = vec![100, 1000];
+    let got = estimate_group(&pop, 0, vec![0, 1], &cfg, Device::Cpu).unwrap();
+    let want = [100f64, 1000f64].map(|n| n / n.ln());
+    assert_eq!(got.rows.iter().map(|r| r.nbeta).collect::<Vec<_>>(), want);
+    let set = LlcConfig { nbeta: Some(want[1]), ..cfg.clone() };
+    let same = estimate_group(&pop, 0, vec![0, 1], &set, Device::Cpu).unwrap();
+    assert_eq!(got.rows[1].loss_trace, same.rows[1].loss_trace, "row 1 samples as with its nβ set");
+    assert_ne!(got.rows[0].loss_trace, same.rows[0].loss_trace, "row 0 has another nβ");
+    pop.samples = vec![100];
+    let shared = estimate_group(&pop, 0, vec![0, 1], &cfg, Device::Cpu).unwrap();
+    assert!(shared.rows.iter().all(|r| r.nbeta == want[0]));
 }
 
 #[test]

@@ -118,6 +118,11 @@ impl MeasuredPopulation for LmMeasured {
         Ok(LossGraph { params: model.parameters(), stacked: false, losses })
     }
 
+    /// Predicted tokens: batches × windows × context.
+    fn loss_samples(&self, _group: usize, _set: usize) -> Vec<usize> {
+        vec![HESSIAN_BATCHES * HESSIAN_WINDOWS * self.context]
+    }
+
     fn representations(&self, _cka: &CkaConfig) -> Result<Vec<Vec<Tensor>>, Error> {
         let windows = even_windows(&self.corpus.val, CKA_BATCHES * CKA_WINDOWS, self.context, self.device)?;
         let batches = windows.chunks(i64::try_from(CKA_WINDOWS).expect("small"));

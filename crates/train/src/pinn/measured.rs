@@ -59,6 +59,12 @@ impl MeasuredPopulation for PinnMeasured {
         Ok(LossGraph { params, stacked: true, losses })
     }
 
+    /// The collocation points (the residual's mean; the initial and boundary terms are
+    /// fixed, smaller sets), the same for every row.
+    fn loss_samples(&self, _group: usize, _set: usize) -> Vec<usize> {
+        vec![self.pop.collocation_points(); self.hessian_groups()[0].len()]
+    }
+
     fn representations(&self, cka: &CkaConfig) -> Result<Vec<Vec<Tensor>>, Error> {
         let reps = self
             .pop

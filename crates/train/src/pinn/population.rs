@@ -286,6 +286,12 @@ impl PinnPopulation {
         Evaluation { test_loss: to_vec(&loss), test_error: to_vec(&error) }
     }
 
+    /// Collocation points per member.
+    #[must_use]
+    pub fn collocation_points(&self) -> usize {
+        usize::try_from(self.problem.n_f).unwrap_or(0)
+    }
+
     /// What CKA compares: the members' outputs `[K, N, 1]` or last hidden layer `[K, N, w]` on
     /// the evaluation grid.
     pub fn representations(&self, hidden: bool) -> Tensor {
