@@ -41,6 +41,7 @@ mod grid;
 mod hessian_check;
 mod learning;
 mod learning_zoo;
+mod llc_curves;
 mod status;
 mod summary;
 #[cfg(test)]
@@ -57,6 +58,10 @@ pub use hessian_check::{hessian_check, AgainstMedian, HessianCheck, Sharpness};
 pub use learning::{label_learning, majority, steps_to_reach, LearningLabel, LearningPhase, LearningRule};
 pub use learning_zoo::{
     accuracy_curves, label_learning_zoo, learning_rule, Curve, LearningCell, LearningGrid, ModelLearning,
+};
+pub use llc_curves::{
+    jump_indices, model_llc_curve, zoo_llc_curves, LlcCurve, ZooLlcCurves, MIN_INCREMENTS, SIGNIFICANCE,
+    STANDS_OUT,
 };
 pub use status::{zoo_status, CellStatus, StateCounts, ZooStatus};
 pub use summary::{label_summary, ptmz_thresholds, PTMZ_MC_METRIC};

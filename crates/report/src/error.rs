@@ -89,6 +89,9 @@ pub enum Error {
     /// A model's files could not be read.
     #[error(transparent)]
     Store(#[from] pz_store::Error),
+    /// The zoo could not be read per cell or labelled.
+    #[error(transparent)]
+    Phases(#[from] pz_phases::Error),
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

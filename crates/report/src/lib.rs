@@ -17,6 +17,7 @@
 //! without touching files; drawing and atomic file writing are separate again.
 
 mod colormap;
+mod curve_grid;
 mod draw;
 mod error;
 mod font;
@@ -30,8 +31,11 @@ mod write;
 mod zoo;
 
 pub use colormap::ColorMap;
+pub use curve_grid::{render_curve_grid_svg, write_curve_grid, CurveGrid, GridCurve};
 pub use error::Error;
 pub use heatmap::{ColorScale, GridAxis, Heatmap};
 pub use html::{render_html, Cell, Column, Curves, DensityCurve, ModelRow, ModelTable, Panel, ReportPage};
 pub use write::{render_heatmap_svg, write_heatmap, write_html};
-pub use zoo::{write_zoo_plots, write_zoo_report, zoo_page, zoo_panels, ZooPanel, PHASES_PANEL};
+pub use zoo::{
+    write_zoo_plots, write_zoo_report, zoo_page, zoo_panels, ZooPanel, LEARNING_PANEL, LLC_FIGURE, PHASES_PANEL,
+};

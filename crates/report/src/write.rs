@@ -29,12 +29,16 @@ pub fn write_heatmap(h: &Heatmap, png: &Path, svg: &Path) -> Result<(), Error> {
     let rgb = render_rgb(h, &prepared, size, png)?;
     let svg_text = render_svg(h, &prepared, size, svg)?;
     let png_bytes = encode_png(&rgb, size, png)?;
-    // Both folders exist before either file is written: a destination that cannot be made
-    // leaves the other untouched too.
+    write_pair((png, &png_bytes), (svg, svg_text.as_bytes()))
+}
+
+/// Writes a picture's two files. Both folders exist before either file is written: a
+/// destination that cannot be made leaves the other untouched too.
+pub(crate) fn write_pair((png, png_bytes): (&Path, &[u8]), (svg, svg_bytes): (&Path, &[u8])) -> Result<(), Error> {
     ensure_parent(svg)?;
     ensure_parent(png)?;
-    write(png, &png_bytes)?;
-    write(svg, svg_text.as_bytes())
+    write(png, png_bytes)?;
+    write(svg, svg_bytes)
 }
 
 /// The destination's folder, created if missing.
@@ -66,7 +70,7 @@ fn write(dest: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// `rgb` (8-bit, row-major) encoded as PNG in memory.
-fn encode_png(rgb: &[u8], (w, h): (u32, u32), dest: &Path) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode_png(rgb: &[u8], (w, h): (u32, u32), dest: &Path) -> Result<Vec<u8>, Error> {
     use image::ImageEncoder as _;
     let mut bytes = Vec::new();
     image::codecs::png::PngEncoder::new(&mut bytes)

@@ -128,6 +128,64 @@ fn a_modarith_zoo_trains_logs_accuracies_and_is_labelled_by_the_papers_rule() {
     assert!(r.stdout.starts_with("learning phases (Liu et al. 2022)"), "{}", r.stdout);
     assert!(!r.stdout.contains("Yang"), "{}", r.stdout);
     assert!(r.stdout.contains("models per phase:"), "{}", r.stdout);
+
+    llc_curves_and_learning_map(tmp.path(), &zoo, &models);
+}
+
+/// Issue 21: the LLC at every checkpoint with the default nβ = n / ln n of each model's 25
+/// training pairs, in the index; `plot` draws the learning-phase map and the LLC curves, and
+/// the report shows both and each model's LLC among its curves.
+fn llc_curves_and_learning_map(tmp: &Path, zoo: &Path, models: &[std::path::PathBuf]) {
+    let spec = zoo.join("zoo.toml");
+    let mut text = std::fs::read_to_string(&spec).expect("zoo.toml");
+    text.push_str("\n[metrics.llc]\nchains = 2\ndraws = 8\nburn_in = 4\n");
+    std::fs::write(&spec, text).expect("zoo.toml written");
+    let r = run(
+        tmp,
+        &strings(&["metrics", "--device", "cpu", "--only", "llc", "--epochs", "0,3,6", &path_arg(zoo)]),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(", 12 LLCs"), "{}", r.stderr);
+    for m in models {
+        let text = std::fs::read_to_string(m.join("metrics.json")).expect("metrics.json");
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| json(l.as_bytes())).collect();
+        assert_eq!(lines.iter().map(|l| l["epoch"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 3, 6]);
+        for l in &lines {
+            assert_eq!(l["llc_nbeta"].as_f64(), Some(25.0 / 25f64.ln()), "{l}");
+            assert!(l["llc"].as_f64().is_some_and(f64::is_finite), "{l}");
+        }
+    }
+    let plots = tmp.join("plots");
+    let r = run(tmp, &strings(&["plot", &path_arg(zoo), "--out", &path_arg(&plots)]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for name in ["learning_phases", "llc_curves"] {
+        for ext in ["png", "svg"] {
+            assert!(plots.join(format!("{name}.{ext}")).is_file(), "no {name}.{ext}: {}", r.stdout);
+        }
+    }
+    assert!(!plots.join("phases.png").exists(), "no Yang et al. map for a modular-arithmetic zoo");
+    let curves = std::fs::read_to_string(plots.join("llc_curves.svg")).expect("svg");
+    // One chart per cell (weight decay 0 and 1 at lr 0.01).
+    assert!(
+        curves.contains("wd = 0, dec_lr = 0.01") && curves.contains("wd = 1, dec_lr = 0.01"),
+        "{}",
+        &curves[..2000.min(curves.len())]
+    );
+
+    let r = run(tmp, &strings(&["report", &path_arg(zoo)]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page_path = zoo.join("report.html");
+    let page = std::fs::read_to_string(&page_path).expect("report.html");
+    for id in ["panel-learning_phases", "panel-llc_curves"] {
+        assert!(page.contains(id), "no {id}");
+    }
+    assert!(page.find("panel-learning_phases") < page.find("panel-test_error"), "the phase map first");
+    assert!(page.contains("[\"llc\","), "the models' llc series");
+    if let Some(chromium) = crate::report::chromium() {
+        let (dom, console) = crate::report::headless(&chromium, tmp, &page_path, &["--dump-dom"]);
+        assert!(dom.contains("data-status=\"rendered\""), "the page script did not finish:\n{console}");
+        assert!(dom.contains(">llc"), "the first model's llc chart");
+    }
 }
 
 /// The last checkpoint loaded into the documented PyTorch module with `load_state_dict(strict)`

@@ -71,7 +71,7 @@ fn the_report_renders_every_panel_and_model_in_headless_chromium() {
     assert!(png.len() > 50_000, "a page with panels and a table is not a blank screenshot");
 }
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PHASEZOO_CHROMIUM") {
         return Some(PathBuf::from(p));
     }
@@ -83,7 +83,7 @@ fn chromium() -> Option<PathBuf> {
 
 /// Runs headless Chromium on the page with a private profile; returns (stdout, stderr). The
 /// flags keep it offline and quiet: no GPU, no sandbox (CI runs as root), no background traffic.
-fn headless(chromium: &Path, tmp: &Path, page: &Path, extra: &[&str]) -> (String, String) {
+pub(crate) fn headless(chromium: &Path, tmp: &Path, page: &Path, extra: &[&str]) -> (String, String) {
     let out = Command::new(chromium)
         .args([
             "--headless",

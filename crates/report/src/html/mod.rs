@@ -84,6 +84,8 @@ pub struct ModelRow {
     /// Its Hessian spectral densities, one per loss set measured (none unless
     /// `metrics.hessian.density_probes > 0`).
     pub density: Vec<DensityCurve>,
+    /// Epochs where its `llc` curve jumps (marked on that chart; `pz_phases::jump_indices`).
+    pub llc_jumps: Vec<f64>,
 }
 
 /// A Hessian spectral density drawn as a curve over eigenvalues.

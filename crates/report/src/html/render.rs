@@ -110,6 +110,7 @@ mod tests {
                         series: vec![("train_loss".into(), vec![Some(1.0), None])],
                     },
                     density: Vec::new(),
+                    llc_jumps: Vec::new(),
                 }],
             },
         }

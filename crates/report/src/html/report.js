@@ -36,7 +36,7 @@
   // One small chart of one series over epochs (or another x, named by xlabel); log y when every
   // value is positive and they span a decade or more (losses and densities do), linear otherwise.
   // A dot marks each value unless there are too many to see (a density's 200 points).
-  function chart(title, epochs, values, color, xlabel) {
+  function chart(title, epochs, values, color, xlabel, marks) {
     xlabel = xlabel || "epoch";
     var W = 360, H = 230, L = 58, R = 12, T = 24, B = 36;
     var svg = el("svg", { "class": "chart", width: W, height: H, viewBox: "0 0 " + W + " " + H });
@@ -80,6 +80,12 @@
     el("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", "font-size": 11, fill: "#555" }, svg)
       .textContent = xlabel + (log ? " (log y)" : "");
     var d = pts.map(function (p, j) { return (j ? "L" : "M") + sx(p[0]).toFixed(1) + " " + sy(p[1]).toFixed(1); }).join(" ");
+    // Marked x positions (an LLC curve's jumps) as red vertical lines under the curve.
+    (marks || []).forEach(function (m) {
+      if (m >= x0 && m <= x1) {
+        el("line", { "class": "mark", x1: sx(m), x2: sx(m), y1: T, y2: H - B, stroke: "#d62728", "stroke-dasharray": "4 3" }, svg);
+      }
+    });
     el("path", { d: d, fill: "none", stroke: color, "stroke-width": 1.8 }, svg);
     if (pts.length <= 100) {
       pts.forEach(function (p) { el("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 2.2, fill: color }, svg); });
@@ -95,7 +101,9 @@
     document.getElementById("curve-title").textContent = "Training curves of model " + row.id +
       (density.length > 0 ? " and its Hessian spectral density (SLQ, smoothed)" : "");
     row.curves.series.forEach(function (s, i) {
-      box.appendChild(chart(s[0], row.curves.epochs, s[1], COLORS[i % COLORS.length]));
+      var marks = s[0] === "llc" ? row.llc_jumps : [];
+      var title = s[0] === "llc" && marks.length > 0 ? "llc (red: jumps)" : s[0];
+      box.appendChild(chart(title, row.curves.epochs, s[1], COLORS[i % COLORS.length], "epoch", marks));
     });
     density.forEach(function (d) {
       box.appendChild(chart("Hessian density, " + d.set + ", epoch " + d.epoch, d.x, d.y, "#444",

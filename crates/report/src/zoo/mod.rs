@@ -5,9 +5,11 @@
 //! labels and pz-store for each model's results, and hands the rest of the crate plain numbers.
 
 mod density;
+mod llc;
 mod page;
 mod panels;
 mod sources;
 
+pub use llc::LLC_FIGURE;
 pub use page::{write_zoo_report, zoo_page};
-pub use panels::{write_zoo_plots, zoo_panels, ZooPanel, PHASES_PANEL};
+pub use panels::{write_zoo_plots, zoo_panels, ZooPanel, LEARNING_PANEL, PHASES_PANEL};

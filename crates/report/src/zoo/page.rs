@@ -4,13 +4,15 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use pz_phases::{label_zoo, ZooView};
+use pz_phases::{label_zoo, LlcCurve, ZooView};
 use pz_spec::ModelId;
 
 use super::density::density_curves;
-use super::panels::{zoo_panels, PHASES_PANEL};
+use super::llc::{llc_curves, llc_grid, LLC_CAPTION, LLC_FIGURE};
+use super::panels::{zoo_panels, LEARNING_PANEL, PHASES_PANEL};
 use crate::{
-    render_heatmap_svg, write_html, Cell, Column, Curves, Error, ModelRow, ModelTable, Panel, ReportPage,
+    render_curve_grid_svg, render_heatmap_svg, write_html, Cell, Column, Curves, Error, ModelRow, ModelTable,
+    Panel, ReportPage,
 };
 
 /// Build the page: facts, the resolved spec, the panels (phase map first: it is what the page
@@ -22,11 +24,17 @@ pub fn zoo_page(view: &ZooView) -> Result<ReportPage, Error> {
     let spec = &view.zoo.spec;
     let mut drawn = Vec::new();
     let mut all = zoo_panels(view)?;
-    all.sort_by_key(|p| p.name != PHASES_PANEL);
+    all.sort_by_key(|p| p.name != PHASES_PANEL && p.name != LEARNING_PANEL);
     for p in all {
         let svg = render_heatmap_svg(&p.heatmap)
             .map_err(|e| Error::Draw { what: format!("the {} panel", p.name), source: Box::new(e) })?;
         drawn.push(Panel { name: p.name.to_string(), caption: p.caption.to_string(), svg });
+    }
+    let llc = llc_curves(view)?;
+    if let Some(curves) = &llc {
+        let svg = render_curve_grid_svg(&llc_grid(view, curves))
+            .map_err(|e| Error::Draw { what: "the LLC curves".into(), source: Box::new(e) })?;
+        drawn.push(Panel { name: LLC_FIGURE.to_string(), caption: LLC_CAPTION.to_string(), svg });
     }
     let spec_path = view.zoo.path.join("zoo.toml");
     let spec_toml =
@@ -37,7 +45,7 @@ pub fn zoo_page(view: &ZooView) -> Result<ReportPage, Error> {
         facts: facts(view),
         spec_toml,
         panels: drawn,
-        table: table(view)?,
+        table: table(view, llc.as_ref().map(|c| c.models.as_slice()))?,
     })
 }
 
@@ -74,7 +82,7 @@ fn facts(view: &ZooView) -> Vec<(String, String)> {
 
 /// Columns: identity and grid position, the final epoch's numbers, every measured metric key,
 /// and the cell's phase.
-fn table(view: &ZooView) -> Result<ModelTable, Error> {
+fn table(view: &ZooView, llc: Option<&[Option<LlcCurve>]>) -> Result<ModelTable, Error> {
     let g = &view.zoo.spec.grid;
     let metric_keys: BTreeSet<&String> = view.metrics.iter().flat_map(|m| m.keys()).collect();
     let mut columns = vec![
@@ -94,7 +102,8 @@ fn table(view: &ZooView) -> Result<ModelTable, Error> {
     let phases = label_zoo(view).phases();
     let number = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or(Cell::Empty, Cell::Number);
     let mut rows = Vec::with_capacity(view.rows.len());
-    for ((m, r), metrics) in view.plan.models.iter().zip(&view.rows).zip(&view.metrics) {
+    for (k, ((m, r), metrics)) in view.plan.models.iter().zip(&view.rows).zip(&view.metrics).enumerate() {
+        let llc = llc.and_then(|c| c[k].as_ref());
         #[allow(clippy::cast_precision_loss)] // seeds and epochs are small
         let mut cells = vec![
             Cell::Text(r.model_id.clone()),
@@ -113,15 +122,17 @@ fn table(view: &ZooView) -> Result<ModelTable, Error> {
         rows.push(ModelRow {
             id: r.model_id.clone(),
             cells,
-            curves: curves(view, m.id())?,
+            curves: curves(view, m.id(), llc)?,
+            llc_jumps: llc.map(|c| c.jumps.iter().map(|&e| f64::from(e)).collect()).unwrap_or_default(),
             density: density_curves(view, m.id())?,
         });
     }
     Ok(ModelTable { columns, rows })
 }
 
-/// train_loss, test_loss, test_error and any other numeric result key, per evaluated epoch.
-fn curves(view: &ZooView, id: &ModelId) -> Result<Curves, Error> {
+/// train_loss, test_loss, test_error and any other numeric result key, per evaluated epoch,
+/// and the model's LLC (`llc`) at the epochs it was measured at.
+fn curves(view: &ZooView, id: &ModelId, llc: Option<&LlcCurve>) -> Result<Curves, Error> {
     let records = view.zoo.model(id).read_results()?;
     let mut curves =
         Curves { epochs: records.iter().map(|r| f64::from(r.epoch)).collect(), series: Vec::new() };
@@ -138,6 +149,11 @@ fn curves(view: &ZooView, id: &ModelId) -> Result<Curves, Error> {
         if values.iter().any(Option::is_some) {
             curves.series.push((key.clone(), values));
         }
+    }
+    if let Some(llc) = llc {
+        let at =
+            |e: u32| llc.epochs.iter().position(|&x| x == e).map(|i| llc.llc[i]).filter(|v| v.is_finite());
+        curves.series.push(("llc".into(), records.iter().map(|r| at(r.epoch)).collect()));
     }
     Ok(curves)
 }

@@ -4,17 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
-use pz_phases::{label_zoo, Phase, ZooView};
+use pz_phases::{label_learning_zoo, label_zoo, LearningPhase, Phase, ZooView};
 use pz_spec::Axis;
 use pz_store::MetricKey;
 
+use super::llc::{llc_curves, llc_grid, LLC_FIGURE};
 use super::sources::{
     application_grid, paper_order, read_applications, reorder, result_values, seed_mean_grid, GGAP,
 };
-use crate::{write_heatmap, ColorMap, ColorScale, Error, GridAxis, Heatmap};
+use crate::{write_curve_grid, write_heatmap, ColorMap, ColorScale, Error, GridAxis, Heatmap};
 
 /// The name of the phase map's panel.
 pub const PHASES_PANEL: &str = "phases";
+/// The name of the learning-phase map's panel (modular-arithmetic zoos).
+pub const LEARNING_PANEL: &str = "learning_phases";
 
 /// Where a panel's cell values come from.
 #[derive(Debug, Clone, Copy)]
@@ -256,6 +259,26 @@ pub fn zoo_panels(view: &ZooView) -> Result<Vec<ZooPanel>, Error> {
         let d = auto(def(PHASES_PANEL, "Yang et al. phases (1 = I … 5 = IV-B)", "phase", Source::TestError));
         push(&d, d.title, d.unit, values, reorder(&text, &rows, &cols));
     }
+    if let Some(grid) = label_learning_zoo(view)? {
+        // Cells temperature-major, as the grid; 1 = comprehension … 4 = confusion.
+        let per_row = grid.loads.len().max(1);
+        let cells: Vec<&[pz_phases::LearningCell]> = grid.cells.chunks(per_row).collect();
+        let number =
+            |p: LearningPhase| LearningPhase::ALL.iter().position(|&q| q == p).map(|i| i as f64 + 1.0);
+        let values: Vec<Vec<Option<f64>>> =
+            cells.iter().map(|r| r.iter().map(|c| c.majority.and_then(number)).collect()).collect();
+        if values.iter().flatten().any(Option::is_some) {
+            let text: Vec<Vec<Option<String>>> =
+                cells.iter().map(|r| r.iter().map(|c| c.majority.map(|_| c.code())).collect()).collect();
+            let d = def(
+                LEARNING_PANEL,
+                "learning phases (Liu et al. 2022), seed majority",
+                "1 comprehension, 2 grokking, 3 memorization, 4 confusion",
+                Source::TestError,
+            );
+            push(&d, d.title, d.unit, values, reorder(&text, &rows, &cols));
+        }
+    }
     Ok(panels)
 }
 
@@ -270,6 +293,13 @@ pub fn write_zoo_plots(view: &ZooView, out_dir: &Path) -> Result<Vec<PathBuf>, E
         let png = out_dir.join(format!("{}.png", panel.name));
         let svg = png.with_extension("svg");
         write_heatmap(&panel.heatmap, &png, &svg)
+            .map_err(|e| Error::Draw { what: png.display().to_string(), source: Box::new(e) })?;
+        written.extend([png, svg]);
+    }
+    if let Some(curves) = llc_curves(view)? {
+        let png = out_dir.join(format!("{LLC_FIGURE}.png"));
+        let svg = png.with_extension("svg");
+        write_curve_grid(&llc_grid(view, &curves), &png, &svg)
             .map_err(|e| Error::Draw { what: png.display().to_string(), source: Box::new(e) })?;
         written.extend([png, svg]);
     }
