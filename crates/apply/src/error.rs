@@ -7,6 +7,9 @@ pub enum Error {
     /// Reading the zoo or writing `applications.json` failed.
     #[error(transparent)]
     Store(#[from] pz_store::Error),
+    /// The labelled index could not be rewritten (boxed: large).
+    #[error(transparent)]
+    Index(Box<pz_phases::Error>),
     /// The zoo's spec cannot be planned (boxed, as it is large and rare).
     #[error(transparent)]
     Spec(Box<pz_spec::SpecError>),

@@ -96,8 +96,9 @@ pub struct ApplySummary {
 }
 
 /// Run `application` on every finished cell of the zoo in `dir` that the file does not hold
-/// yet, writing `applications.json` after each cell. Holds the zoo's lock throughout; the
-/// cells are picked and finished through claims as workers' are ([`apply_claimed`]).
+/// yet, writing `applications.json` after each cell, then the labelled index. Holds the zoo's
+/// lock throughout; the cells are picked and finished through claims as workers' are
+/// ([`apply_claimed`]).
 ///
 /// # Errors
 /// A zoo that cannot run it (too few epochs or checkpoints kept, one seed per cell, a family
@@ -107,7 +108,11 @@ pub fn apply(dir: &Path, application: Application, options: &ApplyOptions) -> Re
     let lock = zoo.lock()?;
     let stop = AtomicBool::new(false);
     let claiming = WorkOptions::this_process();
-    apply_claimed(&zoo, application, options, ZooAccess::Exclusive(&lock), &claiming, &stop)
+    let summary = apply_claimed(&zoo, application, options, ZooAccess::Exclusive(&lock), &claiming, &stop)?;
+    // The index carries the cells' values (pz_store::APPLICATION_COLUMNS).
+    let plan = Plan::new(&zoo.spec)?;
+    pz_phases::write_labelled_index(&zoo, &plan).map_err(|e| Error::Index(Box::new(e)))?;
+    Ok(summary)
 }
 
 /// [`apply`] as a worker among many (`phasezoo work --apply`) or alone (`access`): each

@@ -76,6 +76,9 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// All five, in the taxonomy's order.
+    pub const ALL: [Self; 5] = [Self::I, Self::II, Self::III, Self::IVA, Self::IVB];
+
     /// The phase's name as in the paper.
     #[must_use]
     pub fn code(self) -> &'static str {

@@ -34,8 +34,12 @@ pub use colormap::ColorMap;
 pub use curve_grid::{render_curve_grid_svg, write_curve_grid, CurveGrid, GridCurve};
 pub use error::Error;
 pub use heatmap::{ColorScale, GridAxis, Heatmap};
-pub use html::{render_html, Cell, Column, Curves, DensityCurve, ModelRow, ModelTable, Panel, ReportPage};
+pub use html::{
+    render_html, Averaged, Cell, Column, Curves, DensityCurve, ModelRow, ModelTable, Panel, ReportPage,
+    SummaryTable,
+};
 pub use write::{render_heatmap_svg, write_heatmap, write_html};
 pub use zoo::{
-    write_zoo_plots, write_zoo_report, zoo_page, zoo_panels, ZooPanel, LEARNING_PANEL, LLC_FIGURE, PHASES_PANEL,
+    write_zoo_plots, write_zoo_report, zoo_page, zoo_panels, ZooPanel, LEARNING_PANEL, LLC_FIGURE,
+    PHASES_PANEL,
 };

@@ -34,7 +34,10 @@ pub fn write_heatmap(h: &Heatmap, png: &Path, svg: &Path) -> Result<(), Error> {
 
 /// Writes a picture's two files. Both folders exist before either file is written: a
 /// destination that cannot be made leaves the other untouched too.
-pub(crate) fn write_pair((png, png_bytes): (&Path, &[u8]), (svg, svg_bytes): (&Path, &[u8])) -> Result<(), Error> {
+pub(crate) fn write_pair(
+    (png, png_bytes): (&Path, &[u8]),
+    (svg, svg_bytes): (&Path, &[u8]),
+) -> Result<(), Error> {
     ensure_parent(svg)?;
     ensure_parent(png)?;
     write(png, png_bytes)?;

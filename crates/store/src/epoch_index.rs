@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt32Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 
+use crate::application_values::{ApplicationValues, APPLICATION_COLUMNS};
 use crate::{
     atomic_write, stored_density, summarize_density, Error, MetricKey, Result, ZooDir, TEST_SET_SUFFIX,
 };
@@ -81,7 +82,8 @@ pub struct EpochIndexRow {
     pub test_error: Option<f64>,
     /// Values of [`RESULT_COLUMNS`] in this epoch's result line.
     pub results: BTreeMap<String, f64>,
-    /// Values of [`METRIC_COLUMNS`] and [`DENSITY_COLUMNS`] measured at this epoch.
+    /// Values of [`METRIC_COLUMNS`] and [`DENSITY_COLUMNS`] measured at this epoch, and of
+    /// [`APPLICATION_COLUMNS`] where this epoch is the cell's analysis epoch.
     pub metrics: BTreeMap<String, f64>,
     /// The cell's phase at this epoch (`I` … `IV-B`), when labelled.
     pub phase: Option<String>,
@@ -93,6 +95,7 @@ pub struct EpochIndexRow {
 /// Malformed result or metrics files.
 pub fn collect_epoch_rows(zoo: &ZooDir, plan: &pz_spec::Plan) -> Result<Vec<EpochIndexRow>> {
     let finite = |v: f64| v.is_finite().then_some(v);
+    let applications = ApplicationValues::read(zoo)?;
     let mut rows = Vec::new();
     for m in &plan.models {
         let dir = zoo.model(m.id());
@@ -107,6 +110,7 @@ pub fn collect_epoch_rows(zoo: &ZooDir, plan: &pz_spec::Plan) -> Result<Vec<Epoc
             if let Some(m) = measured {
                 values.extend(density_columns(&m.values));
             }
+            values.extend(applications.at(m.cell, r.epoch));
             let c = &m.config;
             rows.push(EpochIndexRow {
                 model_id: m.id().to_string(),
@@ -177,6 +181,7 @@ fn write_csv(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
     header.extend(RESULT_COLUMNS);
     header.extend(METRIC_COLUMNS);
     header.extend(DENSITY_COLUMNS);
+    header.extend(APPLICATION_COLUMNS);
     header.push("phase");
     w.write_record(&header).map_err(csv_err)?;
     let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
@@ -196,7 +201,8 @@ fn write_csv(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
             opt(r.test_error),
         ];
         record.extend(RESULT_COLUMNS.iter().map(|k| opt(r.results.get(*k).copied())));
-        record.extend(METRIC_COLUMNS.iter().chain(&DENSITY_COLUMNS).map(|k| opt(r.metrics.get(*k).copied())));
+        let metric_keys = METRIC_COLUMNS.iter().chain(&DENSITY_COLUMNS).chain(&APPLICATION_COLUMNS);
+        record.extend(metric_keys.map(|k| opt(r.metrics.get(*k).copied())));
         record.push(r.phase.clone().unwrap_or_default());
         w.write_record(&record).map_err(csv_err)?;
     }
@@ -239,7 +245,9 @@ fn write_parquet(path: &Path, rows: &[EpochIndexRow]) -> Result<()> {
         float(&|r| r.test_loss),
         float(&|r| r.test_error),
     ];
-    for key in RESULT_COLUMNS.into_iter().chain(METRIC_COLUMNS).chain(DENSITY_COLUMNS) {
+    for key in
+        RESULT_COLUMNS.into_iter().chain(METRIC_COLUMNS).chain(DENSITY_COLUMNS).chain(APPLICATION_COLUMNS)
+    {
         let in_results = RESULT_COLUMNS.contains(&key);
         fields.push(Field::new(key, DataType::Float64, true));
         columns.push(float(&|r| if in_results { r.results.get(key) } else { r.metrics.get(key) }.copied()));

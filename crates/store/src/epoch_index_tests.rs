@@ -107,3 +107,37 @@ fn a_zoo_without_densities_or_test_set_values_leaves_their_columns_empty() {
         assert_eq!(rows[1][*column], "", "{column}");
     }
 }
+
+/// `applications.json`'s cell values land on the row of the cell's analysis epoch, from the
+/// first run by name that has each column; a malformed file is refused naming it and the fix.
+#[test]
+fn application_values_fill_the_analysis_epochs_row_from_the_first_run_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (zoo, plan) = zoo(dir.path(), json!({"hessian_top_ev": 4.0}));
+    let file = json!({"version": 1, "runs": {
+        "average_epochs": {"0,0": {"epoch": 1, "values": {"wiseft_acc_test_delta": 0.25}}},
+        "average_epochs_ptmz_compat": {"0,0": {"epoch": 1, "values": {"wiseft_acc_test_delta": 9.0}}},
+        "ensemble": {"0,0": {"epoch": 0, "values": {"ensemble_acc_test_delta": -0.5}}},
+        "interpolate_aligned": {"0,0": {"epoch": 1, "values": {"barrier_test_loss": null}}},
+        "interpolate_unaligned": {"0,0": {"epoch": 1, "values": {"barrier_test_loss": 0.75}}},
+    }});
+    fs_err::write(dir.path().join("applications.json"), file.to_string()).unwrap();
+    write_epoch_index(dir.path(), &collect_epoch_rows(&zoo, &plan).unwrap()).unwrap();
+    let rows = read_csv(dir.path());
+    let at = |epoch: usize, column: &str| rows[epoch][column].clone();
+    assert_eq!(
+        (at(1, "wiseft_acc_test_delta"), at(0, "wiseft_acc_test_delta")),
+        ("0.25".into(), String::new())
+    );
+    assert_eq!(
+        (at(0, "ensemble_acc_test_delta"), at(1, "ensemble_acc_test_delta")),
+        ("-0.5".into(), String::new())
+    );
+    // A null is no value: the next run by name gives it.
+    assert_eq!(at(1, "barrier_test_loss"), "0.75");
+    assert_eq!(at(1, "gitrebasin_acc_test_delta"), "");
+
+    fs_err::write(dir.path().join("applications.json"), "{\"version\": 1}").unwrap();
+    let err = collect_epoch_rows(&zoo, &plan).unwrap_err().to_string();
+    assert!(err.contains("applications.json") && err.contains("run `phasezoo apply` again"), "{err}");
+}

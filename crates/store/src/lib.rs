@@ -9,6 +9,7 @@
 //! at any moment leaves either the old file or the new one, never half of one.
 #![deny(missing_docs)]
 
+mod application_values;
 mod atomic;
 mod checkpoint;
 mod checkpoint_layout;
@@ -31,6 +32,7 @@ mod tensors;
 mod work_units;
 mod zoo_dir;
 
+pub use application_values::APPLICATION_COLUMNS;
 pub use atomic::{atomic_write, atomic_write_with};
 pub use checkpoint::{Checkpoint, CheckpointState, LoadedCheckpoint};
 pub use checkpoint_layout::{CheckpointLayout, FileLayout, TensorLayout};

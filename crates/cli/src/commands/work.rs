@@ -158,6 +158,8 @@ fn apply(args: &Args, application: ApplicationArg, w: &Worker<'_>) -> Result<Exi
     let app = application.application();
     let summary = pz_apply::apply_claimed(&w.zoo, app, &options, access, &w.options, w.stop)
         .with_context(|| format!("{}: {}", args.dir.display(), app.name()))?;
+    // As for training and metrics: whichever worker finishes writes the index (atomic writes).
+    pz_phases::write_labelled_index(&w.zoo, &w.plan)?;
     crate::commands::apply::report(&summary);
     Ok(ExitCode::SUCCESS)
 }

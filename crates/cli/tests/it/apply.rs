@@ -155,6 +155,44 @@ fn every_application_writes_its_cells_and_a_rerun_skips_them() {
         let delta = num(v, "ensemble_acc_test") - members;
         assert!((num(v, "ensemble_acc_test_delta") - delta).abs() < 1e-12, "{cell}");
     }
+
+    // The index carries each cell's values on its models' rows of the analysis epoch.
+    let index = std::fs::read_to_string(zoo.join("index_epochs.csv")).expect("index_epochs.csv");
+    let header: Vec<&str> = index.lines().next().expect("header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("{name}"));
+    let rows: Vec<Vec<&str>> = index.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    for (run, key) in [("average_epochs", "wiseft_acc_test_delta"), ("ensemble", "ensemble_acc_test_delta")] {
+        for cell in cells(&zoo, run) {
+            let want = num(&cell["values"], key);
+            for m in cell["models"].as_array().unwrap() {
+                let row = rows
+                    .iter()
+                    .find(|r| r[col("model_id")] == m.as_str().unwrap() && r[col("epoch")] == "5")
+                    .expect("the model's row at epoch 5");
+                assert_eq!(row[col(key)].parse::<f64>().ok(), Some(want), "{key} of {m}");
+            }
+        }
+        let filled = rows.iter().filter(|r| !r[col(key)].is_empty()).count();
+        assert_eq!(filled, 4, "{key}: the 4 models' rows at epoch 5 only");
+    }
+
+    // The report's table of every run's compared values per phase; nothing was measured, so
+    // both cells have no phase and each column averages two cells.
+    let r = phasezoo(tmp.path(), &strings(&["report", &path_arg(&zoo)]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let page = std::fs::read_to_string(zoo.join("report.html")).expect("report.html");
+    assert!(page.contains("id=\"table-phase-deltas\""), "no per-phase table");
+    for column in [
+        "average_epochs: wiseft_acc_test_delta",
+        "average_seeds_aligned: gitrebasin_acc_test_delta",
+        "ensemble: ensemble_acc_test_delta",
+        "interpolate_aligned: barrier_test_loss",
+    ] {
+        assert!(page.contains(&format!("<th>{column}</th>")), "no column {column}");
+    }
+    let row = page.split("<tr><th>no phase</th>").nth(1).expect("a no-phase row");
+    let row = &row[..row.find("</tr>").expect("row end")];
+    assert_eq!(row.matches("<span class=\"count\">(2)</span>").count(), row.matches("<td>").count(), "{row}");
 }
 
 /// A zoo that cannot run an application (three epochs, one seed) is refused before anything

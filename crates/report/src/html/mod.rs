@@ -28,7 +28,27 @@ pub struct ReportPage {
     pub panels: Vec<Panel>,
     /// One row per model.
     pub table: ModelTable,
+    /// Summary tables shown after the panels (e.g. the applications' mean per phase).
+    pub tables: Vec<SummaryTable>,
 }
+
+/// A small table of numbers with a count each, e.g. a mean over the cells of each phase.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SummaryTable {
+    /// The element id (`table-<id>`).
+    pub id: String,
+    /// Its heading.
+    pub title: String,
+    /// What the numbers are, under the heading.
+    pub note: String,
+    /// Column headings (the first column is the row names).
+    pub columns: Vec<String>,
+    /// (row name, per column: the value and how many it averages, or nothing).
+    pub rows: Vec<(String, Vec<Option<Averaged>>)>,
+}
+
+/// A mean and the number of values it averages.
+pub type Averaged = (f64, u32);
 
 /// One heatmap, already rendered as an SVG document (see [`crate::render_heatmap_svg`]).
 #[derive(Debug, Clone, Serialize)]

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::escape::{html, script_json};
-use super::ReportPage;
+use super::{ReportPage, SummaryTable};
 
 const STYLE: &str = include_str!("report.css");
 const SCRIPT: &str = include_str!("report.js");
@@ -49,6 +49,9 @@ pub fn render_html(page: &ReportPage) -> String {
         out.push_str("<p class=\"hint\">No finished model yet: nothing to draw.</p>\n");
     }
     out.push_str("</div>\n</section>\n");
+    for t in &page.tables {
+        summary_table(&mut out, t);
+    }
 
     out.push_str(
         "<section id=\"models\">\n<h2>Models</h2>\n<p class=\"hint\">Click a column header to sort; \
@@ -71,6 +74,50 @@ pub fn render_html(page: &ReportPage) -> String {
     out
 }
 
+/// A [`SummaryTable`] as a section: heading, note, and the table, each value as `mean (n)`.
+fn summary_table(out: &mut String, t: &SummaryTable) {
+    let _ = write!(
+        out,
+        "<section class=\"summary\" id=\"table-{}\">\n<h2>{}</h2>\n<p class=\"hint\">{}</p>\n\
+         <div class=\"table-wrap\"><table class=\"summary\">\n<thead><tr><th></th>",
+        html(&t.id),
+        html(&t.title),
+        html(&t.note)
+    );
+    for c in &t.columns {
+        let _ = write!(out, "<th>{}</th>", html(c));
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for (name, cells) in &t.rows {
+        let _ = write!(out, "<tr><th>{}</th>", html(name));
+        for cell in cells {
+            match cell {
+                Some((v, n)) => {
+                    let _ = write!(
+                        out,
+                        "<td>{} <span class=\"count\">({n})</span></td>",
+                        html(&format_value(*v))
+                    );
+                }
+                None => out.push_str("<td></td>"),
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n</section>\n");
+}
+
+/// Four significant digits, exponent form outside [1e-3, 1e4) (the page script's `fmt`).
+fn format_value(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 || (1e-3..1e4).contains(&a) {
+        let digits = if a == 0.0 { 0 } else { (3 - a.log10().floor() as i32).max(0) as usize };
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
 /// An SVG document as an inline element: an XML declaration, if any, is not allowed there.
 fn inline_svg(svg: &str) -> &str {
     let svg = svg.trim_start();
@@ -84,7 +131,7 @@ fn inline_svg(svg: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::html::{Cell, Column, Curves, ModelRow, ModelTable, Panel};
+    use crate::html::{Cell, Column, Curves, ModelRow, ModelTable, Panel, SummaryTable};
 
     fn page() -> ReportPage {
         ReportPage {
@@ -113,7 +160,34 @@ mod tests {
                     llc_jumps: Vec::new(),
                 }],
             },
+            tables: vec![SummaryTable {
+                id: "phase-deltas".into(),
+                title: "mean <per> phase".into(),
+                note: "n".into(),
+                columns: vec!["ensemble: ensemble_acc_test_delta".into(), "b".into()],
+                rows: vec![
+                    ("I".into(), vec![Some((0.012346, 3)), None]),
+                    ("IV-B".into(), vec![Some((-2.5e-5, 1)), Some((1234.4, 2))]),
+                ],
+            }],
         }
+    }
+
+    #[test]
+    fn summary_tables_show_each_value_with_its_count_escaped() {
+        let out = render_html(&page());
+        assert!(out.contains(
+            "<section class=\"summary\" id=\"table-phase-deltas\">\n<h2>mean &lt;per&gt; phase</h2>"
+        ));
+        assert!(
+            out.contains("<tr><th>I</th><td>0.01235 <span class=\"count\">(3)</span></td><td></td></tr>"),
+            "{out}"
+        );
+        assert!(out.contains("<td>-2.500e-5 <span class=\"count\">(1)</span></td><td>1234 <span class=\"count\">(2)</span></td>"), "{out}");
+        assert!(
+            out.find("table-phase-deltas") < out.find("id=\"models\""),
+            "after the panels, before the models"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod density;
 mod llc;
 mod page;
 mod panels;
+mod phase_table;
 mod sources;
 
 pub use llc::LLC_FIGURE;

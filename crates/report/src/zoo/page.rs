@@ -10,6 +10,7 @@ use pz_spec::ModelId;
 use super::density::density_curves;
 use super::llc::{llc_curves, llc_grid, LLC_CAPTION, LLC_FIGURE};
 use super::panels::{zoo_panels, LEARNING_PANEL, PHASES_PANEL};
+use super::phase_table::phase_delta_table;
 use crate::{
     render_curve_grid_svg, render_heatmap_svg, write_html, Cell, Column, Curves, Error, ModelRow, ModelTable,
     Panel, ReportPage,
@@ -46,6 +47,7 @@ pub fn zoo_page(view: &ZooView) -> Result<ReportPage, Error> {
         spec_toml,
         panels: drawn,
         table: table(view, llc.as_ref().map(|c| c.models.as_slice()))?,
+        tables: phase_delta_table(view)?.into_iter().collect(),
     })
 }
 

@@ -93,8 +93,11 @@ impl MeasuredPopulation for ImageMeasured {
     /// The Hessian's images: 10 × 64, or the whole set when smaller.
     fn loss_samples(&self, group: usize, set: usize) -> Vec<usize> {
         let task = &self.tasks[self.models[group].0].1;
-        let available =
-            if set == 0 { task.train_len() } else { usize::try_from(task.test_labels.size()[0]).unwrap_or(0) };
+        let available = if set == 0 {
+            task.train_len()
+        } else {
+            usize::try_from(task.test_labels.size()[0]).unwrap_or(0)
+        };
         vec![(BATCHES * usize::try_from(BATCH_SIZE).expect("positive")).min(available)]
     }
 

@@ -65,10 +65,9 @@ impl MeasuredPopulation for ModArithMeasured {
     fn loss_samples(&self, _group: usize, set: usize) -> Vec<usize> {
         let table = &self.pop.net.table;
         let mask = if set == 1 { &table.val_mask } else { &table.train_mask };
-        let counts = Vec::<f64>::try_from(
-            mask.sum_dim_intlist(1, false, Kind::Double).to_device(Device::Cpu),
-        )
-        .unwrap_or_default();
+        let counts =
+            Vec::<f64>::try_from(mask.sum_dim_intlist(1, false, Kind::Double).to_device(Device::Cpu))
+                .unwrap_or_default();
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         counts.into_iter().map(|n| n.round() as usize).collect()
     }
