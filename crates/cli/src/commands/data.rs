@@ -23,8 +23,8 @@ enum DataCommand {
     /// Download a dataset from its canonical URL (SHA-256 checked, resumable) and cache it, or
     /// import a local copy with --from.
     Fetch {
-        /// fashion-mnist, cifar10, cifar100, svhn, tiny-imagenet (images), shakespeare or
-        /// openwebtext (text).
+        /// fashion-mnist, cifar10, cifar100, svhn, tiny-imagenet, mnist, stl10 (images),
+        /// shakespeare or openwebtext (text).
         name: String,
         /// A local copy: the distribution file(s) or their folder.
         #[arg(long)]

