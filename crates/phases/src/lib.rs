@@ -44,6 +44,7 @@ mod learning_zoo;
 mod llc_curves;
 mod status;
 mod summary;
+mod text;
 #[cfg(test)]
 mod testzoo;
 mod view;
@@ -65,6 +66,7 @@ pub use llc_curves::{
 };
 pub use status::{zoo_status, CellStatus, StateCounts, ZooStatus};
 pub use summary::{label_summary, ptmz_thresholds, PTMZ_MC_METRIC};
+pub use text::{fmt_value, learning_json, learning_text, yang_json, yang_text};
 pub use view::ZooView;
 pub use yang::{
     label_cell_yang, loss_threshold, mc_dead_zone, mc_scale_field, CellMetrics, Margins, Phase, PhaseLabel,

@@ -9,11 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 use pz_phases::{
-    coverage, explain_cell, hessian_check, label_learning_zoo, label_summary, label_zoo, ptmz_thresholds,
-    LabelledGrid, LearningGrid, ZooView,
+    label_learning_zoo, label_summary, label_zoo, learning_json, learning_text, ptmz_thresholds, yang_json,
+    yang_text, ZooView,
 };
-
-use crate::cells::fmt_value;
 
 /// Arguments of `phasezoo phases`.
 #[derive(Debug, clap::Args)]
@@ -45,7 +43,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             let view = ZooView::open(dir)?;
             // A modular-arithmetic zoo has the learning phases of Liu et al. 2022, not Yang's.
             if let Some(learning) = label_learning_zoo(&view)? {
-                print_learning(&learning, args.json)?;
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&learning_json(&learning))?);
+                } else {
+                    print!("{}", learning_text(&learning));
+                }
                 return Ok(ExitCode::SUCCESS);
             }
             label_zoo(&view)
@@ -53,156 +55,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         (None, None) => bail!("give a zoo folder or --summary FILE.csv"),
     };
     if args.json {
-        let checks: Vec<_> = grid.cells.iter().map(|c| hessian_check(c, &grid)).collect();
-        let doc = serde_json::json!({
-            "thresholds": grid.thresholds, "loss_threshold": grid.loss_threshold,
-            "load": grid.load_name, "temperature": grid.temperature_name, "cells": grid.cells,
-            "hessian_checks": checks,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        println!("{}", serde_json::to_string_pretty(&yang_json(&grid))?);
     } else {
-        print_table(&grid);
+        print!("{}", yang_text(&grid));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_table(grid: &LabelledGrid) {
-    let t = &grid.thresholds;
-    if grid.has_yang() {
-        println!(
-            "Yang et al. phases: train loss > {} = high; mc ({}) beyond ±{} = barrier (<0) or under-trained (>0); CKA < {} = IV-A  (rows: {}, columns: {})",
-            fmt_value(grid.loss_threshold),
-            t.mc_metric,
-            fmt_value(t.mc_epsilon),
-            fmt_value(t.cka),
-            grid.temperature_name,
-            grid.load_name
-        );
-    } else {
-        println!(
-            "first labels: train loss > {} = underfit; test error > {} = failed  (rows: {}, columns: {}; Yang et al. phases need `phasezoo metrics`: CKA and mode connectivity)",
-            fmt_value(t.train_loss),
-            fmt_value(t.test_error),
-            grid.temperature_name,
-            grid.load_name
-        );
-    }
-    print!("{:>10}", "");
-    for lv in &grid.loads {
-        print!(" {:>16}", fmt_value(*lv));
-    }
-    println!();
-    for (tv, row) in grid.rows() {
-        print!("{:>10}", fmt_value(tv));
-        for c in row {
-            print!(" {:>16}", c.code());
-        }
-        println!();
-    }
-    if grid.has_yang() {
-        println!("why:");
-        for c in &grid.cells {
-            if let Some(line) = explain_cell(c, grid) {
-                println!(
-                    "  {}={}, {}={}: {line}",
-                    grid.load_name,
-                    fmt_value(c.load),
-                    grid.temperature_name,
-                    fmt_value(c.temperature)
-                );
-                // Reported beside the label, never an input to it (SPEC §4, rule 6).
-                if let Some(check) = hessian_check(c, grid) {
-                    println!("    {}", check.line());
-                }
-            }
-        }
-        let (covered, missing) = coverage(grid);
-        let codes = |ps: &[pz_phases::Phase]| ps.iter().map(|p| p.code()).collect::<Vec<_>>().join(", ");
-        println!("phases covered: {}; not covered: {}", codes(&covered), codes(&missing));
-        return;
-    }
-    for (c, reason) in grid.unclear() {
-        println!(
-            "? at {}={}, {}={}: {reason}",
-            grid.load_name,
-            fmt_value(c.load),
-            grid.temperature_name,
-            fmt_value(c.temperature)
-        );
-    }
-}
-
-/// The learning phases of a modular-arithmetic zoo: the rule, the grid of majority phases, each
-/// model's reaching steps, and the counts (or all of it as JSON).
-fn print_learning(grid: &LearningGrid, json: bool) -> Result<()> {
-    let r = &grid.rule;
-    if json {
-        let counts: serde_json::Map<String, serde_json::Value> =
-            grid.counts().into_iter().map(|(p, n)| (p.name().to_string(), n.into())).collect();
-        let doc = serde_json::json!({
-            "rule": r, "load": grid.load_name, "temperature": grid.temperature_name,
-            "cells": grid.cells, "counts": counts,
-        });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
-    }
-    println!(
-        "learning phases (Liu et al. 2022): steps to accuracy >= {} on train (t_train) and validation (t_val) within {} steps; t_val - t_train < {} = comprehension, else grokking; t_val never = memorization; t_train never = confusion  (rows: {}, columns: {}; majority of seeds)",
-        fmt_value(r.accuracy),
-        r.budget_steps,
-        r.gap_steps,
-        grid.temperature_name,
-        grid.load_name
-    );
-    print!("{:>10}", "");
-    for lv in &grid.loads {
-        print!(" {:>19}", fmt_value(*lv));
-    }
-    println!();
-    for (tv, row) in grid.rows() {
-        print!("{:>10}", fmt_value(tv));
-        for c in row {
-            print!(" {:>19}", c.code());
-        }
-        println!();
-    }
-    println!("models:");
-    let steps = |t: Option<u64>| t.map_or_else(|| "never".to_string(), |t| t.to_string());
-    for c in &grid.cells {
-        for m in &c.models {
-            let Some(l) = &m.label else {
-                println!(
-                    "  {}={} {}={} seed {}: {} (not labelled)",
-                    grid.load_name,
-                    fmt_value(c.load),
-                    grid.temperature_name,
-                    fmt_value(c.temperature),
-                    m.seed,
-                    m.status
-                );
-                continue;
-            };
-            let margin = match (l.margin_steps, l.accuracy_margin) {
-                (Some(s), _) => format!("margin {s} steps"),
-                (None, Some(a)) => format!("best train acc {} below", fmt_value(a)),
-                (None, None) => String::new(),
-            };
-            println!(
-                "  {}={} {}={} seed {}: {} (t_train {}, t_val {}, best train/val acc {}/{}, {margin})",
-                grid.load_name,
-                fmt_value(c.load),
-                grid.temperature_name,
-                fmt_value(c.temperature),
-                m.seed,
-                l.phase.name(),
-                steps(l.train_steps),
-                steps(l.val_steps),
-                fmt_value(l.best_train_acc),
-                fmt_value(l.best_val_acc),
-            );
-        }
-    }
-    let counts: Vec<String> = grid.counts().iter().map(|(p, n)| format!("{} {n}", p.name())).collect();
-    println!("models per phase: {}", counts.join(", "));
-    Ok(())
 }
