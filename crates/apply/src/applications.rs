@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use pz_align::{align, average, weighted_average, AveragingRule, MatchConfig, StateDict};
-use pz_spec::PlannedModel;
+use pz_spec::{FinetuneConfig, PlannedModel};
 use pz_store::ZooDir;
 use pz_train::ZooFamily;
-use pz_train::{BnConditioning, Scores, WeightsRequest};
+use pz_train::{BnConditioning, FinetuneRequest, Scores, WeightsRequest, ZooData};
 use tch::Device;
 
 use crate::cells::{permutation_spec, recorded_test_acc, weights_at};
@@ -34,6 +34,8 @@ pub(crate) struct Context<'a> {
     pub conditioning: BnConditioning,
     /// Align seeds to the cell's first before averaging or interpolating.
     pub align: bool,
+    /// Fine-tuning's target data and settings (`[finetune]`), loaded for that application.
+    pub target: Option<(&'a ZooData, &'a FinetuneConfig)>,
 }
 
 impl Context<'_> {
@@ -157,6 +159,37 @@ pub(crate) fn ensemble(ctx: &Context<'_>, models: &[PlannedModel], epoch: u32) -
         models.iter().zip(&members).map(|(m, s)| ScoreRecord::new(m.id().as_str(), None, s)).collect();
     records.push(ScoreRecord::new("ensemble", None, &ensemble));
     Ok((values.into_iter().map(|(k, v)| (k.to_string(), finite(v))).collect(), records))
+}
+
+/// Transfer (SPEC §5.4): each seed at E transferred to the `[finetune]` dataset in each of its
+/// modes (`probe`: head only; `full`: everything), scored on the target's sets;
+/// `finetune_<mode>_{acc,loss}_{test,train}` are the means over seeds.
+pub(crate) fn finetune(ctx: &Context<'_>, models: &[PlannedModel], epoch: u32) -> Result<CellResult, Error> {
+    let Some((target, config)) = ctx.target else {
+        return Err(Error::Config("finetune needs a [finetune] table and its dataset".into()));
+    };
+    let mut values = BTreeMap::new();
+    let mut records = Vec::new();
+    for mode in &config.modes {
+        let mut scores = Vec::with_capacity(models.len());
+        for m in models {
+            let weights = to_named(&weights_at(ctx.zoo, m, epoch)?);
+            let request = FinetuneRequest { weights: &weights, target, config, probe: mode == "probe" };
+            let s = ctx.family.finetune(m, &request, ctx.device)?;
+            tracing::info!(model = %m.id(), mode = %mode, test_acc = s.test_acc, "fine-tuned");
+            records.push(ScoreRecord::new(&format!("{} {mode}", m.id()), None, &s));
+            scores.push(s);
+        }
+        for (k, v) in [
+            ("acc_test", mean(scores.iter().map(|s| s.test_acc))),
+            ("loss_test", mean(scores.iter().map(|s| s.test_loss))),
+            ("acc_train", mean(scores.iter().map(|s| s.train_acc))),
+            ("loss_train", mean(scores.iter().map(|s| s.train_loss))),
+        ] {
+            values.insert(format!("finetune_{mode}_{k}"), finite(v));
+        }
+    }
+    Ok((values, records))
 }
 
 /// The seeds' mean test accuracy at `epoch` as `result.json` records it.

@@ -4,13 +4,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use pz_align::AveragingRule;
-use pz_spec::{Plan, PlannedModel};
+use pz_spec::{ImageConfig, Plan, PlannedModel, ProblemConfig};
 use pz_store::{unit_hash, Claims, ZooDir};
 use pz_train::{zoo_data, zoo_family, BnConditioning};
 use pz_train::{ClaimedRun, ClaimedUnit, UnitEnd, WorkOptions, ZooAccess};
 use tch::Device;
 
-use crate::applications::{average_epochs, average_seeds, ensemble, interpolate, Context, EPOCH_WINDOW};
+use crate::applications::{
+    average_epochs, average_seeds, ensemble, finetune, interpolate, Context, EPOCH_WINDOW,
+};
 use crate::cells::finished_cells;
 use crate::record::{self, cell_key, CellRecord};
 use crate::Error;
@@ -26,6 +28,9 @@ pub enum Application {
     Interpolate,
     /// A cell's seeds as one ensemble.
     Ensemble,
+    /// Each model transferred to the `[finetune]` dataset: linear probe and/or full
+    /// fine-tuning (SPEC §5.4).
+    Finetune,
 }
 
 impl Application {
@@ -37,6 +42,7 @@ impl Application {
             Self::AverageSeeds => "average_seeds",
             Self::Interpolate => "interpolate",
             Self::Ensemble => "ensemble",
+            Self::Finetune => "finetune",
         }
     }
 }
@@ -73,7 +79,7 @@ impl ApplyOptions {
         if matches!(application, Application::AverageSeeds | Application::Interpolate) {
             name += if self.align { "_aligned" } else { "_unaligned" };
         }
-        if self.ptmz_compat && application != Application::Ensemble {
+        if self.ptmz_compat && !matches!(application, Application::Ensemble | Application::Finetune) {
             name += "_ptmz_compat";
         }
         name
@@ -143,6 +149,15 @@ pub fn apply_claimed(
     for models in &cells {
         check(zoo, application, models)?;
     }
+    // The transfer's target data, loaded once per run.
+    let target = match (application, &zoo.spec.finetune) {
+        (Application::Finetune, Some(cfg)) => {
+            let image =
+                ImageConfig { dataset: cfg.dataset.clone(), train_subset: 0, test_subset: 0, augment: false };
+            Some(zoo_data(&ProblemConfig::Image(image), options.data_dir.as_deref())?)
+        }
+        _ => None,
+    };
     let ctx = Context {
         zoo,
         family: family.as_ref(),
@@ -154,8 +169,12 @@ pub fn apply_claimed(
             BnConditioning::Recompute
         },
         align: options.align,
+        target: target.as_ref().zip(zoo.spec.finetune.as_ref()),
     };
-    let run = options.run_name(application);
+    let mut run = options.run_name(application);
+    if let (Application::Finetune, Some(cfg)) = (application, &zoo.spec.finetune) {
+        run = format!("{run}_{}", cfg.dataset.replace('-', "_"));
+    }
     let is_done = |models: &[PlannedModel]| -> Result<bool, Error> {
         let file = record::read(dir)?;
         Ok(file.runs.get(&run).is_some_and(|cells| cells.contains_key(&cell_key(models[0].cell))))
@@ -245,6 +264,7 @@ fn apply_cell(
         Application::AverageSeeds => average_seeds(ctx, models, epoch)?,
         Application::Interpolate => interpolate(ctx, models, epoch, options.points)?,
         Application::Ensemble => ensemble(ctx, models, epoch)?,
+        Application::Finetune => finetune(ctx, models, epoch)?,
     };
     let m = &models[0].config;
     let cell = CellRecord {
@@ -263,7 +283,16 @@ fn apply_cell(
 /// the seed applications, and for epoch averaging E ≥ 5 with checkpoints kept at E−4 … E.
 fn check(zoo: &ZooDir, application: Application, models: &[PlannedModel]) -> Result<(), Error> {
     let name = application.name();
-    if application != Application::AverageEpochs && models.len() < 2 {
+    if application == Application::Finetune {
+        if zoo.spec.finetune.is_none() {
+            return Err(Error::Config(format!(
+                "{name} transfers the zoo's models to a second dataset named in a [finetune] table; {} has none\n  hint: add to zoo.toml\n    [finetune]\n    dataset = \"mnist\"   # or \"stl10\" for a CIFAR-10 zoo; see docs/FORMAT.md for epochs, lr, modes",
+                zoo.path.join("zoo.toml").display()
+            )));
+        }
+        return Ok(());
+    }
+    if !matches!(application, Application::AverageEpochs) && models.len() < 2 {
         return Err(Error::Config(format!(
             "{name} needs at least two seeds per cell; this zoo has {}\n  hint: add seeds to grid.seeds and train them",
             models.len()

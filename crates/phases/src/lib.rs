@@ -44,9 +44,9 @@ mod learning_zoo;
 mod llc_curves;
 mod status;
 mod summary;
-mod text;
 #[cfg(test)]
 mod testzoo;
+mod text;
 mod view;
 mod yang;
 

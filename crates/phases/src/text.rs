@@ -57,7 +57,13 @@ pub fn yang_text(grid: &LabelledGrid) -> String {
         out.push('\n');
     }
     let at = |load: f64, temperature: f64| {
-        format!("{}={}, {}={}", grid.load_name, fmt_value(load), grid.temperature_name, fmt_value(temperature))
+        format!(
+            "{}={}, {}={}",
+            grid.load_name,
+            fmt_value(load),
+            grid.temperature_name,
+            fmt_value(temperature)
+        )
     };
     if grid.has_yang() {
         out.push_str("why:\n");

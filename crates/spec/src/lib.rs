@@ -19,6 +19,7 @@
 mod device;
 mod error;
 mod family_defaults;
+mod finetune;
 mod llc;
 mod lm;
 mod load;
@@ -33,6 +34,7 @@ mod types;
 
 pub use device::DeviceRequest;
 pub use error::{Problem, SpecError};
+pub use finetune::{FinetuneConfig, FINETUNE_MODES};
 pub use llc::{LlcConfig, LlcError};
 pub use lm::{Gpt2Config, TextConfig, GPT2_VOCAB, TEXT_CORPORA};
 pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};

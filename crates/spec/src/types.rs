@@ -35,6 +35,10 @@ pub struct ZooSpec {
     /// Loss-landscape metrics (`phasezoo metrics`). Does not change what is trained.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Transfer to a second dataset (`phasezoo apply finetune`); absent: not configured, and
+    /// not written back, so specs without it serialize as before.
+    #[serde(default, deserialize_with = "crate::finetune::valid", skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<crate::FinetuneConfig>,
 }
 
 /// The architecture.

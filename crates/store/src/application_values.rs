@@ -10,11 +10,17 @@ use pz_spec::CellIndex;
 use crate::{Error, Result, ZooDir};
 
 /// The index's application columns, the original's names where it had them: epoch
-/// averaging, seed averaging after alignment, the ensemble, and the aligned interpolation's
-/// test-loss barrier. Each comes from the first run, by name, that has it (`average_epochs`
+/// averaging, seed averaging after alignment, the ensemble, the aligned interpolation's
+/// test-loss barrier, and the transfer's test accuracies (probe and full fine-tuning). Each comes from the first run, by name, that has it (`average_epochs`
 /// before its `_ptmz_compat` variant, `interpolate_aligned` before `interpolate_unaligned`).
-pub const APPLICATION_COLUMNS: [&str; 4] =
-    ["wiseft_acc_test_delta", "gitrebasin_acc_test_delta", "ensemble_acc_test_delta", "barrier_test_loss"];
+pub const APPLICATION_COLUMNS: [&str; 6] = [
+    "wiseft_acc_test_delta",
+    "gitrebasin_acc_test_delta",
+    "ensemble_acc_test_delta",
+    "barrier_test_loss",
+    "finetune_probe_acc_test",
+    "finetune_full_acc_test",
+];
 
 /// Column → cell key (`"load,temperature"`) → (epoch, value).
 #[derive(Debug, Default)]

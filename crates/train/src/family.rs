@@ -18,7 +18,7 @@ use crate::lm::LmFamily;
 use crate::measured::MeasuredPopulation;
 use crate::modarith::ModArithFamily;
 use crate::pinn::PinnFamily;
-use crate::weights::{WeightScores, WeightsRequest};
+use crate::weights::{FinetuneRequest, Scores, WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
 
 /// What a worker keeps between the units it trains (an image worker: its dataset on its
@@ -88,6 +88,21 @@ pub trait ZooFamily: Sync {
         _device: Device,
     ) -> Result<WeightScores, Error> {
         Err(Error::Config(format!("evaluating weights is not supported for {} zoos", self.name())))
+    }
+
+    /// The model at `request.weights` transferred to the target data (`[finetune]`: its head
+    /// re-initialised, then the head or everything trained), scored on the target's training
+    /// and test sets. For `pz-apply`; families that cannot transfer refuse.
+    ///
+    /// # Errors
+    /// Weights that do not fit the model, target data it cannot take, or a family without it.
+    fn finetune(
+        &self,
+        _model: &PlannedModel,
+        _request: &FinetuneRequest<'_>,
+        _device: Device,
+    ) -> Result<Scores, Error> {
+        Err(Error::Config(format!("fine-tuning is not supported for {} zoos", self.name())))
     }
 
     /// Worker threads per device when the user names none.

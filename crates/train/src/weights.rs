@@ -32,6 +32,19 @@ pub struct WeightsRequest<'a> {
     pub ensemble: bool,
 }
 
+/// What [`crate::ZooFamily::finetune`] transfers: one model's weights to the target data.
+#[derive(Debug, Clone, Copy)]
+pub struct FinetuneRequest<'a> {
+    /// The model's state dict (checkpoint names, dtypes and shapes).
+    pub weights: &'a [NamedTensor],
+    /// The target dataset, loaded (`ZooData::Images` for image zoos).
+    pub target: &'a crate::ZooData,
+    /// The `[finetune]` settings.
+    pub config: &'a pz_spec::FinetuneConfig,
+    /// `true`: only the re-initialised head is trained (linear probe); `false`: everything.
+    pub probe: bool,
+}
+
 /// Mean loss and accuracy on the training and test sets.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scores {

@@ -78,6 +78,8 @@ pub enum ApplicationArg {
     Interpolate,
     /// A cell's seeds as one ensemble (mean of probabilities).
     Ensemble,
+    /// Each model transferred to the zoo's [finetune] dataset: linear probe and full fine-tuning.
+    Finetune,
 }
 
 impl ApplicationArg {
@@ -88,6 +90,7 @@ impl ApplicationArg {
             Self::AverageSeeds => Application::AverageSeeds,
             Self::Interpolate => Application::Interpolate,
             Self::Ensemble => Application::Ensemble,
+            Self::Finetune => Application::Finetune,
         }
     }
 

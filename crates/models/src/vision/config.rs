@@ -67,6 +67,16 @@ pub struct VisionModelConfig {
 }
 
 impl VisionModelConfig {
+    /// The state-dict names of the classifier head (its weight and bias): what transfer to
+    /// another dataset re-initialises.
+    #[must_use]
+    pub fn head_names(&self) -> [&'static str; 2] {
+        match self.arch {
+            VisionArch::Resnet18 | VisionArch::Resnet50 => ["fc.weight", "fc.bias"],
+            VisionArch::Vit => ["heads.head.weight", "heads.head.bias"],
+        }
+    }
+
     /// The ViT defaults (docs/MODELS.md): patch 4, depth 6, head dim 16, MLP ratio 4.
     fn with_arch(arch: VisionArch, width: i64, in_channels: i64, classes: i64) -> Self {
         Self {

@@ -70,7 +70,7 @@ const HESSIAN_TOP_EV_VAL: &str = "hessian_top_ev_val";
 /// others where some cell has a value. Colour maps and centres are the original's (SPEC §6.2:
 /// `visualize_phases.ipynb`); test error (not a panel there) reads like test accuracy with the
 /// map reversed; the Hessian's raw values and the phase map keep plain viridis.
-const PANELS: [Def; 14] = [
+const PANELS: [Def; 16] = [
     def("test_accuracy", "final test accuracy, seed mean", "test accuracy", Source::Result("test_acc")),
     styled(
         def(
@@ -167,6 +167,26 @@ const PANELS: [Def; 14] = [
             "seeds aligned and averaged (Git Re-Basin): test accuracy − seed-mean test accuracy",
             "Δ test accuracy",
             Source::Application("gitrebasin_acc_test_delta"),
+        ),
+        ColorMap::Cividis,
+        None,
+    ),
+    styled(
+        def(
+            "finetune_probe_acc_test",
+            "transferred to the [finetune] dataset, linear probe: test accuracy, seed mean",
+            "test accuracy",
+            Source::Application("finetune_probe_acc_test"),
+        ),
+        ColorMap::Cividis,
+        None,
+    ),
+    styled(
+        def(
+            "finetune_full_acc_test",
+            "transferred to the [finetune] dataset, full fine-tuning: test accuracy, seed mean",
+            "test accuracy",
+            Source::Application("finetune_full_acc_test"),
         ),
         ColorMap::Cividis,
         None,

@@ -1,6 +1,6 @@
 //! The report's "mean delta per phase" table (issue 18): for every application run in
 //! `applications.json`, each of its cell values that compares with a baseline (`*_delta`, the
-//! `barrier_*` heights) averaged over the cells of each Yang et al. phase, so the paper's
+//! `barrier_*` heights, the fine-tuned test accuracies) averaged over the cells of each Yang et al. phase, so the paper's
 //! claims (epoch averaging helps in I/II, aligned seed averaging loses least in IV-B) read off
 //! one table.
 
@@ -14,7 +14,9 @@ const UNLABELLED: &str = "no phase";
 
 /// Whether a cell value is one the table averages.
 fn compared(key: &str) -> bool {
-    key.ends_with("_delta") || key.starts_with("barrier_")
+    key.ends_with("_delta")
+        || key.starts_with("barrier_")
+        || (key.starts_with("finetune_") && key.ends_with("_acc_test"))
 }
 
 /// The table, `None` without `applications.json` or compared values.

@@ -13,7 +13,7 @@ use super::measured::ImageMeasured;
 use super::{model_config, step_multiply_adds, train_image_model, ImageTask};
 use crate::family::{WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
-use crate::weights::{WeightScores, WeightsRequest};
+use crate::weights::{FinetuneRequest, Scores, WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
 
 /// Image classifiers on one dataset.
@@ -103,6 +103,15 @@ impl ZooFamily for ImageFamily<'_> {
         device: Device,
     ) -> Result<WeightScores, Error> {
         super::apply::evaluate_weights(self.data, model, request, device)
+    }
+
+    fn finetune(
+        &self,
+        model: &PlannedModel,
+        request: &FinetuneRequest<'_>,
+        device: Device,
+    ) -> Result<Scores, Error> {
+        super::finetune::finetune(model, request, device)
     }
 
     fn workers_per_device(&self, devices: &[Device]) -> usize {

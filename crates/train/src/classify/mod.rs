@@ -11,6 +11,7 @@ mod apply;
 mod bench;
 mod curves;
 mod family;
+mod finetune;
 mod graph_step;
 mod layout;
 mod measured;
