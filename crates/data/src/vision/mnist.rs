@@ -7,8 +7,11 @@
 //! the package's, and is refused. The label is the file's digit.
 //!
 //! The package has no train/test split. Ours, fixed so that every run and every machine agree:
-//! per digit, the first ⌊80%⌋ of that digit's images (in file order) train and the rest test,
-//! both ordered by digit, then by position in the file (7,996 / 2,004 for the real package).
+//! per digit, the first ⌊80%⌋ of that digit's images (in file order) train and the rest test
+//! (7,996 / 2,004 for the real package). Each set interleaves the digits: every digit's first
+//! image, then every digit's second, and so on (a digit whose images run out drops out), so
+//! that the first n images (`train_subset`, `[finetune] train_subset`) hold every digit in
+//! proportion, not the first few digits only.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -32,16 +35,17 @@ struct DigitFile {
 /// the `package` folder, or the folder holding `0.json` … `9.json`.
 pub(crate) fn read_mnist(from: &Path) -> Result<VisionData, DataError> {
     let files = if from.is_dir() { read_folder(from)? } else { read_archive(from)? };
-    let (mut train, mut test) = (empty_set(), empty_set());
-    for (digit, (path, bytes)) in files.iter().enumerate() {
+    let (mut train, mut test) = (Vec::with_capacity(10), Vec::with_capacity(10));
+    for (path, bytes) in &files {
         let pixels = decode_digit_file(path, bytes)?;
         let n = pixels.len() / PIXELS;
         // ⌊0.8·n⌋ in integers, so no float rounding can move an image between the splits.
         let n_train = n * 4 / 5;
-        append(&mut train, &pixels[..n_train * PIXELS], digit);
-        append(&mut test, &pixels[n_train * PIXELS..], digit);
+        let (a, b) = pixels.split_at(n_train * PIXELS);
+        train.push(a.to_vec());
+        test.push(b.to_vec());
     }
-    VisionData::new(DatasetName::Mnist, train, test, from)
+    VisionData::new(DatasetName::Mnist, interleave(&train), interleave(&test), from)
 }
 
 /// (path for errors, bytes) of `0.json` … `9.json`, in digit order.
@@ -163,11 +167,21 @@ fn empty_set() -> ImageSet {
     ImageSet { images: Vec::new(), labels: Vec::new(), n: 0, channels: 1, height: SIDE, width: SIDE }
 }
 
-fn append(set: &mut ImageSet, pixels: &[u8], digit: usize) {
-    let n = pixels.len() / PIXELS;
-    set.images.extend_from_slice(pixels);
-    set.labels.extend(std::iter::repeat_n(digit as i64, n));
-    set.n += n;
+/// One set of the digits' images (`per_digit[d]`: digit d's pixels, image after image),
+/// interleaved: image k of digits 0 … 9 (those that have one), then image k + 1.
+fn interleave(per_digit: &[Vec<u8>]) -> ImageSet {
+    let mut set = empty_set();
+    let most = per_digit.iter().map(|p| p.len() / PIXELS).max().unwrap_or(0);
+    for k in 0..most {
+        for (digit, pixels) in per_digit.iter().enumerate() {
+            if let Some(image) = pixels.get(k * PIXELS..(k + 1) * PIXELS) {
+                set.images.extend_from_slice(image);
+                set.labels.push(digit as i64);
+                set.n += 1;
+            }
+        }
+    }
+    set
 }
 
 #[cfg(test)]

@@ -14,16 +14,28 @@ fn write_tgz(dir: &Path, files: &[(String, Vec<u8>)]) -> PathBuf {
     path
 }
 
-/// The split written out by hand: per digit, images k < ⌊0.8n⌋ train, the others test.
+/// The split written out by hand: per digit, images k < ⌊0.8n⌋ train, the others test; each
+/// set the digits' j-th images in digit order, j = 0, 1, ….
 fn expected_split() -> (ImageSet, ImageSet) {
     let (mut train, mut test) = (empty_set(), empty_set());
-    for (d, &n) in COUNTS.iter().enumerate() {
-        for k in 0..n {
-            let n_train = (0.8 * n as f64).floor() as usize;
-            let set = if k < n_train { &mut train } else { &mut test };
-            set.images.extend((0..784).map(|p| mnist_pixel(d, k, p)));
-            set.labels.push(d as i64);
-            set.n += 1;
+    let push = |set: &mut ImageSet, d: usize, k: usize| {
+        set.images.extend((0..784).map(|p| mnist_pixel(d, k, p)));
+        set.labels.push(d as i64);
+        set.n += 1;
+    };
+    let n_train = |n: usize| (0.8 * n as f64).floor() as usize;
+    for j in 0..10 {
+        for (d, &n) in COUNTS.iter().enumerate() {
+            if j < n_train(n) {
+                push(&mut train, d, j);
+            }
+        }
+    }
+    for j in 0..10 {
+        for (d, &n) in COUNTS.iter().enumerate() {
+            if n_train(n) + j < n {
+                push(&mut test, d, n_train(n) + j);
+            }
         }
     }
     (train, test)
@@ -38,6 +50,9 @@ fn reads_the_package_tarball_into_the_per_digit_split() {
     assert_eq!((data.train.n, data.test.n, data.classes), (37, 14, 10));
     assert_eq!(data.train.class_counts(10), [4, 0, 1, 2, 3, 4, 4, 5, 6, 8]);
     assert_eq!(data.test.labels[..4], [0, 1, 2, 3]);
+    // Interleaved: the first images are one of each digit that trains (digit 1 has none).
+    assert_eq!(data.train.labels[..9], [0, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(data.train.labels[9..13], [0, 3, 4, 5]);
     assert_eq!((data.train.channels, data.train.height, data.train.width), (1, 28, 28));
     // Digit 0, image 0: pixel p is p mod 256, written as p/255 to 3 decimals (255 as `1`).
     assert_eq!(data.train.image(0)[..3], [0, 1, 2]);
