@@ -14,3 +14,4 @@ pub mod status;
 pub mod submit;
 pub mod train;
 pub mod work;
+pub mod worker_args;

@@ -14,11 +14,16 @@ use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
 use pz_store::{UnitState, ZooDir};
 use pz_train::{work_units, zoo_data, zoo_family};
 
-use crate::commands::apply::{ApplicationArg, Flags};
+use crate::commands::worker_args::WorkerArgs;
 
 /// Arguments of `phasezoo submit`.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("backend").required(true).args(["slurm", "ray"])))]
+// The worker's flags in words for submitting workers (`WorkerArgs` words them for `work`).
+#[command(mut_arg("metrics", |a| a.help("Submit measuring workers (`phasezoo work --metrics`)")))]
+#[command(mut_arg("epochs", |a| a.help("With --metrics: checkpoint epochs to measure")))]
+#[command(mut_arg("only", |a| a.help("With --metrics: only these metrics")))]
+#[command(mut_arg("apply", |a| a.help("Submit workers of an application (`phasezoo work --apply NAME`)")))]
 pub struct Args {
     /// The zoo folder, on a filesystem every node sees.
     dir: PathBuf,
@@ -62,20 +67,8 @@ pub struct Args {
     /// Write the script(s) or print the `ray job submit` commands; submit nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Submit measuring workers (`phasezoo work --metrics`).
-    #[arg(long, conflicts_with = "apply")]
-    metrics: bool,
-    /// With --metrics: checkpoint epochs to measure.
-    #[arg(long, value_delimiter = ',', requires = "metrics")]
-    epochs: Vec<u32>,
-    /// With --metrics: only these metrics.
-    #[arg(long, value_delimiter = ',', requires = "metrics")]
-    only: Vec<String>,
-    /// Submit workers of an application (`phasezoo work --apply NAME`).
-    #[arg(long, value_enum)]
-    apply: Option<ApplicationArg>,
     #[command(flatten)]
-    apply_flags: Flags,
+    work: WorkerArgs,
     /// Zoo spec to make DIR from when it is not a zoo yet (default: the embedded one).
     #[arg(long)]
     spec: Option<PathBuf>,
@@ -101,29 +94,24 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let dataset = zoo_data(&zoo.spec.problem, args.data_dir.as_deref())?;
     let family = zoo_family(&zoo.spec.problem, &dataset)?;
     family.check_models(&plan)?;
-    let (kind, mut work_args, left) = if args.metrics {
-        let selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
+    let mut work_args = args.work.to_args();
+    // The workers read the same data: hand them the folder, absolute (they start elsewhere).
+    if let Some(dir) = &args.data_dir {
+        let dir = std::path::absolute(dir)?;
+        work_args.extend(["--data-dir".to_string(), dir.display().to_string()]);
+    }
+    let (kind, left) = if args.work.metrics {
+        let selection = Selection::parse(&args.work.only).map_err(anyhow::Error::msg)?;
         let (selection, _) = selection
-            .for_family(!args.only.is_empty(), family.as_ref(), &args.dir)
+            .for_family(!args.work.only.is_empty(), family.as_ref(), &args.dir)
             .map_err(anyhow::Error::msg)?;
-        let epochs = epochs_to_measure(&zoo.spec, &args.epochs).map_err(anyhow::Error::msg)?;
-        let left = measuring_units_left(&zoo, &plan, family.as_ref(), &epochs, selection)?;
-        let mut a = vec!["--metrics".to_string()];
-        if !args.epochs.is_empty() {
-            let list: Vec<String> = args.epochs.iter().map(u32::to_string).collect();
-            a.extend(["--epochs".to_string(), list.join(",")]);
-        }
-        if !args.only.is_empty() {
-            a.extend(["--only".to_string(), args.only.join(",")]);
-        }
-        ("metrics", a, left)
-    } else if let Some(application) = args.apply {
-        let mut a = vec!["--apply".to_string(), application.arg_name()];
-        a.extend(args.apply_flags.to_args());
+        let epochs = epochs_to_measure(&zoo.spec, &args.work.epochs).map_err(anyhow::Error::msg)?;
+        ("metrics", measuring_units_left(&zoo, &plan, family.as_ref(), &epochs, selection)?)
+    } else if args.work.apply.is_some() {
         let mut cells: Vec<_> = plan.models.iter().map(|m| m.cell).collect();
         cells.sort_unstable();
         cells.dedup();
-        ("apply", a, cells.len())
+        ("apply", cells.len())
     } else {
         // The units as the workers' devices group them (CUDA unless the workers are told otherwise).
         let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());
@@ -135,7 +123,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         let states = pz_store::work_status(&zoo)?.unwrap_or_default();
         let left = states.iter().filter(|(_, s)| !matches!(s, UnitState::Done | UnitState::Failed)).count();
         eprintln!("phasezoo: zoo {}: {} units, {left} with models left", zoo.path.display(), units.len());
-        ("work", Vec::new(), left)
+        ("work", left)
     };
     let tasks = args.tasks.unwrap_or(u32::try_from(left).unwrap_or(u32::MAX)).max(1);
     let common = [

@@ -14,7 +14,8 @@ use pz_spec::{DeviceRequest, Plan};
 use pz_store::{collect_rows, write_index, WorkerIdentity, WorkerLock, ZooDir};
 use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
 
-use crate::commands::apply::{ApplicationArg, Flags};
+use crate::commands::apply::ApplicationArg;
+use crate::commands::worker_args::WorkerArgs;
 use crate::logging::ModelLogs;
 
 /// Arguments of `phasezoo work`.
@@ -36,22 +37,8 @@ pub struct Args {
     /// Folder of the image dataset caches and text corpora (as for `train`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Measure instead of training: claim measuring units (whole cells) and write their
-    /// models' metrics.json, as `phasezoo metrics` does.
-    #[arg(long, conflicts_with = "apply")]
-    metrics: bool,
-    /// With --metrics: checkpoint epochs to measure (as `phasezoo metrics --epochs`).
-    #[arg(long, value_delimiter = ',', requires = "metrics")]
-    epochs: Vec<u32>,
-    /// With --metrics: only these metrics (as `phasezoo metrics --only`).
-    #[arg(long, value_delimiter = ',', requires = "metrics")]
-    only: Vec<String>,
-    /// Apply instead of training: claim the finished cells and write applications.json, as
-    /// `phasezoo apply NAME` does.
-    #[arg(long, value_enum)]
-    apply: Option<ApplicationArg>,
     #[command(flatten)]
-    apply_flags: Flags,
+    work: WorkerArgs,
 }
 
 /// What every mode of a worker needs.
@@ -77,9 +64,9 @@ pub fn run(args: &Args, logs: &ModelLogs) -> Result<ExitCode> {
         worker: WorkerIdentity::current(args.worker_id.clone()),
         lease: Duration::from_secs(args.lease_secs.max(1)),
     };
-    let what = if args.metrics {
+    let what = if args.work.metrics {
         "measuring"
-    } else if args.apply.is_some() {
+    } else if args.work.apply.is_some() {
         "applying"
     } else {
         "training"
@@ -93,9 +80,9 @@ pub fn run(args: &Args, logs: &ModelLogs) -> Result<ExitCode> {
     );
     let stop = crate::interrupt::stop_on_ctrl_c();
     let worker = Worker { zoo, lock, plan, device, options, stop: &stop };
-    if args.metrics {
+    if args.work.metrics {
         measure(args, &worker)
-    } else if let Some(application) = args.apply {
+    } else if let Some(application) = args.work.apply {
         apply(args, application, &worker)
     } else {
         train(args, &worker)
@@ -129,16 +116,16 @@ fn train(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
 }
 
 fn measure(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
-    let selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
+    let selection = Selection::parse(&args.work.only).map_err(anyhow::Error::msg)?;
     let data = zoo_data(&w.zoo.spec.problem, args.data_dir.as_deref())?;
     let family = zoo_family(&w.zoo.spec.problem, &data)?;
     let (selection, note) = selection
-        .for_family(!args.only.is_empty(), family.as_ref(), &args.dir)
+        .for_family(!args.work.only.is_empty(), family.as_ref(), &args.dir)
         .map_err(anyhow::Error::msg)?;
     if let Some(note) = note {
         eprintln!("phasezoo: {note}");
     }
-    let epochs = epochs_to_measure(&w.zoo.spec, &args.epochs).map_err(anyhow::Error::msg)?;
+    let epochs = epochs_to_measure(&w.zoo.spec, &args.work.epochs).map_err(anyhow::Error::msg)?;
     let devices = [w.device];
     let access = ZooAccess::Shared(&w.lock);
     let request =
@@ -153,7 +140,7 @@ fn measure(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
 }
 
 fn apply(args: &Args, application: ApplicationArg, w: &Worker<'_>) -> Result<ExitCode> {
-    let options = args.apply_flags.options(w.device, args.data_dir.clone());
+    let options = args.work.apply_flags.options(w.device, args.data_dir.clone());
     let access = ZooAccess::Shared(&w.lock);
     let app = application.application();
     let summary = pz_apply::apply_claimed(&w.zoo, app, &options, access, &w.options, w.stop)

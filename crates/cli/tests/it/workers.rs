@@ -47,11 +47,14 @@ fn models_only(zoo: &Path) -> Snapshot {
 /// `phasezoo submit ZOO --slurm --dry-run` makes the zoo and its units without Slurm.
 fn make_zoo(tmp: &Path, zoo: &Path) {
     let mut a = strings(&["submit", &path_arg(zoo), "--slurm", "--dry-run", "--gpus-per-task", "0"]);
-    a.extend(strings(&["--device", "cpu", "--lease-secs", "2"]));
+    a.extend(strings(&["--device", "cpu", "--lease-secs", "2", "--data-dir", &path_arg(&tmp.join("data"))]));
     a.extend(overrides());
     let r = run(tmp, &a);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("#SBATCH --array=0-3") && r.stdout.contains(" work "), "{}", r.stdout);
+    // The workers get the data folder they were submitted with.
+    let data = std::path::absolute(tmp.join("data")).expect("absolute");
+    assert!(r.stdout.contains(&format!("'--data-dir' '{}'", data.display())), "{}", r.stdout);
 }
 
 fn worker(tmp: &Path, zoo: &Path, name: &str) -> Child {
