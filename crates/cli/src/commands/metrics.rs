@@ -19,7 +19,11 @@ pub struct Args {
     /// Checkpoint epochs to measure, comma-separated (default: [metrics] epochs, else the last).
     #[arg(long, value_delimiter = ',')]
     epochs: Vec<u32>,
-    /// Only these metrics, comma-separated: hessian, cka, mc, alpha (default: all).
+    /// Measure every kept checkpoint, 0 … E (e.g. the LLC over training), instead of --epochs.
+    #[arg(long, conflicts_with = "epochs")]
+    all_epochs: bool,
+    /// Only these metrics, comma-separated: hessian, cka, mc, alpha, llc (default: all; llc
+    /// needs [metrics.llc]).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Device: auto, cpu, cuda (every visible GPU, work spread over them) or cuda:N (default:
@@ -36,7 +40,14 @@ impl Args {
     /// Every metric of every configured epoch of the zoo in `dir` (what `train` runs after
     /// training when the spec's `run.metrics_after_training` is on).
     pub fn all(dir: &std::path::Path, device: Option<String>, data_dir: Option<PathBuf>) -> Self {
-        Self { dir: dir.to_path_buf(), epochs: Vec::new(), only: Vec::new(), device, data_dir }
+        Self {
+            dir: dir.to_path_buf(),
+            epochs: Vec::new(),
+            all_epochs: false,
+            only: Vec::new(),
+            device,
+            data_dir,
+        }
     }
 }
 
@@ -52,7 +63,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     if let Some(note) = note {
         eprintln!("phasezoo: {note}");
     }
-    let epochs = epochs_to_measure(spec, &args.epochs).map_err(anyhow::Error::msg)?;
+    let epochs = epochs_to_measure(spec, &args.epochs, args.all_epochs).map_err(anyhow::Error::msg)?;
     let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
     let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
     let plan = Plan::new(spec)?;

@@ -105,7 +105,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         let (selection, _) = selection
             .for_family(!args.work.only.is_empty(), family.as_ref(), &args.dir)
             .map_err(anyhow::Error::msg)?;
-        let epochs = epochs_to_measure(&zoo.spec, &args.work.epochs).map_err(anyhow::Error::msg)?;
+        let epochs = epochs_to_measure(&zoo.spec, &args.work.epochs, args.work.all_epochs)
+            .map_err(anyhow::Error::msg)?;
         ("metrics", measuring_units_left(&zoo, &plan, family.as_ref(), &epochs, selection)?)
     } else if args.work.apply.is_some() {
         let mut cells: Vec<_> = plan.models.iter().map(|m| m.cell).collect();

@@ -125,7 +125,8 @@ fn measure(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
     if let Some(note) = note {
         eprintln!("phasezoo: {note}");
     }
-    let epochs = epochs_to_measure(&w.zoo.spec, &args.work.epochs).map_err(anyhow::Error::msg)?;
+    let epochs = epochs_to_measure(&w.zoo.spec, &args.work.epochs, args.work.all_epochs)
+        .map_err(anyhow::Error::msg)?;
     let devices = [w.device];
     let access = ZooAccess::Shared(&w.lock);
     let request =

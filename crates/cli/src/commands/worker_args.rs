@@ -15,6 +15,9 @@ pub struct WorkerArgs {
     /// With --metrics: checkpoint epochs to measure (as `phasezoo metrics --epochs`).
     #[arg(long, value_delimiter = ',', requires = "metrics")]
     pub epochs: Vec<u32>,
+    /// With --metrics: every kept checkpoint (as `phasezoo metrics --all-epochs`).
+    #[arg(long, requires = "metrics", conflicts_with = "epochs")]
+    pub all_epochs: bool,
     /// With --metrics: only these metrics (as `phasezoo metrics --only`).
     #[arg(long, value_delimiter = ',', requires = "metrics")]
     pub only: Vec<String>,
@@ -36,6 +39,9 @@ impl WorkerArgs {
             if !self.epochs.is_empty() {
                 let list: Vec<String> = self.epochs.iter().map(u32::to_string).collect();
                 a.extend(["--epochs".to_string(), list.join(",")]);
+            }
+            if self.all_epochs {
+                a.push("--all-epochs".to_string());
             }
             if !self.only.is_empty() {
                 a.extend(["--only".to_string(), self.only.join(",")]);
@@ -71,12 +77,16 @@ mod tests {
 
     #[test]
     fn to_args_gives_the_flags_back_as_work_takes_them() {
-        let cases: [(&[&str], &[&str]); 5] = [
+        let cases: [(&[&str], &[&str]); 6] = [
             (&[], &[]),
             (&["--metrics"], &["--metrics"]),
             (
                 &["--metrics", "--epochs", "3,5", "--only=cka"],
                 &["--metrics", "--epochs", "3,5", "--only", "cka"],
+            ),
+            (
+                &["--metrics", "--all-epochs", "--only", "llc"],
+                &["--metrics", "--all-epochs", "--only", "llc"],
             ),
             (&["--apply", "interpolate"], &["--apply", "interpolate", "--points", "11"]),
             (
@@ -99,5 +109,8 @@ mod tests {
             .is_some_and(|e| e.to_string().contains("cannot be used with")));
         assert!(err(&["--epochs", "3"]).is_some_and(|e| e.to_string().contains("--metrics")));
         assert!(err(&["--only", "cka"]).is_some_and(|e| e.to_string().contains("--metrics")));
+        assert!(err(&["--all-epochs"]).is_some_and(|e| e.to_string().contains("--metrics")));
+        assert!(err(&["--metrics", "--all-epochs", "--epochs", "2"])
+            .is_some_and(|e| e.to_string().contains("cannot be used with")));
     }
 }

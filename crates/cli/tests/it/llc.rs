@@ -85,4 +85,19 @@ fn llc_is_measured_only_with_its_table_and_a_rerun_changes_nothing() {
     let changed: Vec<_> =
         differences(&before, &snapshot(&zoo)).into_iter().filter(|p| !p.ends_with("train.log")).collect();
     assert!(changed.is_empty(), "a rerun changed {changed:?}");
+
+    // `--all-epochs`: every kept checkpoint (0, 1, 2 here), the LLC over training; epoch 2's
+    // values are kept, not measured again.
+    let args = strings(&["metrics", "--device", "cpu", "--only", "llc", "--all-epochs", &path_arg(&zoo)]);
+    let r = run(tmp.path(), &args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("measured epochs [0, 1, 2]"), "{}", r.stderr);
+    for m in model_dirs(&zoo) {
+        let text = std::fs::read_to_string(m.join("metrics.json")).expect("metrics.json");
+        let lines: Vec<serde_json::Value> =
+            text.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        let epochs: Vec<u64> = lines.iter().map(|l| l["epoch"].as_u64().expect("epoch")).collect();
+        assert_eq!(epochs, [0, 1, 2], "{}", m.display());
+        assert!(lines.iter().all(|l| l["llc"].as_f64().is_some_and(f64::is_finite)), "{text}");
+    }
 }

@@ -82,11 +82,20 @@ impl Selection {
     }
 }
 
-/// The epochs to measure: `asked`, else the spec's `[metrics] epochs`, else the last epoch.
+/// The epochs to measure: with `every_kept`, every epoch whose checkpoint the spec's
+/// `[checkpoint]` policy keeps (0 … E: an LLC curve over training, `--all-epochs`); else
+/// `asked`, else the spec's `[metrics] epochs`, else the last epoch.
 ///
 /// # Errors
-/// An epoch after the last one the zoo trains.
-pub fn epochs_to_measure(spec: &ZooSpec, asked: &[u32]) -> Result<Vec<u32>, String> {
+/// An epoch after the last one the zoo trains; `every_kept` with epochs asked as well.
+pub fn epochs_to_measure(spec: &ZooSpec, asked: &[u32], every_kept: bool) -> Result<Vec<u32>, String> {
+    let last = spec.train.epochs;
+    if every_kept {
+        if !asked.is_empty() {
+            return Err("--all-epochs measures every kept checkpoint: give it or --epochs, not both".into());
+        }
+        return Ok((0..=last).filter(|&e| spec.checkpoint.keeps(e, last)).collect());
+    }
     let epochs = if !asked.is_empty() {
         asked.to_vec()
     } else if !spec.metrics.epochs.is_empty() {
@@ -94,7 +103,6 @@ pub fn epochs_to_measure(spec: &ZooSpec, asked: &[u32]) -> Result<Vec<u32>, Stri
     } else {
         vec![spec.train.epochs]
     };
-    let last = spec.train.epochs;
     match epochs.iter().find(|&&e| e > last) {
         Some(e) => {
             Err(format!("--epochs {e}: the zoo trains {last} epochs\n  hint: pick epochs up to {last}"))
@@ -106,6 +114,21 @@ pub fn epochs_to_measure(spec: &ZooSpec, asked: &[u32]) -> Result<Vec<u32>, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_epochs_are_the_kept_checkpoints_and_asked_epochs_stay_within_the_run() {
+        let spec = |sets: &[&str]| {
+            let o: Vec<String> = sets.iter().map(|s| (*s).to_string()).collect();
+            ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, "t", &o).unwrap()
+        };
+        let s = spec(&["train.epochs=10", "checkpoint.every=4", "checkpoint.epochs=[5]"]);
+        assert_eq!(epochs_to_measure(&s, &[], true), Ok(vec![0, 4, 5, 8, 10]));
+        assert_eq!(epochs_to_measure(&s, &[], false), Ok(vec![10]), "the last by default");
+        assert_eq!(epochs_to_measure(&s, &[3, 7], false), Ok(vec![3, 7]));
+        assert!(epochs_to_measure(&s, &[3], true).unwrap_err().contains("not both"));
+        let err = epochs_to_measure(&s, &[11], false).unwrap_err();
+        assert!(err.contains("--epochs 11: the zoo trains 10 epochs"), "{err}");
+    }
 
     #[test]
     fn only_names_the_metrics_and_an_unknown_one_is_refused_with_the_names() {
