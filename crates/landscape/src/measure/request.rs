@@ -153,10 +153,10 @@ mod tests {
             let o: Vec<String> = o.iter().map(|s| (*s).to_string()).collect();
             ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, "t", &o).unwrap()
         };
-        assert_eq!(epochs_to_measure(&spec(&[]), &[]), Ok(vec![15]));
-        assert_eq!(epochs_to_measure(&spec(&["metrics.epochs=[5]"]), &[]), Ok(vec![5]));
-        assert_eq!(epochs_to_measure(&spec(&["metrics.epochs=[5]"]), &[10, 15]), Ok(vec![10, 15]));
-        let err = epochs_to_measure(&spec(&[]), &[16]).unwrap_err();
+        assert_eq!(epochs_to_measure(&spec(&[]), &[], false), Ok(vec![15]));
+        assert_eq!(epochs_to_measure(&spec(&["metrics.epochs=[5]"]), &[], false), Ok(vec![5]));
+        assert_eq!(epochs_to_measure(&spec(&["metrics.epochs=[5]"]), &[10, 15], false), Ok(vec![10, 15]));
+        let err = epochs_to_measure(&spec(&[]), &[16], false).unwrap_err();
         assert!(err.contains("--epochs 16: the zoo trains 15 epochs"), "{err}");
     }
 }
