@@ -16,8 +16,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
-
+use super::tar_archive::{corrupt_archive, open_tar};
 use super::{DataError, DatasetName, ImageSet, VisionData};
 
 const SIDE: usize = 28;
@@ -75,16 +74,8 @@ fn read_folder(from: &Path) -> Result<DigitFiles, DataError> {
 
 /// Reads the ten digit files out of the tarball (gzip-compressed or not).
 fn read_archive(archive_path: &Path) -> Result<DigitFiles, DataError> {
-    let corrupt = |e: std::io::Error| {
-        DataError::corrupt(archive_path, format!("cannot read the archive (damaged or truncated?): {e}"))
-    };
-    let mut file = fs_err::File::open(archive_path)?;
-    let mut magic = [0u8; 2];
-    let gzipped = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
-    let file = fs_err::File::open(archive_path)?;
-    let reader: Box<dyn Read> =
-        if gzipped { Box::new(GzDecoder::new(std::io::BufReader::new(file))) } else { Box::new(file) };
-    let mut archive = tar::Archive::new(reader);
+    let corrupt = corrupt_archive(archive_path);
+    let mut archive = open_tar(archive_path)?;
     let mut files: Vec<Option<(PathBuf, Vec<u8>)>> = vec![None; 10];
     for entry in archive.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;

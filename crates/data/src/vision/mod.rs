@@ -32,6 +32,7 @@ mod matv5;
 mod mnist;
 mod stl10;
 mod svhn;
+mod tar_archive;
 mod tiny_imagenet;
 mod tree;
 mod verify;
