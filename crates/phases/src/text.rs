@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{coverage, explain_cell, hessian_check, LabelledGrid, LearningGrid, Phase};
+use crate::{coverage, explain_cell, hessian_check, LabelledGrid, LearningCell, LearningGrid, Phase};
 
 /// A compact number for tables: 3 significant digits, exponent form outside [1e-3, 1e4).
 #[must_use]
@@ -14,6 +14,27 @@ pub fn fmt_value(v: f64) -> String {
         s.to_string()
     } else {
         format!("{v:.2e}")
+    }
+}
+
+/// The grid as rows of cells: a header of the load values, then per temperature its value and
+/// the row's cells, each right-aligned in `width` characters.
+fn grid_table<R, C>(out: &mut String, loads: &[f64], rows: R, width: usize)
+where
+    R: Iterator<Item = (f64, C)>,
+    C: Iterator<Item = String>,
+{
+    let _ = write!(out, "{:>10}", "");
+    for lv in loads {
+        let _ = write!(out, " {:>width$}", fmt_value(*lv));
+    }
+    out.push('\n');
+    for (tv, row) in rows {
+        let _ = write!(out, "{:>10}", fmt_value(tv));
+        for c in row {
+            let _ = write!(out, " {c:>width$}");
+        }
+        out.push('\n');
     }
 }
 
@@ -44,18 +65,12 @@ pub fn yang_text(grid: &LabelledGrid) -> String {
             grid.load_name
         );
     }
-    let _ = write!(out, "{:>10}", "");
-    for lv in &grid.loads {
-        let _ = write!(out, " {:>16}", fmt_value(*lv));
-    }
-    out.push('\n');
-    for (tv, row) in grid.rows() {
-        let _ = write!(out, "{:>10}", fmt_value(tv));
-        for c in row {
-            let _ = write!(out, " {:>16}", c.code());
-        }
-        out.push('\n');
-    }
+    grid_table(
+        &mut out,
+        &grid.loads,
+        grid.rows().map(|(t, row)| (t, row.iter().map(|c| c.code().to_string()))),
+        16,
+    );
     let at = |load: f64, temperature: f64| {
         format!(
             "{}={}, {}={}",
@@ -124,18 +139,12 @@ pub fn learning_text(grid: &LearningGrid) -> String {
         grid.temperature_name,
         grid.load_name
     );
-    let _ = write!(out, "{:>10}", "");
-    for lv in &grid.loads {
-        let _ = write!(out, " {:>19}", fmt_value(*lv));
-    }
-    out.push('\n');
-    for (tv, row) in grid.rows() {
-        let _ = write!(out, "{:>10}", fmt_value(tv));
-        for c in row {
-            let _ = write!(out, " {:>19}", c.code());
-        }
-        out.push('\n');
-    }
+    grid_table(
+        &mut out,
+        &grid.loads,
+        grid.rows().map(|(t, row)| (t, row.iter().map(LearningCell::code))),
+        19,
+    );
     out.push_str("models:\n");
     let steps = |t: Option<u64>| t.map_or_else(|| "never".to_string(), |t| t.to_string());
     for c in &grid.cells {
