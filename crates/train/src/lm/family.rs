@@ -12,6 +12,7 @@ use super::measured::LmMeasured;
 use super::population::train_lm_model;
 use crate::family::{WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
+use crate::weights::{WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
 
 /// GPT-2 language models on one text corpus.
@@ -109,6 +110,15 @@ impl ZooFamily for LmFamily<'_> {
         device: Device,
     ) -> Result<Box<dyn MeasuredPopulation>, Error> {
         Ok(Box::new(LmMeasured::load(zoo, self.corpus, models, epoch, device)?))
+    }
+
+    fn evaluate_weights(
+        &self,
+        model: &PlannedModel,
+        request: &WeightsRequest<'_>,
+        device: Device,
+    ) -> Result<WeightScores, Error> {
+        super::apply::evaluate_weights(self.corpus, model, request, device)
     }
 
     fn workers_per_device(&self, devices: &[Device]) -> usize {

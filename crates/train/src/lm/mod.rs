@@ -8,6 +8,7 @@
 //! the data stays on disk, memory-mapped, and only each step's windows reach the device.
 
 mod adamw;
+mod apply;
 mod data;
 mod family;
 mod measured;
