@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use pz_align::AveragingRule;
-use pz_spec::{ImageConfig, Plan, PlannedModel, ProblemConfig};
+use pz_spec::{Plan, PlannedModel};
 use pz_store::{unit_hash, Claims, ZooDir};
-use pz_train::{zoo_data, zoo_family, BnConditioning};
+use pz_train::{finetune_data, zoo_data, zoo_family, BnConditioning};
 use pz_train::{ClaimedRun, ClaimedUnit, UnitEnd, WorkOptions, ZooAccess};
 use tch::Device;
 
@@ -152,9 +152,7 @@ pub fn apply_claimed(
     // The transfer's target data, loaded once per run.
     let target = match (application, &zoo.spec.finetune) {
         (Application::Finetune, Some(cfg)) => {
-            let image =
-                ImageConfig { dataset: cfg.dataset.clone(), train_subset: 0, test_subset: 0, augment: false };
-            Some(zoo_data(&ProblemConfig::Image(image), options.data_dir.as_deref())?)
+            Some(finetune_data(&zoo.spec.problem, &cfg.dataset, options.data_dir.as_deref())?)
         }
         _ => None,
     };
@@ -286,7 +284,7 @@ fn check(zoo: &ZooDir, application: Application, models: &[PlannedModel]) -> Res
     if application == Application::Finetune {
         if zoo.spec.finetune.is_none() {
             return Err(Error::Config(format!(
-                "{name} transfers the zoo's models to a second dataset named in a [finetune] table; {} has none\n  hint: add to zoo.toml\n    [finetune]\n    dataset = \"mnist\"   # or \"stl10\" for a CIFAR-10 zoo; see docs/FORMAT.md for epochs, lr, modes",
+                "{name} transfers the zoo's models to a second dataset named in a [finetune] table; {} has none\n  hint: add to zoo.toml\n    [finetune]\n    dataset = \"mnist\"   # \"stl10\" for a CIFAR-10 zoo; a corpus and modes = [\"full\"] for a language-model zoo; see docs/FORMAT.md",
                 zoo.path.join("zoo.toml").display()
             )));
         }

@@ -204,6 +204,33 @@ pub fn zoo_data(problem: &ProblemConfig, data_dir: Option<&Path>) -> Result<ZooD
     }
 }
 
+/// The `[finetune]` target of a zoo whose spec has `problem`: the data set `name` read as that
+/// zoo's kind of data (an image dataset whole, without the zoo's subsets and augmentation, for
+/// image zoos; a corpus for language-model zoos), as [`zoo_data`] loads it.
+///
+/// # Errors
+/// A family that does not transfer, or as [`zoo_data`].
+pub fn finetune_data(problem: &ProblemConfig, name: &str, data_dir: Option<&Path>) -> Result<ZooData, Error> {
+    let target = match problem {
+        ProblemConfig::Image(_) => ProblemConfig::Image(pz_spec::ImageConfig {
+            dataset: name.to_string(),
+            train_subset: 0,
+            test_subset: 0,
+            augment: false,
+        }),
+        ProblemConfig::Text(text) => {
+            ProblemConfig::Text(pz_spec::TextConfig { corpus: name.to_string(), ..text.clone() })
+        }
+        ProblemConfig::Convection(_) | ProblemConfig::ModArith(_) => {
+            return Err(Error::Config(
+                "fine-tuning needs an image or a language-model zoo (a [finetune] table names its second data set)"
+                    .into(),
+            ))
+        }
+    };
+    zoo_data(&target, data_dir)
+}
+
 /// The registry: the family of a zoo whose spec has `problem`, one line per family, on its
 /// data ([`zoo_data`]).
 ///

@@ -39,7 +39,7 @@ pub use adam::BatchedAdam;
 pub use claimed::{combined_cost, ClaimedRun, ClaimedUnit, UnitEnd, UnitError, WorkOptions, WorkReport};
 pub use epochs::{run_epochs, AfterEpoch, EpochTimes, EpochsEnd};
 pub use error::Error;
-pub use family::{zoo_data, zoo_family, WorkerCache, ZooData, ZooFamily};
+pub use family::{finetune_data, zoo_data, zoo_family, WorkerCache, ZooData, ZooFamily};
 pub use fits::check_devices_hold;
 pub use lm::LmFamily;
 pub use load::{checkpoint_as, checkpoint_at, load_population};

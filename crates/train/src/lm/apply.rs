@@ -119,4 +119,4 @@ fn score_split(
 
 #[cfg(test)]
 #[path = "apply_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -36,7 +36,7 @@ fn spec(width: u32) -> ZooSpec {
 }
 
 /// Two trained seeds' plans and state dicts at epoch 1.
-fn trained(
+pub(crate) fn trained(
     dir: &std::path::Path,
     corpus: &pz_data::text::Corpus,
     width: u32,

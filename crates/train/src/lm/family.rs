@@ -12,7 +12,7 @@ use super::measured::LmMeasured;
 use super::population::train_lm_model;
 use crate::family::{WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
-use crate::weights::{WeightScores, WeightsRequest};
+use crate::weights::{FinetuneRequest, Scores, WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
 
 /// GPT-2 language models on one text corpus.
@@ -119,6 +119,15 @@ impl ZooFamily for LmFamily<'_> {
         device: Device,
     ) -> Result<WeightScores, Error> {
         super::apply::evaluate_weights(self.corpus, model, request, device)
+    }
+
+    fn finetune(
+        &self,
+        model: &PlannedModel,
+        request: &FinetuneRequest<'_>,
+        device: Device,
+    ) -> Result<Scores, Error> {
+        super::finetune::finetune(model, request, device)
     }
 
     fn workers_per_device(&self, devices: &[Device]) -> usize {

@@ -11,6 +11,7 @@ mod adamw;
 mod apply;
 mod data;
 mod family;
+mod finetune;
 mod measured;
 mod population;
 mod schedule;
