@@ -28,8 +28,11 @@ mod metrics;
 mod modarith;
 mod model_id;
 mod plan;
+mod recipe;
 mod result_names;
 mod rng;
+mod run;
+mod thresholds;
 mod types;
 
 pub use device::DeviceRequest;
@@ -43,12 +46,14 @@ pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, Me
 pub use modarith::{ModArithConfig, Operation};
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};
+pub use recipe::{DType, Optimizer, Precision, Schedule, TrainConfig};
 pub use result_names::ResultNames;
 pub use rng::{member_rng, Stream};
+pub use run::{CheckpointPolicy, Layout, RunConfig};
+pub use thresholds::PhaseThresholds;
 pub use types::{
-    Activation, Axis, CheckpointPolicy, ConvectionConfig, DType, Derivatives, GridSpec, ImageConfig, Layout,
-    MlpConfig, ModelConfig, Optimizer, PhaseThresholds, Precision, ProblemConfig, ResnetConfig, RunConfig,
-    Schedule, TrainConfig, VitConfig, ZooSpec, DATASETS,
+    Activation, Axis, ConvectionConfig, Derivatives, GridSpec, ImageConfig, MlpConfig, ModelConfig,
+    ProblemConfig, ResnetConfig, VitConfig, ZooSpec, DATASETS,
 };
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{d100, d100u32};
+use crate::recipe::d100u32;
+use crate::types::d100;
 use crate::LlcConfig;
 
 /// Loss-landscape metrics and their settings (docs/METRICS.md). Defaults follow the original
