@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
-use pz_exec::{RayJob, SlurmJob};
+use anyhow::{Context, Result};
+use pz_exec::{Engine, Submission};
 use pz_landscape::{epochs_to_measure, measuring_units_left, Selection};
 use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
 use pz_store::{UnitState, ZooDir};
@@ -127,67 +127,33 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         ("work", left)
     };
     let tasks = args.tasks.unwrap_or(u32::try_from(left).unwrap_or(u32::MAX)).max(1);
-    let common = [
-        args.device.as_ref().map(|d| ["--device".to_string(), d.clone()]),
-        args.lease_secs.map(|l| ["--lease-secs".to_string(), l.to_string()]),
-    ];
-    let zoo_path = std::path::absolute(&zoo.path)?;
-    let phasezoo = std::env::current_exe().context("the path of this phasezoo binary")?;
-    let name = format!("pz-{}", zoo.spec.name);
-    if let Some(address) = &args.ray {
-        let mut all: Vec<String> = common.into_iter().flatten().flatten().collect();
-        all.append(&mut work_args);
-        let job = RayJob {
-            address: address.clone(),
-            zoo: zoo_path,
-            phasezoo,
-            name,
-            tasks,
-            gpus_per_task: args.gpus_per_task,
-            cpus_per_task: args.cpus_per_task,
-            work_args: all,
-            max_restarts: args.max_restarts,
-        };
-        let program = std::env::var("PHASEZOO_RAY").unwrap_or_else(|_| "ray".into());
-        for s in pz_exec::ray::submit(&job, &program, args.dry_run)? {
-            if args.dry_run {
-                let words: Vec<String> = s.command.iter().map(|w| format!("{w:?}")).collect();
-                println!("{program} {}", words.join(" "));
-            } else {
-                println!("submitted ray job {}", s.submission_id);
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    if args.gpus_per_task.fract() != 0.0 || args.gpus_per_task < 0.0 {
-        bail!(
-            "--gpus-per-task {}: Slurm gives whole GPUs\n  hint: use --gpu-shards N for part of a GPU (where the cluster configures shards)",
-            args.gpus_per_task
-        );
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole and not negative
-    let gpus_per_task = args.gpus_per_task as u32;
-    let job = SlurmJob {
-        zoo: zoo_path,
-        phasezoo,
-        name,
+    let submission = Submission {
+        zoo: std::path::absolute(&zoo.path)?,
+        phasezoo: std::env::current_exe().context("the path of this phasezoo binary")?,
+        name: format!("pz-{}", zoo.spec.name),
         tasks,
-        array_throttle: args.array_throttle,
-        gpus_per_task,
-        gpu_shards: args.gpu_shards,
-        partition: args.partition.clone(),
-        time: args.time.clone(),
+        gpus_per_task: args.gpus_per_task,
         device: args.device.clone(),
         lease_secs: args.lease_secs,
         max_restarts: args.max_restarts,
         kind: kind.to_string(),
         work_args,
     };
-    for s in &pz_exec::slurm::submit(&job, None, args.dry_run)? {
-        match &s.job_id {
-            Some(id) => println!("submitted job {id}: {} tasks ({})", s.tasks, s.script.display()),
-            None => print!("{}", std::fs::read_to_string(&s.script)?),
-        }
+    let engine = match &args.ray {
+        Some(address) => Engine::Ray {
+            address: address.clone(),
+            cpus_per_task: args.cpus_per_task,
+            program: std::env::var("PHASEZOO_RAY").unwrap_or_else(|_| "ray".into()),
+        },
+        None => Engine::Slurm {
+            array_throttle: args.array_throttle,
+            gpu_shards: args.gpu_shards,
+            partition: args.partition.clone(),
+            time: args.time.clone(),
+        },
+    };
+    for text in pz_exec::submit(&submission, &engine, args.dry_run)? {
+        print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }
