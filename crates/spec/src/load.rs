@@ -241,7 +241,12 @@ fn validate_model(spec: &ZooSpec) -> Vec<Problem> {
                 problems.push(Problem::new("model.width", "must be at least 1").hint("e.g. width = 64"));
             }
         }
-        ModelConfig::Gpt2(g) => problems.extend(crate::lm::validate_gpt2(g)),
+        ModelConfig::Gpt2(g) => problems.extend(match &spec.problem {
+            // The task fixes the sequence and the vocabulary: the checks of a language model's
+            // context and vocabulary do not apply.
+            ProblemConfig::ModArith(m) => crate::modarith::validate_transformer(g, m),
+            _ => crate::lm::validate_gpt2(g),
+        }),
         ModelConfig::Vit(v) => {
             if v.width == 0 || v.head_dim == 0 || v.width % v.head_dim != 0 {
                 problems.push(
@@ -267,7 +272,7 @@ fn validate_model(spec: &ZooSpec) -> Vec<Problem> {
                 ProblemConfig::Image(_)
             )
             | (ModelConfig::Gpt2(_), ProblemConfig::Text(_))
-            | (ModelConfig::Mlp(_), ProblemConfig::ModArith(_))
+            | (ModelConfig::Mlp(_) | ModelConfig::Gpt2(_), ProblemConfig::ModArith(_))
     );
     if !fits {
         problems.push(
@@ -275,7 +280,7 @@ fn validate_model(spec: &ZooSpec) -> Vec<Problem> {
                 "model.architecture",
                 format!("`{}` cannot be trained on problem.kind = {}", spec.model.architecture(), problem_kind(spec)),
             )
-            .hint("the convection PINN uses architecture = \"mlp\"; image problems use resnet18, resnet50 or vit; text problems use gpt2"),
+            .hint("the convection PINN uses architecture = \"mlp\"; image problems use resnet18, resnet50 or vit; text problems use gpt2; modular arithmetic uses mlp or gpt2"),
         );
     }
     problems

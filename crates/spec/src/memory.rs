@@ -45,6 +45,9 @@ pub fn member_bytes(model: &ResolvedModel) -> f64 {
             let tokens = (64.0 / f64::from(v.patch_size.max(1))).powi(2) + 1.0;
             4.0 * (4.0 * params + 12.0 * depth * tokens * d * f64::from(model.train.batch_size))
         }
+        (ModelConfig::Gpt2(g), ProblemConfig::ModArith(m)) => {
+            crate::modarith::transformer_member_bytes(model, g, m)
+        }
         (ModelConfig::Gpt2(g), _) => {
             // Weights, gradient and AdamW's two moments in float32. Activations kept for the
             // backward per token of a (micro-)batch: about 34·d values per block (Korthikanti
@@ -101,6 +104,10 @@ pub fn too_large(plan: &Plan, max_population: usize, why: &str) -> String {
         Some(ProblemConfig::Convection(_)) => {
             "shrink model.hidden, problem.collocation_points or problem.eval_x × eval_t, or set \
              run.max_population to train fewer models at once"
+        }
+        Some(ProblemConfig::ModArith(_)) => {
+            "shrink problem.p or the model (model.hidden, problem.embed_dim; model.model_dim for \
+             a transformer), or set run.max_population to train fewer models at once"
         }
         Some(ProblemConfig::Text(_)) => {
             "shrink model.model_dim, model.context or train.batch_size (or set train.micro_batch)"

@@ -6,13 +6,19 @@
 //! representation learning rate, 1e-3, and no decay) and the decoder at `problem.decoder_lr` /
 //! `problem.decoder_weight_decay` (the axes of the paper's phase diagrams).
 //!
+//! `architecture = "gpt2"` swaps the decoder for a GPT-2 transformer (issue 21; Power et al.
+//! 2022 grokked with two layers, Nanda et al. 2023 with one): the input is the sequence `[a, b, =]` (token
+//! `=` has id p), so the model's `model_dim`, `depth` and `head_dim` apply while its `context`
+//! (3 here) and `vocab_size` (p + 1 here) are fixed by the task, and `problem.embed_dim` gives way
+//! to `model.model_dim`; those three keys must keep their defaults ([`validate_transformer`]).
+//!
 //! Every step is full-batch on the member's training pairs; `train.steps_per_epoch` is the
 //! logging interval (`result.json` gets one line of train and validation accuracy per epoch).
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Problem;
-use crate::{Optimizer, Schedule, ZooSpec};
+use crate::{Gpt2Config, Optimizer, Schedule, ZooSpec};
 
 /// Classification of `a ∘ b mod p` over all p² ordered pairs, a `train_fraction` of them
 /// (drawn per model from its seed) for training, the rest for validation.
@@ -119,6 +125,66 @@ pub(crate) fn member_bytes(model: &crate::ResolvedModel, mlp: &crate::MlpConfig,
     bytes * (4.0 * params + 2.0 * pairs * units)
 }
 
+/// Bytes one transformer member needs while it trains: parameters ((p + 1)·d token and 3·d
+/// position embeddings, depth·(12d² + 13d) in the blocks, 2d in ln_f, (d + 1)·p in the head) with
+/// gradient and AdamW's two moments; per pair (all p² every step), its 3 tokens' activations,
+/// about 34·d values per block (as the language model's estimate, memory.rs) and the 3×3
+/// attention scores of every head three times (scores, masked, softmax: the attention is
+/// explicit, for the Hessian's double backward), then ln_f's input and output and the logits
+/// twice; forward values and their gradients, hence × 2.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn transformer_member_bytes(
+    model: &crate::ResolvedModel,
+    g: &Gpt2Config,
+    m: &ModArithConfig,
+) -> f64 {
+    let bytes = if model.train.dtype == crate::DType::Float64 { 8.0 } else { 4.0 };
+    let (p, d, depth) = (f64::from(m.p), f64::from(g.model_dim), f64::from(g.depth));
+    let heads = f64::from(g.heads());
+    let params = (p + 1.0) * d + 3.0 * d + depth * (12.0 * d * d + 13.0 * d) + 2.0 * d + (d + 1.0) * p;
+    let units = 3.0 * depth * (34.0 * d + 3.0 * heads * 9.0) + 2.0 * d + 2.0 * p;
+    bytes * (4.0 * params + 2.0 * m.pairs() as f64 * units)
+}
+
+/// The transformer's fields on this problem: heads that divide the width, at least one block,
+/// and the keys the task fixes left at their defaults (a value there would be silently ignored).
+pub(crate) fn validate_transformer(g: &Gpt2Config, m: &ModArithConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if g.model_dim == 0 {
+        problems.push(Problem::new("model.model_dim", "must be at least 1").hint("e.g. model_dim = 64"));
+    } else if g.head_dim == 0 || !g.model_dim.is_multiple_of(g.head_dim) {
+        problems.push(
+            Problem::new(
+                "model.head_dim",
+                format!("{} does not divide model.model_dim = {}", g.head_dim, g.model_dim),
+            )
+            .hint("heads = model_dim / head_dim: e.g. model_dim = 64 with head_dim = 16 (4 heads)"),
+        );
+    }
+    if g.depth == 0 {
+        problems.push(
+            Problem::new("model.depth", "must be at least 1 (the number of transformer blocks)")
+                .hint("e.g. depth = 1, a one-layer transformer"),
+        );
+    }
+    // serde's defaults, read back from an empty table: the one source of them.
+    let defaults: Gpt2Config = toml::from_str("").expect("every Gpt2Config field has a default");
+    let fixed = [
+        ("model.context", g.context != defaults.context, "the sequence is [a, b, =]: 3 positions"),
+        ("model.vocab_size", g.vocab_size != defaults.vocab_size, "the tokens are 0..p and `=`: p + 1 rows"),
+        ("problem.embed_dim", m.embed_dim != d32(), "the embeddings are model.model_dim wide"),
+    ];
+    for (key, set, why) in fixed {
+        if set {
+            problems.push(
+                Problem::new(key, format!("is not used by a modular-arithmetic transformer ({why})"))
+                    .hint(format!("remove {key}")),
+            );
+        }
+    }
+    problems
+}
+
 /// The problem's fields and the recipe it trains with.
 pub(crate) fn validate_modarith(spec: &ZooSpec, m: &ModArithConfig) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -199,5 +265,56 @@ mod tests {
         // An axis value out of range is named on the axis.
         let k = keys(&["grid.temperature.values=[1e-3, -1.0]"]);
         assert_eq!(k, ["grid.temperature.values[1]"]);
+    }
+
+    const TRANSFORMER: &str = include_str!("../../../examples/grokking-modadd-transformer.toml");
+
+    /// The problems of the transformer example with `overrides`: (key, message, hint).
+    fn transformer_problems(overrides: &[&str]) -> Vec<(String, String, String)> {
+        let o: Vec<String> = overrides.iter().map(|s| (*s).to_string()).collect();
+        let err = ZooSpec::parse(TRANSFORMER, "t.toml", &o).unwrap_err();
+        err.problems()
+            .iter()
+            .map(|p| (p.key.clone(), p.message.clone(), p.hint.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn the_transformer_example_parses_and_its_estimate_counts_its_parameters() {
+        let spec = ZooSpec::parse(TRANSFORMER, "t.toml", &[]).unwrap();
+        let crate::ModelConfig::Gpt2(g) = &spec.model else { panic!("gpt2") };
+        assert_eq!((g.model_dim, g.depth, g.heads()), (32, 1, 4));
+        let plan = crate::Plan::new(&spec).unwrap();
+        let m = &plan.models[0].config;
+        // p = 23, d = 32: 24·32 + 3·32 embeddings, 12·32² + 13·32 in the block, 2·32 ln_f,
+        // 33·23 head = 14_391; per pair 3·(34·32 + 27·4) + 2·32 + 2·23 = 3698 units.
+        let want = 4.0 * (4.0 * 14_391.0 + 2.0 * 529.0 * 3698.0);
+        assert_eq!(crate::member_bytes(m), want);
+    }
+
+    #[test]
+    fn bad_transformer_fields_are_named_with_the_fix() {
+        let p = transformer_problems(&["model.head_dim=5"]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "model.head_dim");
+        assert!(p[0].1.contains("does not divide model.model_dim = 32"), "{p:?}");
+        assert!(p[0].2.contains("heads = model_dim / head_dim"), "{p:?}");
+        let p = transformer_problems(&["model.depth=0"]);
+        assert_eq!(
+            (p[0].0.as_str(), p[0].2.as_str()),
+            ("model.depth", "e.g. depth = 1, a one-layer transformer")
+        );
+        // The keys the task fixes are refused, each with its fix, rather than ignored.
+        let p = transformer_problems(&["model.context=16", "model.vocab_size=24", "problem.embed_dim=8"]);
+        let named: Vec<(&str, &str)> = p.iter().map(|(k, _, h)| (k.as_str(), h.as_str())).collect();
+        assert_eq!(
+            named,
+            [
+                ("model.context", "remove model.context"),
+                ("model.vocab_size", "remove model.vocab_size"),
+                ("problem.embed_dim", "remove problem.embed_dim")
+            ]
+        );
+        assert!(p[0].1.contains("[a, b, =]"), "{p:?}");
     }
 }

@@ -13,6 +13,7 @@ mod lm;
 mod metrics;
 mod metrics_determinism;
 mod modarith;
+mod modarith_transformer;
 mod parquet;
 mod phases_summary;
 mod ptmz;

@@ -1,23 +1,27 @@
 //! AdamW over stacked parameters in two groups, each member with its own learning rate and
-//! weight decay per group: Liu et al. 2022 train the representation (the embeddings) and the
-//! decoder with two `torch.optim.AdamW` optimizers of their own lr and weight decay.
+//! weight decay per group: Liu et al. 2022 train the representation (the embeddings; the
+//! transformer's positions too) and the decoder with two `torch.optim.AdamW` optimizers of their
+//! own lr and weight decay.
 //!
 //! Per parameter p with gradient g at step t, as `torch.optim.AdamW` (amsgrad off):
 //! `p ← p·(1 − lr·wd)`; `m ← β1·m + (1−β1)·g`; `v ← β2·v + (1−β2)·g²`;
-//! `p ← p − lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε)`. Learning rate and decay are `[K, 1, 1]`
-//! tensors broadcast over each member's slice (every parameter is `[K, …, …]`).
+//! `p ← p − lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε)`. Learning rate and decay are `[K]` tensors,
+//! viewed as `[K, 1, …]` to broadcast over each member's slice of a parameter `[K, …]` (the
+//! MLP's are all 3-D, the transformer's LayerNorms and biases 2-D).
 
 use tch::Tensor;
 
-/// AdamW state of a population: group 0 is the first parameter (the embeddings), group 1 the
-/// rest (the decoder).
+/// AdamW state of a population: group 0 is the first `representation` parameters (the
+/// embeddings, and the transformer's positions), group 1 the rest (the decoder).
 #[derive(Debug)]
 pub(crate) struct GroupedAdamW {
-    /// Per group, per-member learning rate and weight decay, `[K, 1, 1]`.
+    /// Per group, per-member learning rate and weight decay, `[K]`.
     lr: [Tensor; 2],
     weight_decay: [Tensor; 2],
     betas: [f64; 2],
     eps: f64,
+    /// How many leading parameters are in group 0.
+    representation: usize,
     /// First and second moments, like the parameters.
     pub exp_avg: Vec<Tensor>,
     pub exp_avg_sq: Vec<Tensor>,
@@ -26,9 +30,11 @@ pub(crate) struct GroupedAdamW {
 }
 
 impl GroupedAdamW {
-    /// Zero state for `params`; `lr[g][k]`, `weight_decay[g][k]`: group g of member k.
+    /// Zero state for `params`, the first `representation` of them in group 0; `lr[g][k]`,
+    /// `weight_decay[g][k]`: group g of member k.
     pub(crate) fn new(
         params: &[Tensor],
+        representation: usize,
         lr: [Vec<f64>; 2],
         weight_decay: [Vec<f64>; 2],
         betas: [f64; 2],
@@ -37,7 +43,7 @@ impl GroupedAdamW {
         let p0 = &params[0];
         let column = |v: &[f64]| {
             let k = i64::try_from(v.len()).expect("small");
-            Tensor::from_slice(v).reshape([k, 1, 1]).to_kind(p0.kind()).to_device(p0.device())
+            Tensor::from_slice(v).reshape([k]).to_kind(p0.kind()).to_device(p0.device())
         };
         let zeros = || params.iter().map(|p| p.detach().zeros_like()).collect();
         Self {
@@ -45,6 +51,7 @@ impl GroupedAdamW {
             weight_decay: [column(&weight_decay[0]), column(&weight_decay[1])],
             betas,
             eps,
+            representation,
             exp_avg: zeros(),
             exp_avg_sq: zeros(),
             step: 0,
@@ -60,17 +67,20 @@ impl GroupedAdamW {
         let (bias1, bias2_sqrt) = (1.0 - b1.powi(t), (1.0 - b2.powi(t)).sqrt());
         tch::no_grad(|| {
             for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-                let group = usize::from(i > 0);
-                let (lr, wd) = (&self.lr[group], &self.weight_decay[group]);
+                let group = usize::from(i >= self.representation);
+                // [K] → [K, 1, …] of the parameter's rank.
+                let mut shape = vec![1i64; p.dim()];
+                shape[0] = -1;
+                let (lr, wd) = (self.lr[group].view(&shape[..]), self.weight_decay[group].view(&shape[..]));
                 let mut p = p.shallow_clone();
-                let _ = p.g_mul_(&(-(lr * wd) + 1.0));
+                let _ = p.g_mul_(&(-(&lr * &wd) + 1.0));
                 let (mut m, mut v) = (self.exp_avg[i].shallow_clone(), self.exp_avg_sq[i].shallow_clone());
                 let _ = m.g_mul_scalar_(b1);
                 let _ = m.g_add_(&(g * (1.0 - b1)));
                 let _ = v.g_mul_scalar_(b2);
                 let _ = v.addcmul_(&(g * (1.0 - b2)), g);
                 let denom = v.sqrt() / bias2_sqrt + self.eps;
-                let _ = p.g_sub_(&(&m * (lr / bias1) / denom));
+                let _ = p.g_sub_(&(&m * (&lr / bias1) / denom));
             }
         });
     }
@@ -93,6 +103,7 @@ mod tests {
         let params = [p.shallow_clone(), q.shallow_clone()];
         let mut adam = GroupedAdamW::new(
             &params,
+            1,
             [lr[0].to_vec(), lr[1].to_vec()],
             [wd[0].to_vec(), wd[1].to_vec()],
             [0.9, 0.999],

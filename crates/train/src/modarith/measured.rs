@@ -1,10 +1,10 @@
 //! Modular-arithmetic models behind [`MeasuredPopulation`]: the members stacked (a lone member
 //! beside a copy of itself, see crate::measured), their Hessians on the mean cross-entropy over
 //! their own training pairs (`""`) and validation pairs (`"_val"`), CKA on the decoder's last
-//! hidden layer (`metrics.cka.layer = "hidden"`) or its logits (`"output"`) over all p² pairs,
-//! the same inputs for every member. Mode connectivity is not measured for this family.
+//! hidden layer (`metrics.cka.layer = "hidden"`; the transformer's final hidden state at `=`
+//! after ln_f) or its logits (`"output"`) over all p² pairs, the same inputs for every member.
+//! Mode connectivity is not measured for this family.
 
-use pz_models::MlpPopulation;
 use pz_spec::{CkaConfig, CkaLayer, PlannedModel};
 use pz_store::{CheckpointLayout, ZooDir};
 use tch::{Device, Kind, Tensor};
@@ -75,10 +75,7 @@ impl MeasuredPopulation for ModArithMeasured {
     fn representations(&self, cka: &CkaConfig) -> Result<Vec<Vec<Tensor>>, Error> {
         let net = &self.pop.net;
         let reps = tch::no_grad(|| {
-            let params = net.params();
-            let e = &params[0];
-            let h = e.index_select(1, &net.table.a) + e.index_select(1, &net.table.b);
-            let (hidden, out) = MlpPopulation::hidden_and_output(&params[1..], &h);
+            let (hidden, out) = net.hidden_and_logits_at(&net.params());
             if cka.layer == CkaLayer::Hidden {
                 hidden
             } else {

@@ -1,6 +1,7 @@
-//! K modular-arithmetic models stacked: embeddings `[K, p, d]` and an MLP decoder
-//! ([`MlpPopulation`], weights `[K, in, out]`), and the table of all p² pairs, each member's
-//! own train/validation split as a mask over it.
+//! K modular-arithmetic models stacked: the representation (embeddings `[K, p, d]`; for the
+//! transformer `[K, p + 1, d]` and positions `[K, 3, d]`) and a decoder ([`Decoder`]: an MLP,
+//! weights `[K, in, out]`, or GPT-2 blocks, transformer.rs), and the table of all p² pairs, each
+//! member's own train/validation split as a mask over it.
 //!
 //! Every member computes all p² pairs at every step (one batched product per layer) and weighs
 //! them by its mask, so members with different train fractions share one population; a
@@ -20,9 +21,12 @@
 //!     def forward(self, a, b):
 //!         return self.decoder.net(self.embedding(a) + self.embedding(b))
 //! ```
+//! The transformer's (`architecture = "gpt2"`) is python/phasezoo_modarith_transformer.py's
+//! `ModArithTransformer`: `embedding.weight [p + 1, d]`, `position.weight [3, d]` and the
+//! `decoder.` tensors of transformer.rs.
 
-use pz_models::{member_rng, tensor_from_named, tensor_to_named, MlpPopulation, Stream};
-use pz_spec::{ModArithConfig, ModelConfig, ProblemConfig, ResolvedModel};
+use pz_models::{member_rng, tensor_from_named, tensor_to_named, Stream};
+use pz_spec::{ModArithConfig, ProblemConfig, ResolvedModel};
 use pz_store::NamedTensor;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -30,14 +34,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use tch::{Device, Kind, Tensor};
 
+use super::decoder::Decoder;
 use crate::Error;
 
 /// The embeddings' name in the state dict.
 pub(crate) const EMBEDDING: &str = "embedding.weight";
 /// The decoder's prefix in the state dict.
 const DECODER: &str = "decoder.";
-/// The random stream of the embeddings' initialization (the decoder draws from `Stream::Init`,
-/// the split from `Stream::Data`).
+/// The random stream of the representation's initialization (the decoder draws from
+/// `Stream::Init`, the split from `Stream::Data`).
 const EMBEDDING_STREAM: u64 = 2;
 
 /// The pairs table and each member's split.
@@ -111,54 +116,65 @@ pub(crate) struct SetNumbers {
 /// K stacked models and their pairs.
 #[derive(Debug)]
 pub(crate) struct ModArithNet {
-    /// Embeddings `[K, p, d]`, a leaf that requires grad.
-    pub embedding: Tensor,
-    /// The decoder `embed_dim → hidden… → p`.
-    pub decoder: MlpPopulation,
+    /// The representation, leaves that require grad: the embeddings `[K, rows, d]`, then the
+    /// positions `[K, 3, d]` for the transformer ([`Decoder::representation`]).
+    pub representation: Vec<Tensor>,
+    /// Their state-dict names.
+    representation_names: Vec<&'static str>,
+    /// The decoder: MLP `embed_dim → hidden… → p`, or transformer.
+    pub decoder: Decoder,
     pub table: PairTable,
 }
 
 impl ModArithNet {
-    /// Fresh members from their seeds: embeddings N(0, init_scale²) (as `nn.Embedding`'s N(0, 1)
-    /// scaled), the decoder Xavier-normal with zero biases ([`MlpPopulation::init`]).
+    /// Fresh members from their seeds: the representation N(0, init_scale²) (as
+    /// `nn.Embedding`'s N(0, 1) scaled; embeddings first, positions next, from one stream), the
+    /// decoder as [`Decoder::init`] (the MLP Xavier-normal with zero biases, the transformer
+    /// GPT-2's init).
     pub(crate) fn new(members: &[&ResolvedModel], device: Device) -> Self {
         let first = members[0];
-        let ModelConfig::Mlp(mlp) = &first.model else {
-            panic!("a modarith population needs architecture = mlp")
-        };
         let kind = pz_models::kind_of(first.train.dtype);
         let m0 = modarith(first);
-        let (p, d) = (m0.p as usize, m0.embed_dim as usize);
-        let mut sizes = vec![d];
-        sizes.extend(&mlp.hidden);
-        sizes.push(p);
-        let seeds: Vec<u64> = members.iter().map(|m| m.seed).collect();
-        let decoder = MlpPopulation::init(&seeds, &sizes, kind, device);
-        let rows: Vec<Tensor> = members
+        let decoder = Decoder::init(members, kind, device);
+        let shapes = decoder.representation(i64::from(m0.p), i64::from(m0.embed_dim));
+        let mut rows: Vec<Vec<Tensor>> = shapes.iter().map(|_| Vec::with_capacity(members.len())).collect();
+        for m in members {
+            let mut rng = ChaCha8Rng::seed_from_u64(m.seed);
+            rng.set_stream(EMBEDDING_STREAM);
+            let normal = Normal::new(0.0, modarith(m).init_scale).expect("init_scale > 0");
+            for ((_, shape), stacked) in shapes.iter().zip(&mut rows) {
+                let e: Vec<f64> = (0..shape[0] * shape[1]).map(|_| normal.sample(&mut rng)).collect();
+                stacked.push(Tensor::from_slice(&e).reshape(shape));
+            }
+        }
+        let representation = rows
             .iter()
-            .map(|m| {
-                let mut rng = ChaCha8Rng::seed_from_u64(m.seed);
-                rng.set_stream(EMBEDDING_STREAM);
-                let normal = Normal::new(0.0, modarith(m).init_scale).expect("init_scale > 0");
-                let e: Vec<f64> = (0..p * d).map(|_| normal.sample(&mut rng)).collect();
-                Tensor::from_slice(&e).reshape([p as i64, d as i64])
-            })
+            .map(|r| Tensor::stack(r, 0).to_kind(kind).to_device(device).set_requires_grad(true))
             .collect();
-        let embedding = Tensor::stack(&rows, 0).to_kind(kind).to_device(device).set_requires_grad(true);
-        Self { embedding, decoder, table: PairTable::new(members, kind, device) }
+        Self {
+            representation,
+            representation_names: shapes.iter().map(|(name, _)| *name).collect(),
+            decoder,
+            table: PairTable::new(members, kind, device),
+        }
     }
 
-    /// The parameters in state-dict order: the embeddings, then the decoder's.
+    /// The parameters in state-dict order: the representation (the first AdamW group), then
+    /// the decoder's.
     pub(crate) fn params(&self) -> Vec<Tensor> {
-        std::iter::once(&self.embedding).chain(&self.decoder.params).map(Tensor::shallow_clone).collect()
+        self.representation.iter().map(Tensor::shallow_clone).chain(self.decoder.params()).collect()
     }
 
     /// Logits of every pair at stacked parameters `params` (the layout of [`Self::params`]),
     /// `[K, P, p]`.
     pub(crate) fn logits_at(&self, params: &[Tensor]) -> Tensor {
-        let e = &params[0];
-        let h = e.index_select(1, &self.table.a) + e.index_select(1, &self.table.b);
-        MlpPopulation::forward_with(&params[1..], &h)
+        self.hidden_and_logits_at(params).1
+    }
+
+    /// [`Decoder::hidden_and_logits`] of every pair at `params` (the layout of [`Self::params`]).
+    pub(crate) fn hidden_and_logits_at(&self, params: &[Tensor]) -> (Tensor, Tensor) {
+        let (representation, decoder) = params.split_at(self.representation.len());
+        self.decoder.hidden_and_logits(representation, decoder, &self.table.a, &self.table.b)
     }
 
     /// The cross-entropy of every pair, `[K, P]`.
@@ -196,8 +212,14 @@ impl ModArithNet {
     /// Member `k` of tensors laid out like [`Self::params`], PyTorch layout, names `prefix` +
     /// state-dict name.
     pub(crate) fn export_member(&self, stacked: &[Tensor], k: usize, prefix: &str) -> Vec<NamedTensor> {
-        let mut out = vec![tensor_to_named(&format!("{prefix}{EMBEDDING}"), &stacked[0].get(k as i64))];
-        out.extend(self.decoder.export_member(&stacked[1..], k, &format!("{prefix}{DECODER}")));
+        let n = self.representation.len();
+        let mut out: Vec<NamedTensor> = self
+            .representation_names
+            .iter()
+            .zip(stacked)
+            .map(|(name, t)| tensor_to_named(&format!("{prefix}{name}"), &t.get(k as i64)))
+            .collect();
+        out.extend(self.decoder.export_member(&stacked[n..], k, &format!("{prefix}{DECODER}")));
         out
     }
 
@@ -211,28 +233,33 @@ impl ModArithNet {
         tensors: &[NamedTensor],
         model: &str,
     ) -> Result<(), Error> {
-        let name = format!("{prefix}{EMBEDDING}");
         let mismatch = |message: String| pz_models::Error::Mismatch { model: model.to_string(), message };
-        let t =
-            tensors.iter().find(|t| t.name == name).ok_or_else(|| mismatch(format!("no tensor `{name}`")))?;
-        let value =
-            tensor_from_named(t).ok_or_else(|| mismatch(format!("`{name}` has dtype {:?}", t.dtype)))?;
-        let mut slot = stacked[0].get(k as i64);
-        if value.size() != slot.size() || value.kind() != slot.kind() {
-            return Err(mismatch(format!(
-                "`{name}`: expected {:?} {:?}, got {:?} {:?}",
-                slot.kind(),
-                slot.size(),
-                value.kind(),
-                value.size()
-            ))
-            .into());
+        let n = self.representation.len();
+        for (short, target) in self.representation_names.iter().zip(stacked.iter()) {
+            let name = format!("{prefix}{short}");
+            let t = tensors
+                .iter()
+                .find(|t| t.name == name)
+                .ok_or_else(|| mismatch(format!("no tensor `{name}`")))?;
+            let value =
+                tensor_from_named(t).ok_or_else(|| mismatch(format!("`{name}` has dtype {:?}", t.dtype)))?;
+            let mut slot = target.get(k as i64);
+            if value.size() != slot.size() || value.kind() != slot.kind() {
+                return Err(mismatch(format!(
+                    "`{name}`: expected {:?} {:?}, got {:?} {:?}",
+                    slot.kind(),
+                    slot.size(),
+                    value.kind(),
+                    value.size()
+                ))
+                .into());
+            }
+            tch::no_grad(|| slot.copy_(&value));
         }
-        tch::no_grad(|| slot.copy_(&value));
         let decoder_prefix = format!("{prefix}{DECODER}");
         let decoder: Vec<NamedTensor> =
             tensors.iter().filter(|t| t.name.starts_with(&decoder_prefix)).cloned().collect();
-        self.decoder.import_member(&mut stacked[1..], k, &decoder_prefix, &decoder, model)?;
+        self.decoder.import_member(&mut stacked[n..], k, &decoder_prefix, &decoder, model)?;
         Ok(())
     }
 }

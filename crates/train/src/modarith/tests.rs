@@ -1,12 +1,19 @@
 //! The fused population against its members trained alone, the split, the names and the
 //! grouping of the modular-arithmetic family.
 
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
 use pz_spec::{Plan, ZooSpec};
+use pz_store::ZooDir;
 use tch::{Device, Kind, Tensor};
 
 use super::family::group;
-use super::net::{train_pairs, EMBEDDING};
-use super::training::ModArithTraining;
+use super::measured::ModArithMeasured;
+use super::net::{modarith, train_pairs, EMBEDDING};
+use super::training::{train_population, ModArithTraining};
+use crate::measured::MeasuredPopulation;
 use crate::population::Population;
 
 const EXAMPLE: &str = include_str!("../../../../examples/grokking-modadd.toml");
@@ -14,6 +21,11 @@ const EXAMPLE: &str = include_str!("../../../../examples/grokking-modadd.toml");
 /// The example's grid, small and in float64: 2 weight decays × 2 decoder lrs × 2 seeds, with
 /// `extra` overrides.
 fn plan(extra: &[&str]) -> Plan {
+    Plan::new(&spec(extra)).unwrap()
+}
+
+/// The spec of [`plan`].
+fn spec(extra: &[&str]) -> ZooSpec {
     let mut o: Vec<String> = [
         "problem.p=7",
         "problem.embed_dim=3",
@@ -29,7 +41,7 @@ fn plan(extra: &[&str]) -> Plan {
     .map(|s| (*s).to_string())
     .collect();
     o.extend(extra.iter().map(|s| (*s).to_string()));
-    Plan::new(&ZooSpec::parse(EXAMPLE, "t.toml", &o).unwrap()).unwrap()
+    ZooSpec::parse(EXAMPLE, "t.toml", &o).unwrap()
 }
 
 fn flat(t: &Tensor) -> Vec<f64> {
@@ -136,4 +148,107 @@ fn records_hold_accuracies_that_match_the_logits() {
     assert!((val_acc - right / n).abs() < 1e-12, "{val_acc} vs {}", right / n);
     assert!((records[0].test_error - (1.0 - val_acc)).abs() < 1e-12);
     assert!(records[0].extra.contains_key("train_acc"));
+}
+
+/// Every model's training pairs and its LLC loss at `epoch`, into one safetensors file for
+/// bench/llc_devinterp_modarith.py (the split is drawn from a ChaCha8 stream Python cannot
+/// replay): `<id>.a`, `<id>.b`, `<id>.target` (int64, the pairs the metric loss averages over,
+/// in pair order a·p + b) and `<id>.train_loss` (float64 `[1]`, that loss at the checkpoint as
+/// `MeasuredPopulation::loss_graph`, which the LLC samples, computes it).
+fn write_train_pairs(zoo: &ZooDir, epoch: u32, out: &Path) {
+    let plan = Plan::new(&zoo.spec).unwrap();
+    let measured = ModArithMeasured::load(zoo, &plan.models, epoch, Device::Cpu).unwrap();
+    let graph = measured.loss_graph(0, 0).unwrap();
+    let losses = flat(&graph.losses[0].1);
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    for (k, m) in plan.models.iter().enumerate() {
+        let c = modarith(&m.config);
+        let train = train_pairs(m.config.seed, c.pairs(), c.train_pairs());
+        let pairs: Vec<(u32, u32)> = (0..c.p).flat_map(|a| (0..c.p).map(move |b| (a, b))).collect();
+        let mine: Vec<(u32, u32)> =
+            pairs.into_iter().zip(&train).filter(|(_, &t)| t).map(|(x, _)| x).collect();
+        let col = |f: &dyn Fn(u32, u32) -> u32| {
+            Tensor::from_slice(&mine.iter().map(|&(a, b)| i64::from(f(a, b))).collect::<Vec<_>>())
+        };
+        let id = m.id().as_str();
+        named.push((format!("{id}.a"), col(&|a, _| a)));
+        named.push((format!("{id}.b"), col(&|_, b| b)));
+        named.push((format!("{id}.target"), col(&|a, b| c.operation.apply(a, b, c.p))));
+        named.push((format!("{id}.train_loss"), Tensor::from_slice(&[losses[k]])));
+    }
+    Tensor::write_safetensors(&named, out).unwrap();
+}
+
+/// `PZ_MODARITH_ZOO=DIR PZ_MODARITH_EPOCH=E PZ_MODARITH_OUT=FILE cargo test --release -p pz-train
+/// export_train_pairs_for_devinterp -- --ignored`: [`write_train_pairs`] of a trained zoo.
+#[test]
+#[ignore = "needs a trained zoo: see bench/llc_devinterp_modarith.py"]
+fn export_train_pairs_for_devinterp() {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| panic!("{k} is unset (bench/llc_devinterp_modarith.py)"))
+    };
+    let zoo = ZooDir::open(Path::new(&var("PZ_MODARITH_ZOO"))).unwrap();
+    let epoch = var("PZ_MODARITH_EPOCH").parse().expect("PZ_MODARITH_EPOCH: an epoch number");
+    write_train_pairs(&zoo, epoch, Path::new(&var("PZ_MODARITH_OUT")));
+}
+
+#[test]
+fn the_exported_train_pairs_give_the_checkpoint_its_metric_loss() {
+    // Different train fractions, so that each model's own pairs matter.
+    let spec = spec(&[
+        "grid.load.key=\"problem.train_fraction\"",
+        "grid.load.values=[0.3, 0.6]",
+        "checkpoint.every=1",
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let zoo = ZooDir::create_or_open(&tmp.path().join("zoo"), &spec).unwrap();
+    let plan = Plan::new(&spec).unwrap();
+    let stop = AtomicBool::new(false);
+    let run = crate::Run {
+        zoo: &zoo,
+        policy: &spec.checkpoint,
+        device: Device::Cpu,
+        cuda_graphs: false,
+        fused_kernels: false,
+        layout: pz_spec::Layout::Auto,
+        reporter: &crate::NoReporter,
+        stop: &stop,
+    };
+    train_population(&run, &plan.models).unwrap();
+    let out = tmp.path().join("pairs.safetensors");
+    write_train_pairs(&zoo, 2, &out);
+    let t: HashMap<String, Tensor> = Tensor::read_safetensors(&out).unwrap().into_iter().collect();
+    for m in &plan.models {
+        let c = modarith(&m.config);
+        let col = |k: &str| t[&format!("{}.{k}", m.id().as_str())].shallow_clone();
+        let (a, b, target) = (col("a"), col("b"), col("target"));
+        assert_eq!(a.size(), [c.train_pairs() as i64], "{}", m.id().as_str());
+        assert_eq!(
+            Vec::<i64>::try_from(&target).unwrap(),
+            Vec::<i64>::try_from((&a + &b).remainder(7)).unwrap()
+        );
+        // By hand from the checkpoint's PyTorch tensors, as the Python bench rebuilds the model:
+        // mean cross-entropy of decoder(E[a] + E[b]) over these pairs.
+        let w: HashMap<String, Tensor> = crate::checkpoint_at(&zoo, m, 2)
+            .unwrap()
+            .model
+            .iter()
+            .map(|n| (n.name.clone(), pz_models::tensor_from_named(n).unwrap()))
+            .collect();
+        let e = &w[EMBEDDING];
+        let mut h = e.index_select(0, &a) + e.index_select(0, &b);
+        for l in [0, 2, 4] {
+            h = h.matmul(&w[&format!("decoder.net.{l}.weight")].tr()) + &w[&format!("decoder.net.{l}.bias")];
+            if l < 4 {
+                h = h.tanh();
+            }
+        }
+        // (tch's `cross_entropy_for_logits` takes its log-softmax in float32: not used here.)
+        let by_hand =
+            -h.log_softmax(-1, Kind::Double).gather(1, &target.unsqueeze(1), false).mean(Kind::Double);
+        let by_hand = by_hand.double_value(&[]);
+
+        let exported = f64::try_from(&col("train_loss").squeeze()).unwrap();
+        assert!((by_hand - exported).abs() < 1e-12, "{}: {by_hand} vs {exported}", m.id().as_str());
+    }
 }

@@ -37,6 +37,7 @@ impl ModArithTraining {
         let per = |f: &dyn Fn(&ResolvedModel) -> f64| members.iter().map(|&m| f(m)).collect::<Vec<_>>();
         let adam = GroupedAdamW::new(
             &net.params(),
+            net.representation.len(),
             [per(&|m| m.train.lr), per(&|m| modarith(m).decoder_lr)],
             [per(&|m| m.train.weight_decay), per(&|m| modarith(m).decoder_weight_decay)],
             t.adam_betas,
@@ -155,8 +156,7 @@ impl Population for ModArithTraining {
     }
 
     fn describe(&self) -> String {
-        let p = self.net.embedding.size();
-        format!("p={} embed_dim={} decoder={:?}", p[1], p[2], self.net.decoder.sizes)
+        self.net.decoder.describe(&self.net.representation[0])
     }
 }
 
