@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use pz_spec::{PhaseThresholds, Plan};
-use pz_store::{collect_epoch_rows, write_epoch_index, EpochIndexRow, MetricKey, ZooDir};
+use pz_store::{
+    collect_epoch_rows, collect_rows, write_epoch_index, write_index, EpochIndexRow, MetricKey, ZooDir,
+};
 
 use crate::view::mean;
 use crate::yang::mc_scale_field;
@@ -62,6 +64,16 @@ pub fn write_labelled_index(zoo: &ZooDir, plan: &Plan) -> Result<()> {
     label_epoch_rows(&mut rows, &zoo.spec.phases);
     write_epoch_index(&zoo.path, &rows)?;
     Ok(())
+}
+
+/// Both indexes after training: `index.csv` (each model's last epoch, issue 2's shape) and the
+/// labelled per-epoch index ([`write_labelled_index`]), in that order.
+///
+/// # Errors
+/// As [`write_labelled_index`].
+pub fn write_indexes(zoo: &ZooDir, plan: &Plan) -> Result<()> {
+    write_index(&zoo.index_path(), &collect_rows(zoo, plan)?)?;
+    write_labelled_index(zoo, plan)
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ mod text;
 mod view;
 mod yang;
 
-pub use epochs::{label_epoch_rows, write_labelled_index};
+pub use epochs::{label_epoch_rows, write_indexes, write_labelled_index};
 pub use error::{Error, Result};
 pub use explain::{coverage, explain_cell};
 pub use first::{label_cell, CellLabel, FirstLabel};

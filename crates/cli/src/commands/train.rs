@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
-use pz_store::{collect_rows, write_index, ZooDir};
+use pz_store::{collect_rows, ZooDir};
 use pz_train::{
     check_devices_hold, plan_training, train_zoo, zoo_data, zoo_family, Outcome, WorkOptions, ZooAccess,
 };
@@ -92,8 +92,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     reporter.finish();
     // A training error is reported before the index's: it is the first write that failed.
     let outcome = outcome.context("training the zoo")?;
-    write_index(&zoo.index_path(), &collect_rows(&zoo, &plan)?)?;
-    pz_phases::write_labelled_index(&zoo, &plan)?;
+    pz_phases::write_indexes(&zoo, &plan)?;
     match outcome {
         Outcome::Interrupted => {
             eprintln!("phasezoo: interrupted; finished work is saved. Run the same command again to resume.");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use pz_landscape::{epochs_to_measure, measure_zoo, MeasureRequest, NoMeasureReporter, Selection};
 use pz_spec::{DeviceRequest, Plan};
-use pz_store::{collect_rows, write_index, WorkerIdentity, WorkerLock, ZooDir};
+use pz_store::{WorkerIdentity, WorkerLock, ZooDir};
 use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
 
 use crate::commands::apply::ApplicationArg;
@@ -107,8 +107,7 @@ fn train(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
         Outcome::Finished => {
             // Every unit is done or failed: whichever worker sees it first writes the index
             // (atomic writes; workers finishing together write the same bytes).
-            write_index(&w.zoo.index_path(), &collect_rows(&w.zoo, &w.plan)?)?;
-            pz_phases::write_labelled_index(&w.zoo, &w.plan)?;
+            pz_phases::write_indexes(&w.zoo, &w.plan)?;
             eprintln!("phasezoo: no unit left; this worker trained {}", report.units);
             Ok(ExitCode::SUCCESS)
         }
