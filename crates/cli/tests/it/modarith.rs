@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::util::{json, model_dirs, path_arg, run, strings};
+use crate::util::{json, json_lines, model_dirs, path_arg, run, strings, train_with_sets};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/grokking-modadd.toml");
 
@@ -43,21 +43,11 @@ fn phase_by_hand(lines: &[serde_json::Value]) -> &'static str {
     }
 }
 
-fn lines(model: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(model.join("result.json")).expect("result.json");
-    text.lines().map(|l| json(l.as_bytes())).collect()
-}
-
 #[test]
 fn a_modarith_zoo_trains_logs_accuracies_and_is_labelled_by_the_papers_rule() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let zoo = tmp.path().join("zoo");
-    let mut args = strings(&["train", EXAMPLE, "--no-plot", "--out"]);
-    args.push(path_arg(&zoo));
-    for s in SETS {
-        args.extend(strings(&["--set", s]));
-    }
-    let r = run(tmp.path(), &args);
+    let r = train_with_sets(tmp.path(), EXAMPLE, &zoo, &SETS);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let models = model_dirs(&zoo);
     assert_eq!(models.len(), 4);
@@ -65,7 +55,7 @@ fn a_modarith_zoo_trains_logs_accuracies_and_is_labelled_by_the_papers_rule() {
     // One line per epoch with the accuracies at its step; test_error is 1 − val_acc.
     let mut by_id = std::collections::BTreeMap::new();
     for m in &models {
-        let l = lines(m);
+        let l = json_lines(&m.join("result.json"));
         assert_eq!(l.len(), 7);
         for (e, line) in l.iter().enumerate() {
             assert_eq!(line["epoch"].as_u64(), Some(e as u64));

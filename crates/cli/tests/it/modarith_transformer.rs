@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::util::{json, model_dirs, path_arg, run, strings};
+use crate::util::{json, json_lines, model_dirs, path_arg, run, strings, train_with_sets};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/grokking-modadd-transformer.toml");
 const REFERENCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/phasezoo_modarith_transformer.py");
@@ -56,26 +56,16 @@ const NAMES: [(&str, &[usize]); 18] = [
     ("position.weight", &[3, 16]),
 ];
 
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(|l| json(l.as_bytes())).collect()
-}
-
 #[test]
 fn a_modarith_transformer_zoo_trains_is_measured_and_labelled() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let zoo = tmp.path().join("zoo");
-    let mut args = strings(&["train", EXAMPLE, "--no-plot", "--out"]);
-    args.push(path_arg(&zoo));
-    for s in SETS {
-        args.extend(strings(&["--set", s]));
-    }
-    let r = run(tmp.path(), &args);
+    let r = train_with_sets(tmp.path(), EXAMPLE, &zoo, &SETS);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let models = model_dirs(&zoo);
     assert_eq!(models.len(), 4);
     for m in &models {
-        let l = lines(&m.join("result.json"));
+        let l = json_lines(&m.join("result.json"));
         assert_eq!(l.len(), 5);
         for (e, line) in l.iter().enumerate() {
             assert_eq!(
@@ -109,7 +99,7 @@ fn a_modarith_transformer_zoo_trains_is_measured_and_labelled() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("4 Hessians, 2 CKA cells") && r.stderr.contains(", 4 LLCs"), "{}", r.stderr);
     for m in &models {
-        let line = &lines(&m.join("metrics.json"))[0];
+        let line = &json_lines(&m.join("metrics.json"))[0];
         assert_eq!(line["epoch"].as_u64(), Some(4));
         for key in
             ["hessian_top_ev", "hessian_trace", "hessian_top_ev_val", "hessian_trace_val", "cka", "llc"]

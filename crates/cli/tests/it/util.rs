@@ -190,6 +190,22 @@ pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
 }
 
+/// Every line of a JSON-lines file (result.json, metrics.json), parsed.
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().map(|l| json(l.as_bytes())).collect()
+}
+
+/// `phasezoo train SPEC --no-plot --out ZOO --set …` run in `cwd`.
+pub fn train_with_sets(cwd: &Path, spec: &str, zoo: &Path, sets: &[&str]) -> Run {
+    let mut args = strings(&["train", spec, "--no-plot", "--out"]);
+    args.push(path_arg(zoo));
+    for s in sets {
+        args.extend(strings(&["--set", s]));
+    }
+    run(cwd, &args)
+}
+
 /// Poll every 20 ms until `ready`; fail if the child exits first, since then the interruption
 /// the test is about never happens (make the run longer).
 pub fn wait_until(child: &mut Child, what: &str, mut ready: impl FnMut() -> bool) {
