@@ -26,6 +26,7 @@ mod load;
 mod memory;
 mod metrics;
 mod modarith;
+mod model_checks;
 mod model_id;
 mod plan;
 mod recipe;
