@@ -12,6 +12,7 @@
 # its mean unless that covers every model). devinterp must import (PYTHONPATH: a --target
 # install of devinterp==1.3.2 with cloudpickle and einops). OUT: where the logs go (default .).
 set -euo pipefail
+# (awk, not bc, for the arithmetic: the GPU machine has no bc.)
 bin=$(realpath "${1:?usage: bench/llc-gpu.sh PHASEZOO_BINARY [DEVINTERP_MODELS]}")
 here=$(cd "$(dirname "$0")" && pwd)
 py=${PYTHON:-python3}
@@ -27,5 +28,5 @@ burn_in = 100
 seed = 0}" >> "$zoo/zoo.toml"
 start=$(date +%s.%N)
 PHASEZOO_NO_PROGRESS=1 "$bin" metrics "$zoo" --only llc --all-epochs --device cuda 2>&1 | tail -2
-echo "{\"phasezoo_llc_zoo_seconds\": $(echo "$(date +%s.%N) - $start" | bc)}" | tee "$out/llc-phasezoo.json"
+echo "{\"phasezoo_llc_zoo_seconds\": $(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.2f", a - b }')}" | tee "$out/llc-phasezoo.json"
 "$py" "$here/llc_speed_devinterp.py" --zoo "$zoo" --device cuda --models "${2:-4}" | tee "$out/llc-devinterp.jsonl"

@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export PHASEZOO_NO_PROGRESS=1
-secs() { echo "$(date +%s.%N) - $1" | bc; }
+secs() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; } # no bc on the GPU machine
 t=$(date +%s.%N)
 "$bin" train "$here/examples/convection-paper.toml" --out "$work/zoo" --device cuda --no-plot --no-metrics \
   --set 'problem.derivatives="forward"' 2>&1 | tail -2

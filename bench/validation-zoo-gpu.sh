@@ -16,6 +16,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 spec=$here/examples/fashion-resnet18-validation.toml
 export PHASEZOO_DATA=${PHASEZOO_DATA:-$here/.devdata/cache} PHASEZOO_NO_PROGRESS=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.1f", a - b }'; } # no bc on the GPU machine
 start=$(date +%s.%N)
 case $step in
   train)
@@ -28,7 +29,7 @@ case $step in
     for app in ${APPS:-average-epochs average-seeds interpolate ensemble}; do
       t=$(date +%s.%N)
       "$bin" apply "$app" "$zoo" -v
-      echo "apply $app wall $(echo "$(date +%s.%N) - $t" | bc) s"
+      echo "apply $app wall $(since "$t") s"
     done
     ;;
   label)
@@ -41,4 +42,4 @@ case $step in
     ;;
   *) echo "unknown step $step" >&2; exit 2 ;;
 esac
-echo "step $step wall $(echo "$(date +%s.%N) - $start" | bc) s"
+echo "step $step wall $(since "$start") s"
