@@ -9,6 +9,8 @@ mod error;
 mod fused_tangent;
 pub mod gpt2;
 mod mlp;
+mod reference;
+mod state_dict;
 mod tangent;
 pub mod vision;
 

@@ -34,6 +34,18 @@ impl ZooSpec {
         Self::parse(&text, &path.display().to_string(), overrides)
     }
 
+    /// The spec file at `path`, or the embedded default when there is none (what `train` and
+    /// `submit` read), with `key=value` overrides applied.
+    ///
+    /// # Errors
+    /// See [`ZooSpec::from_file`].
+    pub fn from_file_or_default(path: Option<&Path>, overrides: &[String]) -> Result<Self, SpecError> {
+        match path {
+            Some(path) => Self::from_file(path, overrides),
+            None => Self::parse(EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME, overrides),
+        }
+    }
+
     /// Parse and validate spec text; `origin` names it in errors.
     ///
     /// # Errors

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use pz_data::text::{corpus_dir, Corpus, TextCorpus};
 use pz_data::vision::{default_data_dir, load, DatasetName, VisionData};
-use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS};
+use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
 use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
@@ -36,17 +36,44 @@ pub trait ZooFamily: Sync {
         Ok(())
     }
 
-    /// Optimizer steps per epoch of a model.
-    fn steps_per_epoch(&self, config: &ResolvedModel) -> u64;
+    /// How the family's models group into training units and share a device.
+    fn packing(&self) -> Packing;
 
-    /// Training units of `todo` (each a population, trained by one worker) with their cost on
-    /// `devices`; `max_population` is `run.max_population`.
+    /// For [`Packing::Populations`]: the resolved config with what a member may carry alone
+    /// (seed, learning rate, …) blanked; models with equal keys stack into one population.
+    fn population_key(&self, _config: &ResolvedModel) -> String {
+        String::new()
+    }
+
+    /// For [`Packing::OneModelPerUnit`]: multiply-adds of one training step of a model, the
+    /// cost the pack scheduler shares GPUs by.
+    fn step_multiply_adds(&self, _config: &ResolvedModel) -> f64 {
+        0.0
+    }
+
+    /// Optimizer steps per epoch of a model (default: `train.steps_per_epoch`).
+    fn steps_per_epoch(&self, config: &ResolvedModel) -> u64 {
+        u64::from(config.train.steps_per_epoch)
+    }
+
+    /// Training units of `todo` (each trained by one worker) with their cost on `devices`;
+    /// `max_population` is `run.max_population`.
     fn units(
         &self,
         todo: Vec<PlannedModel>,
         devices: &[Device],
         max_population: usize,
-    ) -> Vec<(Vec<PlannedModel>, Cost)>;
+    ) -> Vec<(Vec<PlannedModel>, Cost)> {
+        match self.packing() {
+            Packing::Populations => {
+                crate::grouping::group_by_key(&todo, max_population, |m| self.population_key(&m.config))
+                    .into_iter()
+                    .map(|p| (p, Cost::FIRST_COME))
+                    .collect()
+            }
+            Packing::OneModelPerUnit => one_model_units(self, todo, devices),
+        }
+    }
 
     /// The family's name in messages ("PINN", "image").
     fn name(&self) -> &'static str;
@@ -60,7 +87,10 @@ pub trait ZooFamily: Sync {
     /// stacking families' `run.max_population` (0: no limit). A cell's seeds load together for
     /// CKA and curves whatever this says.
     fn models_per_measuring_unit(&self, max_population: usize) -> usize {
-        max_population
+        match self.packing() {
+            Packing::Populations => max_population,
+            Packing::OneModelPerUnit => 1,
+        }
     }
 
     /// `models` from their checkpoints at `epoch`, for the landscape metrics.
@@ -105,9 +135,14 @@ pub trait ZooFamily: Sync {
         Err(Error::Config(format!("fine-tuning is not supported for {} zoos", self.name())))
     }
 
-    /// Worker threads per device when the user names none.
-    fn workers_per_device(&self, _devices: &[Device]) -> usize {
-        1
+    /// Worker threads per device when the user names none: [`WORKERS_PER_GPU`] for one-model
+    /// units on GPUs (each on its own stream), else one.
+    fn workers_per_device(&self, devices: &[Device]) -> usize {
+        if self.packing() == Packing::OneModelPerUnit && devices.iter().all(|d| d.is_cuda()) {
+            WORKERS_PER_GPU
+        } else {
+            1
+        }
     }
 
     /// Train one unit on a worker (its models, in plan order), through the one loop.
@@ -129,14 +164,26 @@ pub enum ZooData {
     Text(Box<Corpus>),
 }
 
-/// One model per training unit (families whose models do not stack), each costed on CUDA
-/// devices by `step_multiply_adds` × its total steps (the pack scheduler shares GPUs by it),
-/// first-come on the CPU, where workers share cores, not a GPU.
-pub(crate) fn one_model_units(
-    family: &dyn ZooFamily,
+/// How a family's models group into training units and share a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// Models whose [`ZooFamily::population_key`]s agree stack into populations of at most
+    /// `run.max_population`, trained first come by one worker per device and measured as many
+    /// at once (PINN, modular arithmetic).
+    Populations,
+    /// One model per unit (shapes differ, so models do not stack), packed onto GPUs by
+    /// [`ZooFamily::step_multiply_adds`], several workers per GPU, measured one model at a time
+    /// (image classifiers, language models).
+    OneModelPerUnit,
+}
+
+/// One model per training unit, each costed on CUDA devices by the family's
+/// `step_multiply_adds` × its total steps (the pack scheduler shares GPUs by it), first-come on
+/// the CPU, where workers share cores, not a GPU.
+fn one_model_units<F: ZooFamily + ?Sized>(
+    family: &F,
     todo: Vec<PlannedModel>,
     devices: &[Device],
-    step_multiply_adds: impl Fn(&ResolvedModel) -> f64,
 ) -> Vec<(Vec<PlannedModel>, Cost)> {
     let on_gpu = devices.iter().all(|d| d.is_cuda());
     todo.into_iter()
@@ -144,7 +191,7 @@ pub(crate) fn one_model_units(
             let cost = if on_gpu {
                 #[allow(clippy::cast_precision_loss)]
                 let steps = (family.steps_per_epoch(&m.config) * u64::from(m.config.train.epochs)) as f64;
-                Cost::on_gpu(step_multiply_adds(&m.config), steps, GPU_FILLING_MULTIPLY_ADDS)
+                Cost::on_gpu(family.step_multiply_adds(&m.config), steps, GPU_FILLING_MULTIPLY_ADDS)
             } else {
                 Cost::FIRST_COME
             };

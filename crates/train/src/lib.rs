@@ -50,7 +50,9 @@ pub use reporter::{NoReporter, Reporter};
 pub use resume::common_resume_epoch;
 pub use runner::{resolve_device, run_population, Outcome, Run};
 pub use weights::{BnConditioning, FinetuneRequest, Scores, WeightScores, WeightsRequest, PTMZ_PASSES};
-pub use zoo::{plan_training, train_unit, train_zoo, work_units, work_zoo, TrainingPlan, ZooAccess};
+pub use zoo::{
+    plan_training, train_unit, train_zoo, training_units_left, work_units, work_zoo, TrainingPlan, ZooAccess,
+};
 
 #[cfg(test)]
 mod tests;

@@ -116,6 +116,26 @@ pub fn work_units(
     Ok(load_or_create_units(&zoo.path, || grouped_units(zoo, plan, family, devices))?)
 }
 
+/// How many of the zoo's training units (as [`work_units`] makes and stores them) there are,
+/// and how many of them still have models to train: what `phasezoo submit` sizes a job by.
+///
+/// # Errors
+/// As [`work_units`], or the units' models' status files unreadable.
+pub fn training_units_left(
+    zoo: &ZooDir,
+    plan: &Plan,
+    family: &dyn ZooFamily,
+    devices: &[Device],
+) -> Result<(usize, usize), Error> {
+    let units = work_units(zoo, plan, family, devices)?;
+    let states = pz_store::work_status(zoo)?.unwrap_or_default();
+    let left = states
+        .iter()
+        .filter(|(_, s)| !matches!(s, pz_store::UnitState::Done | pz_store::UnitState::Failed))
+        .count();
+    Ok((units.len(), left))
+}
+
 /// Train `work`'s units on `devices` (thread i on device i mod n, each on its own CUDA
 /// stream so that threads sharing a GPU overlap), writing into `zoo`, each unit claimed as
 /// `options` says while it trains: picked, claimed, trained from its models' newest intact

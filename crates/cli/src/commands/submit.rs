@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use pz_exec::{Engine, Submission};
 use pz_landscape::{epochs_to_measure, measuring_units_left, Selection};
-use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
-use pz_store::{UnitState, ZooDir};
-use pz_train::{work_units, zoo_data, zoo_family};
+use pz_spec::{DeviceRequest, Plan, ZooSpec};
+use pz_store::ZooDir;
+use pz_train::{training_units_left, zoo_data, zoo_family};
 
 use crate::commands::worker_args::WorkerArgs;
 
@@ -84,10 +84,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let zoo = if args.dir.join("zoo.toml").exists() && args.spec.is_none() && args.overrides.is_empty() {
         ZooDir::open(&args.dir)?
     } else {
-        let spec = match &args.spec {
-            Some(path) => ZooSpec::from_file(path, &args.overrides)?,
-            None => ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME, &args.overrides)?,
-        };
+        let spec = ZooSpec::from_file_or_default(args.spec.as_deref(), &args.overrides)?;
         ZooDir::create_or_open_locked(&args.dir, &spec)?.0
     };
     let plan = Plan::new(&zoo.spec)?;
@@ -120,10 +117,8 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             DeviceRequest::Cpu => tch::Device::Cpu,
             _ => tch::Device::Cuda(0),
         };
-        let units = work_units(&zoo, &plan, family.as_ref(), &[device])?;
-        let states = pz_store::work_status(&zoo)?.unwrap_or_default();
-        let left = states.iter().filter(|(_, s)| !matches!(s, UnitState::Done | UnitState::Failed)).count();
-        eprintln!("phasezoo: zoo {}: {} units, {left} with models left", zoo.path.display(), units.len());
+        let (units, left) = training_units_left(&zoo, &plan, family.as_ref(), &[device])?;
+        eprintln!("phasezoo: zoo {}: {units} units, {left} with models left", zoo.path.display());
         ("work", left)
     };
     let tasks = args.tasks.unwrap_or(u32::try_from(left).unwrap_or(u32::MAX)).max(1);

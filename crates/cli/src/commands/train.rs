@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use pz_spec::{DeviceRequest, Plan, ZooSpec, EMBEDDED_DEFAULT_NAME};
+use pz_spec::{DeviceRequest, Plan, ZooSpec};
 use pz_store::{collect_rows, ZooDir};
 use pz_train::{
     check_devices_hold, plan_training, train_zoo, zoo_data, zoo_family, Outcome, WorkOptions, ZooAccess,
@@ -48,10 +48,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     if let Some(device) = &args.device {
         overrides.push(format!("run.device=\"{device}\""));
     }
-    let spec = match &args.spec {
-        Some(path) => ZooSpec::from_file(path, &overrides)?,
-        None => ZooSpec::parse(pz_spec::EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME, &overrides)?,
-    };
+    let spec = ZooSpec::from_file_or_default(args.spec.as_deref(), &overrides)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("zoos").join(&spec.name));
     let plan = Plan::new(&spec)?;
     // Everything that can be refused is checked before the first write to --out.

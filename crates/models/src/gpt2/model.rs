@@ -1,7 +1,7 @@
 //! [`Gpt2`]: one built GPT-2 language model, its var store, and its state dict under Hugging
 //! Face's names.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use pz_store::NamedTensor;
 use tch::nn::VarStore;
@@ -10,6 +10,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 use super::block::{take, Block, LayerNorm};
 use super::layout::{draw, layout, Slot};
 use super::{Gpt2Config, Gpt2ConfigError};
+use crate::state_dict::{load_checked, Expected};
 use crate::{member_rng, tensor_from_named, tensor_to_named, AttentionKernel, Error, Stream};
 
 /// The state-dict key of the output head. `GPT2LMHeadModel` ties it to
@@ -288,48 +289,21 @@ impl Gpt2 {
     /// # Errors
     /// [`Error::Mismatch`] naming each missing, extra, misshapen or untied key.
     pub fn load_state_dict(&mut self, named: &[(String, Tensor)]) -> Result<(), Error> {
-        let by_name: HashMap<&str, &Tensor> = named.iter().map(|(k, t)| (k.as_str(), t)).collect();
-        let mut problems = Vec::new();
-        for (slot, _) in &self.slots {
-            match by_name.get(slot.name.as_str()) {
-                None => problems.push(format!("missing key {}", slot.name)),
-                Some(t) if t.size() != slot.shape => {
-                    problems.push(format!(
-                        "{}: expected shape {:?}, got {:?}",
-                        slot.name,
-                        slot.shape,
-                        t.size()
-                    ));
-                }
-                Some(t) if !t.is_floating_point() => {
-                    problems.push(format!("{}: expected a float tensor, got {:?}", slot.name, t.kind()));
-                }
-                Some(_) => {}
-            }
-        }
-        if let (Some(head), Some(wte)) = (by_name.get(LM_HEAD), by_name.get(WTE)) {
+        let expected: Vec<Expected<'_>> = self
+            .slots
+            .iter()
+            .map(|(s, t)| Expected { name: &s.name, shape: &s.shape, kind: Kind::Float, tensor: t })
+            .collect();
+        load_checked(&self.config.to_string(), &expected, named, &[LM_HEAD], |by_name| {
+            let (Some(head), Some(wte)) = (by_name.get(LM_HEAD), by_name.get(WTE)) else { return vec![] };
             let tied =
                 head.size() == wte.size() && head.to_device(wte.device()).to_kind(wte.kind()).equal(wte);
-            if !tied {
-                problems.push(format!("{LM_HEAD} differs from {WTE}: the model ties them (one tensor)"));
+            if tied {
+                vec![]
+            } else {
+                vec![format!("{LM_HEAD} differs from {WTE}: the model ties them (one tensor)")]
             }
-        }
-        let known: HashSet<&str> = self.slots.iter().map(|(s, _)| s.name.as_str()).chain([LM_HEAD]).collect();
-        problems.extend(
-            named
-                .iter()
-                .filter(|(k, _)| !known.contains(k.as_str()))
-                .map(|(k, _)| format!("unexpected key {k}")),
-        );
-        if !problems.is_empty() {
-            return Err(Error::Mismatch { model: self.config.to_string(), message: problems.join("; ") });
-        }
-        tch::no_grad(|| {
-            for (slot, t) in &self.slots {
-                t.shallow_clone().copy_(by_name[slot.name.as_str()]);
-            }
-        });
-        Ok(())
+        })
     }
 
     /// [`Gpt2::load_state_dict`] from the store's checkpoint tensors.

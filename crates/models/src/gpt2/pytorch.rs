@@ -2,14 +2,13 @@
 //! phasezoo `model.safetensors`, which loads it into `transformers.GPT2LMHeadModel` with
 //! `load_state_dict(strict=True)` and returns its state-dict keys, logits and loss.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
 use tch::{Kind, Tensor};
 
 use super::Gpt2Config;
-use crate::tensor_to_named;
+use crate::reference::run_reference_module;
 
 /// The repo's Hugging Face loader (`python/phasezoo_gpt2.py`).
 pub const GPT2_PYTORCH_MODULE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/phasezoo_gpt2.py");
@@ -43,31 +42,18 @@ pub fn transformers_logits(
     input: &Path,
 ) -> Result<TransformersOutput, String> {
     let tokens = tokens.to_kind(Kind::Int64);
-    let encoded = pz_store::encode_tensors(input, &[tensor_to_named("tokens", &tokens)], &HashMap::new())
-        .map_err(|e| e.to_string())?;
-    std::fs::write(input, encoded).map_err(|e| format!("{}: {e}", input.display()))?;
-    let arg = |v: i64| v.to_string();
-    let out = std::process::Command::new(python)
-        .arg(GPT2_PYTORCH_MODULE)
-        .args(["--vocab-size", &arg(cfg.vocab_size), "--context", &arg(cfg.context)])
-        .args(["--model-dim", &arg(cfg.model_dim), "--depth", &arg(cfg.depth), "--heads", &arg(cfg.heads)])
-        .arg("--weights")
-        .arg(weights)
-        .arg("--input")
-        .arg(input)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.to_string_lossy()))?;
-    if !out.status.success() {
-        return Err(format!("{cfg}: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let got: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("not the module's JSON line: {e}"))?;
-    let keys = got["keys"]
-        .as_array()
-        .ok_or("no keys")?
-        .iter()
-        .map(|k| k.as_str().map(str::to_owned).ok_or("a key that is not a string"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let args: Vec<String> = [
+        ("--vocab-size", cfg.vocab_size),
+        ("--context", cfg.context),
+        ("--model-dim", cfg.model_dim),
+        ("--depth", cfg.depth),
+        ("--heads", cfg.heads),
+    ]
+    .iter()
+    .flat_map(|(flag, v)| [(*flag).to_string(), v.to_string()])
+    .collect();
+    let (got, keys) =
+        run_reference_module(python, GPT2_PYTORCH_MODULE, &args, (weights, input), ("tokens", &tokens), cfg)?;
     // [N][T][V] nested lists → one flat row-major buffer.
     let mut flat = Vec::new();
     let rows = got["logits"].as_array().ok_or("no logits")?;

@@ -11,6 +11,7 @@ use super::layout::{Positions, Role, Slot};
 use super::resnet::ResNet;
 use super::vit::{AttentionKernel, Vit};
 use super::{VisionArch, VisionModelConfig};
+use crate::state_dict::{load_checked, Expected};
 use crate::{member_rng, Error, Stream};
 
 #[derive(Debug)]
@@ -174,41 +175,12 @@ impl VisionModel {
     /// # Errors
     /// [`Error::Mismatch`] naming the missing, extra or misshapen keys.
     pub fn load_state_dict(&mut self, named: &[(String, Tensor)]) -> Result<(), Error> {
-        let by_name: std::collections::HashMap<&str, &Tensor> =
-            named.iter().map(|(k, t)| (k.as_str(), t)).collect();
-        let mut problems = Vec::new();
-        for (slot, _) in &self.slots {
-            match by_name.get(slot.name.as_str()) {
-                None => problems.push(format!("missing key {}", slot.name)),
-                Some(t) if t.size() != slot.shape => problems.push(format!(
-                    "{}: expected shape {:?}, got {:?}",
-                    slot.name,
-                    slot.shape,
-                    t.size()
-                )),
-                Some(t) if t.is_floating_point() != (slot.kind() == tch::Kind::Float) => {
-                    problems.push(format!("{}: expected {:?}, got {:?}", slot.name, slot.kind(), t.kind()))
-                }
-                Some(_) => {}
-            }
-        }
-        let known: std::collections::HashSet<&str> =
-            self.slots.iter().map(|(s, _)| s.name.as_str()).collect();
-        problems.extend(
-            named
-                .iter()
-                .filter(|(k, _)| !known.contains(k.as_str()))
-                .map(|(k, _)| format!("unexpected key {k}")),
-        );
-        if !problems.is_empty() {
-            return Err(Error::Mismatch { model: self.config.to_string(), message: problems.join("; ") });
-        }
-        tch::no_grad(|| {
-            for (slot, t) in &self.slots {
-                t.shallow_clone().copy_(by_name[slot.name.as_str()]);
-            }
-        });
-        Ok(())
+        let expected: Vec<Expected<'_>> = self
+            .slots
+            .iter()
+            .map(|(s, t)| Expected { name: &s.name, shape: &s.shape, kind: s.kind(), tensor: t })
+            .collect();
+        load_checked(&self.config.to_string(), &expected, named, &[], |_| vec![])
     }
 
     /// Number of trainable scalars (equals [`VisionModelConfig::parameter_count`]).

@@ -3,14 +3,13 @@
 //! and returns its state-dict keys and eval-mode logits. The tests of the models and of `train`
 //! use it to show that checkpoints load in PyTorch and give phasezoo's logits.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path;
 
 use tch::{Kind, Tensor};
 
 use super::VisionModelConfig;
-use crate::tensor_to_named;
+use crate::reference::run_reference_module;
 
 /// The repo's PyTorch module definitions (`python/phasezoo_vision.py`).
 pub const PYTORCH_MODULE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../python/phasezoo_vision.py");
@@ -37,33 +36,23 @@ pub fn pytorch_logits(
     images: &Tensor,
     input: &Path,
 ) -> Result<PytorchOutput, String> {
-    let encoded = pz_store::encode_tensors(input, &[tensor_to_named("images", images)], &HashMap::new())
-        .map_err(|e| e.to_string())?;
-    std::fs::write(input, encoded).map_err(|e| format!("{}: {e}", input.display()))?;
     let arg = |v: i64| v.to_string();
-    let out = std::process::Command::new(python)
-        .arg(PYTORCH_MODULE)
-        .args(["--arch", cfg.arch.name(), "--width", &arg(cfg.width), "--in-channels", &arg(cfg.in_channels)])
-        .args(["--classes", &arg(cfg.classes), "--image-size", &arg(cfg.image_size)])
-        .args(["--patch-size", &arg(cfg.patch_size), "--depth", &arg(cfg.depth)])
-        .args(["--head-dim", &arg(cfg.head_dim), "--mlp-ratio", &arg(cfg.mlp_ratio)])
-        .arg("--weights")
-        .arg(weights)
-        .arg("--input")
-        .arg(input)
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", python.to_string_lossy()))?;
-    if !out.status.success() {
-        return Err(format!("{cfg}: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    let got: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("not the module's JSON line: {e}"))?;
-    let keys = got["keys"]
-        .as_array()
-        .ok_or("no keys")?
-        .iter()
-        .map(|k| k.as_str().map(str::to_owned).ok_or("a key that is not a string"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let args: Vec<String> = [
+        ("--arch", cfg.arch.name().to_string()),
+        ("--width", arg(cfg.width)),
+        ("--in-channels", arg(cfg.in_channels)),
+        ("--classes", arg(cfg.classes)),
+        ("--image-size", arg(cfg.image_size)),
+        ("--patch-size", arg(cfg.patch_size)),
+        ("--depth", arg(cfg.depth)),
+        ("--head-dim", arg(cfg.head_dim)),
+        ("--mlp-ratio", arg(cfg.mlp_ratio)),
+    ]
+    .into_iter()
+    .flat_map(|(flag, v)| [flag.to_string(), v])
+    .collect();
+    let (got, keys) =
+        run_reference_module(python, PYTORCH_MODULE, &args, (weights, input), ("images", images), cfg)?;
     let rows: Vec<Vec<f64>> = got["logits"]
         .as_array()
         .ok_or("no logits")?

@@ -1,9 +1,8 @@
 //! The image-classifier family behind [`ZooFamily`]: one model per unit (widths differ, so
-//! models do not stack), packed onto GPUs by their expected share of one (pz_exec::pack), eight
-//! workers to a GPU; a worker keeps its dataset on its device between models.
+//! models do not stack, [`Packing::OneModelPerUnit`]), packed onto GPUs by their expected share
+//! of one; a worker keeps its dataset on its device between models.
 
 use pz_data::vision::VisionData;
-use pz_exec::pack::{Cost, WORKERS_PER_GPU};
 use pz_spec::{ImageConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use tch::Device;
 
@@ -11,7 +10,7 @@ use pz_store::ZooDir;
 
 use super::measured::ImageMeasured;
 use super::{model_config, step_multiply_adds, train_image_model, ImageTask};
-use crate::family::{WorkerCache, ZooFamily};
+use crate::family::{Packing, WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
 use crate::weights::{FinetuneRequest, Scores, WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
@@ -71,19 +70,13 @@ impl ZooFamily for ImageFamily<'_> {
         (n as u64).div_ceil(u64::from(config.train.batch_size))
     }
 
-    fn units(
-        &self,
-        todo: Vec<PlannedModel>,
-        devices: &[Device],
-        _max_population: usize,
-    ) -> Vec<(Vec<PlannedModel>, Cost)> {
-        let (c, k, side) = self.shape();
-        crate::family::one_model_units(self, todo, devices, |config| step_multiply_adds(config, c, k, side))
+    fn packing(&self) -> Packing {
+        Packing::OneModelPerUnit
     }
 
-    /// Image models are measured one at a time (a cell's seeds together for CKA).
-    fn models_per_measuring_unit(&self, _max_population: usize) -> usize {
-        1
+    fn step_multiply_adds(&self, config: &ResolvedModel) -> f64 {
+        let (c, k, side) = self.shape();
+        step_multiply_adds(config, c, k, side)
     }
 
     fn load_measured(
@@ -112,14 +105,6 @@ impl ZooFamily for ImageFamily<'_> {
         device: Device,
     ) -> Result<Scores, Error> {
         super::finetune::finetune(model, request, device)
-    }
-
-    fn workers_per_device(&self, devices: &[Device]) -> usize {
-        if devices.iter().all(|d| d.is_cuda()) {
-            WORKERS_PER_GPU
-        } else {
-            1
-        }
     }
 
     fn train_unit(

@@ -1,16 +1,15 @@
 //! The language-model family behind [`ZooFamily`]: one GPT-2 per unit (widths differ, so models
-//! do not stack), packed onto GPUs by their expected share of one (pz_exec::pack), all on one
+//! do not stack, [`Packing::OneModelPerUnit`]), packed onto GPUs by their expected share of one (pz_exec::pack), all on one
 //! corpus read memory-mapped, which the workers share.
 
 use pz_data::text::Corpus;
-use pz_exec::pack::{Cost, WORKERS_PER_GPU};
 use pz_spec::{ModelConfig, Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
 
 use super::measured::LmMeasured;
 use super::population::train_lm_model;
-use crate::family::{WorkerCache, ZooFamily};
+use crate::family::{Packing, WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
 use crate::weights::{FinetuneRequest, Scores, WeightScores, WeightsRequest};
 use crate::{Error, Outcome, Run};
@@ -88,18 +87,12 @@ impl ZooFamily for LmFamily<'_> {
         }
     }
 
-    fn units(
-        &self,
-        todo: Vec<PlannedModel>,
-        devices: &[Device],
-        _max_population: usize,
-    ) -> Vec<(Vec<PlannedModel>, Cost)> {
-        crate::family::one_model_units(self, todo, devices, step_multiply_adds)
+    fn packing(&self) -> Packing {
+        Packing::OneModelPerUnit
     }
 
-    /// One model at a time (a cell's seeds together for CKA and curves).
-    fn models_per_measuring_unit(&self, _max_population: usize) -> usize {
-        1
+    fn step_multiply_adds(&self, config: &ResolvedModel) -> f64 {
+        step_multiply_adds(config)
     }
 
     fn load_measured(
@@ -128,14 +121,6 @@ impl ZooFamily for LmFamily<'_> {
         device: Device,
     ) -> Result<Scores, Error> {
         super::finetune::finetune(model, request, device)
-    }
-
-    fn workers_per_device(&self, devices: &[Device]) -> usize {
-        if devices.iter().all(|d| d.is_cuda()) {
-            WORKERS_PER_GPU
-        } else {
-            1
-        }
     }
 
     fn train_unit(

@@ -1,14 +1,13 @@
 //! The modular-arithmetic family behind [`ZooFamily`]: planned models grouped into stacked
 //! populations of up to `run.max_population` (the whole grid when its shapes agree), first come.
 
-use pz_exec::pack::Cost;
 use pz_spec::{PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
 
 use super::measured::ModArithMeasured;
 use super::training::train_population;
-use crate::family::{WorkerCache, ZooFamily};
+use crate::family::{Packing, WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
 use crate::{Error, Outcome, Run};
 
@@ -21,17 +20,12 @@ impl ZooFamily for ModArithFamily {
         "modular-arithmetic"
     }
 
-    fn steps_per_epoch(&self, config: &ResolvedModel) -> u64 {
-        u64::from(config.train.steps_per_epoch)
+    fn packing(&self) -> Packing {
+        Packing::Populations
     }
 
-    fn units(
-        &self,
-        todo: Vec<PlannedModel>,
-        _devices: &[Device],
-        max_population: usize,
-    ) -> Vec<(Vec<PlannedModel>, Cost)> {
-        group(&todo, max_population).into_iter().map(|p| (p, Cost::FIRST_COME)).collect()
+    fn population_key(&self, config: &ResolvedModel) -> String {
+        shape_key(config)
     }
 
     /// Mode connectivity is not measured: the curve problem is not written for this family.
@@ -59,11 +53,12 @@ impl ZooFamily for ModArithFamily {
     }
 }
 
-/// Split models into populations of at most `max_population` members (0 = no limit) that
-/// share shapes and recipe, keeping plan order; what a member carries alone (seed, learning
-/// rates, weight decays, train fraction, init scale) does not split them.
+/// The populations the family makes of `models` (at most `max_population` members each, 0 =
+/// no limit, plan order kept): what a member carries alone (seed, learning rates, weight
+/// decays, train fraction, init scale) does not split them. The tests' view of `units`.
+#[cfg(test)]
 pub(crate) fn group(models: &[PlannedModel], max_population: usize) -> Vec<Vec<PlannedModel>> {
-    crate::grouping::group_by_key(models, max_population, |m| shape_key(&m.config))
+    ModArithFamily.units(models.to_vec(), &[], max_population).into_iter().map(|(p, _)| p).collect()
 }
 
 /// The resolved config with the per-member quantities blanked.

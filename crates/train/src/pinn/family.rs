@@ -2,15 +2,14 @@
 //! to `run.max_population`, first come (a population is one unit of work for one worker).
 
 use pz_device::outside_captures;
-use pz_exec::pack::Cost;
 use pz_spec::{PlannedModel, ResolvedModel};
 use tch::Device;
 
 use pz_store::ZooDir;
 
 use super::measured::PinnMeasured;
-use super::{group_populations, PinnPopulation, PinnTraining};
-use crate::family::{WorkerCache, ZooFamily};
+use super::{PinnPopulation, PinnTraining};
+use crate::family::{Packing, WorkerCache, ZooFamily};
 use crate::measured::MeasuredPopulation;
 use crate::{run_population, Error, Outcome, Run};
 
@@ -23,17 +22,12 @@ impl ZooFamily for PinnFamily {
         "PINN"
     }
 
-    fn steps_per_epoch(&self, config: &ResolvedModel) -> u64 {
-        u64::from(config.train.steps_per_epoch)
+    fn packing(&self) -> Packing {
+        Packing::Populations
     }
 
-    fn units(
-        &self,
-        todo: Vec<PlannedModel>,
-        _devices: &[Device],
-        max_population: usize,
-    ) -> Vec<(Vec<PlannedModel>, Cost)> {
-        group_populations(&todo, max_population).into_iter().map(|p| (p, Cost::FIRST_COME)).collect()
+    fn population_key(&self, config: &ResolvedModel) -> String {
+        super::group::shape_key(config)
     }
 
     fn load_measured(

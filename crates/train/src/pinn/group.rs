@@ -1,24 +1,24 @@
 //! Which planned models train together: same shapes and recipe, differing only in what a
 //! population carries per member (seed, β, learning rate).
 
-use pz_spec::{PlannedModel, ProblemConfig};
+use pz_spec::{PlannedModel, ProblemConfig, ResolvedModel};
 
 /// Split models into populations of at most `max_population` members (0 = no limit), keeping
 /// plan order. Deterministic: the same models give the same populations.
 #[must_use]
 pub fn group_populations(models: &[PlannedModel], max_population: usize) -> Vec<Vec<PlannedModel>> {
-    crate::grouping::group_by_key(models, max_population, shape_key)
+    crate::grouping::group_by_key(models, max_population, |m| shape_key(&m.config))
 }
 
 /// The resolved config with the per-member quantities blanked.
-fn shape_key(m: &PlannedModel) -> String {
-    let mut train = m.config.train.clone();
+pub(crate) fn shape_key(config: &ResolvedModel) -> String {
+    let mut train = config.train.clone();
     train.lr = 0.0;
-    let mut problem = m.config.problem.clone();
+    let mut problem = config.problem.clone();
     if let ProblemConfig::Convection(c) = &mut problem {
         c.beta = 0.0;
     }
-    serde_json::json!({ "model": m.config.model, "problem": problem, "train": train }).to_string()
+    serde_json::json!({ "model": config.model, "problem": problem, "train": train }).to_string()
 }
 
 #[cfg(test)]
