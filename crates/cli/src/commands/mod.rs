@@ -4,6 +4,7 @@ pub mod apply;
 pub mod bench;
 pub mod bench_resnet;
 pub mod data;
+pub mod engine_args;
 pub mod export;
 pub mod import;
 pub mod metrics;

@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use pz_exec::{Engine, Submission};
+use pz_exec::Submission;
 use pz_landscape::{epochs_to_measure, measuring_units_left, Selection};
 use pz_spec::{DeviceRequest, Plan, ZooSpec};
 use pz_store::ZooDir;
 use pz_train::{training_units_left, zoo_data, zoo_family};
 
+use crate::commands::engine_args::EngineArgs;
 use crate::commands::worker_args::WorkerArgs;
 
 /// Arguments of `phasezoo submit`.
@@ -33,28 +34,8 @@ pub struct Args {
     /// Submit Ray jobs to the cluster whose dashboard is at ADDRESS (http://host:8265).
     #[arg(long, value_name = "ADDRESS")]
     ray: Option<String>,
-    /// Workers (array tasks, Ray jobs) in all. Default: one per unit with work left.
-    #[arg(long)]
-    tasks: Option<u32>,
-    /// Slurm: at most this many tasks at once (`--array=0-N%K`).
-    #[arg(long)]
-    array_throttle: Option<u32>,
-    /// GPUs per worker: Slurm whole GPUs (`--gres=gpu:N`), Ray fractions too (0.25: four
-    /// workers share a GPU); 0 for CPU workers.
-    #[arg(long, default_value_t = 1.0)]
-    gpus_per_task: f64,
-    /// Slurm: GPU shards per task instead of whole GPUs (`--gres=shard:N`).
-    #[arg(long)]
-    gpu_shards: Option<u32>,
-    /// Ray: CPUs reserved per worker.
-    #[arg(long)]
-    cpus_per_task: Option<f64>,
-    /// Slurm partition.
-    #[arg(long)]
-    partition: Option<String>,
-    /// Slurm: time limit per task (`--time`, e.g. 04:00:00).
-    #[arg(long)]
-    time: Option<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// Each worker's --device (default: the zoo's run.device).
     #[arg(long)]
     device: Option<String>,
@@ -121,32 +102,20 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         eprintln!("phasezoo: zoo {}: {units} units, {left} with models left", zoo.path.display());
         ("work", left)
     };
-    let tasks = args.tasks.unwrap_or(u32::try_from(left).unwrap_or(u32::MAX)).max(1);
+    let tasks = args.engine.tasks.unwrap_or(u32::try_from(left).unwrap_or(u32::MAX)).max(1);
     let submission = Submission {
         zoo: std::path::absolute(&zoo.path)?,
         phasezoo: std::env::current_exe().context("the path of this phasezoo binary")?,
         name: format!("pz-{}", zoo.spec.name),
         tasks,
-        gpus_per_task: args.gpus_per_task,
+        gpus_per_task: args.engine.gpus_per_task,
         device: args.device.clone(),
         lease_secs: args.lease_secs,
         max_restarts: args.max_restarts,
         kind: kind.to_string(),
         work_args,
     };
-    let engine = match &args.ray {
-        Some(address) => Engine::Ray {
-            address: address.clone(),
-            cpus_per_task: args.cpus_per_task,
-            program: std::env::var("PHASEZOO_RAY").unwrap_or_else(|_| "ray".into()),
-        },
-        None => Engine::Slurm {
-            array_throttle: args.array_throttle,
-            gpu_shards: args.gpu_shards,
-            partition: args.partition.clone(),
-            time: args.time.clone(),
-        },
-    };
+    let engine = args.engine.engine(args.ray.as_deref());
     for text in pz_exec::submit(&submission, &engine, args.dry_run)? {
         print!("{text}");
     }
