@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use pz_landscape::{epochs_to_measure, measure_zoo, MeasureRequest, MeasureSummary, Selection};
+use pz_landscape::{measure_zoo, what_to_measure, MeasureRequest, MeasureSummary};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::ZooDir;
 use pz_train::{zoo_data, zoo_family, WorkOptions, ZooAccess};
@@ -52,18 +52,16 @@ impl Args {
 }
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
-    let selection = Selection::parse(&args.only).map_err(anyhow::Error::msg)?;
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
     let spec = &zoo.spec;
     let data = zoo_data(&spec.problem, args.data_dir.as_deref())?;
     let family = zoo_family(&spec.problem, &data)?;
-    let (selection, note) = selection
-        .for_family(!args.only.is_empty(), family.as_ref(), &args.dir)
-        .map_err(anyhow::Error::msg)?;
+    let (selection, epochs, note) =
+        what_to_measure(spec, family.as_ref(), &args.dir, &args.only, (&args.epochs, args.all_epochs))
+            .map_err(anyhow::Error::msg)?;
     if let Some(note) = note {
         eprintln!("phasezoo: {note}");
     }
-    let epochs = epochs_to_measure(spec, &args.epochs, args.all_epochs).map_err(anyhow::Error::msg)?;
     let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
     let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
     let plan = Plan::new(spec)?;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use pz_exec::Submission;
-use pz_landscape::{epochs_to_measure, measuring_units_left, Selection};
+use pz_landscape::{measuring_units_left, what_to_measure};
 use pz_spec::{DeviceRequest, Plan, ZooSpec};
 use pz_store::ZooDir;
 use pz_train::{training_units_left, zoo_data, zoo_family};
@@ -79,12 +79,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         work_args.extend(["--data-dir".to_string(), dir.display().to_string()]);
     }
     let (kind, left) = if args.work.metrics {
-        let selection = Selection::parse(&args.work.only).map_err(anyhow::Error::msg)?;
-        let (selection, _) = selection
-            .for_family(!args.work.only.is_empty(), family.as_ref(), &args.dir)
-            .map_err(anyhow::Error::msg)?;
-        let epochs = epochs_to_measure(&zoo.spec, &args.work.epochs, args.work.all_epochs)
-            .map_err(anyhow::Error::msg)?;
+        let work = &args.work;
+        let (selection, epochs, _) = what_to_measure(
+            &zoo.spec,
+            family.as_ref(),
+            &args.dir,
+            &work.only,
+            (&work.epochs, work.all_epochs),
+        )
+        .map_err(anyhow::Error::msg)?;
         ("metrics", measuring_units_left(&zoo, &plan, family.as_ref(), &epochs, selection)?)
     } else if args.work.apply.is_some() {
         let mut cells: Vec<_> = plan.models.iter().map(|m| m.cell).collect();

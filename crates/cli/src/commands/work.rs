@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pz_landscape::{epochs_to_measure, measure_zoo, MeasureRequest, NoMeasureReporter, Selection};
+use pz_landscape::{measure_zoo, what_to_measure, MeasureRequest, NoMeasureReporter};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::{WorkerIdentity, WorkerLock, ZooDir};
 use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
@@ -115,17 +115,15 @@ fn train(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
 }
 
 fn measure(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
-    let selection = Selection::parse(&args.work.only).map_err(anyhow::Error::msg)?;
     let data = zoo_data(&w.zoo.spec.problem, args.data_dir.as_deref())?;
     let family = zoo_family(&w.zoo.spec.problem, &data)?;
-    let (selection, note) = selection
-        .for_family(!args.work.only.is_empty(), family.as_ref(), &args.dir)
-        .map_err(anyhow::Error::msg)?;
+    let work = &args.work;
+    let (selection, epochs, note) =
+        what_to_measure(&w.zoo.spec, family.as_ref(), &args.dir, &work.only, (&work.epochs, work.all_epochs))
+            .map_err(anyhow::Error::msg)?;
     if let Some(note) = note {
         eprintln!("phasezoo: {note}");
     }
-    let epochs = epochs_to_measure(&w.zoo.spec, &args.work.epochs, args.work.all_epochs)
-        .map_err(anyhow::Error::msg)?;
     let devices = [w.device];
     let access = ZooAccess::Shared(&w.lock);
     let request =

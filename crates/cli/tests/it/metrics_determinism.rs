@@ -8,7 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::util::{command, model_dirs, path_arg, run, strings, temp_entries, train_tiny};
+use crate::util::{
+    command, json, json_max_relative_difference, model_dirs, path_arg, run, strings, temp_entries, train_tiny,
+};
+
+/// How far (relative) a metric may move with the grouping of models on a CPU whose kernels
+/// round a stacked product otherwise than a single one: rounding carried through the metrics'
+/// iterations, far below any digit a result is read at.
+const GROUPING_ROUNDING: f64 = 1e-12;
 
 /// A trained tiny zoo (4 models in 2 cells of 2 seeds) copied to `name`, ready for `metrics`,
 /// with `run.max_population` set to `max_population` (0 = all models at once).
@@ -54,10 +61,18 @@ fn issue_17_metrics_do_not_depend_on_how_models_are_grouped() {
     let (_, whole) = &results[0];
     for (max_population, files) in &results[1..] {
         for (a, b) in whole.iter().zip(files) {
-            assert_eq!(
-                String::from_utf8_lossy(a),
-                String::from_utf8_lossy(b),
-                "populations of {max_population} measure other values than the whole zoo at once"
+            if a == b {
+                continue;
+            }
+            // Bit for bit where libtorch's CPU kernels round a batch of models as they round one
+            // (the machines the issue was checked on); on others (an AMD EPYC here) a stacked
+            // matrix product may round differently in the last bit, which the metrics' iterations
+            // carry along. Everything but rounding must still agree.
+            let (worst, at) = json_max_relative_difference(&json(a), &json(b))
+                .unwrap_or_else(|e| panic!("populations of {max_population}: {e}"));
+            assert!(
+                worst <= GROUPING_ROUNDING,
+                "populations of {max_population} measure other values than the whole zoo at once: {at} differs by {worst:e} (relative)"
             );
         }
     }
@@ -117,13 +132,16 @@ fn issue_17_metrics_skip_a_model_whose_checkpoint_cannot_be_loaded_and_fail_at_t
         if i == 1 || g.is_empty() {
             continue;
         }
-        let (g, w) = (crate::util::json(g), crate::util::json(w));
-        assert_eq!(g["hessian_trace"], w["hessian_trace"], "model {i}");
-        if g.get("cka").is_some() {
-            assert_eq!(g["cka"], w["cka"], "model {i}");
+        let (g, w) = (json(g), json(w));
+        for key in ["hessian_trace", "cka"] {
+            if g.get(key).is_some() || key == "hessian_trace" {
+                let (worst, _) =
+                    json_max_relative_difference(&g[key], &w[key]).unwrap_or_else(|e| panic!("{e}"));
+                assert!(worst <= GROUPING_ROUNDING, "model {i}: {key} {} against {}", g[key], w[key]);
+            }
         }
     }
-    assert_eq!(got.iter().filter(|g| !g.is_empty() && crate::util::json(g).get("cka").is_some()).count(), 2);
+    assert_eq!(got.iter().filter(|g| !g.is_empty() && json(g).get("cka").is_some()).count(), 2);
 }
 
 fn metrics_files_or_empty(zoo: &Path) -> Vec<Vec<u8>> {

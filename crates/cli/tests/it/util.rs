@@ -190,6 +190,41 @@ pub fn json(bytes: &[u8]) -> serde_json::Value {
     serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
 }
 
+/// The largest relative difference |a − b| / max(|a|, |b|, 1e-300) between the numbers of two
+/// JSON values of the same structure, with the path where it is; an error naming the first
+/// place where the structures, strings or booleans differ.
+pub fn json_max_relative_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Result<(f64, String), String> {
+    use serde_json::Value;
+    fn walk(a: &Value, b: &Value, path: &str, worst: &mut (f64, String)) -> Result<(), String> {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+                let d = if x == y { 0.0 } else { (x - y).abs() / x.abs().max(y.abs()).max(1e-300) };
+                if d > worst.0 || d.is_nan() {
+                    *worst = (d, path.to_string());
+                }
+                Ok(())
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .try_for_each(|(i, (x, y))| walk(x, y, &format!("{path}[{i}]"), worst)),
+            (Value::Object(x), Value::Object(y)) if x.keys().eq(y.keys()) => {
+                x.iter().try_for_each(|(k, v)| walk(v, &y[k], &format!("{path}.{k}"), worst))
+            }
+            _ if a == b => Ok(()),
+            _ => Err(format!("{path}: {a} against {b}")),
+        }
+    }
+    let mut worst = (0.0, String::new());
+    walk(a, b, "", &mut worst)?;
+    Ok(worst)
+}
+
 /// Every line of a JSON-lines file (result.json, metrics.json), parsed.
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -120,6 +120,30 @@ impl SgldProblem for InW {
     }
 }
 
+/// The largest relative difference between the numbers of two JSON values of one structure
+/// (infinite where the structures differ).
+fn max_relative_difference(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            if x == y {
+                0.0
+            } else {
+                (x - y).abs() / x.abs().max(y.abs())
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).map(|(x, y)| max_relative_difference(x, y)).fold(0.0, f64::max)
+        }
+        (Value::Object(x), Value::Object(y)) if x.keys().eq(y.keys()) => {
+            x.iter().map(|(k, v)| max_relative_difference(v, &y[k])).fold(0.0, f64::max)
+        }
+        _ if a == b => 0.0,
+        _ => f64::INFINITY,
+    }
+}
+
 fn bits(t: &Tensor) -> Vec<u64> {
     Vec::<f64>::try_from(t.reshape([-1])).expect("floats").into_iter().map(f64::to_bits).collect()
 }
@@ -146,7 +170,14 @@ fn the_adapter_estimates_as_the_problem_in_w_and_puts_w_star_back() {
         let init = vec![if stacked { w_star.copy() } else { w_star.unsqueeze(0) }];
         let want =
             estimate_llc(&InW { init, x: pop.x.shallow_clone(), y, streams }, &cfg, Device::Cpu).unwrap();
-        assert_eq!(got, want, "stacked {stacked}");
+        // Number for number, up to the last bit a stacked product may round otherwise than the
+        // estimator's on some CPUs (an AMD EPYC here: 1 ulp in a loss, carried along the chain).
+        let worst = max_relative_difference(
+            &serde_json::to_value(&got).unwrap(),
+            &serde_json::to_value(&want).unwrap(),
+        );
+        assert!(worst <= 1e-12, "stacked {stacked}: differs by {worst:e} (relative)\n{got:?}\n{want:?}");
+        assert_eq!(got.rows.len(), want.rows.len());
         assert_eq!(bits(&pop.w.detach()), bits(&w_star), "stacked {stacked}: w* restored bit for bit");
         assert!(pop.w.requires_grad(), "the live parameter stays a leaf");
         for row in &got.rows {

@@ -27,7 +27,7 @@ mod spectral;
 mod unit;
 mod units;
 
-pub use request::{epochs_to_measure, Selection};
+pub use request::{epochs_to_measure, what_to_measure, Selection};
 pub use units::{measuring_units, MeasuringUnit};
 
 use std::sync::atomic::AtomicBool;

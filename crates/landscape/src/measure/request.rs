@@ -82,6 +82,25 @@ impl Selection {
     }
 }
 
+/// What `phasezoo metrics`, `work --metrics` and `submit --metrics` measure on the zoo of `spec`
+/// at `dir`: the metrics named in `only` (every one when empty) that `family` measures, and the
+/// epochs (`asked`, or every kept checkpoint with `every_kept`; see [`epochs_to_measure`]), with
+/// a note to print when a metric was dropped for the family.
+///
+/// # Errors
+/// An unknown metric name, a metric named that the family does not measure, or epochs that
+/// cannot be measured, each with what to ask instead.
+pub fn what_to_measure(
+    spec: &ZooSpec,
+    family: &dyn pz_train::ZooFamily,
+    dir: &std::path::Path,
+    only: &[String],
+    (asked, every_kept): (&[u32], bool),
+) -> Result<(Selection, Vec<u32>, Option<String>), String> {
+    let (selection, note) = Selection::parse(only)?.for_family(!only.is_empty(), family, dir)?;
+    Ok((selection, epochs_to_measure(spec, asked, every_kept)?, note))
+}
+
 /// The epochs to measure: with `every_kept`, every epoch whose checkpoint the spec's
 /// `[checkpoint]` policy keeps (0 … E: an LLC curve over training, `--all-epochs`); else
 /// `asked`, else the spec's `[metrics] epochs`, else the last epoch.
