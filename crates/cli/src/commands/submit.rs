@@ -90,10 +90,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
         ("metrics", measuring_units_left(&zoo, &plan, family.as_ref(), &epochs, selection)?)
     } else if args.work.apply.is_some() {
-        let mut cells: Vec<_> = plan.models.iter().map(|m| m.cell).collect();
-        cells.sort_unstable();
-        cells.dedup();
-        ("apply", cells.len())
+        ("apply", plan.models.iter().map(|m| m.cell).collect::<std::collections::BTreeSet<_>>().len())
     } else {
         // The units as the workers' devices group them (CUDA unless the workers are told otherwise).
         let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());

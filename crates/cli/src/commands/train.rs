@@ -97,13 +97,12 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         }
         Outcome::Finished => {
             let rows = collect_rows(&zoo, &plan)?;
-            let failed = rows.iter().filter(|r| r.status == "failed").count();
-            for r in rows.iter().filter(|r| r.status == "failed") {
-                eprintln!("phasezoo: model {} failed: {}", r.model_id, r.message);
-            }
+            let failed: Vec<_> = rows.iter().filter(|r| r.status == "failed").collect();
+            failed.iter().for_each(|r| eprintln!("phasezoo: model {} failed: {}", r.model_id, r.message));
             eprintln!(
-                "phasezoo: {} models done, {failed} failed; index: {}",
-                rows.len() - failed,
+                "phasezoo: {} models done, {} failed; index: {}",
+                rows.len() - failed.len(),
+                failed.len(),
                 zoo.index_path().display()
             );
             drop(lock); // `metrics`, `plot` and `report` open the zoo themselves

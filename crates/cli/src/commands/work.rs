@@ -64,16 +64,10 @@ pub fn run(args: &Args, logs: &ModelLogs) -> Result<ExitCode> {
         worker: WorkerIdentity::current(args.worker_id.clone()),
         lease: Duration::from_secs(args.lease_secs.max(1)),
     };
-    let what = if args.work.metrics {
-        "measuring"
-    } else if args.work.apply.is_some() {
-        "applying"
-    } else {
-        "training"
-    };
     eprintln!(
-        "phasezoo: worker {} {what} on {} for zoo {} ({} models)",
+        "phasezoo: worker {} {} on {} for zoo {} ({} models)",
         options.worker.worker_id,
+        args.work.activity(),
         format!("{device:?}").to_lowercase(),
         zoo.path.display(),
         plan.models.len()

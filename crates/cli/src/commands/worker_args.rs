@@ -30,6 +30,15 @@ pub struct WorkerArgs {
 }
 
 impl WorkerArgs {
+    /// What the worker does, in words: measuring, applying or training.
+    pub fn activity(&self) -> &'static str {
+        match (self.metrics, self.apply) {
+            (true, _) => "measuring",
+            (false, Some(_)) => "applying",
+            (false, None) => "training",
+        }
+    }
+
     /// These flags as `phasezoo work` takes them (for `submit`'s Slurm script and Ray jobs);
     /// none for training, the default.
     pub fn to_args(&self) -> Vec<String> {
