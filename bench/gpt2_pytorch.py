@@ -220,11 +220,16 @@ def train_model(args, d, batch, device, train, val, seed):
     losses = [(timed_eval(fixed_train), timed_eval(fixed_val))]
     epoch_secs, step = [], 0
     x, y = stream.next()
-    for _ in range(args.epochs):
+    for epoch in range(args.epochs):
         sync(device)
         t = time.perf_counter()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        for _ in range(steps_per_epoch):
+        for i in range(steps_per_epoch):
+            # --profile: the first step of the second epoch, as phasezoo's PHASEZOO_TORCH_PROFILE.
+            prof = None
+            if args.profile and epoch == 1 and i == 0:
+                prof = torch.profiler.profile(activities=profiler_activities(device), record_shapes=True)
+                prof.__enter__()
             lr = get_lr(step, args.lr, args.min_lr, args.warmup_steps, total - 1)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -240,6 +245,10 @@ def train_model(args, d, batch, device, train, val, seed):
             opt.step()
             opt.zero_grad(set_to_none=True)
             step += 1
+            if prof is not None:
+                sync(device)
+                prof.__exit__(None, None, None)
+                prof.export_chrome_trace(args.profile)
         train_loss = loss_sum.item() / steps_per_epoch  # syncs: the epoch's steps are done
         epoch_secs.append(time.perf_counter() - t)
         losses.append((train_loss, timed_eval(fixed_val)))
@@ -317,9 +326,17 @@ def check():
     print(json.dumps({"check": "ok", "loss": got.item(), "transformers_loss": want.item()}))
 
 
+def profiler_activities(device):
+    acts = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        acts.append(torch.profiler.ProfilerActivity.CUDA)
+    return acts
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--check", action="store_true", help="CPU self-check, then exit")
+    p.add_argument("--profile", help="write a torch.profiler Chrome trace of epoch 2's first step here")
     p.add_argument("--data", help="corpus folder with train.bin and val.bin (or a train.bin path)")
     p.add_argument("--spec", help="take every setting from this phasezoo zoo spec (bench/lm-*.toml)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

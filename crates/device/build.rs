@@ -1,5 +1,5 @@
 //! Compiles the C++ shim against the libtorch that torch-sys links (its headers sit next to the
-//! library folder torch-sys exports as DEP_TCH_LIBTORCH_LIB). csrc/shim.cpp and csrc/optim.cpp
+//! library folder torch-sys exports as DEP_TCH_LIBTORCH_LIB). csrc/shim.cpp, csrc/optim.cpp and csrc/profiler.cpp
 //! need only libtorch's headers; csrc/streams.cpp, csrc/graphs.cpp, csrc/jit.cpp and
 //! csrc/kernels.cpp also need CUDA's, and are built only where they exist (then the cfg
 //! `pz_cuda_shim` is set), so a CPU machine builds without any CUDA toolkit.
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     println!("cargo:rerun-if-changed=csrc/optim.cpp");
+    println!("cargo:rerun-if-changed=csrc/profiler.cpp");
     println!("cargo:rerun-if-changed=csrc/streams.cpp");
     println!("cargo:rerun-if-changed=csrc/graphs.cpp");
     println!("cargo:rerun-if-changed=csrc/jit.cpp");
@@ -30,7 +31,7 @@ fn main() {
             .flag_if_supported("-w");
         b
     };
-    build("csrc/shim.cpp").file("csrc/optim.cpp").compile("pz_device_shim");
+    build("csrc/shim.cpp").file("csrc/optim.cpp").file("csrc/profiler.cpp").compile("pz_device_shim");
     let cuda = cuda_include(lib);
     if let (Some(cuda), true) = (cuda, lib.join("libc10_cuda.so").exists()) {
         build("csrc/streams.cpp")

@@ -16,6 +16,7 @@ mod kernel;
 #[cfg_attr(not(pz_cuda_shim), allow(dead_code))] // used where kernels can be compiled
 mod kernel_cache;
 mod optim;
+mod profiler;
 mod streams;
 mod switches;
 
@@ -26,6 +27,7 @@ pub use graph::{cuda_graphs_available, outside_captures, CudaGraph, GraphError};
 pub use jit::ElementwiseKernel;
 pub use kernel::{KernelArg, KernelSource, Kernels};
 pub use optim::{fused_adam_step, fused_sgd_step, sgd_step, AdamHyper, AdamState, StepError};
+pub use profiler::{Profiler, ProfilerError};
 pub use streams::{current_cuda_stream_id, pin_memory, use_own_cuda_stream};
 pub use switches::{set_deterministic, set_tf32};
 
@@ -44,6 +46,12 @@ mod ffi {
         pub fn pz_cuda_autocast_enabled() -> i32;
         pub fn pz_pin_memory(t: *const torch_sys::C_tensor) -> *mut torch_sys::C_tensor;
         pub fn pz_set_tf32(matmul: i32, cudnn: i32) -> i32;
+        pub fn pz_profiler_start(cuda: i32, message: *mut std::ffi::c_char, size: i64) -> i32;
+        pub fn pz_profiler_stop(
+            path: *const std::ffi::c_char,
+            message: *mut std::ffi::c_char,
+            size: i64,
+        ) -> i32;
         pub fn pz_set_deterministic(on: i32) -> i32;
         pub fn pz_sgd_step(
             params: *const *const torch_sys::C_tensor,

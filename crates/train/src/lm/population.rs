@@ -26,6 +26,33 @@ use super::trainer::LmTrainer;
 use crate::population::{MemberEpoch, Population};
 use crate::{run_population, Error, Outcome, Run};
 
+/// Where `PHASEZOO_TORCH_PROFILE` (a folder) asks for a libtorch profile of the first step of
+/// epoch 2 (past the first epoch's one-off costs): `<folder>/<model>.trace.json`, a Chrome trace
+/// of the step's operators and CUDA kernels (bench/trace_summary.py sums it). A developer's
+/// tool for finding where a step's time goes; a profiler that will not start is logged.
+fn start_profile(model: &str) -> Option<(pz_device::Profiler, std::path::PathBuf)> {
+    let dir = std::env::var_os("PHASEZOO_TORCH_PROFILE")?;
+    let path = std::path::Path::new(&dir).join(format!("{model}.trace.json"));
+    match pz_device::Profiler::start(tch::Cuda::is_available()) {
+        Ok(p) => Some((p, path)),
+        Err(e) => {
+            tracing::warn!(model, "no profile: {e}");
+            None
+        }
+    }
+}
+
+/// Wait for the step's kernels, then write the trace.
+fn save_profile(profiler: pz_device::Profiler, path: &std::path::Path, device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i64::try_from(i).expect("small"));
+    }
+    match profiler.save(path) {
+        Ok(()) => tracing::info!(path = %path.display(), "libtorch profile written"),
+        Err(e) => tracing::warn!(path = %path.display(), "no profile: {e}"),
+    }
+}
+
 /// One GPT-2, its corpus and its fixed evaluation windows.
 pub(crate) struct LmTraining<'a> {
     /// The model's id, for the log.
@@ -104,11 +131,15 @@ impl Population for LmTraining<'_> {
         let started = Instant::now();
         // Summed on the device: one host synchronization an epoch, not one a step.
         let mut sum = Tensor::zeros([], (Kind::Double, self.trainer.model.device()));
-        for _ in 0..self.steps_per_epoch {
+        for i in 0..self.steps_per_epoch {
             if stop.load(Ordering::Relaxed) {
                 return Ok(None);
             }
+            let profiler = (epoch == 2 && i == 0).then(|| start_profile(&self.model)).flatten();
             sum += self.trainer.train_step(&self.corpus.train)?.to_kind(Kind::Double);
+            if let Some((profiler, path)) = profiler {
+                save_profile(profiler, &path, self.trainer.model.device());
+            }
             on_steps(1);
         }
         #[allow(clippy::cast_precision_loss)]
