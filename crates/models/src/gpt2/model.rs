@@ -27,6 +27,10 @@ const WPE: &str = "transformer.wpe.weight";
 /// (32 MiB), so that the buffers come back from the heap instead of being mapped afresh.
 const CPU_LOGIT_CHUNK_BYTES: i64 = 16 << 20;
 
+/// The head's matrix products run on a vocabulary padded to a multiple of this many rows on
+/// CUDA (see [`Gpt2::head_logits`]).
+const HEAD_ROWS_MULTIPLE: i64 = 64;
+
 /// A GPT-2 decoder whose state dict loads into `transformers.GPT2LMHeadModel` with
 /// `load_state_dict(strict=True)` (python/phasezoo_gpt2.py). Pre-LayerNorm blocks, GELU (tanh),
 /// learned positions, the token embedding reused as the output head, no dropout.
@@ -45,6 +49,8 @@ pub struct Gpt2 {
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     kernel: AttentionKernel,
+    /// Whether the head pads the vocabulary ([`Gpt2::head_logits`]); `None`: on CUDA only.
+    pad_head: Option<bool>,
 }
 
 impl Gpt2 {
@@ -84,6 +90,7 @@ impl Gpt2 {
             vs,
             slots,
             kernel: AttentionKernel::default(),
+            pad_head: None,
         })
     }
 
@@ -129,7 +136,30 @@ impl Gpt2 {
     /// Next-token logits `[N, T, vocab_size]` of tokens `[N, T]`: the hidden states times the
     /// token embedding (the tied head, `lm_head` without bias).
     pub fn forward(&self, tokens: &Tensor) -> Tensor {
-        self.hidden(tokens).linear(&self.wte, None::<Tensor>)
+        self.head_logits(&self.hidden(tokens), &self.wte)
+    }
+
+    /// Pad the head's vocabulary ([`Gpt2::head_logits`]) whatever the device (`Some(true)`),
+    /// never (`Some(false)`), or on CUDA only (`None`, the default).
+    pub fn set_head_padding(&mut self, pad: Option<bool>) {
+        self.pad_head = pad;
+    }
+
+    /// Logits `[.., V]` of `hidden` `[.., d]` against the tied embedding `wte` `[V, d]`. On
+    /// CUDA, when V is not a multiple of 64 (GPT-2's 50,257), the product runs on `wte` padded
+    /// with zero rows to the next multiple (50,304, nanoGPT's choice) and the logits are its
+    /// first V columns: the same numbers, but every matrix the head's three products read or
+    /// write then has rows that start 16-byte aligned, which cuBLAS's fast bf16 kernels need.
+    /// Unpadded, the three ran in a generic kernel taking 15.4 ms of a 124M step's 41.7 ms of
+    /// GPU time on an H100 (BENCHMARKS.md, issue 22 profile). The padding's gradient rows are
+    /// dropped by the pad's own backward, so `wte`'s gradient is unchanged.
+    fn head_logits(&self, hidden: &Tensor, wte: &Tensor) -> Tensor {
+        let v = wte.size()[0];
+        let pad = (HEAD_ROWS_MULTIPLE - v % HEAD_ROWS_MULTIPLE) % HEAD_ROWS_MULTIPLE;
+        if pad == 0 || !self.pad_head.unwrap_or_else(|| self.device().is_cuda()) {
+            return hidden.linear(wte, None::<Tensor>);
+        }
+        hidden.linear(&wte.constant_pad_nd([0, 0, 0, pad]), None::<Tensor>).narrow(-1, 0, v)
     }
 
     /// Mean cross-entropy (nats per token) of predicting `targets` `[N, T]` from `tokens`
@@ -166,7 +196,7 @@ impl Gpt2 {
     /// # Panics
     /// As [`Gpt2::hidden_with`].
     pub fn forward_with(&self, params: &HashMap<String, Tensor>, tokens: &Tensor) -> Tensor {
-        self.hidden_with(params, tokens).linear(&take(params, WTE), None::<Tensor>)
+        self.head_logits(&self.hidden_with(params, tokens), &take(params, WTE))
     }
 
     /// [`Gpt2::loss`] at the weights `params` (see [`Gpt2::hidden_with`]).
@@ -211,7 +241,7 @@ impl Gpt2 {
         let d = self.config.model_dim;
         let (hidden, targets) = (hidden.reshape([-1, d]), targets.reshape([-1]));
         let ce = |h: &Tensor, t: &Tensor, reduction| {
-            h.linear(wte, None::<Tensor>).cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
+            self.head_logits(h, wte).cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
         };
         let rows = hidden.size()[0];
         match self.logit_rows_at_once() {

@@ -110,6 +110,33 @@ fn fused_and_explicit_attention_agree_in_value_and_gradient() {
     }
 }
 
+/// The padded head (vocabulary 101 run as 128 rows, as CUDA does for GPT-2's 50,257) gives the
+/// unpadded logits, loss and gradients in float64 to rounding, the padding's rows add nothing,
+/// and the tied embedding's gradient keeps its shape.
+#[test]
+fn padding_the_heads_vocabulary_changes_no_number() {
+    for device in devices() {
+        let mut model = Gpt2::new(&tiny(), device, 8).unwrap();
+        model.set_kind(Kind::Double);
+        let (x, y) = (tokens(3, 16, 101, 9, device), tokens(3, 16, 101, 10, device));
+        let mut out = Vec::new();
+        for pad in [false, true] {
+            model.set_head_padding(Some(pad));
+            let logits = model.forward(&x);
+            assert_eq!(logits.size(), [3, 16, 101]);
+            let loss = model.loss(&x, &y);
+            let grads = Tensor::run_backward(&[&loss], &model.parameters(), false, false);
+            out.push((logits, loss, grads));
+        }
+        assert!(max_abs_diff(&out[0].0, &out[1].0) < 1e-12, "logits on {device:?}");
+        assert!(max_abs_diff(&out[0].1, &out[1].1) < 1e-12, "loss on {device:?}");
+        for (i, (a, b)) in out[0].2.iter().zip(&out[1].2).enumerate() {
+            assert_eq!(a.size(), b.size(), "gradient {i}");
+            assert!(max_abs_diff(a, b) < 1e-12, "gradient {i} on {device:?}");
+        }
+    }
+}
+
 /// The Hessian-vector product of the explicit kernel (autograd twice, as landscape's HVP) equals
 /// the central difference of gradients (g(θ + εv) − g(θ − εv)) / 2ε in float64 along a unit v.
 /// The difference's error is O(ε²) (measured: 100× smaller per 10× smaller ε); at ε = 1e-5 it

@@ -103,22 +103,10 @@ impl AdamW {
             params.len() == self.names.len() && grads.len() == params.len(),
             "AdamW made for another list"
         );
-        if let Some(fused) = &self.fused {
-            let hyper = AdamWHyper { betas: self.betas, eps: self.eps, weight_decay: self.weight_decay };
-            tch::no_grad(|| {
-                let _ = fused.lr.shallow_clone().fill_(lr);
-                fused_adamw_step(
-                    params,
-                    grads,
-                    &self.exp_avg,
-                    &self.exp_avg_sq,
-                    &self.decays,
-                    &fused.step,
-                    &fused.lr,
-                    hyper,
-                )
-            })?;
-            self.steps += 1;
+        if self.fused.is_some() {
+            self.prepare_fused_step(lr);
+            self.launch_fused(params, grads)?;
+            self.count_step();
             return Ok(());
         }
         self.steps += 1;
@@ -140,6 +128,44 @@ impl AdamW {
             }
         });
         Ok(())
+    }
+
+    /// Write `lr` into the fused kernel's device tensor for its next launch (outside a CUDA
+    /// graph: a capture would freeze the number). Nothing without the fused kernel.
+    pub(crate) fn prepare_fused_step(&self, lr: f64) {
+        if let Some(fused) = &self.fused {
+            tch::no_grad(|| {
+                let _ = fused.lr.shallow_clone().fill_(lr);
+            });
+        }
+    }
+
+    /// The fused kernel's update of `params` from `grads` at the rate [`AdamW::prepare_fused_step`]
+    /// wrote, counting the step on the device only: nothing here reads a host value, so a CUDA
+    /// graph can capture it. [`AdamW::count_step`] counts it on the host.
+    ///
+    /// # Errors
+    /// No fused kernel in use, or the kernel refusing the tensors.
+    pub(crate) fn launch_fused(&self, params: &[Tensor], grads: &[Tensor]) -> Result<(), StepError> {
+        let fused = self.fused.as_ref().ok_or_else(|| StepError("AdamW has no fused kernel".into()))?;
+        let hyper = AdamWHyper { betas: self.betas, eps: self.eps, weight_decay: self.weight_decay };
+        tch::no_grad(|| {
+            fused_adamw_step(
+                params,
+                grads,
+                &self.exp_avg,
+                &self.exp_avg_sq,
+                &self.decays,
+                &fused.step,
+                &fused.lr,
+                hyper,
+            )
+        })
+    }
+
+    /// Count on the host a step the fused kernel took (eagerly or in a graph replay).
+    pub(crate) fn count_step(&mut self) {
+        self.steps += 1;
     }
 
     /// The state to checkpoint: `"step"` (0-dim int64), then `"exp_avg.<name>"` and

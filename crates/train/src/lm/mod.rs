@@ -12,6 +12,7 @@ mod apply;
 mod data;
 mod family;
 mod finetune;
+mod graph_step;
 mod measured;
 mod population;
 mod schedule;

@@ -71,7 +71,12 @@ impl<'a> LmTraining<'a> {
     ///
     /// # Errors
     /// A model that does not build, or a corpus too short for its context.
-    pub(crate) fn new(plan: &PlannedModel, corpus: &'a Corpus, device: Device) -> Result<Self, Error> {
+    pub(crate) fn new(
+        plan: &PlannedModel,
+        corpus: &'a Corpus,
+        device: Device,
+        cuda_graphs: bool,
+    ) -> Result<Self, Error> {
         let config = &plan.config;
         let ProblemConfig::Text(text) = &config.problem else {
             return Err(Error::Config(format!("model {} is not a language model", plan.id())));
@@ -83,7 +88,7 @@ impl<'a> LmTraining<'a> {
         let n = text.eval_windows as usize;
         Ok(Self {
             model: plan.id().to_string(),
-            trainer: LmTrainer::new(config, total, device)?,
+            trainer: LmTrainer::new(config, total, device)?.with_cuda_graphs(cuda_graphs),
             val: even_windows(&corpus.val, n, context, device)?,
             train: even_windows(&corpus.train, n, context, device)?,
             corpus,
@@ -191,6 +196,6 @@ impl Population for LmTraining<'_> {
 /// # Errors
 /// As [`run_population`], and a model or corpus that does not fit.
 pub(crate) fn train_lm_model(run: &Run, plan: &PlannedModel, corpus: &Corpus) -> Result<Outcome, Error> {
-    let mut training = LmTraining::new(plan, corpus, run.device)?;
+    let mut training = LmTraining::new(plan, corpus, run.device, run.cuda_graphs)?;
     run_population(run, std::slice::from_ref(plan), &mut training)
 }

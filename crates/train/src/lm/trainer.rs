@@ -18,6 +18,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::adamw::{clip_grad_norm, AdamW};
 use super::data::{loss_sum_and_correct, training_windows, windows_at_once, Windows};
+use super::graph_step::{CapturedLmStep, GraphState, GRAPH_MIN_STEPS};
 use super::schedule::LrSchedule;
 use crate::Error;
 
@@ -25,7 +26,7 @@ use crate::Error;
 pub(crate) struct LmTrainer {
     pub(crate) model: Gpt2,
     /// The model's parameters in state-dict order (the tied embedding once).
-    params: Vec<Tensor>,
+    pub(super) params: Vec<Tensor>,
     opt: AdamW,
     schedule: LrSchedule,
     seed: u64,
@@ -38,11 +39,15 @@ pub(crate) struct LmTrainer {
     /// The step's fast path (CUDA): gradients dropped, clipped and applied by multi-tensor and
     /// fused kernels.
     fused: bool,
+    /// The step as a CUDA graph (see [`super::graph_step`]).
+    graph: GraphState,
+    /// Steps the schedule runs in all.
+    total_steps: u64,
 }
 
 /// A refused gradient or optimizer kernel as the trainer's error (a bug: the tensors are the
 /// model's own).
-fn step_error(e: pz_device::StepError) -> Error {
+pub(super) fn step_error(e: pz_device::StepError) -> Error {
     Error::Config(format!("optimizer step: {e}"))
 }
 
@@ -99,8 +104,39 @@ impl LmTrainer {
             grad_clip: t.grad_clip,
             bf16: device.is_cuda() && t.precision == Precision::Bf16Autocast,
             fused,
+            // Off until `with_cuda_graphs` turns it on (the zoo's `run.graph`).
+            graph: GraphState::Off,
+            total_steps,
             model,
         })
+    }
+
+    /// Whether every step after the first may replay a captured CUDA graph (CUDA, one forward
+    /// pass a step; `run.graph`, on by default). Takes effect before the first step.
+    #[must_use]
+    pub(crate) fn with_cuda_graphs(mut self, on: bool) -> Self {
+        let micro_batches = self.batch.div_ceil(self.micro);
+        self.graph = GraphState::initial(self.model.device(), micro_batches, on && self.fused);
+        self
+    }
+
+    /// Whether steps now replay a captured CUDA graph.
+    #[cfg(test)]
+    pub(crate) fn replays_cuda_graph(&self) -> bool {
+        matches!(self.graph, GraphState::Ready(_))
+    }
+
+    /// One step as the captured graph runs it ([`LmTrainer::graph_body`] between writing the
+    /// rate and counting the step), launched eagerly: what tests can check on the CPU.
+    #[cfg(test)]
+    pub(crate) fn graph_body_step(&mut self, train: &TokenFile) -> Tensor {
+        let step = self.steps();
+        let windows =
+            training_windows(train, self.seed, step, self.batch, self.context, self.model.device()).unwrap();
+        self.opt.prepare_fused_step(self.schedule.lr_at(step));
+        let (loss, _grads) = self.graph_body(&windows.inputs, &windows.targets).unwrap();
+        self.opt.count_step();
+        loss
     }
 
     /// Take the CUDA fast path on this device whatever it is (tests run it on the CPU).
@@ -142,8 +178,60 @@ impl LmTrainer {
     /// A training file too short for a window.
     pub(crate) fn train_step(&mut self, train: &TokenFile) -> Result<Tensor, Error> {
         let step = self.steps();
-        let windows =
-            training_windows(train, self.seed, step, self.batch, self.context, self.model.device())?;
+        let device = self.model.device();
+        let windows = pz_device::outside_captures(|| {
+            training_windows(train, self.seed, step, self.batch, self.context, device)
+        })?;
+        let lr = self.schedule.lr_at(step);
+        if matches!(self.graph, GraphState::Capture) {
+            // The capture runs alone in the process (outside `outside_captures`).
+            pz_device::outside_captures(|| self.opt.prepare_fused_step(lr));
+            self.graph = match CapturedLmStep::capture(self, &windows) {
+                Ok(captured) => GraphState::Ready(Box::new(captured)),
+                Err(e) => {
+                    tracing::warn!("CUDA graph capture failed, this model trains eagerly: {e}");
+                    GraphState::Off
+                }
+            };
+        }
+        pz_device::outside_captures(|| {
+            if let GraphState::Ready(captured) = &self.graph {
+                self.opt.prepare_fused_step(lr);
+                let loss = captured.replay(&windows)?;
+                self.opt.count_step();
+                return Ok(loss);
+            }
+            if matches!(self.graph, GraphState::WarmUp) {
+                let left_after_this = self.total_steps.saturating_sub(step + 1);
+                self.graph =
+                    if left_after_this >= GRAPH_MIN_STEPS { GraphState::Capture } else { GraphState::Off };
+            }
+            self.eager_step(&windows, lr)
+        })
+    }
+
+    /// What a captured step runs: the batch's mean loss under the recipe's precision, its
+    /// gradients as fresh tensors, clipping and the fused AdamW update at the rate already on
+    /// the device. Returns the loss (detached) and the gradients.
+    ///
+    /// # Errors
+    /// The multi-tensor or fused kernels refusing the tensors.
+    pub(super) fn graph_body(
+        &self,
+        inputs: &Tensor,
+        targets: &Tensor,
+    ) -> Result<(Tensor, Vec<Tensor>), Error> {
+        let loss = self.autocast(|| self.model.loss(inputs, targets));
+        let grads = Tensor::run_backward(&[&loss], &self.params, false, false);
+        if self.grad_clip > 0.0 {
+            let _norm = pz_device::clip_grad_norm(&grads, self.grad_clip).map_err(step_error)?;
+        }
+        self.opt.launch_fused(&self.params, &grads).map_err(step_error)?;
+        Ok((loss.detach(), grads))
+    }
+
+    /// One optimizer step launched operator by operator; the batch's mean loss.
+    fn eager_step(&mut self, windows: &Windows, lr: f64) -> Result<Tensor, Error> {
         if self.fused {
             pz_device::clear_grads(&self.params).map_err(step_error)?;
         } else {
@@ -168,7 +256,6 @@ impl LmTrainer {
                 clip_grad_norm(&grads, self.grad_clip)
             };
         }
-        let lr = self.schedule.lr_at(step);
         self.opt.step(&self.params, &grads, lr).map_err(step_error)?;
         Ok(loss_sum)
     }
