@@ -78,12 +78,20 @@ val_finetune() {
 lmprof22() { # one profiled step (epoch 2's first) of phasezoo's and PyTorch's 124M, eager and compiled
   export PHASEZOO_DATA=/tmp/lmdata
   mkdir -p $PHASEZOO_DATA "$R/prof" && ln -sfn "$PWD/.devdata/shakespeare" $PHASEZOO_DATA/shakespeare
-  PHASEZOO_TORCH_PROFILE=$R/prof $A train bench/lm-124m.toml --out $Z/prof --device cuda --no-metrics --no-plot -v
-  grep -h tokens_per_s $Z/prof/models/*/result.json | head -c 2000
-  rm -rf $Z/prof
+  mkdir -p "$R/prof/eager" "$R/prof/graph"
+  for g in true false; do
+    local d=graph
+    [ $g = false ] && d=eager
+    PHASEZOO_TORCH_PROFILE=$R/prof/$d $A train bench/lm-124m.toml --out $Z/prof-$d --device cuda --no-metrics --no-plot \
+      --set run.graph=$g -v
+    echo "## phasezoo run.graph=$g"
+    grep -ho "tokens_per_s[^,}]*" $Z/prof-$d/models/*/result.json
+    grep -ho "val_loss[^,}]*" $Z/prof-$d/models/*/result.json | tail -1
+    rm -rf $Z/prof-$d
+  done
   $PY bench/gpt2_pytorch.py --data .devdata/shakespeare --spec bench/lm-124m.toml --no-compile --profile "$R/prof/pytorch-eager.json"
   $PY bench/gpt2_pytorch.py --data .devdata/shakespeare --spec bench/lm-124m.toml --profile "$R/prof/pytorch-compile.json"
-  $PY bench/trace_summary.py "$R"/prof/*.json > "$R/prof/summary.txt"
+  $PY bench/trace_summary.py "$R"/prof/*.json "$R"/prof/*/*.json > "$R/prof/summary.txt"
 }
 lm22() { LM_CORPUS=$PWD/.devdata/shakespeare OUT=$R bash bench/lm-gpu.sh $A; }
 shakespeare22() {

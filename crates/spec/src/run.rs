@@ -46,8 +46,8 @@ pub struct RunConfig {
     /// Most models trained in one population (0 = all of a kind at once); lower it to fit memory.
     #[serde(default)]
     pub max_population: usize,
-    /// On CUDA, run each image model's full-batch training step as a captured CUDA graph (one
-    /// launch a step). `false` runs every kernel eagerly, for debugging; results agree to
+    /// On CUDA, run each image model's full-batch training step, a PINN population's step and a
+    /// GPT-2's step (one forward pass per step) as a captured CUDA graph (one launch a step). `false` runs every kernel eagerly, for debugging; results agree to
     /// rounding either way, so the key is not part of a model's identity.
     #[serde(default = "crate::types::yes")]
     pub graph: bool,
