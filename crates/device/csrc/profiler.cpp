@@ -18,6 +18,20 @@ void write_message(char* buffer, int64_t size, const char* message) {
   buffer[size - 1] = '\0';
 }
 
+// Runs `body` (returning 0 on success), turning any exception into 1 and its message.
+template <typename Body>
+int guarded(char* message, int64_t message_size, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    write_message(message, message_size, e.what());
+    return 1;
+  } catch (...) {
+    write_message(message, message_size, "unknown exception");
+    return 1;
+  }
+}
+
 std::set<ActivityType> activities(int cuda) {
   std::set<ActivityType> set{ActivityType::CPU};
   if (cuda != 0) set.insert(ActivityType::CUDA);
@@ -30,23 +44,17 @@ extern "C" {
 // Start profiling this thread's operators (and CUDA kernels when `cuda` is 1). Returns 0, or 1
 // with the reason in `message`.
 int pz_profiler_start(int cuda, char* message, int64_t message_size) {
-  try {
+  return guarded(message, message_size, [&] {
     ProfilerConfig config(ProfilerState::KINETO, /*report_input_shapes=*/true);
     torch::autograd::profiler::prepareProfiler(config, activities(cuda));
     torch::autograd::profiler::enableProfiler(config, activities(cuda));
     return 0;
-  } catch (const std::exception& e) {
-    write_message(message, message_size, e.what());
-    return 1;
-  } catch (...) {
-    write_message(message, message_size, "unknown exception");
-    return 1;
-  }
+  });
 }
 
 // Stop the profiler started by pz_profiler_start and write its Chrome trace to `path`.
 int pz_profiler_stop(const char* path, char* message, int64_t message_size) {
-  try {
+  return guarded(message, message_size, [&] {
     auto result = torch::autograd::profiler::disableProfiler();
     if (!result) {
       write_message(message, message_size, "no profiler was running");
@@ -54,13 +62,7 @@ int pz_profiler_stop(const char* path, char* message, int64_t message_size) {
     }
     result->save(std::string(path));
     return 0;
-  } catch (const std::exception& e) {
-    write_message(message, message_size, e.what());
-    return 1;
-  } catch (...) {
-    write_message(message, message_size, "unknown exception");
-    return 1;
-  }
+  });
 }
 
 }  // extern "C"

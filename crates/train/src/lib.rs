@@ -21,6 +21,7 @@ mod error;
 mod family;
 mod fits;
 mod fused_adam;
+mod graph_state;
 mod grouping;
 mod lm;
 mod load;

@@ -23,15 +23,6 @@ use tch::{Device, Kind, Tensor};
 use super::ImageTrainer;
 use crate::Error;
 
-/// Fewest optimizer steps left after the warm-up step for which a model captures its step; with
-/// fewer it trains eagerly to the end of the run. Why: a capture has a fixed cost — releasing the
-/// allocator's cache (which synchronizes the device and makes buffers be allocated anew), the
-/// capture itself, one warm-up step — measured on an H100 at ≈ 0.08 s for a small ResNet-18,
-/// while a replay saves ≈ 8 ms per step against its ≈ 11 ms launch-bound eager step: the capture
-/// pays after about 10 steps. A zoo run (tens of steps per epoch × 150 epochs) always captures;
-/// a short one, such as a resumed model's last epoch at a large batch, stays eager.
-pub(super) const GRAPH_MIN_STEPS: u64 = 12;
-
 /// Multiply-adds per training step from which a model never captures: its GPU time per step
 /// (≈ 11 ms at 10^12 on an H100, TF32 convolutions) already exceeds the host time of an eager
 /// step, so there is no launch overhead for a graph to remove, while its capture costs up to a
@@ -40,21 +31,10 @@ pub(super) const GRAPH_MIN_STEPS: u64 = 12;
 /// ran 6–9 % slower with graphs. Set with a margin of 4 over the break-even.
 pub(super) const GRAPH_MAX_MULTIPLY_ADDS: f64 = 4e12;
 
-/// Where a trainer stands with its CUDA graph.
-pub(super) enum GraphState {
-    /// Eager steps only: CPU, `run.graph = false`, a GPU-bound step, too few steps left, or a
-    /// capture that failed.
-    Off,
-    /// The next full batch runs eagerly, then the one after it is captured (if at least
-    /// [`GRAPH_MIN_STEPS`] steps are left).
-    WarmUp,
-    /// The next full batch is captured (and replayed).
-    Capture,
-    /// Captured; full batches replay it.
-    Ready(Box<CapturedStep>),
-}
+/// Where an image trainer stands with its CUDA graph.
+pub(super) type GraphState = crate::graph_state::GraphState<CapturedStep>;
 
-impl GraphState {
+impl crate::graph_state::GraphState<CapturedStep> {
     /// The state a new trainer starts in on `device`, for a step of `step_multiply_adds`.
     pub(super) fn initial(device: Device, step_multiply_adds: f64) -> Self {
         if step_multiply_adds < GRAPH_MAX_MULTIPLY_ADDS

@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 use pz_device::outside_captures;
 
 use super::accumulation::Accumulation;
-use super::graph_step::{CapturedStep, GraphState, GRAPH_MIN_STEPS};
+use super::graph_step::{CapturedStep, GraphState};
 use super::layout::{auto_channels_last, channels_last, set_weight_layout, trains_channels_last};
 use super::ImageTask;
 use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
@@ -300,12 +300,7 @@ impl ImageTrainer {
             GraphState::Off | GraphState::Capture => Ok(false),
             GraphState::WarmUp => {
                 let left_after_this = self.planned_steps.saturating_sub(self.sgd.steps() + 1);
-                self.graph = if left_after_this >= GRAPH_MIN_STEPS {
-                    GraphState::Capture
-                } else {
-                    tracing::debug!(left_after_this, "too few steps left for a CUDA graph to pay: eager");
-                    GraphState::Off
-                };
+                self.graph = GraphState::after_warm_up(left_after_this);
                 Ok(false)
             }
             GraphState::Ready(step) => {

@@ -18,25 +18,10 @@ use super::data::Windows;
 use super::trainer::LmTrainer;
 use crate::Error;
 
-/// Fewest steps left after the warm-up step for which a model captures its step. The capture
-/// costs about one step plus the allocator's release of its cache; a replay saves most of a
-/// launch-bound step: it pays after a few steps, as for images.
-pub(super) const GRAPH_MIN_STEPS: u64 = 12;
+/// Where a GPT-2 trainer stands with its CUDA graph.
+pub(super) type GraphState = crate::graph_state::GraphState<CapturedLmStep>;
 
-/// Where a trainer stands with its CUDA graph.
-pub(super) enum GraphState {
-    /// Eager steps only: CPU, `run.graph = false`, micro-batches, too few steps left, or a
-    /// capture that failed.
-    Off,
-    /// The next step runs eagerly, then the one after it is captured.
-    WarmUp,
-    /// The next step is captured, then replayed.
-    Capture,
-    /// Captured; every step replays it.
-    Ready(Box<CapturedLmStep>),
-}
-
-impl GraphState {
+impl crate::graph_state::GraphState<CapturedLmStep> {
     /// The state of a new trainer on `device` whose batch is `micro_batches` forward passes.
     pub(super) fn initial(device: Device, micro_batches: usize, on: bool) -> Self {
         if on && micro_batches == 1 && device.is_cuda() && pz_device::cuda_graphs_available() {

@@ -18,7 +18,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::adamw::{clip_grad_norm, AdamW};
 use super::data::{loss_sum_and_correct, training_windows, windows_at_once, Windows};
-use super::graph_step::{CapturedLmStep, GraphState, GRAPH_MIN_STEPS};
+use super::graph_step::{CapturedLmStep, GraphState};
 use super::schedule::LrSchedule;
 use crate::Error;
 
@@ -203,8 +203,7 @@ impl LmTrainer {
             }
             if matches!(self.graph, GraphState::WarmUp) {
                 let left_after_this = self.total_steps.saturating_sub(step + 1);
-                self.graph =
-                    if left_after_this >= GRAPH_MIN_STEPS { GraphState::Capture } else { GraphState::Off };
+                self.graph = GraphState::after_warm_up(left_after_this);
             }
             self.eager_step(&windows, lr)
         })
