@@ -12,6 +12,7 @@
 use tch::Tensor;
 
 use crate::curve::{bezier_point, bezier_point_per_member, curve_lr};
+use crate::curve_converged::{stopped_falling, EpochLoss};
 use crate::probe::MemberStreams;
 use crate::vector::{detach_members, member_dot, members_of, to_f64s};
 
@@ -77,15 +78,21 @@ pub fn train_bezier_middle(
     let mut streams = MemberStreams::for_members(cfg.seed, &cfg.streams, pairs);
     let mut lr = cfg.lr;
     let mut epoch_losses = Vec::with_capacity(cfg.epochs);
+    let mut epoch_data = Vec::with_capacity(cfg.epochs);
     for epoch in 1..=cfg.epochs {
         lr = curve_lr(cfg.lr, epoch, cfg.epochs, cfg.ptmz_compat, lr);
         let mut epoch_loss = vec![0.0; pairs];
+        let mut step_data: Vec<Vec<f64>> = vec![Vec::with_capacity(cfg.steps_per_epoch); pairs];
         for _ in 0..cfg.steps_per_epoch {
             let t = Tensor::from_slice(&streams.uniform()).to_device(device);
             let phi = bezier_point_per_member(&theta0, &theta1, &theta2, &t);
-            let per_pair = loss(&phi) + member_dot(&phi, &phi) * (0.5 * cfg.weight_decay); // [P]
-            for (s, l) in epoch_loss.iter_mut().zip(to_f64s(&per_pair.detach())) {
-                *s += l;
+            let data = loss(&phi); // [P]
+            let per_pair = &data + member_dot(&phi, &phi) * (0.5 * cfg.weight_decay);
+            // One copy to the host for both: [2, P].
+            let both = to_f64s(&Tensor::stack(&[data.detach(), per_pair.detach()], 0));
+            for p in 0..pairs {
+                step_data[p].push(both[p]);
+                epoch_loss[p] += both[pairs + p];
             }
             let grads = Tensor::run_backward(&[per_pair.sum(per_pair.kind())], &theta1, false, false);
             let buffers = match momentum.take() {
@@ -103,8 +110,9 @@ pub fn train_bezier_middle(
         #[allow(clippy::cast_precision_loss)]
         let steps = cfg.steps_per_epoch.max(1) as f64;
         epoch_losses.push(epoch_loss.iter().map(|s| s / steps).collect());
+        epoch_data.push(step_data.iter().map(|v| EpochLoss::of(v)).collect());
     }
-    CurveFit { middle: detach_members(&theta1), epoch_losses }
+    CurveFit { middle: detach_members(&theta1), epoch_losses, epoch_data }
 }
 
 /// A trained curve: its middle point and how its training went.
@@ -114,25 +122,18 @@ pub struct CurveFit {
     pub middle: Vec<Tensor>,
     /// `epoch_losses[e][p]`: pair p's mean regularised training loss over epoch e (0-based).
     pub epoch_losses: Vec<Vec<f64>>,
+    /// `epoch_data[e][p]`: pair p's data loss (without the L2 term) over epoch e's steps.
+    pub epoch_data: Vec<Vec<EpochLoss>>,
 }
 
-/// The relative fall of the last epoch's mean loss below the previous one under which a
-/// curve's training counts as converged ("its loss stopped falling").
-pub const CONVERGED_FALL: f64 = 0.01;
-
 impl CurveFit {
-    /// Per pair: whether its loss stopped falling — the last epoch's mean loss is at least
-    /// (1 − [`CONVERGED_FALL`]) × the previous epoch's. With one epoch nothing can be said:
-    /// `false`.
+    /// Per pair: whether its training stopped falling ([`stopped_falling`] on its data loss).
     #[must_use]
     pub fn converged(&self) -> Vec<bool> {
-        let pairs = self.epoch_losses.first().map_or(0, Vec::len);
-        match self.epoch_losses.as_slice() {
-            [.., before, last] => {
-                before.iter().zip(last).map(|(b, l)| *l >= (1.0 - CONVERGED_FALL) * b).collect()
-            }
-            _ => vec![false; pairs],
-        }
+        let pairs = self.epoch_data.first().map_or(0, Vec::len);
+        (0..pairs)
+            .map(|p| stopped_falling(&self.epoch_data.iter().map(|e| e[p]).collect::<Vec<_>>()))
+            .collect()
     }
 }
 
@@ -228,14 +229,6 @@ mod tests {
             let (first, last) = (fit.epoch_losses[0][p], fit.epoch_losses[cfg.epochs - 1][p]);
             assert!(last < 0.5 * first, "pair {p}: {:?}", fit.epoch_losses);
         }
-    }
-
-    #[test]
-    fn a_curve_still_falling_is_not_converged() {
-        let fit = CurveFit { middle: Vec::new(), epoch_losses: vec![vec![1.0, 1.0], vec![0.5, 0.995]] };
-        assert_eq!(fit.converged(), vec![false, true]);
-        let one = CurveFit { middle: Vec::new(), epoch_losses: vec![vec![1.0]] };
-        assert_eq!(one.converged(), vec![false]);
     }
 
     #[test]

@@ -187,6 +187,7 @@ pub(super) fn measure_mc(
             "curve": curve_values,
             "line": line_values,
             "fit_loss": series_json(&mine.iter().map(|&p| fit.epoch_losses.iter().map(|e| e[p]).collect()).collect::<Vec<_>>()),
+            "fit_data_loss": series_json(&mine.iter().map(|&p| fit.epoch_data.iter().map(|e| e[p].mean).collect()).collect::<Vec<_>>()),
             "converged": mine.iter().map(|&p| converged[p]).collect::<Vec<_>>(),
         });
         values.insert(MetricKey::CurveDiagnostics.as_str().to_string(), diagnostics);

@@ -1,0 +1,111 @@
+//! When a curve's training has stopped falling: the rule behind `curve_converged` and the
+//! "mc unreliable" flag of `phasezoo phases` (docs/METRICS.md, "Curve diagnostics").
+//!
+//! It reads the data part of the training loss (the loss at the sampled t, without the
+//! ½·wd·‖φ‖² term): in wide models that term is most of the regularised loss and keeps shrinking
+//! under weight decay long after the data part has flattened (width-64 ResNet-18 on
+//! Fashion-MNIST: ≈ 2.0 of 2.1), so a rule on the sum flags curves that are done. And it allows
+//! for noise: each step's loss is taken at a random t on a random batch, so an epoch's mean
+//! moves by a few percent from epoch to epoch even when nothing is learned any more (±1–5 %
+//! measured there). The rule compares the mean of the last k epochs with that of the k before
+//! (k = min(3, ⌊epochs/2⌋)): converged when the fall is at most [`CONVERGED_FALL`] of the
+//! earlier level or at most two standard errors of the difference, from the steps' own spread.
+
+/// The relative fall of the last epochs' mean data loss below the epochs before under which a
+/// curve's training counts as converged (when it also exceeds the noise, see the module doc).
+pub const CONVERGED_FALL: f64 = 0.01;
+
+/// Most epochs in each of the two windows compared.
+const WINDOW: usize = 3;
+
+/// One epoch of one pair's curve training: its steps' data losses summarised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochLoss {
+    /// Mean over the epoch's steps.
+    pub mean: f64,
+    /// Sample variance over the epoch's steps (0 with one step).
+    pub variance: f64,
+    /// Steps in the epoch.
+    pub steps: usize,
+}
+
+impl EpochLoss {
+    /// The summary of `values`, one per step.
+    #[must_use]
+    pub fn of(values: &[f64]) -> Self {
+        #[allow(clippy::cast_precision_loss)]
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n.max(1.0);
+        let variance = if values.len() > 1 {
+            values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        Self { mean, variance, steps: values.len() }
+    }
+}
+
+/// Whether a pair's curve training, `epochs` in order, stopped falling (module doc). Fewer than
+/// two epochs: `false` (nothing can be said).
+#[must_use]
+pub fn stopped_falling(epochs: &[EpochLoss]) -> bool {
+    let k = WINDOW.min(epochs.len() / 2);
+    if k == 0 {
+        return false;
+    }
+    let (before, last) = (&epochs[epochs.len() - 2 * k..epochs.len() - k], &epochs[epochs.len() - k..]);
+    #[allow(clippy::cast_precision_loss)]
+    let window = |w: &[EpochLoss]| {
+        let mean = w.iter().map(|e| e.mean).sum::<f64>() / k as f64;
+        // Variance of the window's mean of epoch means: Σ var/n / k².
+        let var = w.iter().map(|e| e.variance / e.steps.max(1) as f64).sum::<f64>() / (k * k) as f64;
+        (mean, var)
+    };
+    let ((m_before, v_before), (m_last, v_last)) = (window(before), window(last));
+    let fall = m_before - m_last;
+    fall <= (CONVERGED_FALL * m_before.abs()).max(2.0 * (v_before + v_last).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quiet(means: &[f64]) -> Vec<EpochLoss> {
+        means.iter().map(|&mean| EpochLoss { mean, variance: 0.0, steps: 50 }).collect()
+    }
+
+    #[test]
+    fn an_epoch_summary_has_the_sample_mean_and_variance() {
+        let e = EpochLoss::of(&[1.0, 2.0, 3.0, 6.0]);
+        assert_eq!((e.mean, e.variance, e.steps), (3.0, 14.0 / 3.0, 4));
+        assert_eq!(EpochLoss::of(&[2.5]).variance, 0.0);
+    }
+
+    #[test]
+    fn a_curve_still_falling_beyond_its_noise_is_not_converged() {
+        // Noise-free: windows of 3 (epochs 5-7 against 8-10), a 1 % threshold.
+        let falling: Vec<f64> = (0..10).map(|e| 1.0 - 0.02 * f64::from(e)).collect();
+        assert!(!stopped_falling(&quiet(&falling)), "6 % below the window before");
+        let flat = [1.0, 0.8, 0.7, 0.65, 0.6, 0.6, 0.6, 0.599, 0.598, 0.597];
+        assert!(stopped_falling(&quiet(&flat)), "0.5 % below: stopped");
+        // Two epochs: a window of one each, the old rule's comparison.
+        assert!(!stopped_falling(&quiet(&[1.0, 0.5])));
+        assert!(stopped_falling(&quiet(&[1.0, 0.995])));
+        assert!(!stopped_falling(&quiet(&[1.0])), "one epoch says nothing");
+        assert!(!stopped_falling(&[]));
+    }
+
+    #[test]
+    fn a_fall_within_the_steps_noise_counts_as_stopped() {
+        // A 5 % fall between windows of 3 epochs of 50 steps: step sd 0.3 gives the difference
+        // a standard error of sqrt(2 · 3 · 0.09/50 / 9) = 0.035, so 2 se = 0.069 > 0.05.
+        let noisy = |sd: f64| -> Vec<EpochLoss> {
+            [1.0, 1.0, 1.0, 0.95, 0.95, 0.95]
+                .iter()
+                .map(|&mean| EpochLoss { mean, variance: sd * sd, steps: 50 })
+                .collect()
+        };
+        assert!(stopped_falling(&noisy(0.3)), "within two standard errors");
+        assert!(!stopped_falling(&noisy(0.05)), "0.012 se: a real fall");
+    }
+}
