@@ -36,6 +36,10 @@ pub struct CurveTraining {
     pub streams: Vec<u64>,
     /// `false`: base_lr × factor each epoch (Garipov). `true`: PTMZ's compounding schedule.
     pub ptmz_compat: bool,
+    /// Adam (β 0.9, 0.999, ε 1e-8; `momentum` unused) instead of SGD with momentum: for stiff
+    /// losses such as a PINN's, where SGD's bend stops moving while the barrier is still far
+    /// above the endpoints' loss (docs/METRICS.md, "Curve diagnostics").
+    pub adam: bool,
 }
 
 impl CurveTraining {
@@ -51,6 +55,7 @@ impl CurveTraining {
             seed: 0,
             streams: Vec::new(),
             ptmz_compat: false,
+            adam: false,
         }
     }
 }
@@ -75,6 +80,7 @@ pub fn train_bezier_middle(
     let mut theta1: Vec<Tensor> =
         theta0.iter().zip(&theta2).map(|(a, c)| ((a + c) * 0.5).detach().set_requires_grad(true)).collect();
     let mut momentum: Option<Vec<Tensor>> = None;
+    let mut adam = cfg.adam.then(|| CurveAdam::new(&theta1));
     let mut streams = MemberStreams::for_members(cfg.seed, &cfg.streams, pairs);
     let mut lr = cfg.lr;
     let mut epoch_losses = Vec::with_capacity(cfg.epochs);
@@ -95,6 +101,10 @@ pub fn train_bezier_middle(
                 epoch_loss[p] += both[pairs + p];
             }
             let grads = Tensor::run_backward(&[per_pair.sum(per_pair.kind())], &theta1, false, false);
+            if let Some(adam) = adam.as_mut() {
+                adam.step(&mut theta1, &grads, lr);
+                continue;
+            }
             let buffers = match momentum.take() {
                 None => grads,
                 Some(b) => b.iter().zip(&grads).map(|(b, g)| b * cfg.momentum + g).collect(),
@@ -113,6 +123,39 @@ pub fn train_bezier_middle(
         epoch_data.push(step_data.iter().map(|v| EpochLoss::of(v)).collect());
     }
     CurveFit { middle: detach_members(&theta1), epoch_losses, epoch_data }
+}
+
+/// Adam's state for the bends (every pair's slice updated on its own: the update is
+/// element-wise).
+struct CurveAdam {
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    steps: i32,
+}
+
+impl CurveAdam {
+    const BETAS: (f64, f64) = (0.9, 0.999);
+    const EPS: f64 = 1e-8;
+
+    fn new(like: &[Tensor]) -> Self {
+        let zeros = || like.iter().map(|t| t.detach().zeros_like()).collect();
+        Self { m: zeros(), v: zeros(), steps: 0 }
+    }
+
+    /// `p ← p − lr · m̂ / (√v̂ + ε)`, as `torch.optim.Adam` without weight decay.
+    fn step(&mut self, params: &mut [Tensor], grads: &[Tensor], lr: f64) {
+        let (b1, b2) = Self::BETAS;
+        self.steps += 1;
+        let (c1, c2) = (1.0 - b1.powi(self.steps), 1.0 - b2.powi(self.steps));
+        tch::no_grad(|| {
+            for (((p, g), m), v) in params.iter_mut().zip(grads).zip(&mut self.m).zip(&mut self.v) {
+                *m = &*m * b1 + g * (1.0 - b1);
+                *v = &*v * b2 + g * g * (1.0 - b2);
+                let denom = (&*v / c2).sqrt() + Self::EPS;
+                let _ = p.g_sub_(&(&*m / denom * (lr / c1)));
+            }
+        });
+    }
 }
 
 /// A trained curve: its middle point and how its training went.
@@ -231,10 +274,36 @@ mod tests {
         }
     }
 
+    /// Adam (lr 0.05, 10 epochs of 50 steps) finds the way round the ridge too, and its update
+    /// is element-wise: each pair still trains as if alone.
+    #[test]
+    fn an_adam_trained_bend_goes_around_the_ridge_too() {
+        let (a, b) = ends();
+        let cfg = CurveTraining { steps_per_epoch: 50, lr: 0.05, adam: true, ..CurveTraining::ptmz(50) };
+        let fit = train_bezier_middle(ring_loss, &a, &b, &cfg);
+        let (line_max, _) = max_along(&[(&a[0] + &b[0]) * 0.5]);
+        let (bend_max, bend_mc) = max_along(&fit.middle);
+        for p in 0..2 {
+            assert!(bend_max[p] < 0.2 * line_max[p], "pair {p}: {} vs straight {}", bend_max[p], line_max[p]);
+            assert!(bend_mc[p] > -0.1, "pair {p}: mc {}", bend_mc[p]);
+        }
+        alone_as_in_pairs(&CurveTraining {
+            steps_per_epoch: 10,
+            epochs: 3,
+            lr: 0.05,
+            adam: true,
+            ..CurveTraining::ptmz(10)
+        });
+    }
+
     #[test]
     fn each_pair_trains_as_if_it_were_alone() {
+        alone_as_in_pairs(&CurveTraining { steps_per_epoch: 10, epochs: 3, ..CurveTraining::ptmz(10) });
+    }
+
+    fn alone_as_in_pairs(cfg: &CurveTraining) {
         let (a, b) = ends();
-        let cfg = CurveTraining { steps_per_epoch: 10, epochs: 3, ..CurveTraining::ptmz(10) };
+        let cfg = cfg.clone();
         let both = train_bezier_middle(ring_loss, &a, &b, &cfg).middle;
         let first = |v: &[Tensor]| vec![v[0].narrow(0, 0, 1)];
         let alone = train_bezier_middle(
@@ -280,6 +349,7 @@ mod tests {
             seed: 1,
             streams: Vec::new(),
             ptmz_compat: false,
+            adam: false,
         };
         let theta1 = train_bezier_middle(loss, &theta0, &theta2, &cfg).middle;
         let series = evaluate_curve(|t| vec![f(&t[0])], &theta0, &theta1, &theta2, 5);

@@ -43,7 +43,9 @@ pub use llc::{LlcConfig, LlcError};
 pub use lm::{Gpt2Config, TextConfig, GPT2_VOCAB, TEXT_CORPORA};
 pub use load::{parse_override, EMBEDDED_DEFAULT, EMBEDDED_DEFAULT_NAME};
 pub use memory::{check_fits, host_memory_bytes, largest_unit_bytes, member_bytes, too_large};
-pub use metrics::{CkaConfig, CkaKernel, CkaLayer, CurveConfig, HessianConfig, MetricsConfig};
+pub use metrics::{
+    CkaConfig, CkaKernel, CkaLayer, CurveConfig, CurveOptimizer, HessianConfig, MetricsConfig,
+};
 pub use modarith::{ModArithConfig, Operation};
 pub use model_id::ModelId;
 pub use plan::{AxisSetting, CellIndex, Plan, PlannedModel, ResolvedModel};

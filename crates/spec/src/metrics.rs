@@ -218,6 +218,22 @@ pub struct CurveConfig {
     /// Seed of the sampled curve positions.
     #[serde(default)]
     pub seed: u64,
+    /// The bend's optimizer: `"sgd"` (PTMZ's, with `momentum`; the default) or `"adam"` (β 0.9,
+    /// 0.999; `momentum` unused), for stiff losses where SGD's bend stops moving with the
+    /// barrier still far above the endpoints' loss (docs/METRICS.md, "Curve diagnostics").
+    #[serde(default)]
+    pub optimizer: CurveOptimizer,
+}
+
+/// The optimizer that trains a Bézier curve's bend (`metrics.curve.optimizer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CurveOptimizer {
+    /// SGD with momentum (PTMZ, Garipov et al.).
+    #[default]
+    Sgd,
+    /// Adam.
+    Adam,
 }
 
 fn d1e_2() -> f64 {
@@ -244,6 +260,7 @@ impl Default for CurveConfig {
             points: 5,
             ptmz_compat: false,
             seed: 0,
+            optimizer: CurveOptimizer::Sgd,
         }
     }
 }
@@ -255,6 +272,15 @@ mod tests {
     fn with(overrides: &[&str]) -> Result<ZooSpec, crate::SpecError> {
         let overrides: Vec<String> = overrides.iter().map(ToString::to_string).collect();
         ZooSpec::parse(crate::load::EMBEDDED_DEFAULT, "test", &overrides)
+    }
+
+    #[test]
+    fn the_curve_optimizer_defaults_to_sgd_parses_adam_and_names_a_bad_value() {
+        assert_eq!(with(&[]).unwrap().metrics.curve.optimizer, super::CurveOptimizer::Sgd);
+        let adam = with(&["metrics.curve.optimizer=\"adam\""]).unwrap();
+        assert_eq!(adam.metrics.curve.optimizer, super::CurveOptimizer::Adam);
+        let err = with(&["metrics.curve.optimizer=\"lbfgs\""]).unwrap_err().to_string();
+        assert!(err.contains("lbfgs") && err.contains("adam"), "{err}");
     }
 
     #[test]

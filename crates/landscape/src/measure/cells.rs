@@ -149,6 +149,7 @@ pub(super) fn measure_mc(
             .map(|&(i, j)| pair_stream(model_stream(all[i].id()), model_stream(all[j].id())))
             .collect(),
         ptmz_compat: cfg.ptmz_compat,
+        adam: cfg.optimizer == pz_spec::CurveOptimizer::Adam,
     };
     let fit = train_bezier_middle(|p| curves.loss(p), theta0, theta2, &training);
     let series = evaluate_curve(|p| curves.evaluate(p), theta0, &fit.middle, theta2, cfg.points); // [t][metric][row]
