@@ -119,3 +119,42 @@ impl CapturedStep {
         self.graph.replay().map_err(|e| Error::Device(e.to_string()))
     }
 }
+
+/// The trainer's side of its graph: capture once, then replay or say the step runs eagerly.
+impl ImageTrainer {
+    /// Captures the step on a batch shaped like `inputs`; if that fails, graphs stay off for
+    /// this model, with a warning.
+    pub(super) fn capture(&mut self, inputs: &Tensor, labels: &Tensor) {
+        match CapturedStep::capture(self, inputs, labels) {
+            Ok(step) => self.graph = GraphState::Ready(Box::new(step)),
+            Err(e) => {
+                tracing::warn!("CUDA graph capture failed, this model trains eagerly: {e}");
+                self.graph = GraphState::Off;
+            }
+        }
+    }
+
+    /// Replays this model's captured step on a full batch. False if the step must run eagerly
+    /// instead: graphs off or unavailable (CPU), or the warm-up step (after which the next full
+    /// batch is captured, if enough steps are left for the capture to pay).
+    pub(super) fn replay(
+        &mut self,
+        inputs: &Tensor,
+        labels: &Tensor,
+        lr: f64,
+        momentum: f64,
+    ) -> Result<bool, Error> {
+        match &self.graph {
+            GraphState::Off | GraphState::Capture => Ok(false),
+            GraphState::WarmUp => {
+                let left_after_this = self.planned_steps.saturating_sub(self.sgd.steps() + 1);
+                self.graph = GraphState::after_warm_up(left_after_this);
+                Ok(false)
+            }
+            GraphState::Ready(step) => {
+                step.replay(inputs, labels, lr, momentum)?;
+                Ok(true)
+            }
+        }
+    }
+}

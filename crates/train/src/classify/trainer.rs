@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 use pz_device::outside_captures;
 
 use super::accumulation::Accumulation;
-use super::graph_step::{CapturedStep, GraphState};
+use super::graph_step::GraphState;
 use super::layout::{auto_channels_last, channels_last, set_weight_layout, trains_channels_last};
 use super::ImageTask;
 use crate::vision::{augment_rng, epoch_permutation, Augmentation, OneCycle, Sgd};
@@ -42,9 +42,9 @@ pub struct ImageTrainer {
     /// step adds to them in place).
     pub(super) loss_sum: Tensor,
     pub(super) correct: Tensor,
-    graph: GraphState,
+    pub(super) graph: GraphState,
     /// Optimizer steps of the whole run (epochs × steps per epoch): whether a capture can pay.
-    planned_steps: u64,
+    pub(super) planned_steps: u64,
     /// What `run.layout = "auto"` picks for this model (see `layout`).
     auto_channels_last: bool,
     /// `train.channels_last = true`: channels-last whatever `run.layout` says.
@@ -278,36 +278,6 @@ impl ImageTrainer {
         self.loss_sum += loss;
         self.correct += correct;
         self.sgd.step_with(&self.params, &grads, lr, momentum);
-    }
-
-    /// Captures the step on a batch shaped like `inputs`; if that fails, graphs stay off for
-    /// this model, with a warning.
-    fn capture(&mut self, inputs: &Tensor, labels: &Tensor) {
-        match CapturedStep::capture(self, inputs, labels) {
-            Ok(step) => self.graph = GraphState::Ready(Box::new(step)),
-            Err(e) => {
-                tracing::warn!("CUDA graph capture failed, this model trains eagerly: {e}");
-                self.graph = GraphState::Off;
-            }
-        }
-    }
-
-    /// Replays this model's captured step on a full batch. False if the step must run eagerly
-    /// instead: graphs off or unavailable (CPU), or the warm-up step (after which the next full
-    /// batch is captured, if enough steps are left for the capture to pay).
-    fn replay(&mut self, inputs: &Tensor, labels: &Tensor, lr: f64, momentum: f64) -> Result<bool, Error> {
-        match &self.graph {
-            GraphState::Off | GraphState::Capture => Ok(false),
-            GraphState::WarmUp => {
-                let left_after_this = self.planned_steps.saturating_sub(self.sgd.steps() + 1);
-                self.graph = GraphState::after_warm_up(left_after_this);
-                Ok(false)
-            }
-            GraphState::Ready(step) => {
-                step.replay(inputs, labels, lr, momentum)?;
-                Ok(true)
-            }
-        }
     }
 
     /// Gradients of the batch's mean cross-entropy (summed over micro-batches when the batch is
