@@ -2,7 +2,7 @@
 //! statistics), float32:
 //! - the Hessian (SPEC §3.1) of each model alone (widths differ between cells, so models do not
 //!   stack) on 10 batches of 64 training samples (shuffled and augmented once from
-//!   `metrics.hessian.seed`, the same for every model) and on the first 640 test images (`_val`);
+//!   `metrics.hessian.seed`, the same for every model; one pass of 640) and on the first 640 test images (`_val`);
 //! - CKA (SPEC §3.2) on the logits of the first 1,280 test images, per batch of 128;
 //! - mode connectivity (SPEC §3.3) between the seeds of one cell (curves.rs).
 //!
@@ -79,13 +79,16 @@ impl MeasuredPopulation for ImageMeasured {
     fn loss_graph(&self, group: usize, set: usize) -> Result<LossGraph, Error> {
         let (t, trainer) = &self.models[group];
         let set = if set == 0 { MetricSet::Train } else { MetricSet::Test };
+        // PTMZ's 10 batches of 64 (each drawn and augmented as PTMZ draws it) go through the
+        // model as one pass of 640: in eval mode the mean loss over 640 samples is the
+        // batch-size-weighted mean of the 10 batch losses, so the Hessian is the same (up to float
+        // rounding), but a product launches a tenth of the kernels, which narrow models are
+        // bound by. With ten passes the validation zoo's Hessians took 6 workers 28 s of GPU
+        // time per model (BENCHMARKS.md).
         let batches = metric_batches(&self.tasks[*t].1, set, BATCHES, BATCH_SIZE, self.hessian_seed);
-        let total: i64 = batches.iter().map(|(_, y)| y.size()[0]).sum();
-        #[allow(clippy::cast_precision_loss)]
-        let losses = batches
-            .iter()
-            .map(|(x, y)| (y.size()[0] as f64 / total as f64, trainer.eval_loss(x, y).unsqueeze(0)))
-            .collect();
+        let (images, labels): (Vec<Tensor>, Vec<Tensor>) = batches.into_iter().unzip();
+        let (images, labels) = (Tensor::cat(&images, 0), Tensor::cat(&labels, 0));
+        let losses = vec![(1.0, trainer.eval_loss(&images, &labels).unsqueeze(0))];
         let params = trainer.parameters().iter().map(Tensor::shallow_clone).collect();
         Ok(LossGraph { params, stacked: false, losses })
     }
