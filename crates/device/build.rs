@@ -1,7 +1,7 @@
 //! Compiles the C++ shim against the libtorch that torch-sys links (its headers sit next to the
 //! library folder torch-sys exports as DEP_TCH_LIBTORCH_LIB). csrc/shim.cpp, csrc/optim.cpp and csrc/profiler.cpp
-//! need only libtorch's headers; csrc/streams.cpp, csrc/graphs.cpp, csrc/jit.cpp and
-//! csrc/kernels.cpp also need CUDA's, and are built only where they exist (then the cfg
+//! need only libtorch's headers; csrc/streams.cpp, csrc/graphs.cpp, csrc/jit.cpp,
+//! csrc/kernels.cpp and csrc/rows_ce.cpp also need CUDA's, and are built only where they exist (then the cfg
 //! `pz_cuda_shim` is set), so a CPU machine builds without any CUDA toolkit.
 
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/graphs.cpp");
     println!("cargo:rerun-if-changed=csrc/jit.cpp");
     println!("cargo:rerun-if-changed=csrc/kernels.cpp");
+    println!("cargo:rerun-if-changed=csrc/rows_ce.cpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
     println!("cargo::rustc-check-cfg=cfg(pz_cuda_shim)");
@@ -38,6 +39,7 @@ fn main() {
             .file("csrc/graphs.cpp")
             .file("csrc/jit.cpp")
             .file("csrc/kernels.cpp")
+            .file("csrc/rows_ce.cpp")
             .include(cuda)
             .compile("pz_device_cuda");
         println!("cargo:rustc-cfg=pz_cuda_shim");

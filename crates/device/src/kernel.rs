@@ -214,6 +214,13 @@ mod shim {
 }
 
 impl Kernels {
+    /// The driver handle of kernel `index` and the device it was compiled for (for the shim's
+    /// own launches, csrc/rows_ce.cpp).
+    #[cfg_attr(not(pz_cuda_shim), allow(dead_code))]
+    pub(crate) fn handle(&self, index: usize) -> Option<(usize, i32)> {
+        self.functions.get(index).map(|&f| (f, self.device))
+    }
+
     /// Launches kernel `index` (its place in the names given to [`KernelSource::compile`]) on
     /// the device's current stream with `grid` × `block` threads.
     ///

@@ -17,6 +17,7 @@ mod kernel;
 mod kernel_cache;
 mod optim;
 mod profiler;
+mod rows_ce;
 mod streams;
 mod switches;
 
@@ -28,6 +29,7 @@ pub use jit::ElementwiseKernel;
 pub use kernel::{KernelArg, KernelSource, Kernels};
 pub use optim::{fused_adam_step, fused_sgd_step, sgd_step, AdamHyper, AdamState, StepError};
 pub use profiler::{Profiler, ProfilerError};
+pub use rows_ce::rows_cross_entropy;
 pub use streams::{current_cuda_stream_id, pin_memory, use_own_cuda_stream};
 pub use switches::{set_deterministic, set_tf32};
 
@@ -147,6 +149,17 @@ mod ffi {
             error: *mut std::ffi::c_char,
             error_len: usize,
         ) -> i32;
+        pub fn pz_rows_cross_entropy(
+            logits: *const torch_sys::C_tensor,
+            targets: *const torch_sys::C_tensor,
+            cols: i64,
+            ignore: i64,
+            forward: *mut std::ffi::c_void,
+            backward: *mut std::ffi::c_void,
+            device: i32,
+            error: *mut std::ffi::c_char,
+            error_len: usize,
+        ) -> *mut torch_sys::C_tensor;
         pub fn pz_kernel_launch(
             function: *mut std::ffi::c_void,
             device: i32,

@@ -9,7 +9,9 @@
 //! the cell's loss (its losses span 7e-5 … 0.5: no absolute ε fits every cell). A PINN's CKA
 //! compares its last hidden layer: linear CKA of its one-dimensional output is the squared
 //! correlation of the two seeds' predictions, which two seeds collapsed onto the same wrong
-//! function share (issue 23), so it cannot split IV-A from IV-B.
+//! function share (issue 23), so it cannot split IV-A from IV-B. A language model's losses are
+//! nats per token (2 … 11 for GPT-2 on text): its high-loss threshold is 1.25 × the zoo's best
+//! cell and its dead zone 5 % of a cell's loss.
 
 use toml::{Table, Value};
 
@@ -27,6 +29,12 @@ fn defaults_of(kind: &str) -> &'static [(&'static str, FamilyDefault)] {
         "convection" => &[
             ("phases.mc_epsilon_relative", FamilyDefault::Float(0.1)),
             ("metrics.cka.layer", FamilyDefault::Str("hidden")),
+        ],
+        // A language model's loss is nats per token, never near the absolute 1e-3: "high" is
+        // relative to the zoo's best cell, and a barrier must exceed 5 % of the endpoints' loss.
+        "text" => &[
+            ("phases.train_loss_relative", FamilyDefault::Float(1.25)),
+            ("phases.mc_epsilon_relative", FamilyDefault::Float(0.05)),
         ],
         _ => &[],
     }
@@ -86,6 +94,19 @@ mod tests {
         assert_eq!((spec.metrics.curve.lr, spec.metrics.curve.weight_decay), (1e-2, 0.0));
         assert_eq!(spec.phases.mc_metric, "mc_train_loss");
         assert_eq!(spec.phases.mc_epsilon_relative, Some(0.1));
+    }
+
+    #[test]
+    fn a_language_model_zoo_judges_its_losses_relative_to_their_scale() {
+        let text = include_str!("../../../examples/shakespeare-gpt2-small.toml");
+        let spec = ZooSpec::parse(text, "t", &[]).unwrap();
+        assert_eq!(spec.phases.train_loss_relative, Some(1.25));
+        assert_eq!(
+            (spec.phases.mc_metric.as_str(), spec.phases.mc_epsilon_relative),
+            ("mc_train_loss", Some(0.05))
+        );
+        let own = ["phases.train_loss_relative=2.0".to_string()];
+        assert_eq!(ZooSpec::parse(text, "t", &own).unwrap().phases.train_loss_relative, Some(2.0));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 mod block;
 mod config;
+mod fused_loss;
 mod layout;
 mod model;
 mod pytorch;

@@ -8,6 +8,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::block::{take, Block, LayerNorm};
+use super::fused_loss;
 use super::layout::{draw, layout, Slot};
 use super::{Gpt2Config, Gpt2ConfigError};
 use crate::state_dict::{load_checked, Expected};
@@ -155,11 +156,22 @@ impl Gpt2 {
     /// dropped by the pad's own backward, so `wte`'s gradient is unchanged.
     fn head_logits(&self, hidden: &Tensor, wte: &Tensor) -> Tensor {
         let v = wte.size()[0];
+        let padded = self.padded_head_logits(hidden, wte);
+        if padded.size().last() == Some(&v) {
+            padded
+        } else {
+            padded.narrow(-1, 0, v)
+        }
+    }
+
+    /// [`Gpt2::head_logits`] before it drops the padding columns (they are exact zeros).
+    fn padded_head_logits(&self, hidden: &Tensor, wte: &Tensor) -> Tensor {
+        let v = wte.size()[0];
         let pad = (HEAD_ROWS_MULTIPLE - v % HEAD_ROWS_MULTIPLE) % HEAD_ROWS_MULTIPLE;
         if pad == 0 || !self.pad_head.unwrap_or_else(|| self.device().is_cuda()) {
             return hidden.linear(wte, None::<Tensor>);
         }
-        hidden.linear(&wte.constant_pad_nd([0, 0, 0, pad]), None::<Tensor>).narrow(-1, 0, v)
+        hidden.linear(&wte.constant_pad_nd([0, 0, 0, pad]), None::<Tensor>)
     }
 
     /// Mean cross-entropy (nats per token) of predicting `targets` `[N, T]` from `tokens`
@@ -241,7 +253,13 @@ impl Gpt2 {
         let d = self.config.model_dim;
         let (hidden, targets) = (hidden.reshape([-1, d]), targets.reshape([-1]));
         let ce = |h: &Tensor, t: &Tensor, reduction| {
-            self.head_logits(h, wte).cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
+            let padded = self.padded_head_logits(h, wte);
+            let v = wte.size()[0];
+            // bf16 logits on CUDA (training under autocast): one kernel each way (fused_loss.rs).
+            fused_loss::cross_entropy(&padded, t, v, reduction).unwrap_or_else(|| {
+                let logits = if padded.size()[1] == v { padded } else { padded.narrow(1, 0, v) };
+                logits.cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
+            })
         };
         let rows = hidden.size()[0];
         match self.logit_rows_at_once() {

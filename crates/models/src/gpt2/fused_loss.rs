@@ -1,0 +1,54 @@
+//! The head's cross-entropy by [`pz_device::rows_cross_entropy`] where it applies: bf16 logits
+//! on CUDA (training under autocast), read once each way by one kernel, the vocabulary's padding
+//! skipped in place. Elsewhere (CPU, float32 metrics, double backward) callers use
+//! `cross_entropy_loss`, whose numbers these equal (the kernels' GPU test).
+//!
+//! `PHASEZOO_FUSED_CE=0` turns it off, to measure what it gains (BENCHMARKS.md, issue 22).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use tch::{Kind, Reduction, Tensor};
+
+/// Set after the kernels failed on this machine: PyTorch's operator from then on.
+static OFF: AtomicBool = AtomicBool::new(false);
+
+/// PyTorch's ignore index, as `cross_entropy_loss` is called with elsewhere in the model.
+const IGNORE: i64 = -100;
+
+fn switched_off() -> bool {
+    static ENV: OnceLock<bool> = OnceLock::new();
+    *ENV.get_or_init(|| std::env::var("PHASEZOO_FUSED_CE").is_ok_and(|v| v == "0"))
+        || OFF.load(Ordering::Relaxed)
+}
+
+/// Cross-entropy of `logits` `[N, S]` (columns from `cols` on are padding) against `targets`
+/// (N of them, −100 ignored) with `reduction` as `cross_entropy_loss` reduces, or `None` where
+/// the fused kernels do not apply or failed (logged once).
+pub(super) fn cross_entropy(
+    logits: &Tensor,
+    targets: &Tensor,
+    cols: i64,
+    reduction: Reduction,
+) -> Option<Tensor> {
+    if logits.kind() != Kind::BFloat16 || !logits.device().is_cuda() || switched_off() {
+        return None;
+    }
+    let targets = targets.reshape([-1]);
+    let rows = match pz_device::rows_cross_entropy(logits, &targets, cols, IGNORE) {
+        Ok(rows) => rows,
+        Err(why) => {
+            if !OFF.swap(true, Ordering::Relaxed) {
+                tracing::warn!("the fused cross-entropy is off, using PyTorch's: {why}");
+            }
+            return None;
+        }
+    };
+    match reduction {
+        Reduction::None => Some(rows),
+        Reduction::Sum => Some(rows.sum(Kind::Float)),
+        // PyTorch's mean over the targets that are not ignored.
+        Reduction::Mean => Some(rows.sum(Kind::Float) / targets.ne(IGNORE).sum(Kind::Float)),
+        Reduction::Other(_) => None,
+    }
+}
