@@ -122,6 +122,7 @@ for s in ${STEPS:-$all}; do
     val_label[0-9]) step "$s" val_label "label${s#val_label}" ;;
     val_apply) for app in average-epochs average-seeds interpolate ensemble; do step "val_apply_$app" workers 6 --apply "$app"; done ;;
     val_hessian) step val_hessian workers 6 --metrics --only hessian ;;
+    val_all) step val_all workers 6 --metrics --only hessian,cka,mc,alpha ;;  # every metric in one pass of the units
     *) step "$s" "$s" ;;
   esac
 done
