@@ -40,9 +40,16 @@ pub fn rows_cross_entropy(
         return Err(format!("the fused cross-entropy runs on CUDA; the logits are on {:?}", logits.device()));
     };
     let size = logits.size();
-    if logits.kind() != Kind::BFloat16 || size.len() != 2 || !logits.is_contiguous() || size[1] % 2 != 0 {
+    // The kernels read and write bf16 pairs as 32-bit words: rows must start 4-byte aligned.
+    let aligned = (logits.data_ptr() as usize).is_multiple_of(4);
+    if logits.kind() != Kind::BFloat16
+        || size.len() != 2
+        || !logits.is_contiguous()
+        || size[1] % 2 != 0
+        || !aligned
+    {
         return Err(format!(
-            "the fused cross-entropy takes contiguous bf16 logits [N, S] with S even; got {:?} {size:?}",
+            "the fused cross-entropy takes contiguous, 4-byte aligned bf16 logits [N, S] with S even; got {:?} {size:?}",
             logits.kind()
         ));
     }
