@@ -6,6 +6,10 @@
 // Layout: row r's logits are words [r * half_stride, (r + 1) * half_stride); columns >= cols
 // (the tied head's padding) take no part in the softmax and get a zero gradient.
 
+// NVRTC has no math.h: infinity and a quiet NaN by their bits.
+#define PZ_INFINITY __int_as_float(0x7f800000)
+#define PZ_NAN __int_as_float(0x7fc00000)
+
 __device__ __forceinline__ float bf16_value(unsigned int bits) { return __uint_as_float(bits << 16); }
 
 __device__ __forceinline__ unsigned int bf16_bits(float f) {
@@ -26,7 +30,7 @@ __device__ __forceinline__ void take(float& m, float& s, float x) {
 
 __device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
   float top = fmaxf(m, m2);
-  if (top == -INFINITY) return;  // both empty
+  if (top == -PZ_INFINITY) return;  // both empty
   s = s * expf(m - top) + s2 * expf(m2 - top);
   m = top;
 }
@@ -38,7 +42,7 @@ extern "C" __global__ void pz_rows_ce_forward(const unsigned int* logits, const 
                                               float* loss, float* lse, int half_stride, int cols,
                                               long long ignore) {
   const unsigned int* row = logits + (size_t)blockIdx.x * half_stride;
-  float m = -INFINITY, s = 0.0f;
+  float m = -PZ_INFINITY, s = 0.0f;
   for (int j = threadIdx.x; j < half_stride; j += blockDim.x) {
     unsigned int pair = row[j];
     if (2 * j < cols) take(m, s, bf16_value(pair & 0xffffu));
@@ -55,7 +59,7 @@ extern "C" __global__ void pz_rows_ce_forward(const unsigned int* logits, const 
   }
   __syncthreads();
   if (warp != 0) return;
-  m = lane < warps ? warp_m[lane] : -INFINITY;
+  m = lane < warps ? warp_m[lane] : -PZ_INFINITY;
   s = lane < warps ? warp_s[lane] : 0.0f;
   for (int offset = 16; offset > 0; offset /= 2) {
     merge(m, s, __shfl_down_sync(0xffffffffu, m, offset), __shfl_down_sync(0xffffffffu, s, offset));
@@ -67,7 +71,7 @@ extern "C" __global__ void pz_rows_ce_forward(const unsigned int* logits, const 
   if (t == ignore) {
     loss[blockIdx.x] = 0.0f;
   } else if (t < 0 || t >= cols) {
-    loss[blockIdx.x] = NAN;
+    loss[blockIdx.x] = PZ_NAN;
   } else {
     unsigned int pair = row[t / 2];
     loss[blockIdx.x] = l - bf16_value(t % 2 == 0 ? pair & 0xffffu : pair >> 16);
