@@ -66,6 +66,21 @@ impl Cost {
     }
 }
 
+/// GPU memory the pack scheduler shares among the trainings of one GPU: an 80 GB H100 less
+/// room for the CUDA context, the allocator's rounding and each worker's workspace. A training
+/// whose step holds a large part of it takes that share of the GPU whatever its multiply-adds
+/// ([`memory_share`]): a CUDA graph keeps its step's memory in a private pool for the whole
+/// training, so packed graphs add up (the GPU Shakespeare zoo ran out of memory with 8 GPT-2s
+/// at 16,384 tokens a step, 50 GiB in graph pools). Larger GPUs pack conservatively.
+pub const GPU_PACKING_BYTES: f64 = 60e9;
+
+/// A training's share of one GPU by memory: the bytes its step and evaluations hold over
+/// [`GPU_PACKING_BYTES`], at most a whole GPU.
+#[must_use]
+pub fn memory_share(bytes: f64) -> f64 {
+    (bytes / GPU_PACKING_BYTES).clamp(0.0, 1.0)
+}
+
 /// Worker threads per GPU when packing: PERF-NOTES.md measured 8 streams as the knee (16 gave
 /// no more).
 pub const WORKERS_PER_GPU: usize = 8;
@@ -166,6 +181,13 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_memory_share_is_the_bytes_over_the_packing_budget_at_most_one_gpu() {
+        assert_eq!(memory_share(0.0), 0.0);
+        assert_eq!(memory_share(GPU_PACKING_BYTES / 4.0), 0.25);
+        assert_eq!(memory_share(3.0 * GPU_PACKING_BYTES), 1.0);
+    }
 
     #[test]
     fn shares_grow_with_the_work_of_a_step_between_a_floor_and_one_gpu() {

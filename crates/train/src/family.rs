@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use pz_data::text::{corpus_dir, Corpus, TextCorpus};
 use pz_data::vision::{default_data_dir, load, DatasetName, VisionData};
-use pz_exec::pack::{Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
+use pz_exec::pack::{memory_share, Cost, GPU_FILLING_MULTIPLY_ADDS, WORKERS_PER_GPU};
 use pz_spec::{Plan, PlannedModel, ProblemConfig, ResolvedModel};
 use pz_store::ZooDir;
 use tch::Device;
@@ -43,6 +43,14 @@ pub trait ZooFamily: Sync {
     /// (seed, learning rate, …) blanked; models with equal keys stack into one population.
     fn population_key(&self, _config: &ResolvedModel) -> String {
         String::new()
+    }
+
+    /// For [`Packing::OneModelPerUnit`] on GPUs: bytes a model's training holds at its peak
+    /// beyond its weights (a GPT-2's logits), when they can fill much of a GPU; 0 where they
+    /// cannot. The pack scheduler gives a model at least this share of a GPU
+    /// ([`pz_exec::pack::memory_share`]).
+    fn step_memory_bytes(&self, _config: &ResolvedModel) -> f64 {
+        0.0
     }
 
     /// For [`Packing::OneModelPerUnit`]: multiply-adds of one training step of a model, the
@@ -191,7 +199,9 @@ fn one_model_units<F: ZooFamily + ?Sized>(
             let cost = if on_gpu {
                 #[allow(clippy::cast_precision_loss)]
                 let steps = (family.steps_per_epoch(&m.config) * u64::from(m.config.train.epochs)) as f64;
-                Cost::on_gpu(family.step_multiply_adds(&m.config), steps, GPU_FILLING_MULTIPLY_ADDS)
+                let cost =
+                    Cost::on_gpu(family.step_multiply_adds(&m.config), steps, GPU_FILLING_MULTIPLY_ADDS);
+                Cost { share: cost.share.max(memory_share(family.step_memory_bytes(&m.config))), ..cost }
             } else {
                 Cost::FIRST_COME
             };

@@ -39,6 +39,23 @@ fn step_multiply_adds(config: &ResolvedModel) -> f64 {
     3.0 * tokens * (g.parameter_count() + 2.0 * depth * d * t)
 }
 
+/// Bytes a GPT-2's training holds in its logits at its peak: a step's `batch × context` rows
+/// of the padded vocabulary at 16 bytes each (PyTorch's autocast cross-entropy: bf16 logits, a
+/// float32 copy, float32 log-probabilities, float32 and bf16 gradients; the fused kernels need 4,
+/// but a fallback must fit too), or an evaluation's `eval_windows × context` rows in float32
+/// with their log-probabilities (8 bytes), whichever is larger. Activations of the small models
+/// a GPU packs are small beside these.
+fn step_memory_bytes(config: &ResolvedModel) -> f64 {
+    let (ModelConfig::Gpt2(g), ProblemConfig::Text(text)) = (&config.model, &config.problem) else {
+        return 0.0;
+    };
+    let vocab = f64::from(g.vocab_size.div_ceil(64) * 64);
+    let context = f64::from(g.context);
+    let train = f64::from(config.train.batch_size) * context * vocab * 16.0;
+    let eval = f64::from(text.eval_windows) * context * vocab * 8.0;
+    train.max(eval)
+}
+
 impl ZooFamily for LmFamily<'_> {
     fn name(&self) -> &'static str {
         "language-model"
@@ -95,6 +112,10 @@ impl ZooFamily for LmFamily<'_> {
         step_multiply_adds(config)
     }
 
+    fn step_memory_bytes(&self, config: &ResolvedModel) -> f64 {
+        step_memory_bytes(config)
+    }
+
     fn load_measured(
         &self,
         zoo: &ZooDir,
@@ -130,5 +151,29 @@ impl ZooFamily for LmFamily<'_> {
         run: &Run,
     ) -> Result<Outcome, Error> {
         train_lm_model(run, &unit[0], self.corpus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pz_exec::pack::memory_share;
+    use pz_spec::{Plan, ZooSpec};
+
+    use super::step_memory_bytes;
+
+    #[test]
+    fn a_gpt2_whose_logits_fill_a_gpu_takes_that_share_of_it() {
+        let text = include_str!("../../../../examples/shakespeare-gpt2-gpu.toml");
+        let plan = Plan::new(&ZooSpec::parse(text, "t", &[]).unwrap()).unwrap();
+        let bytes = |batch: u32| {
+            let m = plan.models.iter().find(|m| m.config.train.batch_size == batch).unwrap();
+            step_memory_bytes(&m.config)
+        };
+        // 128 windows of 128 tokens, the vocabulary padded to 50,304, 16 bytes a logit.
+        assert_eq!(bytes(128), 128.0 * 128.0 * 50_304.0 * 16.0);
+        // At batch 8 the evaluation's 64 windows in float32 (8 bytes a logit) are the larger.
+        assert_eq!(bytes(8), 64.0 * 128.0 * 50_304.0 * 8.0);
+        // At most four such trainings share a GPU (the zoo ran out of memory with eight).
+        assert!(memory_share(bytes(128)) > 0.2);
     }
 }
