@@ -255,7 +255,8 @@ impl Gpt2 {
         let ce = |h: &Tensor, t: &Tensor, reduction| {
             let padded = self.padded_head_logits(h, wte);
             let v = wte.size()[0];
-            // bf16 logits on CUDA (training under autocast): one kernel each way (fused_loss.rs).
+            // bf16 logits on CUDA (training under autocast), when switched on: one kernel each
+            // way (fused_loss.rs).
             fused_loss::cross_entropy(&padded, t, v, reduction).unwrap_or_else(|| {
                 let logits = if padded.size()[1] == v { padded } else { padded.narrow(1, 0, v) };
                 logits.cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
