@@ -42,18 +42,13 @@ fn step_multiply_adds(config: &ResolvedModel) -> f64 {
 /// Bytes a GPT-2's training holds in its logits at its peak: a step's `batch × context` rows
 /// of the padded vocabulary at 16 bytes each (PyTorch's autocast cross-entropy: bf16 logits, a
 /// float32 copy, float32 log-probabilities, float32 and bf16 gradients; the fused kernels need 4,
-/// but a fallback must fit too), or an evaluation's `eval_windows × context` rows in float32
-/// with their log-probabilities (8 bytes), whichever is larger. Activations of the small models
-/// a GPU packs are small beside these.
+/// but the fallback must fit too). Evaluations go in chunks of at most a step's windows
+/// (`trainer.rs`), in float32 with their log-probabilities (8 bytes), so they stay below it;
+/// the activations of the small models a GPU packs are small beside these.
 fn step_memory_bytes(config: &ResolvedModel) -> f64 {
-    let (ModelConfig::Gpt2(g), ProblemConfig::Text(text)) = (&config.model, &config.problem) else {
-        return 0.0;
-    };
+    let ModelConfig::Gpt2(g) = &config.model else { return 0.0 };
     let vocab = f64::from(g.vocab_size.div_ceil(64) * 64);
-    let context = f64::from(g.context);
-    let train = f64::from(config.train.batch_size) * context * vocab * 16.0;
-    let eval = f64::from(text.eval_windows) * context * vocab * 8.0;
-    train.max(eval)
+    f64::from(config.train.batch_size) * f64::from(g.context) * vocab * 16.0
 }
 
 impl ZooFamily for LmFamily<'_> {
@@ -171,8 +166,7 @@ mod tests {
         };
         // 128 windows of 128 tokens, the vocabulary padded to 50,304, 16 bytes a logit.
         assert_eq!(bytes(128), 128.0 * 128.0 * 50_304.0 * 16.0);
-        // At batch 8 the evaluation's 64 windows in float32 (8 bytes a logit) are the larger.
-        assert_eq!(bytes(8), 64.0 * 128.0 * 50_304.0 * 8.0);
+        assert_eq!(bytes(8), 8.0 * 128.0 * 50_304.0 * 16.0);
         // At most four such trainings share a GPU (the zoo ran out of memory with eight).
         assert!(memory_share(bytes(128)) > 0.2);
     }
