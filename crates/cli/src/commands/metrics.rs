@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use pz_landscape::{measure_zoo, what_to_measure, MeasureRequest, MeasureSummary};
+use pz_landscape::{measure_asked, MeasureSummary, MetricsAsk};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::ZooDir;
-use pz_train::{zoo_data, zoo_family, WorkOptions, ZooAccess};
+use pz_train::{WorkOptions, ZooAccess};
 
 use crate::logging::ModelLogs;
 
@@ -53,18 +53,9 @@ impl Args {
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
-    let spec = &zoo.spec;
-    let data = zoo_data(&spec.problem, args.data_dir.as_deref())?;
-    let family = zoo_family(&spec.problem, &data)?;
-    let (selection, epochs, note) =
-        what_to_measure(spec, family.as_ref(), &args.dir, &args.only, (&args.epochs, args.all_epochs))
-            .map_err(anyhow::Error::msg)?;
-    if let Some(note) = note {
-        eprintln!("phasezoo: {note}");
-    }
-    let request = args.device.clone().unwrap_or_else(|| spec.run.device.clone());
+    let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());
     let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
-    let plan = Plan::new(spec)?;
+    let plan = Plan::new(&zoo.spec)?;
     let lock = zoo.lock()?;
     // What a killed run left mid-write (no live writer exists while the lock is held).
     let removed = zoo.remove_partial_writes()?;
@@ -75,12 +66,24 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let stop = crate::interrupt::stop_on_ctrl_c();
     let bar = crate::progress::WorkProgress::new("metrics", progress);
     let options = WorkOptions::this_process();
-    let access = ZooAccess::Exclusive(&lock);
-    let what = MeasureRequest { epochs: &epochs, selection, devices: &devices, access, options: &options };
-    let summary = measure_zoo(&zoo, &plan, family.as_ref(), &what, &bar, &stop)?;
+    let ask = MetricsAsk {
+        only: &args.only,
+        epochs: &args.epochs,
+        all_epochs: args.all_epochs,
+        data_dir: args.data_dir.as_deref(),
+        devices: &devices,
+        access: ZooAccess::Exclusive(&lock),
+        options: &options,
+    };
+    let (summary, epochs) = measure_asked(&zoo, &plan, &ask, &bar, &stop, &print_note)?;
     bar.finish();
     pz_phases::write_labelled_index(&zoo, &plan)?;
     Ok(report(&summary, &epochs))
+}
+
+/// Why a metric asked for is not measured on this zoo, before the work starts.
+pub fn print_note(note: &str) {
+    eprintln!("phasezoo: {note}");
 }
 
 /// The summary of a measuring run on stderr; failure when models could not be loaded, 130

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pz_landscape::{measure_zoo, what_to_measure, MeasureRequest, NoMeasureReporter};
+use pz_landscape::{measure_asked, MetricsAsk, NoMeasureReporter};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::{WorkerIdentity, WorkerLock, ZooDir};
 use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
@@ -109,20 +109,18 @@ fn train(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
 }
 
 fn measure(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
-    let data = zoo_data(&w.zoo.spec.problem, args.data_dir.as_deref())?;
-    let family = zoo_family(&w.zoo.spec.problem, &data)?;
     let work = &args.work;
-    let (selection, epochs, note) =
-        what_to_measure(&w.zoo.spec, family.as_ref(), &args.dir, &work.only, (&work.epochs, work.all_epochs))
-            .map_err(anyhow::Error::msg)?;
-    if let Some(note) = note {
-        eprintln!("phasezoo: {note}");
-    }
-    let devices = [w.device];
-    let access = ZooAccess::Shared(&w.lock);
-    let request =
-        MeasureRequest { epochs: &epochs, selection, devices: &devices, access, options: &w.options };
-    let summary = measure_zoo(&w.zoo, &w.plan, family.as_ref(), &request, &NoMeasureReporter, w.stop)
+    let ask = MetricsAsk {
+        only: &work.only,
+        epochs: &work.epochs,
+        all_epochs: work.all_epochs,
+        data_dir: args.data_dir.as_deref(),
+        devices: &[w.device],
+        access: ZooAccess::Shared(&w.lock),
+        options: &w.options,
+    };
+    let note = crate::commands::metrics::print_note;
+    let (summary, epochs) = measure_asked(&w.zoo, &w.plan, &ask, &NoMeasureReporter, w.stop, &note)
         .context("measuring the zoo")?;
     if !summary.interrupted {
         pz_phases::write_labelled_index(&w.zoo, &w.plan)?;

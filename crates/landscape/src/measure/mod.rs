@@ -19,6 +19,7 @@
 //! failed (so that no other worker tries it again), and the summary lists what was skipped so
 //! that the caller can fail at the end.
 
+mod asked;
 mod cells;
 mod hessian;
 mod llc;
@@ -27,6 +28,7 @@ mod spectral;
 mod unit;
 mod units;
 
+pub use asked::{measure_asked, MetricsAsk};
 pub use request::{epochs_to_measure, what_to_measure, Selection};
 pub use units::{measuring_units, MeasuringUnit};
 
