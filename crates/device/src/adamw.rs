@@ -185,7 +185,10 @@ mod tests {
         let grads = [Tensor::randn([64, 32], cpu), Tensor::randn([32], cpu)];
         let h = AdamWHyper { betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.1 };
         let run = |device: Device| {
-            let params: Vec<Tensor> = p0.iter().map(|p| p.to_device(device)).collect();
+            // A copy: `to_device` to the device a tensor is on returns that tensor, and the steps
+            // update in place, so the CPU run would move p0 and the CUDA run start from there
+            // (the first GPU run of this test failed by 4e-3, three steps' worth).
+            let params: Vec<Tensor> = p0.iter().map(|p| p.to_device(device).copy()).collect();
             let g: Vec<Tensor> = grads.iter().map(|p| p.to_device(device)).collect();
             let (m, v): (Vec<Tensor>, Vec<Tensor>) =
                 params.iter().map(|p| (p.zeros_like(), p.zeros_like())).unzip();
