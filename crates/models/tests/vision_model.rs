@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use pz_models::vision::{AttentionKernel, VisionModel, VisionModelConfig};
+use pz_models::vision::{AttentionKernel, Norm, VisionModel, VisionModelConfig};
 use tch::{Device, Kind, Tensor};
 
 fn devices() -> Vec<Device> {
@@ -236,18 +236,33 @@ fn load_state_dict_names_missing_extra_and_misshapen_keys_and_changes_nothing() 
 
 #[test]
 fn channels_last_input_gives_the_same_logits() {
+    tch::manual_seed(0);
+    // NCHW shape with NHWC strides: how PyTorch stores channels_last.
+    let channels_last = |x: &Tensor| x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
     for device in devices() {
         for cfg in small_configs() {
             let mut model = VisionModel::new(&cfg, device, 0);
             randomize(&mut model);
             let x = images(&cfg, 4, device);
-            // NCHW shape with NHWC strides: how PyTorch stores channels_last.
-            let x_cl = x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+            let x_cl = channels_last(&x);
             assert!(cfg.in_channels == 1 || !x_cl.is_contiguous());
             for train in [false, true] {
                 let (a, b) = (model.forward_t(&x, train), model.forward_t(&x_cl, train));
                 let diff = relative_diff(&a, &b);
-                assert!(diff < tolerance(device), "{cfg} on {device:?}, train {train}: {diff}");
+                // Train mode in float32 on the CPU sits at the edge of `tolerance` (BatchNorm over
+                // 4 values of layer4; 2.6e-4 seen on CI's CPU): checked in float64 below instead.
+                let loose = if train && !device.is_cuda() { 1e-2 } else { tolerance(device) };
+                assert!(diff < loose, "{cfg} on {device:?}, train {train}: {diff}");
+            }
+            if !device.is_cuda() {
+                // The same batch-statistics forward in float64, where a layout that changed the
+                // computation (not only its summation order) still shows and rounding does not.
+                let params: Vec<Tensor> = model.trainable().iter().map(|p| p.to_kind(Kind::Double)).collect();
+                let x64 = x.to_kind(Kind::Double);
+                let a = model.forward_with(&params, Norm::Batch, &x64);
+                let b = model.forward_with(&params, Norm::Batch, &channels_last(&x64));
+                let diff = relative_diff(&a, &b);
+                assert!(diff < 1e-9, "{cfg} on {device:?}, float64 train: {diff}");
             }
         }
     }
