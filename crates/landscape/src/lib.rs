@@ -75,7 +75,7 @@ pub use lanczos::{lanczos, lanczos_top_eigenvalues};
 pub use llc::{estimate_llc, split_r_hat, LlcConfig, LlcError, LlcEstimate, LlcRow, SgldProblem};
 pub use measure::{
     epochs_to_measure, measure_asked, measure_zoo, measuring_units, measuring_units_left, what_to_measure,
-    MeasureError, MeasureReporter, MeasureRequest, MeasureSummary, MeasuringUnit, MetricsAsk,
+    MeasureError, MeasureReporter, MeasureRequest, MeasureSummary, Measurers, MeasuringUnit, MetricsAsk,
     NoMeasureReporter, Selection, SkippedModel,
 };
 pub use probe::{model_stream, pair_stream};

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use pz_landscape::{measure_asked, MeasureSummary, MetricsAsk};
+use pz_landscape::{measure_asked, MeasureSummary, Measurers, MetricsAsk};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::ZooDir;
 use pz_train::{WorkOptions, ZooAccess};
@@ -71,9 +71,7 @@ pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
         epochs: &args.epochs,
         all_epochs: args.all_epochs,
         data_dir: args.data_dir.as_deref(),
-        devices: &devices,
-        access: ZooAccess::Exclusive(&lock),
-        options: &options,
+        workers: Measurers { devices: &devices, access: ZooAccess::Exclusive(&lock), options: &options },
     };
     let (summary, epochs) = measure_asked(&zoo, &plan, &ask, &bar, &stop, &print_note)?;
     bar.finish();

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pz_landscape::{measure_asked, MetricsAsk, NoMeasureReporter};
+use pz_landscape::{measure_asked, Measurers, MetricsAsk, NoMeasureReporter};
 use pz_spec::{DeviceRequest, Plan};
 use pz_store::{WorkerIdentity, WorkerLock, ZooDir};
 use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
@@ -115,9 +115,7 @@ fn measure(args: &Args, w: &Worker<'_>) -> Result<ExitCode> {
         epochs: &work.epochs,
         all_epochs: work.all_epochs,
         data_dir: args.data_dir.as_deref(),
-        devices: &[w.device],
-        access: ZooAccess::Shared(&w.lock),
-        options: &w.options,
+        workers: Measurers { devices: &[w.device], access: ZooAccess::Shared(&w.lock), options: &w.options },
     };
     let note = crate::commands::metrics::print_note;
     let (summary, epochs) = measure_asked(&w.zoo, &w.plan, &ask, &NoMeasureReporter, w.stop, &note)

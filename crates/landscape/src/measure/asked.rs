@@ -7,10 +7,11 @@ use std::sync::atomic::AtomicBool;
 
 use pz_spec::Plan;
 use pz_store::ZooDir;
-use pz_train::{zoo_data, zoo_family, WorkOptions, ZooAccess};
-use tch::Device;
+use pz_train::{zoo_data, zoo_family};
 
-use super::{measure_zoo, what_to_measure, MeasureError, MeasureReporter, MeasureRequest, MeasureSummary};
+use super::{
+    measure_zoo, what_to_measure, MeasureError, MeasureReporter, MeasureRequest, MeasureSummary, Measurers,
+};
 
 /// A measuring run as the user asked for it.
 #[derive(Debug, Clone, Copy)]
@@ -23,12 +24,8 @@ pub struct MetricsAsk<'a> {
     pub all_epochs: bool,
     /// Where the image caches and text corpora are (`None`: `$PHASEZOO_DATA`, else the default).
     pub data_dir: Option<&'a Path>,
-    /// Devices, one thread each.
-    pub devices: &'a [Device],
-    /// Alone or beside other workers.
-    pub access: ZooAccess<'a>,
-    /// The claims' identity and lease.
-    pub options: &'a WorkOptions,
+    /// Who measures.
+    pub workers: Measurers<'a>,
 }
 
 /// Measure what `ask` asks for in the zoo `zoo` (planned as `plan`); `note` hears, before the
@@ -54,13 +51,7 @@ pub fn measure_asked(
     if let Some(dropped) = dropped {
         note(&dropped);
     }
-    let request = MeasureRequest {
-        epochs: &epochs,
-        selection,
-        devices: ask.devices,
-        access: ask.access,
-        options: ask.options,
-    };
+    let request = MeasureRequest { epochs: &epochs, selection, workers: ask.workers };
     let summary = measure_zoo(zoo, plan, family.as_ref(), &request, reporter, stop)?;
     Ok((summary, epochs))
 }

@@ -127,6 +127,14 @@ pub struct MeasureRequest<'a> {
     /// Which metrics (mode connectivity needs a family that measures curves: the caller
     /// checks `ZooFamily::measures_mode_connectivity`).
     pub selection: Selection,
+    /// Who measures: devices, access, claims.
+    pub workers: Measurers<'a>,
+}
+
+/// Who measures a zoo: the same three things whether the run names its metrics itself
+/// ([`MeasureRequest`]) or takes them from the user ([`super::MetricsAsk`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Measurers<'a> {
     /// Devices, one thread each.
     pub devices: &'a [Device],
     /// Alone (`phasezoo metrics`: claims a killed run left are cleared) or beside other
@@ -150,8 +158,8 @@ pub fn measure_zoo(
     reporter: &dyn MeasureReporter,
     stop: &AtomicBool,
 ) -> Result<MeasureSummary, MeasureError> {
-    let claims = Claims::new(&zoo.path, request.options.lease);
-    if let ZooAccess::Exclusive(lock) = request.access {
+    let claims = Claims::new(&zoo.path, request.workers.options.lease);
+    if let ZooAccess::Exclusive(lock) = request.workers.access {
         claims.clear_stale(lock)?;
     }
     let per_unit = family.models_per_measuring_unit(zoo.spec.run.max_population);
@@ -191,10 +199,10 @@ pub fn measure_zoo(
     };
     let run = ClaimedRun {
         zoo: &zoo.path,
-        devices: request.devices,
-        jobs: request.devices.len(),
+        devices: request.workers.devices,
+        jobs: request.workers.devices.len(),
         stop,
-        options: request.options,
+        options: request.workers.options,
     };
     let report: WorkReport = run.run(pending, |_| (), |(), unit: &MeasuringUnit, device, unit_stop| {
         // Read again under the claim: its last holder may have measured it meanwhile.
@@ -213,7 +221,7 @@ pub fn measure_zoo(
         measured.lock().expect("not poisoned").add(done);
         Ok(end)
     })?;
-    if let ZooAccess::Exclusive(lock) = request.access {
+    if let ZooAccess::Exclusive(lock) = request.workers.access {
         claims.clear_stale(lock)?; // alone on the zoo: its failure records were this run's
     }
     let measured = measured.into_inner().expect("no measuring thread panicked holding it");
