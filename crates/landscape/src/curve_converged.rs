@@ -8,14 +8,17 @@
 //! for noise: each step's loss is taken at a random t on a random batch, so an epoch's mean
 //! moves by a few percent from epoch to epoch even when nothing is learned any more (±1–5 %
 //! measured there). The rule compares the mean of the last k epochs with that of the k before
-//! (k = min(3, ⌊epochs/2⌋)): converged when the fall is at most [`CONVERGED_FALL`] of the
-//! earlier level or at most two standard errors of the difference, from the steps' own spread.
+//! (k = max(3, ⌊epochs/4⌋), at most ⌊epochs/2⌋): converged when the fall is at most
+//! [`CONVERGED_FALL`] of the earlier level or at most two standard errors of the difference, from
+//! the steps' own spread. Long trainings compare quarters, not the last 3 epochs: a PINN curve's
+//! loss at a random t spreads over orders of magnitude, so 3 epochs' means could not tell a
+//! 4-fold fall over the last 20 of 40 Adam epochs from noise (embedded zoo, β = 1, lr 1e-3).
 
 /// The relative fall of the last epochs' mean data loss below the epochs before under which a
 /// curve's training counts as converged (when it also exceeds the noise, see the module doc).
 pub const CONVERGED_FALL: f64 = 0.01;
 
-/// Most epochs in each of the two windows compared.
+/// Fewest epochs in each of the two windows compared (when there are twice as many).
 const WINDOW: usize = 3;
 
 /// One epoch of one pair's curve training: its steps' data losses summarised.
@@ -49,7 +52,7 @@ impl EpochLoss {
 /// two epochs: `false` (nothing can be said).
 #[must_use]
 pub fn stopped_falling(epochs: &[EpochLoss]) -> bool {
-    let k = WINDOW.min(epochs.len() / 2);
+    let k = WINDOW.max(epochs.len() / 4).min(epochs.len() / 2);
     if k == 0 {
         return false;
     }
@@ -93,6 +96,21 @@ mod tests {
         assert!(stopped_falling(&quiet(&[1.0, 0.995])));
         assert!(!stopped_falling(&quiet(&[1.0])), "one epoch says nothing");
         assert!(!stopped_falling(&[]));
+    }
+
+    #[test]
+    fn a_long_training_compares_quarters_so_a_slow_noisy_fall_still_counts() {
+        // 40 epochs of 100 steps falling 3 % an epoch with a step sd of 0.25. The last 3 epochs
+        // against the 3 before fall 0.030, inside two standard errors of windows of 3
+        // (2·sqrt(2·3·0.0625/100/9) = 0.041); quarters (epochs 21-30 against 31-40) fall 0.124
+        // against 2·sqrt(2·10·0.0625/100/100) = 0.022.
+        let epochs: Vec<EpochLoss> =
+            (0..40).map(|e| EpochLoss { mean: 0.97_f64.powi(e), variance: 0.0625, steps: 100 }).collect();
+        assert!(!stopped_falling(&epochs), "a steady fall over the last quarter");
+        assert!(stopped_falling(&epochs[34..]), "its last 6 epochs alone: windows of 3, within noise");
+        let flat: Vec<EpochLoss> =
+            (0..40).map(|_| EpochLoss { mean: 0.3, variance: 0.0625, steps: 100 }).collect();
+        assert!(stopped_falling(&flat));
     }
 
     #[test]
