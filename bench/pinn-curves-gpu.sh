@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Issue 23's study of the PINN curve settings on the paper-size PINN zoo (700 models), one GPU:
-# train the zoo once, then measure mode connectivity with the curves trained for each number of
-# epochs in EPOCHS (default "10 50"; 100 SGD steps an epoch), each on its own copy of the zoo, and
-# keep what decides whether a barrier is real: per cell the mc values, the share of seed pairs
-# whose curve stopped falling (`curve_converged`, the 1 % rule of docs/METRICS.md), the labels.
+# train the zoo once, then measure mode connectivity with the curves trained as each entry of
+# VARIANTS says (OPTIMIZER-EPOCHS, 100 steps an epoch; default "sgd-10 adam-200": the original's
+# SGD at lr 1e-2 for 1,000 steps, and the paper spec's Adam at lr 1e-3 for 20,000), each on its own
+# copy of the zoo, and keep what decides whether a barrier is real: per cell the mc values, the
+# share of seed pairs whose curve stopped falling (`curve_converged`, docs/METRICS.md), the labels.
 #
 #   bench/pinn-curves-gpu.sh PHASEZOO_BINARY [OUT]
 #
-# OUT gets, per E: phases-E.txt (`phasezoo phases`), index-E.csv (the labelled index) and
-# metrics-E.tgz (every model's metrics.json, with the curves' per-epoch fit losses).
+# OUT gets, per variant V: phases-V.txt (`phasezoo phases`), index-V.csv (the labelled index),
+# metrics-V.tgz (every model's metrics.json, with the curves' per-epoch fit losses) and
+# summary-V.md (bench/pinn_curve_summary.py, where python3 is found).
 set -euo pipefail
 bin=${1:?usage: bench/pinn-curves-gpu.sh PHASEZOO_BINARY [OUT]}
 out=${2:-${OUT:-.}}
@@ -21,16 +23,23 @@ t=$(date +%s.%N)
 "$bin" train "$here/examples/convection-paper.toml" --out "$work/zoo" --device cuda --no-plot --no-metrics \
   --set 'problem.derivatives="forward"' 2>&1 | tail -2
 echo "train wall $(secs "$t") s"
-for e in ${EPOCHS:-10 50}; do
-  cp -a "$work/zoo" "$work/zoo-$e"
-  # The curve's epochs live in the zoo's resolved spec; everything else stays as trained.
-  sed -i "/^\[metrics.curve\]/,/^\[/ s/^epochs = .*/epochs = $e/" "$work/zoo-$e/zoo.toml"
-  grep -A1 '^\[metrics.curve\]' "$work/zoo-$e/zoo.toml" | tail -1
+for v in ${VARIANTS:-sgd-10 adam-200}; do
+  opt=${v%-*} e=${v#*-}
+  lr=0.001
+  [ "$opt" = sgd ] && lr=0.01
+  cp -a "$work/zoo" "$work/zoo-$v"
+  # The curve's settings live in the zoo's resolved spec; everything else stays as trained.
+  sed -i "/^\[metrics.curve\]/,/^\[/ { s/^epochs = .*/epochs = $e/; s/^lr = .*/lr = $lr/; s/^optimizer = .*/optimizer = \"$opt\"/ }" \
+    "$work/zoo-$v/zoo.toml"
+  grep -A9 '^\[metrics.curve\]' "$work/zoo-$v/zoo.toml" | grep -E '^(epochs|lr|optimizer) '
   t=$(date +%s.%N)
-  "$bin" metrics "$work/zoo-$e" --only mc --device cuda 2>&1 | tail -2
-  echo "mc epochs=$e wall $(secs "$t") s"
-  "$bin" phases "$work/zoo-$e" > "$out/phases-$e.txt" 2>&1 || true
-  cp "$work/zoo-$e/index.csv" "$out/index-$e.csv"
-  tar czf "$out/metrics-$e.tgz" -C "$work/zoo-$e" $(cd "$work/zoo-$e" && find models -name metrics.json)
-  rm -rf "$work/zoo-$e"
+  "$bin" metrics "$work/zoo-$v" --only mc,cka --device cuda 2>&1 | tail -2
+  echo "mc variant=$v wall $(secs "$t") s"
+  "$bin" phases "$work/zoo-$v" > "$out/phases-$v.txt" 2>&1 || true
+  cp "$work/zoo-$v/index.csv" "$out/index-$v.csv"
+  tar czf "$out/metrics-$v.tgz" -C "$work/zoo-$v" $(cd "$work/zoo-$v" && find models -name metrics.json)
+  if command -v "${PYTHON:-python3}" > /dev/null; then
+    "${PYTHON:-python3}" "$here/bench/pinn_curve_summary.py" "$work/zoo-$v" > "$out/summary-$v.md" || true
+  fi
+  rm -rf "$work/zoo-$v"
 done
