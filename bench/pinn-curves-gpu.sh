@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 23's study of the PINN curve settings on the paper-size PINN zoo (700 models), one GPU:
 # train the zoo once, then measure mode connectivity with the curves trained as each entry of
-# VARIANTS says (OPTIMIZER-EPOCHS, 100 steps an epoch; default "sgd-10 adam-200": the original's
-# SGD at lr 1e-2 for 1,000 steps, and the paper spec's Adam at lr 1e-3 for 20,000), each on its own
+# VARIANTS says (OPTIMIZER-EPOCHS, 100 steps an epoch; default "sgd-10 adam-500": the original's
+# SGD at lr 1e-2 for 1,000 steps, and the paper spec's Adam at lr 1e-3 for 50,000), each on its own
 # copy of the zoo, and keep what decides whether a barrier is real: per cell the mc values, the
 # share of seed pairs whose curve stopped falling (`curve_converged`, docs/METRICS.md), the labels.
 #
@@ -23,7 +23,7 @@ t=$(date +%s.%N)
 "$bin" train "$here/examples/convection-paper.toml" --out "$work/zoo" --device cuda --no-plot --no-metrics \
   --set 'problem.derivatives="forward"' 2>&1 | tail -2
 echo "train wall $(secs "$t") s"
-for v in ${VARIANTS:-sgd-10 adam-200}; do
+for v in ${VARIANTS:-sgd-10 adam-500}; do
   opt=${v%-*} e=${v#*-}
   lr=0.001
   [ "$opt" = sgd ] && lr=0.01
