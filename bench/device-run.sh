@@ -95,7 +95,9 @@ lmprof22() { # one profiled step (epoch 2's first) of phasezoo's and PyTorch's 1
   $PY bench/gpt2_pytorch.py --data .devdata/shakespeare --spec bench/lm-124m.toml --profile "$R/prof/pytorch-compile.json"
   $PY bench/trace_summary.py "$R"/prof/*.json "$R"/prof/*/*.json > "$R/prof/summary.txt"
 }
-pinn23() { mkdir -p "$R/pinn23" && bash bench/pinn-curves-gpu.sh $A "$R/pinn23"; } # the paper-size PINN zoo's curve study (issue 23 item 2)
+pinn23() { # the paper-size PINN zoo's curve study (issue 23 item 2): 140 cells x 3 seeds, 3 curves a cell
+  mkdir -p "$R/pinn23" && TRAIN_SET="--set grid.seeds=[0,1,2]" bash bench/pinn-curves-gpu.sh $A "$R/pinn23"
+}
 lm22() { LM_CORPUS=$PWD/.devdata/shakespeare OUT=$R bash bench/lm-gpu.sh $A; }
 gputest() { # GPU tests: .devbin/pz_device_tests.xz and pz_models_tests.xz (`cargo test --release -p pz-device -p pz-models --no-run`, the lib test binaries, stripped)
   local rc=0 t

@@ -8,6 +8,9 @@
 #
 #   bench/pinn-curves-gpu.sh PHASEZOO_BINARY [OUT]
 #
+# TRAIN_SET: more --set overrides for the training (e.g. "--set grid.seeds=[0,1,2]": every seed pair
+# of a cell gets a curve, 10 a cell with the spec's 5 seeds, 3 with 3).
+#
 # OUT gets, per variant V: phases-V.txt (`phasezoo phases`), index-V.csv (the labelled index),
 # metrics-V.tgz (every model's metrics.json, with the curves' per-epoch fit losses) and
 # summary-V.md (bench/pinn_curve_summary.py, where python3 is found).
@@ -20,8 +23,9 @@ trap 'rm -rf "$work"' EXIT
 export PHASEZOO_NO_PROGRESS=1
 secs() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; } # no bc on the GPU machine
 t=$(date +%s.%N)
+# shellcheck disable=SC2086 # TRAIN_SET is split into its --set arguments
 "$bin" train "$here/examples/convection-paper.toml" --out "$work/zoo" --device cuda --no-plot --no-metrics \
-  --set 'problem.derivatives="forward"' 2>&1 | tail -2
+  --set 'problem.derivatives="forward"' ${TRAIN_SET:-} 2>&1 | tail -2
 echo "train wall $(secs "$t") s"
 for v in ${VARIANTS:-sgd-10 adam-500}; do
   opt=${v%-*} e=${v#*-}
