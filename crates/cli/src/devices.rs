@@ -4,6 +4,11 @@ use anyhow::{bail, Result};
 use pz_spec::DeviceRequest;
 use tch::Device;
 
+/// The devices of `--device` when given, else of the spec's `run.device` (`spec_device`).
+pub fn requested(arg: Option<&str>, spec_device: &str) -> Result<Vec<Device>> {
+    devices(DeviceRequest::parse(arg.unwrap_or(spec_device)).map_err(anyhow::Error::msg)?)
+}
+
 /// `cuda` = every visible GPU; `cuda:N` = that one (checked); `auto` = the first GPU or the CPU.
 pub fn devices(request: DeviceRequest) -> Result<Vec<Device>> {
     let visible = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use pz_apply::{apply, Application, ApplyOptions, ApplySummary};
-use pz_spec::DeviceRequest;
 use pz_store::ZooDir;
 
 /// Arguments of `phasezoo apply`.
@@ -102,17 +101,14 @@ impl ApplicationArg {
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let application = args.application.application();
-    let request = match &args.device {
-        Some(d) => d.clone(),
+    let devices = match &args.device {
+        Some(d) => crate::devices::requested(Some(d), "")?,
         None => {
-            ZooDir::open(&args.dir)
-                .with_context(|| format!("cannot open zoo {}", args.dir.display()))?
-                .spec
-                .run
-                .device
+            let zoo =
+                ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
+            crate::devices::requested(None, &zoo.spec.run.device)?
         }
     };
-    let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
     let options = args.flags.options(devices[0], args.data_dir.clone());
     let summary = apply(&args.dir, application, &options)
         .with_context(|| format!("{}: {}", args.dir.display(), application.name()))?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use pz_landscape::{measure_asked, MeasureSummary, Measurers, MetricsAsk};
-use pz_spec::{DeviceRequest, Plan};
+use pz_spec::Plan;
 use pz_store::ZooDir;
 use pz_train::{WorkOptions, ZooAccess};
 
@@ -53,8 +53,7 @@ impl Args {
 
 pub fn run(args: &Args, logs: &ModelLogs, progress: bool) -> Result<ExitCode> {
     let zoo = ZooDir::open(&args.dir).with_context(|| format!("cannot open zoo {}", args.dir.display()))?;
-    let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());
-    let devices = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?;
+    let devices = crate::devices::requested(args.device.as_deref(), &zoo.spec.run.device)?;
     let plan = Plan::new(&zoo.spec)?;
     let lock = zoo.lock()?;
     // What a killed run left mid-write (no live writer exists while the lock is held).

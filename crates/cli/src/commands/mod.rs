@@ -15,4 +15,5 @@ pub mod status;
 pub mod submit;
 pub mod train;
 pub mod work;
+pub mod work_args;
 pub mod worker_args;

@@ -3,43 +3,19 @@
 //! left. Training units by default; measuring units with `--metrics` (as `phasezoo metrics`
 //! measures them), cells of an application with `--apply NAME` (as `phasezoo apply`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use pz_landscape::{measure_asked, Measurers, MetricsAsk, NoMeasureReporter};
-use pz_spec::{DeviceRequest, Plan};
+use pz_spec::Plan;
 use pz_store::{WorkerIdentity, WorkerLock, ZooDir};
 use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
 
 use crate::commands::apply::ApplicationArg;
-use crate::commands::worker_args::WorkerArgs;
+pub use crate::commands::work_args::Args;
 use crate::logging::ModelLogs;
-
-/// Arguments of `phasezoo work`.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The zoo folder (made by `phasezoo train` or `phasezoo submit`).
-    dir: PathBuf,
-    /// Device: auto, cpu, cuda or cuda:N (the first device of the request). Default: the
-    /// spec's run.device.
-    #[arg(long)]
-    device: Option<String>,
-    /// Name shown in claims and `phasezoo status` (default: <host>-<pid>).
-    #[arg(long)]
-    worker_id: Option<String>,
-    /// Seconds a claim lasts unless renewed (renewed every quarter of it); a dead worker's unit
-    /// is taken over this long after its last renewal.
-    #[arg(long, default_value_t = 120)]
-    lease_secs: u64,
-    /// Folder of the image dataset caches and text corpora (as for `train`).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    #[command(flatten)]
-    work: WorkerArgs,
-}
 
 /// What every mode of a worker needs.
 struct Worker<'a> {
@@ -57,8 +33,7 @@ pub fn run(args: &Args, logs: &ModelLogs) -> Result<ExitCode> {
     // anything is written.
     let lock = WorkerLock::take(&zoo.path)?;
     let plan = Plan::new(&zoo.spec)?;
-    let request = args.device.clone().unwrap_or_else(|| zoo.spec.run.device.clone());
-    let device = crate::devices::devices(DeviceRequest::parse(&request).map_err(anyhow::Error::msg)?)?[0];
+    let device = crate::devices::requested(args.device.as_deref(), &zoo.spec.run.device)?[0];
     logs.set_models_dir(zoo.path.join("models"));
     let options = WorkOptions {
         worker: WorkerIdentity::current(args.worker_id.clone()),

@@ -26,5 +26,5 @@ mod pytorch;
 mod tests;
 
 pub use config::{Gpt2Config, Gpt2ConfigError};
-pub use model::{Gpt2, LM_HEAD};
+pub use model::{padded_vocab, Gpt2, LM_HEAD};
 pub use pytorch::{has_transformers, transformers_logits, TransformersOutput, GPT2_PYTORCH_MODULE};

@@ -32,6 +32,13 @@ const CPU_LOGIT_CHUNK_BYTES: i64 = 16 << 20;
 /// CUDA (see [`Gpt2::head_logits`]).
 const HEAD_ROWS_MULTIPLE: i64 = 64;
 
+/// Rows of the tied head as CUDA runs it: the vocabulary `v` padded to the next multiple of 64
+/// ([`Gpt2::head_logits`]; 50,257 → 50,304).
+#[must_use]
+pub fn padded_vocab(v: i64) -> i64 {
+    (v + HEAD_ROWS_MULTIPLE - 1) / HEAD_ROWS_MULTIPLE * HEAD_ROWS_MULTIPLE
+}
+
 /// A GPT-2 decoder whose state dict loads into `transformers.GPT2LMHeadModel` with
 /// `load_state_dict(strict=True)` (python/phasezoo_gpt2.py). Pre-LayerNorm blocks, GELU (tanh),
 /// learned positions, the token embedding reused as the output head, no dropout.
@@ -178,7 +185,7 @@ impl Gpt2 {
     /// [`Gpt2::head_logits`] before it drops the padding columns (they are exact zeros).
     fn padded_head_logits(&self, hidden: &Tensor, wte: &Tensor) -> Tensor {
         let v = wte.size()[0];
-        let pad = (HEAD_ROWS_MULTIPLE - v % HEAD_ROWS_MULTIPLE) % HEAD_ROWS_MULTIPLE;
+        let pad = padded_vocab(v) - v;
         if pad == 0 || !self.pad_head.unwrap_or_else(|| self.device().is_cuda()) {
             return hidden.linear(wte, None::<Tensor>);
         }
@@ -268,13 +275,15 @@ impl Gpt2 {
             let v = wte.size()[0];
             // bf16 logits on CUDA (training under autocast), when switched on: one kernel each
             // way (fused_loss.rs).
-            let fused = self.fused_loss.unwrap_or_else(fused_loss::switched_on);
-            fused.then(|| fused_loss::cross_entropy(&padded, t, v, reduction)).flatten().unwrap_or_else(
-                || {
-                    let logits = if padded.size()[1] == v { padded } else { padded.narrow(1, 0, v) };
-                    logits.cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
-                },
-            )
+            let fused = if self.fused_loss.unwrap_or_else(fused_loss::switched_on) {
+                fused_loss::cross_entropy(&padded, t, v, reduction)
+            } else {
+                None
+            };
+            fused.unwrap_or_else(|| {
+                let logits = if padded.size()[1] == v { padded } else { padded.narrow(1, 0, v) };
+                logits.cross_entropy_loss::<Tensor>(t, None, reduction, -100, 0.0)
+            })
         };
         let rows = hidden.size()[0];
         match self.logit_rows_at_once() {

@@ -47,7 +47,8 @@ fn step_multiply_adds(config: &ResolvedModel) -> f64 {
 /// the activations of the small models a GPU packs are small beside these.
 fn step_memory_bytes(config: &ResolvedModel) -> f64 {
     let ModelConfig::Gpt2(g) = &config.model else { return 0.0 };
-    let vocab = f64::from(g.vocab_size.div_ceil(64) * 64);
+    #[allow(clippy::cast_precision_loss)] // vocabularies are far below 2^52
+    let vocab = pz_models::gpt2::padded_vocab(i64::from(g.vocab_size)) as f64;
     f64::from(config.train.batch_size) * f64::from(g.context) * vocab * 16.0
 }
 
