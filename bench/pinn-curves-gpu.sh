@@ -8,6 +8,7 @@
 #
 #   bench/pinn-curves-gpu.sh PHASEZOO_BINARY [OUT]
 #
+# DEVICE: where to run (default cuda; cpu for a dry run of the script on a small TRAIN_SET).
 # TRAIN_SET: more --set overrides for the training (e.g. "--set grid.seeds=[0,1,2]": every seed pair
 # of a cell gets a curve, 10 a cell with the spec's 5 seeds, 3 with 3).
 #
@@ -24,7 +25,7 @@ export PHASEZOO_NO_PROGRESS=1
 secs() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; } # no bc on the GPU machine
 t=$(date +%s.%N)
 # shellcheck disable=SC2086 # TRAIN_SET is split into its --set arguments
-"$bin" train "$here/examples/convection-paper.toml" --out "$work/zoo" --device cuda --no-plot --no-metrics \
+"$bin" train "$here/examples/convection-paper.toml" --out "$work/zoo" --device "${DEVICE:-cuda}" --no-plot --no-metrics \
   --set 'problem.derivatives="forward"' ${TRAIN_SET:-} 2>&1 | tail -2
 echo "train wall $(secs "$t") s"
 for v in ${VARIANTS:-sgd-10 adam-500}; do
@@ -37,7 +38,7 @@ for v in ${VARIANTS:-sgd-10 adam-500}; do
     "$work/zoo-$v/zoo.toml"
   grep -A9 '^\[metrics.curve\]' "$work/zoo-$v/zoo.toml" | grep -E '^(epochs|lr|optimizer) '
   t=$(date +%s.%N)
-  "$bin" metrics "$work/zoo-$v" --only mc,cka --device cuda 2>&1 | tail -2
+  "$bin" metrics "$work/zoo-$v" --only mc,cka --device "${DEVICE:-cuda}" 2>&1 | tail -2
   echo "mc variant=$v wall $(secs "$t") s"
   "$bin" phases "$work/zoo-$v" > "$out/phases-$v.txt" 2>&1 || true
   cp "$work/zoo-$v/index.csv" "$out/index-$v.csv"

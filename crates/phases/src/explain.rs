@@ -124,6 +124,13 @@ mod tests {
         assert!(lines[2].starts_with("no phase (high loss but connected"), "{}", lines[2]);
         let (covered, missing) = coverage(&grid);
         assert_eq!((covered, missing), (vec![Phase::I, Phase::IVB], vec![Phase::II, Phase::III, Phase::IVA]));
+        let header = crate::yang_text(&grid);
+        assert!(
+            header.starts_with(
+                "Yang et al. phases: train loss > 0.1 = high; mc (mc_train_error) beyond ±1.5 = "
+            ),
+            "{header}"
+        );
     }
 
     #[test]
@@ -138,6 +145,12 @@ mod tests {
         let line = explain_cell(&grid.cells[0], &grid).unwrap();
         assert!(line.contains("±ε 2.00e-5 = 0.1 × loss 2.00e-4"), "{line}");
         assert!(line.starts_with("III:") && !line.contains("unreliable"), "{line}");
+        // The rule's header states the relative dead zone, not the unused absolute ε.
+        let header = crate::yang_text(&grid);
+        assert!(
+            header.contains("mc (mc_train_loss) beyond ±0.1 × the cell's train_loss = barrier"),
+            "{header}"
+        );
         let mut grid = grid;
         grid.cells[0].curve_converged = Some(0.5);
         let line = explain_cell(&grid.cells[0], &grid).unwrap();

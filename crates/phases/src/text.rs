@@ -38,6 +38,15 @@ where
     }
 }
 
+/// The dead zone as the rule states it: absolute, or relative to each cell's loss (where
+/// [`crate::mc_dead_zone`] takes it so; a cell without that loss falls back to the absolute ε).
+fn dead_zone_rule(t: &pz_spec::PhaseThresholds) -> String {
+    match (t.mc_epsilon_relative, crate::mc_scale_field(&t.mc_metric)) {
+        (Some(k), Some(loss)) => format!("{} × the cell's {loss}", fmt_value(k)),
+        _ => fmt_value(t.mc_epsilon),
+    }
+}
+
 /// The Yang et al. (or first-label) grid: rule, table, and why each cell has its phase.
 #[must_use]
 pub fn yang_text(grid: &LabelledGrid) -> String {
@@ -50,7 +59,7 @@ pub fn yang_text(grid: &LabelledGrid) -> String {
             "Yang et al. phases: train loss > {} = high; mc ({}) beyond ±{} = barrier (<0) or under-trained (>0); CKA < {} = IV-A  (rows: {}, columns: {})",
             fmt_value(grid.loss_threshold),
             t.mc_metric,
-            fmt_value(t.mc_epsilon),
+            dead_zone_rule(t),
             fmt_value(t.cka),
             grid.temperature_name,
             grid.load_name

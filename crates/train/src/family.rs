@@ -41,8 +41,12 @@ pub trait ZooFamily: Sync {
 
     /// For [`Packing::Populations`]: the resolved config with what a member may carry alone
     /// (seed, learning rate, …) blanked; models with equal keys stack into one population.
-    fn population_key(&self, _config: &ResolvedModel) -> String {
-        String::new()
+    ///
+    /// The default blanks the seed only (the model, problem and recipe as JSON): a family that
+    /// does not say what its members may differ in still stacks just the seeds of one cell,
+    /// never models of different shapes.
+    fn population_key(&self, config: &ResolvedModel) -> String {
+        default_population_key(config)
     }
 
     /// For [`Packing::OneModelPerUnit`] on GPUs: bytes a model's training holds at its peak
@@ -210,6 +214,13 @@ fn one_model_units<F: ZooFamily + ?Sized>(
         .collect()
 }
 
+/// [`ZooFamily::population_key`]'s default: the model, problem and recipe as JSON, so that only
+/// models differing in their seed alone stack.
+#[must_use]
+pub fn default_population_key(config: &ResolvedModel) -> String {
+    serde_json::json!({ "model": config.model, "problem": config.problem, "train": config.train }).to_string()
+}
+
 /// The data of a zoo whose spec has `problem`, read before anything is written: the image
 /// dataset from its cache in `data_dir` (default: `$PHASEZOO_DATA`, else ~/.cache/phasezoo/data),
 /// or the text corpus built there; nothing for PINNs.
@@ -303,4 +314,48 @@ pub fn zoo_family<'a>(problem: &ProblemConfig, data: &'a ZooData) -> Result<Box<
         (ProblemConfig::Image(_), _) => return Err(needs("an image zoo needs its dataset")),
         (ProblemConfig::Text(_), _) => return Err(needs("a language-model zoo needs its corpus")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stacking family that says nothing about what its members may differ in.
+    struct Unspecified;
+
+    impl ZooFamily for Unspecified {
+        fn packing(&self) -> Packing {
+            Packing::Populations
+        }
+        fn name(&self) -> &'static str {
+            "unspecified"
+        }
+        fn load_measured(
+            &self,
+            _: &ZooDir,
+            _: &[PlannedModel],
+            _: u32,
+            _: Device,
+        ) -> Result<Box<dyn MeasuredPopulation>, Error> {
+            unreachable!("not measured here")
+        }
+        fn train_unit(&self, _: &mut WorkerCache, _: &[PlannedModel], _: &Run) -> Result<Outcome, Error> {
+            unreachable!("not trained here")
+        }
+    }
+
+    #[test]
+    fn a_family_without_its_own_key_stacks_only_the_seeds_of_a_cell() {
+        // The embedded zoo: 6 beta x 3 learning rates x 2 seeds; its own (PINN) key stacks all 36.
+        let spec = pz_spec::ZooSpec::embedded_default().unwrap();
+        let plan = Plan::new(&spec).unwrap();
+        let units = Unspecified.units(plan.models.clone(), &[Device::Cpu], 0);
+        assert_eq!(units.len(), 18, "one population per cell");
+        for (unit, _) in &units {
+            assert_eq!(unit.len(), 2);
+            assert_eq!(unit[0].cell, unit[1].cell);
+            assert_ne!(unit[0].config.seed, unit[1].config.seed);
+        }
+        assert_eq!(PinnFamily.units(plan.models, &[Device::Cpu], 0).len(), 1);
+    }
 }
