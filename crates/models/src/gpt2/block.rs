@@ -101,10 +101,9 @@ impl Block {
     fn attention(&self, xs: &Tensor, kernel: AttentionKernel) -> Tensor {
         let (n, t, d) = xs.size3().expect("[N, T, d]");
         let head_dim = d / self.heads;
-        // c_attn's columns are [q | k | v], each d wide and split into heads in order.
-        // [N, T, 3d] → [3, N, heads, T, head_dim]
-        let qkv = self.c_attn.forward(xs).view([n, t, 3, self.heads, head_dim]).permute([2, 0, 3, 1, 4]);
-        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        // c_attn's columns are [q | k | v], each d wide and split into heads in order:
+        // [N, T, 3d] → three [N, T, d] views → [N, heads, T, head_dim] each.
+        let (q, k, v) = crate::vision::split_heads(&self.c_attn.forward(xs), n, t, self.heads, head_dim);
         let out = match kernel {
             AttentionKernel::Fused => {
                 Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, false)

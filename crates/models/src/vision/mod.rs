@@ -27,4 +27,5 @@ pub use batch_norm::{BatchNormStats, Norm};
 pub use config::{VisionArch, VisionModelConfig, RESNET_WIDTHS, VIT_WIDTHS};
 pub use model::VisionModel;
 pub use pytorch::{logits_disagree, pytorch_logits, PytorchOutput, PYTORCH_MODULE};
+pub(crate) use vit::split_heads;
 pub use vit::AttentionKernel;
