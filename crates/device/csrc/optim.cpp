@@ -5,6 +5,7 @@
 // Compiled everywhere: on CPU the same ops run as per-tensor loops (tests compare them there).
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/_foreach_add.h>
+#include <ATen/ops/_foreach_copy.h>
 #include <ATen/ops/_foreach_mul.h>
 #include <ATen/ops/_foreach_norm.h>
 #include <ATen/ops/_foreach_sub.h>
@@ -142,6 +143,21 @@ at::Tensor* pz_clip_grad_norm(const at::Tensor* const* grads, long long n, doubl
     return new at::Tensor(total);
   } catch (...) {
     return nullptr;
+  }
+}
+
+// dst[i].copy_(src[i]) for every i with the multi-tensor kernel (`torch._foreach_copy_`),
+// converting dtypes (float32 <-> bfloat16, rounding to nearest even as `Tensor.to` does): a few
+// launches for a whole parameter list instead of one per tensor. Returns 0, or 1 if libtorch
+// refused (lists of different lengths or shapes, or on different devices).
+int pz_foreach_copy(const at::Tensor* const* dst, const at::Tensor* const* src, long long n) {
+  try {
+    auto d = to_list(dst, n);
+    auto s = to_list(src, n);
+    at::_foreach_copy_(d, s, /*non_blocking=*/false);
+    return 0;
+  } catch (...) {
+    return 1;
   }
 }
 

@@ -10,15 +10,19 @@
 
 extern "C" {
 
-// Enter a CUDA autocast region computing in bfloat16 on this thread. Returns the previous
-// state for pz_cuda_autocast_exit — enabled (bit 0) and dtype (the bits above) — or -1 if
-// libtorch refused.
-int pz_cuda_autocast_enter_bf16() {
+// Autocast on CUDA (`cuda` != 0) or on the CPU (tests check there that a path under autocast
+// equals one without it).
+static at::DeviceType autocast_device(int cuda) { return cuda != 0 ? at::kCUDA : at::kCPU; }
+
+// Enter an autocast region computing in bfloat16 on this thread. Returns the previous state for
+// pz_autocast_exit — enabled (bit 0) and dtype (the bits above) — or -1 if libtorch refused.
+int pz_autocast_enter_bf16(int cuda) {
   try {
-    int enabled = at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
-    int dtype = static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    auto device = autocast_device(cuda);
+    int enabled = at::autocast::is_autocast_enabled(device) ? 1 : 0;
+    int dtype = static_cast<int>(at::autocast::get_autocast_dtype(device));
+    at::autocast::set_autocast_dtype(device, at::kBFloat16);
+    at::autocast::set_autocast_enabled(device, true);
     at::autocast::increment_nesting();
     return enabled | (dtype << 1);
   } catch (...) {
@@ -26,35 +30,36 @@ int pz_cuda_autocast_enter_bf16() {
   }
 }
 
-// Leave the region entered by pz_cuda_autocast_enter_bf16; `previous` is what it returned.
+// Leave the region entered by pz_autocast_enter_bf16; `previous` is what it returned.
 // Restores the enabled state and dtype, and drops the cast cache when the outermost region
 // ends, as torch.autocast does.
-int pz_cuda_autocast_exit(int previous) {
+int pz_autocast_exit(int cuda, int previous) {
   try {
+    auto device = autocast_device(cuda);
     if (at::autocast::decrement_nesting() == 0) {
       at::autocast::clear_cache();
     }
-    at::autocast::set_autocast_dtype(at::kCUDA, static_cast<at::ScalarType>(previous >> 1));
-    at::autocast::set_autocast_enabled(at::kCUDA, (previous & 1) == 1);
+    at::autocast::set_autocast_dtype(device, static_cast<at::ScalarType>(previous >> 1));
+    at::autocast::set_autocast_enabled(device, (previous & 1) == 1);
     return 0;
   } catch (...) {
     return 1;
   }
 }
 
-// The current CUDA autocast dtype as c10::ScalarType's number (BFloat16 = 15, Half = 5).
-int pz_cuda_autocast_dtype() {
+// The current autocast dtype as c10::ScalarType's number (BFloat16 = 15, Half = 5).
+int pz_autocast_dtype(int cuda) {
   try {
-    return static_cast<int>(at::autocast::get_autocast_dtype(at::kCUDA));
+    return static_cast<int>(at::autocast::get_autocast_dtype(autocast_device(cuda)));
   } catch (...) {
     return -1;
   }
 }
 
-// Whether CUDA autocast is on for this thread (1), off (0).
-int pz_cuda_autocast_enabled() {
+// Whether autocast is on for this thread (1), off (0).
+int pz_autocast_enabled(int cuda) {
   try {
-    return at::autocast::is_autocast_enabled(at::kCUDA) ? 1 : 0;
+    return at::autocast::is_autocast_enabled(autocast_device(cuda)) ? 1 : 0;
   } catch (...) {
     return -1;
   }

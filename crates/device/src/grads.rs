@@ -45,6 +45,24 @@ pub fn clear_grads(tensors: &[Tensor]) -> Result<(), StepError> {
     refused(failed, "clearing gradients")
 }
 
+/// `dst[i].copy_(src[i])` for every i by the multi-tensor kernel (`torch._foreach_copy_`),
+/// converting dtypes as `Tensor::to_kind` does (float32 → bfloat16 rounds to nearest even): a
+/// few launches for a whole parameter list where per-tensor casts take one each.
+///
+/// # Errors
+/// Lists of different lengths, or libtorch refusing the tensors (shapes or devices that differ).
+pub fn foreach_copy(dst: &[Tensor], src: &[Tensor]) -> Result<(), StepError> {
+    if dst.len() != src.len() {
+        return Err(StepError(format!("foreach copy: {} destinations, {} sources", dst.len(), src.len())));
+    }
+    let (d, s) = (handles(dst), handles(src));
+    let n = i64::try_from(d.len()).map_err(|_| StepError("too many tensors".into()))?;
+    // SAFETY: two arrays of `n` live handles borrowed for the call; the C++ side catches every
+    // exception.
+    let failed = unsafe { ffi::pz_foreach_copy(d.as_ptr(), s.as_ptr(), n) };
+    refused(failed, "foreach copy")
+}
+
 #[cfg(test)]
 mod tests {
     use tch::{Device, Kind, Tensor};
@@ -85,5 +103,32 @@ mod tests {
         (&x * 5.0).sum(Kind::Double).backward();
         assert_eq!(Vec::<f64>::try_from(x.grad()).unwrap(), [5.0, 5.0]);
         clear_grads(&[Tensor::zeros([2], (Kind::Float, Device::Cpu))]).expect("no gradient to clear");
+    }
+
+    /// Widening and narrowing a list equals `to_kind` per tensor exactly (bf16 rounds to
+    /// nearest even both ways); on a GPU (the gputest step) the CUDA kernel too.
+    #[test]
+    fn a_foreach_copy_converts_every_tensor_as_to_kind() {
+        assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
+        let devices: &[Device] =
+            if tch::Cuda::is_available() { &[Device::Cpu, Device::Cuda(0)] } else { &[Device::Cpu] };
+        for &device in devices {
+            tch::manual_seed(3);
+            let src: Vec<Tensor> = [vec![65, 33], vec![7], vec![3, 1, 5]]
+                .iter()
+                .map(|s| Tensor::randn(s.as_slice(), (Kind::Float, device)) * 1e3)
+                .collect();
+            let narrow: Vec<Tensor> = src.iter().map(|t| t.zeros_like().to_kind(Kind::BFloat16)).collect();
+            foreach_copy(&narrow, &src).expect("narrow");
+            let wide: Vec<Tensor> = src.iter().map(Tensor::zeros_like).collect();
+            foreach_copy(&wide, &narrow).expect("widen");
+            for ((s, n), w) in src.iter().zip(&narrow).zip(&wide) {
+                assert!(n.equal(&s.to_kind(Kind::BFloat16)), "{device:?}: narrowing differs from to_kind");
+                assert!(w.equal(&n.to_kind(Kind::Float)), "{device:?}: widening differs from to_kind");
+            }
+        }
+        let one = [Tensor::zeros([2], (Kind::Float, Device::Cpu))];
+        assert!(foreach_copy(&one, &[]).is_err(), "lengths");
+        assert!(foreach_copy(&one, &[Tensor::zeros([3], (Kind::Float, Device::Cpu))]).is_err(), "shapes");
     }
 }

@@ -22,8 +22,8 @@ mod streams;
 mod switches;
 
 pub use adamw::{fused_adamw_step, AdamWHyper};
-pub use autocast::{cuda_autocast_is_bf16, with_bf16_autocast};
-pub use grads::{clear_grads, clip_grad_norm};
+pub use autocast::{autocast_is_bf16, cuda_autocast_is_bf16, with_bf16_autocast, with_bf16_autocast_on};
+pub use grads::{clear_grads, clip_grad_norm, foreach_copy};
 pub use graph::{cuda_graphs_available, outside_captures, CudaGraph, GraphError};
 pub use jit::ElementwiseKernel;
 pub use kernel::{KernelArg, KernelSource, Kernels};
@@ -42,10 +42,10 @@ fn shim_message(buffer: &[u8]) -> String {
 
 mod ffi {
     extern "C" {
-        pub fn pz_cuda_autocast_enter_bf16() -> i32;
-        pub fn pz_cuda_autocast_exit(previous: i32) -> i32;
-        pub fn pz_cuda_autocast_dtype() -> i32;
-        pub fn pz_cuda_autocast_enabled() -> i32;
+        pub fn pz_autocast_enter_bf16(cuda: i32) -> i32;
+        pub fn pz_autocast_exit(cuda: i32, previous: i32) -> i32;
+        pub fn pz_autocast_dtype(cuda: i32) -> i32;
+        pub fn pz_autocast_enabled(cuda: i32) -> i32;
         pub fn pz_pin_memory(t: *const torch_sys::C_tensor) -> *mut torch_sys::C_tensor;
         pub fn pz_set_tf32(matmul: i32, cudnn: i32) -> i32;
         pub fn pz_profiler_start(cuda: i32, message: *mut std::ffi::c_char, size: i64) -> i32;
@@ -106,6 +106,11 @@ mod ffi {
             max_norm: f64,
         ) -> *mut torch_sys::C_tensor;
         pub fn pz_clear_grads(tensors: *const *const torch_sys::C_tensor, n: i64) -> i32;
+        pub fn pz_foreach_copy(
+            dst: *const *const torch_sys::C_tensor,
+            src: *const *const torch_sys::C_tensor,
+            n: i64,
+        ) -> i32;
     }
     #[cfg(pz_cuda_shim)]
     extern "C" {

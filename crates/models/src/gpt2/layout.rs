@@ -31,6 +31,9 @@ pub(crate) struct Slot {
     pub name: String,
     pub shape: Vec<i64>,
     pub init: Init,
+    /// An operand of a block's `addmm` (a Conv1D weight or bias): what bf16 autocast casts in
+    /// every step.
+    pub matmul_operand: bool,
 }
 
 impl Slot {
@@ -68,7 +71,7 @@ struct Layout(Vec<Slot>);
 
 impl Layout {
     fn param(&mut self, name: String, shape: &[i64], init: Init) {
-        self.0.push(Slot { name, shape: shape.to_vec(), init });
+        self.0.push(Slot { name, shape: shape.to_vec(), init, matmul_operand: false });
     }
 
     fn layer_norm(&mut self, name: &str, d: i64) {
@@ -81,6 +84,9 @@ impl Layout {
     fn conv1d(&mut self, name: &str, d_in: i64, d_out: i64, std: f64) {
         self.param(format!("{name}.weight"), &[d_in, d_out], Init::Normal(std));
         self.param(format!("{name}.bias"), &[d_out], Init::Const(0.0));
+        for slot in self.0.iter_mut().rev().take(2) {
+            slot.matmul_operand = true;
+        }
     }
 }
 

@@ -322,6 +322,15 @@ impl Gpt2 {
         self.slots.iter().filter(|(s, _)| s.decays()).map(|(_, t)| t.shallow_clone()).collect()
     }
 
+    /// Per parameter ([`Gpt2::parameters`] order): whether it is an operand of a block's
+    /// `addmm` (a Conv1D weight or bias), which bf16 autocast casts afresh in every step. Not
+    /// the embeddings (the lookup reads float32; the head casts its padded copy) nor the
+    /// LayerNorms (float32 under autocast).
+    #[must_use]
+    pub fn matmul_operands(&self) -> Vec<bool> {
+        self.slots.iter().map(|(s, _)| s.matmul_operand).collect()
+    }
+
     /// The rest: biases and LayerNorm weights and biases. State-dict order.
     #[must_use]
     pub fn undecayed_parameters(&self) -> Vec<Tensor> {

@@ -16,6 +16,7 @@ mod graph_step;
 mod measured;
 mod population;
 mod schedule;
+mod shadows;
 mod trainer;
 
 pub use family::LmFamily;

@@ -312,3 +312,74 @@ fn the_captured_step_trains_as_the_eager_step() {
         }
     }
 }
+
+/// bf16 copies of the matmul operands (lm/shadows.rs) against autocast's own casts, both under
+/// the CPU's bf16 autocast on the fused step: the same losses and weights bit for bit after 5
+/// steps, and the copies are the updated parameters cast to bf16. (A copy left stale after a
+/// step, or a gradient accumulated in bf16, would differ in the first step's weights.)
+#[test]
+fn bf16_shadow_weights_train_exactly_as_autocast_casts() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = tiny_corpus(&dir.path().join("corpus"));
+    let spec = spec(&[]);
+    let plan = Plan::new(&spec).unwrap();
+    let config = &plan.models[0].config;
+    let run = |shadows: bool| {
+        let mut trainer = super::trainer::LmTrainer::new(config, 30, Device::Cpu).unwrap();
+        trainer.use_fused_step();
+        trainer.use_bf16_autocast();
+        if shadows {
+            trainer.use_shadows();
+        }
+        let losses: Vec<Tensor> = (0..5).map(|_| trainer.train_step(&corpus.train).unwrap()).collect();
+        if let Some((copies, originals)) = trainer.shadow_copies() {
+            assert_eq!(copies.len(), 8, "one block: the four Conv1D weights and their biases");
+            for (c, o) in copies.iter().zip(originals) {
+                assert_eq!(c.kind(), Kind::BFloat16);
+                assert!(c.detach().equal(&o.detach().to_kind(Kind::BFloat16)), "a stale copy");
+            }
+        }
+        let params: Vec<Tensor> = trainer.model.parameters().iter().map(|p| p.detach().copy()).collect();
+        (losses, params)
+    };
+    let ((cast_losses, cast_params), (shadow_losses, shadow_params)) = (run(false), run(true));
+    for (step, (a, b)) in cast_losses.iter().zip(&shadow_losses).enumerate() {
+        assert!(a.equal(b), "step {step}: loss {b} against {a}");
+    }
+    for (a, b) in cast_params.iter().zip(&shadow_params) {
+        assert!(a.equal(b), "weights differ: {}", f64::try_from((a - b).abs().max()).unwrap());
+    }
+    let (first, last) = (cast_losses[0].double_value(&[]), cast_losses[4].double_value(&[]));
+    assert!(last < first, "bf16 training moved: {first} -> {last}");
+    // On a GPU (PZ_TEST_CUDA=1 makes a missing one a failure): CUDA autocast, each way eager
+    // and as a captured graph, the same losses and weights exactly.
+    assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
+    if !tch::Cuda::is_available() {
+        return;
+    }
+    pz_device::use_own_cuda_stream(0);
+    let train = |shadows: bool, graphs: bool| {
+        let mut trainer =
+            super::trainer::LmTrainer::new(config, 30, Device::Cuda(0)).unwrap().with_cuda_graphs(graphs);
+        if shadows {
+            trainer.use_shadows();
+        }
+        let losses: Vec<f64> =
+            (0..12).map(|_| trainer.train_step(&corpus.train).unwrap().double_value(&[])).collect();
+        let params: Vec<Tensor> =
+            trainer.model.parameters().iter().map(|p| p.to_device(Device::Cpu)).collect();
+        (losses, params)
+    };
+    for graphs in [false, true] {
+        let ((cast_losses, cast_params), (shadow_losses, shadow_params)) =
+            (train(false, graphs), train(true, graphs));
+        assert_eq!(cast_losses, shadow_losses, "CUDA, graphs {graphs}");
+        for (a, b) in cast_params.iter().zip(&shadow_params) {
+            assert!(
+                a.equal(b),
+                "CUDA, graphs {graphs}: weights {} apart",
+                f64::try_from((a - b).abs().max()).unwrap()
+            );
+        }
+    }
+}

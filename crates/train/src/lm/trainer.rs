@@ -20,6 +20,7 @@ use super::adamw::{clip_grad_norm, AdamW};
 use super::data::{loss_sum_and_correct, training_windows, windows_at_once, Windows};
 use super::graph_step::{CapturedLmStep, GraphState};
 use super::schedule::LrSchedule;
+use super::shadows::{self, Shadows};
 use crate::Error;
 
 /// A GPT-2 in training.
@@ -41,6 +42,8 @@ pub(crate) struct LmTrainer {
     fused: bool,
     /// The step as a CUDA graph (see [`super::graph_step`]).
     graph: GraphState,
+    /// bf16 copies of the matmul operands (see [`super::shadows`]; `PHASEZOO_BF16_SHADOWS=1`).
+    shadows: Option<Shadows>,
     /// Steps the schedule runs in all.
     total_steps: u64,
 }
@@ -93,6 +96,10 @@ impl LmTrainer {
         }
         let batch = t.batch_size as usize;
         let micro = if t.micro_batch == 0 { batch } else { (t.micro_batch as usize).min(batch) };
+        let bf16 = device.is_cuda() && t.precision == Precision::Bf16Autocast;
+        // One forward pass a step: a copy's gradient must not accumulate over micro-batches in bf16.
+        let shadows = (bf16 && fused && micro == batch && shadows::switched_on())
+            .then(|| Shadows::new(&model, &params));
         Ok(Self {
             params,
             opt,
@@ -102,8 +109,9 @@ impl LmTrainer {
             micro,
             context: usize::try_from(shape.context).expect("positive"),
             grad_clip: t.grad_clip,
-            bf16: device.is_cuda() && t.precision == Precision::Bf16Autocast,
+            bf16,
             fused,
+            shadows,
             // Off until `with_cuda_graphs` turns it on (the zoo's `run.graph`).
             graph: GraphState::Off,
             total_steps,
@@ -144,6 +152,24 @@ impl LmTrainer {
     pub(crate) fn use_fused_step(&mut self) {
         self.fused = true;
         self.opt.use_fused_kernel(self.model.device());
+    }
+
+    /// Train under bf16 autocast on this device whatever it is (the CPU's autocast in tests).
+    #[cfg(test)]
+    pub(crate) fn use_bf16_autocast(&mut self) {
+        self.bf16 = true;
+    }
+
+    /// Keep bf16 copies of the matmul operands whatever the switch says (tests).
+    #[cfg(test)]
+    pub(crate) fn use_shadows(&mut self) {
+        self.shadows = Some(Shadows::new(&self.model, &self.params));
+    }
+
+    /// The bf16 copies and their float32 parameters, when kept.
+    #[cfg(test)]
+    pub(crate) fn shadow_copies(&self) -> Option<(&[Tensor], &[Tensor])> {
+        self.shadows.as_ref().map(Shadows::copies)
     }
 
     /// Optimizer steps taken.
@@ -220,17 +246,37 @@ impl LmTrainer {
         inputs: &Tensor,
         targets: &Tensor,
     ) -> Result<(Tensor, Vec<Tensor>), Error> {
-        let loss = self.autocast(|| self.model.loss(inputs, targets));
-        let grads = Tensor::run_backward(&[&loss], &self.params, false, false);
+        let (loss, grads, mut keep) = match &self.shadows {
+            Some(sh) => {
+                let loss = self.autocast(|| self.model.loss_with(&sh.by_name, inputs, targets));
+                let narrow = Tensor::run_backward(&[&loss], &sh.trainables, false, false);
+                (loss, sh.widen(&narrow).map_err(step_error)?, narrow)
+            }
+            None => {
+                let loss = self.autocast(|| self.model.loss(inputs, targets));
+                (loss.shallow_clone(), Tensor::run_backward(&[&loss], &self.params, false, false), Vec::new())
+            }
+        };
         if self.grad_clip > 0.0 {
             let _norm = pz_device::clip_grad_norm(&grads, self.grad_clip).map_err(step_error)?;
         }
         self.opt.launch_fused(&self.params, &grads).map_err(step_error)?;
-        Ok((loss.detach(), grads))
+        if let Some(sh) = &self.shadows {
+            sh.refresh().map_err(step_error)?;
+        }
+        keep.extend(grads);
+        Ok((loss.detach(), keep))
     }
 
     /// One optimizer step launched operator by operator; the batch's mean loss.
     fn eager_step(&mut self, windows: &Windows, lr: f64) -> Result<Tensor, Error> {
+        if self.shadows.is_some() {
+            // One forward pass (shadows need it): the graph's body, launched eagerly.
+            self.opt.prepare_fused_step(lr);
+            let (loss, _) = self.graph_body(&windows.inputs, &windows.targets)?;
+            self.opt.count_step();
+            return Ok(loss.to_kind(Kind::Float));
+        }
         if self.fused {
             pz_device::clear_grads(&self.params).map_err(step_error)?;
         } else {
@@ -279,10 +325,10 @@ impl LmTrainer {
         })
     }
 
-    /// `f` under bf16 autocast when the recipe asks for it (CUDA only).
+    /// `f` under bf16 autocast when the recipe asks for it (CUDA only, but for tests).
     fn autocast<T>(&self, f: impl FnOnce() -> T) -> T {
         if self.bf16 {
-            pz_device::with_bf16_autocast(f)
+            pz_device::with_bf16_autocast_on(self.model.device(), f)
         } else {
             f()
         }
@@ -313,6 +359,10 @@ impl LmTrainer {
             .collect::<Result<Vec<_>, Error>>()?;
         self.opt
             .load_state(&self.params, &state)
-            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))
+            .map_err(|e| Error::Checkpoint(format!("optimizer state: {e}")))?;
+        if let Some(sh) = &self.shadows {
+            sh.refresh().map_err(step_error)?;
+        }
+        Ok(())
     }
 }
