@@ -13,6 +13,12 @@
 //! the steps' own spread. Long trainings compare quarters, not the last 3 epochs: a PINN curve's
 //! loss at a random t spreads over orders of magnitude, so 3 epochs' means could not tell a
 //! 4-fold fall over the last 20 of 40 Adam epochs from noise (embedded zoo, β = 1, lr 1e-3).
+//!
+//! A curve counts as converged ([`converged_under_schedule`]) when its loss stopped falling both
+//! by the end and within the epochs at the full rate (the first half of Garipov's schedule): the
+//! decay that follows flattens any loss, so a loss still falling when the rate began to fall is
+//! frozen, not converged (the embedded zoo's SGD curves of 4,000 steps all "stopped" at the end
+//! while keeping barriers of 50–70× their endpoints' loss).
 
 /// The relative fall of the last epochs' mean data loss below the epochs before under which a
 /// curve's training counts as converged (when it also exceeds the noise, see the module doc).
@@ -67,6 +73,15 @@ pub fn stopped_falling(epochs: &[EpochLoss]) -> bool {
     let ((m_before, v_before), (m_last, v_last)) = (window(before), window(last));
     let fall = m_before - m_last;
     fall <= (CONVERGED_FALL * m_before.abs()).max(2.0 * (v_before + v_last).sqrt())
+}
+
+/// Whether a pair's curve training converged under Garipov's schedule (module doc): its data
+/// loss stopped falling by the end ([`stopped_falling`] on every epoch) and already within the
+/// first ⌊epochs/2⌋ epochs, those at the full rate (`garipov_lr_factor` = 1). Fewer than four
+/// epochs leave under two at the full rate: `false`.
+#[must_use]
+pub fn converged_under_schedule(epochs: &[EpochLoss]) -> bool {
+    stopped_falling(epochs) && stopped_falling(&epochs[..epochs.len() / 2])
 }
 
 #[cfg(test)]
@@ -125,5 +140,24 @@ mod tests {
         };
         assert!(stopped_falling(&noisy(0.3)), "within two standard errors");
         assert!(!stopped_falling(&noisy(0.05)), "0.012 se: a real fall");
+    }
+
+    #[test]
+    fn a_loss_still_falling_at_the_full_rate_is_not_converged_though_the_decay_flattens_it() {
+        // 10 epochs: the full rate for 5, then the decay. Falling 10 % an epoch until epoch 5,
+        // flat after: the end (epochs 5-7 against 8-10) looks stopped, the full-rate half
+        // (epochs 2-3 against 4-5) does not.
+        let frozen = quiet(&[1.0, 0.9, 0.81, 0.73, 0.66, 0.66, 0.66, 0.66, 0.66, 0.66]);
+        assert!(stopped_falling(&frozen), "the end alone looks converged");
+        assert!(!converged_under_schedule(&frozen), "still falling at the full rate");
+        // Flat from epoch 2 on: converged.
+        let plateau = quiet(&[1.0, 0.6, 0.6, 0.6, 0.6, 0.6, 0.598, 0.597, 0.596, 0.596]);
+        assert!(converged_under_schedule(&plateau));
+        // Falling at the end: not converged whatever the first half did.
+        let late = quiet(&[1.0, 0.7, 0.6, 0.6, 0.6, 0.6, 0.55, 0.5, 0.45, 0.4]);
+        assert!(!converged_under_schedule(&late));
+        // Three epochs: one at the full rate, nothing to compare.
+        assert!(!converged_under_schedule(&quiet(&[1.0, 1.0, 1.0])));
+        assert!(converged_under_schedule(&quiet(&[1.0, 1.0, 1.0, 1.0])), "two at the full rate, flat");
     }
 }

@@ -12,7 +12,7 @@
 use tch::Tensor;
 
 use crate::curve::{bezier_point, bezier_point_per_member, curve_lr};
-use crate::curve_converged::{stopped_falling, EpochLoss};
+use crate::curve_converged::{converged_under_schedule, EpochLoss};
 use crate::probe::MemberStreams;
 use crate::vector::{detach_members, member_dot, members_of, to_f64s};
 
@@ -170,12 +170,12 @@ pub struct CurveFit {
 }
 
 impl CurveFit {
-    /// Per pair: whether its training stopped falling ([`stopped_falling`] on its data loss).
+    /// Per pair: whether its training converged ([`converged_under_schedule`] on its data loss).
     #[must_use]
     pub fn converged(&self) -> Vec<bool> {
         let pairs = self.epoch_data.first().map_or(0, Vec::len);
         (0..pairs)
-            .map(|p| stopped_falling(&self.epoch_data.iter().map(|e| e[p]).collect::<Vec<_>>()))
+            .map(|p| converged_under_schedule(&self.epoch_data.iter().map(|e| e[p]).collect::<Vec<_>>()))
             .collect()
     }
 }
