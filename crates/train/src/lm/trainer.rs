@@ -237,7 +237,9 @@ impl LmTrainer {
 
     /// What a captured step runs: the batch's mean loss under the recipe's precision, its
     /// gradients as fresh tensors, clipping and the fused AdamW update at the rate already on
-    /// the device. Returns the loss (detached) and the gradients.
+    /// the device (with shadows: on the bf16 copies, their gradients widened, the copies
+    /// refreshed after the update). Returns the loss (detached) and the step's gradient tensors
+    /// (a graph's replays write them: the caller keeps them alive).
     ///
     /// # Errors
     /// The multi-tensor or fused kernels refusing the tensors.
