@@ -215,9 +215,10 @@ fn one_model_units<F: ZooFamily + ?Sized>(
 }
 
 /// [`ZooFamily::population_key`]'s default: the model, problem and recipe as JSON, so that only
-/// models differing in their seed alone stack.
+/// models differing in their seed alone stack. Families that stack more pass a copy with
+/// what their members may carry alone blanked.
 #[must_use]
-pub fn default_population_key(config: &ResolvedModel) -> String {
+pub(crate) fn default_population_key(config: &ResolvedModel) -> String {
     serde_json::json!({ "model": config.model, "problem": config.problem, "train": config.train }).to_string()
 }
 

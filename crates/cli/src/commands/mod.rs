@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod apply;
+pub mod apply_args;
 pub mod bench;
 pub mod bench_resnet;
 pub mod data;

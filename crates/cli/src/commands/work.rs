@@ -13,7 +13,7 @@ use pz_spec::Plan;
 use pz_store::{WorkerIdentity, WorkerLock, ZooDir};
 use pz_train::{work_zoo, zoo_data, zoo_family, NoReporter, Outcome, WorkOptions, ZooAccess};
 
-use crate::commands::apply::ApplicationArg;
+use crate::commands::apply_args::ApplicationArg;
 pub use crate::commands::work_args::Args;
 use crate::logging::ModelLogs;
 

@@ -1,7 +1,7 @@
 //! What a worker works on: the flags of `phasezoo work` that `phasezoo submit` takes too and hands
 //! on to the workers it starts, declared once so that the two cannot drift apart.
 
-use crate::commands::apply::{ApplicationArg, Flags};
+use crate::commands::apply_args::{ApplicationArg, Flags};
 
 /// What a worker works on: training units (the default), measuring units (`--metrics`) or the
 /// cells of an application (`--apply NAME`).

@@ -69,6 +69,15 @@ fn spec(extra: &[&str]) -> ZooSpec {
     ZooSpec::parse(SMALL, "t", &overrides).unwrap()
 }
 
+/// The tiny corpus (in a folder kept alive by the returned guard) and the one model of
+/// `spec(extra)`.
+fn one_model(extra: &[&str]) -> (tempfile::TempDir, Corpus, pz_spec::ResolvedModel) {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = tiny_corpus(&dir.path().join("corpus"));
+    let plan = Plan::new(&spec(extra)).unwrap();
+    (dir, corpus, plan.models[0].config.clone())
+}
+
 /// Raises `stop` after a number of optimizer steps, as Ctrl-C would.
 struct StopAfter<'a> {
     steps: AtomicU64,
@@ -221,11 +230,8 @@ fn a_context_longer_than_the_corpus_is_refused_before_training() {
 /// same losses (later weights drift apart as rounding differences grow in training).
 #[test]
 fn the_cuda_fast_step_trains_as_the_plain_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = tiny_corpus(&dir.path().join("corpus"));
-    let spec = spec(&["train.micro_batch=3"]);
-    let plan = Plan::new(&spec).unwrap();
-    let config = &plan.models[0].config;
+    let (_dir, corpus, config) = one_model(&["train.micro_batch=3"]);
+    let config = &config;
     let run = |fused: bool| {
         let mut trainer = super::trainer::LmTrainer::new(config, 30, Device::Cpu).unwrap();
         if fused {
@@ -262,11 +268,8 @@ fn the_cuda_fast_step_trains_as_the_plain_step() {
 /// follow the eager run's losses.
 #[test]
 fn the_captured_step_trains_as_the_eager_step() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = tiny_corpus(&dir.path().join("corpus"));
-    let spec = spec(&[]);
-    let plan = Plan::new(&spec).unwrap();
-    let config = &plan.models[0].config;
+    let (_dir, corpus, config) = one_model(&[]);
+    let config = &config;
     let weights = |t: &super::trainer::LmTrainer| {
         let flat: Vec<Tensor> = t.model.parameters().iter().map(|p| p.detach().flatten(0, -1)).collect();
         Tensor::cat(&flat, 0)
@@ -319,11 +322,8 @@ fn the_captured_step_trains_as_the_eager_step() {
 /// step, or a gradient accumulated in bf16, would differ in the first step's weights.)
 #[test]
 fn bf16_shadow_weights_train_exactly_as_autocast_casts() {
-    let dir = tempfile::tempdir().unwrap();
-    let corpus = tiny_corpus(&dir.path().join("corpus"));
-    let spec = spec(&[]);
-    let plan = Plan::new(&spec).unwrap();
-    let config = &plan.models[0].config;
+    let (_dir, corpus, config) = one_model(&[]);
+    let config = &config;
     let run = |shadows: bool| {
         let mut trainer = super::trainer::LmTrainer::new(config, 30, Device::Cpu).unwrap();
         trainer.use_fused_step();

@@ -63,15 +63,14 @@ pub(crate) fn group(models: &[PlannedModel], max_population: usize) -> Vec<Vec<P
 
 /// The resolved config with the per-member quantities blanked.
 fn shape_key(config: &ResolvedModel) -> String {
-    let mut train = config.train.clone();
-    train.lr = 0.0;
-    train.weight_decay = 0.0;
-    let mut problem = config.problem.clone();
-    if let ProblemConfig::ModArith(m) = &mut problem {
+    let mut blanked = config.clone();
+    blanked.train.lr = 0.0;
+    blanked.train.weight_decay = 0.0;
+    if let ProblemConfig::ModArith(m) = &mut blanked.problem {
         m.decoder_lr = 0.0;
         m.decoder_weight_decay = 0.0;
         m.train_fraction = 0.0;
         m.init_scale = 0.0;
     }
-    serde_json::json!({ "model": config.model, "problem": problem, "train": train }).to_string()
+    crate::family::default_population_key(&blanked)
 }

@@ -12,13 +12,12 @@ pub fn group_populations(models: &[PlannedModel], max_population: usize) -> Vec<
 
 /// The resolved config with the per-member quantities blanked.
 pub(crate) fn shape_key(config: &ResolvedModel) -> String {
-    let mut train = config.train.clone();
-    train.lr = 0.0;
-    let mut problem = config.problem.clone();
-    if let ProblemConfig::Convection(c) = &mut problem {
+    let mut blanked = config.clone();
+    blanked.train.lr = 0.0;
+    if let ProblemConfig::Convection(c) = &mut blanked.problem {
         c.beta = 0.0;
     }
-    serde_json::json!({ "model": config.model, "problem": problem, "train": train }).to_string()
+    crate::family::default_population_key(&blanked)
 }
 
 #[cfg(test)]
