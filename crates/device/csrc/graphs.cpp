@@ -50,6 +50,18 @@ int pz_graph_replay(at::cuda::CUDAGraph* g) {
   }
 }
 
+// Give the allocator's cached free blocks back to the device. Between trainings: the blocks a
+// finished model's graph pool and activations held stay in this process's cache otherwise,
+// where what allocates outside it (cuBLAS creating a handle for the next model) cannot get them.
+int pz_cuda_release_cache() {
+  try {
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
 void pz_graph_free(at::cuda::CUDAGraph* g) {
   try {
     delete g;

@@ -30,6 +30,21 @@ pub fn outside_captures<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Gives the CUDA caching allocator's free blocks back to the devices, never during a capture (a
+/// capture's pool cannot lose blocks while it records). Call it between trainings: on the GPU
+/// Shakespeare zoo of 2026-12-07 the next models' first cuBLAS call failed
+/// (`CUBLAS_STATUS_ALLOC_FAILED`) right after four large ones had finished, their memory still
+/// cached by this process. Nothing on a CPU build.
+pub fn release_cached_gpu_memory() {
+    #[cfg(pz_cuda_shim)]
+    outside_captures(|| {
+        // SAFETY: no arguments; the C++ side catches every exception.
+        if unsafe { ffi::pz_cuda_release_cache() } != 0 {
+            tracing::warn!("releasing the CUDA allocator's cache failed");
+        }
+    });
+}
+
 /// Why a CUDA graph could not be made or run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphError {
@@ -104,8 +119,16 @@ impl CudaGraph {
             if unsafe { ffi::pz_graph_capture_begin(graph.raw.as_ptr()) } != 0 {
                 return Err(GraphError::Failed("capture start"));
             }
-            f();
-            if unsafe { ffi::pz_graph_capture_end(graph.raw.as_ptr()) } != 0 {
+            // A panic inside the capture (a libtorch error: out of memory, an operation a
+            // capture refuses) must still end it: a stream left capturing fails every later
+            // operation of the thread, which trains the next unit after the panic is caught.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            // SAFETY: as above.
+            let ended = unsafe { ffi::pz_graph_capture_end(graph.raw.as_ptr()) } == 0;
+            if let Err(panic) = ran {
+                std::panic::resume_unwind(panic);
+            }
+            if !ended {
                 return Err(GraphError::Failed("capture"));
             }
             Ok(graph)

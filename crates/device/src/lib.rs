@@ -20,11 +20,12 @@ mod profiler;
 mod rows_ce;
 mod streams;
 mod switches;
+mod thread_state;
 
 pub use adamw::{fused_adamw_step, AdamWHyper};
 pub use autocast::{autocast_is_bf16, cuda_autocast_is_bf16, with_bf16_autocast, with_bf16_autocast_on};
 pub use grads::{clear_grads, clip_grad_norm, foreach_copy};
-pub use graph::{cuda_graphs_available, outside_captures, CudaGraph, GraphError};
+pub use graph::{cuda_graphs_available, outside_captures, release_cached_gpu_memory, CudaGraph, GraphError};
 pub use jit::ElementwiseKernel;
 pub use kernel::{KernelArg, KernelSource, Kernels};
 pub use optim::{fused_adam_step, fused_sgd_step, sgd_step, AdamHyper, AdamState, StepError};
@@ -32,6 +33,7 @@ pub use profiler::{Profiler, ProfilerError};
 pub use rows_ce::rows_cross_entropy;
 pub use streams::{current_cuda_stream_id, pin_memory, use_own_cuda_stream};
 pub use switches::{set_deterministic, set_tf32};
+pub use thread_state::restore_grad_mode;
 
 /// The NUL-terminated message a shim function wrote into `buffer`.
 #[cfg(pz_cuda_shim)]
@@ -118,6 +120,7 @@ mod ffi {
         pub fn pz_current_stream_id(device: i32) -> i64;
         pub fn pz_graph_new() -> *mut std::ffi::c_void;
         pub fn pz_graph_capture_begin(g: *mut std::ffi::c_void) -> i32;
+        pub fn pz_cuda_release_cache() -> i32;
         pub fn pz_graph_capture_end(g: *mut std::ffi::c_void) -> i32;
         pub fn pz_graph_replay(g: *mut std::ffi::c_void) -> i32;
         pub fn pz_graph_free(g: *mut std::ffi::c_void);

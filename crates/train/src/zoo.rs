@@ -224,11 +224,11 @@ pub fn train_unit(
         reporter,
         stop,
     };
-    // libtorch errors inside tch's operations (CUDA out of memory, …) arrive as panics:
-    // caught here, they are the unit's, not the whole run's.
-    let trained =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| family.train_unit(cache, unit, &run)))
-            .unwrap_or_else(|panic| Err(Error::Config(panic_message(panic.as_ref()))));
+    let trained = unit_caught(|| family.train_unit(cache, unit, &run));
+    if device.is_cuda() {
+        // The unit's models are gone; their cached memory goes back for the next units.
+        pz_device::release_cached_gpu_memory();
+    }
     match trained {
         Ok(outcome) => Ok(outcome),
         Err(e @ Error::Store(_)) => Err(e),
@@ -237,6 +237,17 @@ pub fn train_unit(
             Ok(Outcome::Finished)
         }
     }
+}
+
+/// `train` with its panics caught: libtorch errors inside tch's operations (CUDA out of memory,
+/// …) arrive as panics, and they are the unit's, not the whole run's. The thread trains the
+/// next unit, so what a panic can leave behind on it is put back (`pz_device::restore_grad_mode`
+/// says what and why).
+fn unit_caught<T>(train: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(train)).unwrap_or_else(|panic| {
+        pz_device::restore_grad_mode();
+        Err(Error::Config(panic_message(panic.as_ref())))
+    })
 }
 
 /// One unit's failure is its models': each is marked failed with the reason.
@@ -308,4 +319,29 @@ fn models_left(
         }
     }
     Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::{Kind, Tensor};
+
+    use super::unit_caught;
+    use crate::Error;
+
+    /// A unit that panics inside `tch::no_grad` (as an out-of-memory error in an evaluation
+    /// does) fails with the panic's message, and the next unit on the thread still gets
+    /// gradients: without the reset, every later model there failed ("element 0 of tensors
+    /// does not require grad").
+    #[test]
+    fn a_unit_that_panics_without_gradients_leaves_the_next_unit_its_gradients() {
+        let failed = unit_caught(|| -> Result<(), Error> { tch::no_grad(|| panic!("CUDA out of memory")) });
+        assert!(matches!(&failed, Err(Error::Config(m)) if m.contains("CUDA out of memory")), "{failed:?}");
+        let next = unit_caught(|| {
+            let w = Tensor::ones([3], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+            let loss = (&w * &w).sum(Kind::Float);
+            loss.backward();
+            Ok(w.grad().double_value(&[0]))
+        });
+        assert_eq!(next.unwrap(), 2.0);
+    }
 }
