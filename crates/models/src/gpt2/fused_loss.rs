@@ -3,10 +3,12 @@
 //! skipped in place. Elsewhere (CPU, float32 metrics, double backward) callers use
 //! `cross_entropy_loss`, whose numbers these equal (the kernels' GPU test).
 //!
-//! Off until its GPU test has passed on a GPU: `PHASEZOO_FUSED_CE=1` turns it on. Its first
-//! device run did not compile (NVRTC has no math.h; fixed since, not yet rerun), and a kernel
-//! whose numbers were wrong would train every GPU model wrong without an error, which the
-//! fallback on compile and launch errors cannot catch (BENCHMARKS.md, issue 22).
+//! On by default since its GPU run (BENCHMARKS.md, issue 22): the kernels' test against PyTorch's
+//! float32 cross-entropy passed on an H100, GPT-2 small trained with them to the same validation
+//! loss as without (5.239 against 5.241 after 200 steps), and its step took 23.2 ms instead of
+//! 28.5. They are more exact than PyTorch's autocast path, which runs `log_softmax` in bf16.
+//! `PHASEZOO_FUSED_CE=0` turns them off (a kernel that fails to compile or launch falls back to
+//! PyTorch's operator by itself, logged once).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -19,11 +21,11 @@ static OFF: AtomicBool = AtomicBool::new(false);
 /// PyTorch's ignore index, as `cross_entropy_loss` is called with elsewhere in the model.
 const IGNORE: i64 = -100;
 
-/// Whether `PHASEZOO_FUSED_CE=1` asks for the fused kernels (a model's own setting wins:
-/// `Gpt2::set_fused_loss`).
+/// Whether the fused kernels are wanted: yes unless `PHASEZOO_FUSED_CE=0` (a model's own
+/// setting wins: `Gpt2::set_fused_loss`).
 pub(super) fn switched_on() -> bool {
     static ENV: OnceLock<bool> = OnceLock::new();
-    *ENV.get_or_init(|| std::env::var("PHASEZOO_FUSED_CE").is_ok_and(|v| v == "1"))
+    *ENV.get_or_init(|| std::env::var("PHASEZOO_FUSED_CE").map_or(true, |v| v != "0"))
 }
 
 /// Cross-entropy of `logits` `[N, S]` (columns from `cols` on are padding) against `targets`

@@ -59,8 +59,8 @@ pub struct Gpt2 {
     kernel: AttentionKernel,
     /// Whether the head pads the vocabulary ([`Gpt2::head_logits`]); `None`: on CUDA only.
     pad_head: Option<bool>,
-    /// Whether the head's loss may use the fused cross-entropy (fused_loss.rs); `None`: as
-    /// `PHASEZOO_FUSED_CE` says.
+    /// Whether the head's loss may use the fused cross-entropy (fused_loss.rs); `None`: yes
+    /// unless `PHASEZOO_FUSED_CE=0`.
     fused_loss: Option<bool>,
 }
 
@@ -158,8 +158,8 @@ impl Gpt2 {
     }
 
     /// Let the head's loss use the fused cross-entropy kernels where they apply (bf16 logits on
-    /// CUDA; `Some(true)`), never (`Some(false)`), or as `PHASEZOO_FUSED_CE=1` says (`None`,
-    /// the default: off until the kernels' GPU test has passed on a GPU).
+    /// CUDA; `Some(true)`), never (`Some(false)`), or unless `PHASEZOO_FUSED_CE=0` says no
+    /// (`None`, the default).
     pub fn set_fused_loss(&mut self, fused: Option<bool>) {
         self.fused_loss = fused;
     }

@@ -351,8 +351,10 @@ fn bf16_shadow_weights_train_exactly_as_autocast_casts() {
     }
     let (first, last) = (cast_losses[0].double_value(&[]), cast_losses[4].double_value(&[]));
     assert!(last < first, "bf16 training moved: {first} -> {last}");
-    // On a GPU (PZ_TEST_CUDA=1 makes a missing one a failure): CUDA autocast, each way eager
-    // and as a captured graph, the same losses and weights exactly.
+    // On a GPU (PZ_TEST_CUDA=1 makes a missing one a failure): CUDA bf16 autocast, each way
+    // eager and as a captured graph. Exactly the same where two runs of the casts agree bit for
+    // bit; where the GPU's kernels are not deterministic (atomics in attention's backward), no
+    // farther from the casts than a second run of the casts is, with room for the spread.
     assert!(std::env::var_os("PZ_TEST_CUDA").is_none() || tch::Cuda::is_available(), "no GPU");
     if !tch::Cuda::is_available() {
         return;
@@ -361,6 +363,7 @@ fn bf16_shadow_weights_train_exactly_as_autocast_casts() {
     let train = |shadows: bool, graphs: bool| {
         let mut trainer =
             super::trainer::LmTrainer::new(config, 30, Device::Cuda(0)).unwrap().with_cuda_graphs(graphs);
+        trainer.use_bf16_autocast();
         if shadows {
             trainer.use_shadows();
         }
@@ -370,15 +373,22 @@ fn bf16_shadow_weights_train_exactly_as_autocast_casts() {
             trainer.model.parameters().iter().map(|p| p.to_device(Device::Cpu)).collect();
         (losses, params)
     };
+    let apart = |a: &[Tensor], b: &[Tensor]| {
+        a.iter().zip(b).map(|(x, y)| f64::try_from((x - y).abs().max()).unwrap()).fold(0.0, f64::max)
+    };
     for graphs in [false, true] {
-        let ((cast_losses, cast_params), (shadow_losses, shadow_params)) =
-            (train(false, graphs), train(true, graphs));
-        assert_eq!(cast_losses, shadow_losses, "CUDA, graphs {graphs}");
-        for (a, b) in cast_params.iter().zip(&shadow_params) {
+        let (cast_losses, cast_params) = train(false, graphs);
+        let (again_losses, again_params) = train(false, graphs);
+        let (shadow_losses, shadow_params) = train(true, graphs);
+        let spread = apart(&cast_params, &again_params);
+        let off = apart(&cast_params, &shadow_params);
+        if spread == 0.0 && cast_losses == again_losses {
+            assert_eq!(cast_losses, shadow_losses, "CUDA, graphs {graphs}");
+            assert!(off == 0.0, "CUDA, graphs {graphs}: weights {off} apart");
+        } else {
             assert!(
-                a.equal(b),
-                "CUDA, graphs {graphs}: weights {} apart",
-                f64::try_from((a - b).abs().max()).unwrap()
+                off <= 10.0 * spread,
+                "CUDA, graphs {graphs}: weights {off} apart, two cast runs {spread}"
             );
         }
     }

@@ -163,6 +163,9 @@ impl LmTrainer {
     /// Keep bf16 copies of the matmul operands whatever the switch says (tests).
     #[cfg(test)]
     pub(crate) fn use_shadows(&mut self) {
+        // As `new` only keeps them: bf16 copies beside float32 activations fail in the first
+        // matmul ("mat1 and mat2 must have the same dtype").
+        assert!(self.bf16, "bf16 copies need bf16 autocast: call use_bf16_autocast first");
         self.shadows = Some(Shadows::new(&self.model, &self.params));
     }
 
