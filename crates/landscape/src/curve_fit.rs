@@ -122,7 +122,7 @@ pub fn train_bezier_middle(
         epoch_losses.push(epoch_loss.iter().map(|s| s / steps).collect());
         epoch_data.push(step_data.iter().map(|v| EpochLoss::of(v)).collect());
     }
-    CurveFit { middle: detach_members(&theta1), epoch_losses, epoch_data }
+    CurveFit { middle: detach_members(&theta1), epoch_losses, epoch_data, adam: cfg.adam }
 }
 
 /// Adam's state for the bends (every pair's slice updated on its own: the update is
@@ -167,6 +167,8 @@ pub struct CurveFit {
     pub epoch_losses: Vec<Vec<f64>>,
     /// `epoch_data[e][p]`: pair p's data loss (without the L2 term) over epoch e's steps.
     pub epoch_data: Vec<Vec<EpochLoss>>,
+    /// Whether Adam trained it (convergence is then judged at the end only).
+    pub adam: bool,
 }
 
 impl CurveFit {
@@ -175,7 +177,9 @@ impl CurveFit {
     pub fn converged(&self) -> Vec<bool> {
         let pairs = self.epoch_data.first().map_or(0, Vec::len);
         (0..pairs)
-            .map(|p| converged_under_schedule(&self.epoch_data.iter().map(|e| e[p]).collect::<Vec<_>>()))
+            .map(|p| {
+                converged_under_schedule(&self.epoch_data.iter().map(|e| e[p]).collect::<Vec<_>>(), self.adam)
+            })
             .collect()
     }
 }

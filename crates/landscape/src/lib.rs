@@ -65,7 +65,9 @@ pub use cka::{
     center_gram, cka_from_grams, feature_space_linear_cka, gram_linear, gram_rbf, linear_cka, rbf_cka, Hsic,
 };
 pub use curve::{bezier_point, bezier_point_per_member, curve_lr, garipov_lr_factor, mode_connectivity};
-pub use curve_converged::{converged_under_schedule, stopped_falling, EpochLoss, CONVERGED_FALL};
+pub use curve_converged::{
+    converged_under_schedule, stopped_falling, stopped_falling_at_the_end, EpochLoss, CONVERGED_FALL,
+};
 pub use curve_fit::{evaluate_curve, straight_middle, train_bezier_middle, CurveFit, CurveTraining};
 pub use density::{slq_density, Slq, SpectralDensity};
 pub use eigen::{power_iteration, rayleigh_quotients, top_eigenvalues, PowerIteration, TopEigen};
