@@ -34,9 +34,10 @@ pub const CONVERGED_FALL: f64 = 0.01;
 /// Fewest epochs in each of the two windows compared (when there are twice as many).
 const WINDOW: usize = 3;
 
-/// Whether `last` fell below `before` (windows of equal length) by at most [`CONVERGED_FALL`] of
-/// the earlier level or two standard errors of the difference.
-fn within_noise(before: &[EpochLoss], last: &[EpochLoss]) -> bool {
+/// Whether the mean of the last `k` of `epochs` fell below that of the `k` before by at most
+/// [`CONVERGED_FALL`] of the earlier level or two standard errors of the difference.
+fn last_fall_within_noise(epochs: &[EpochLoss], k: usize) -> bool {
+    let (before, last) = (&epochs[epochs.len() - 2 * k..epochs.len() - k], &epochs[epochs.len() - k..]);
     #[allow(clippy::cast_precision_loss)]
     let window = |w: &[EpochLoss]| {
         let k = w.len() as f64;
@@ -85,7 +86,7 @@ pub fn stopped_falling(epochs: &[EpochLoss]) -> bool {
     if k == 0 {
         return false;
     }
-    within_noise(&epochs[epochs.len() - 2 * k..epochs.len() - k], &epochs[epochs.len() - k..])
+    last_fall_within_noise(epochs, k)
 }
 
 /// Epochs in the last tenth of Garipov's schedule, where the rate is held at 1 %: those e
@@ -103,8 +104,7 @@ pub fn stopped_falling_at_the_end(epochs: &[EpochLoss]) -> bool {
     if tail < 2 * WINDOW {
         return stopped_falling(epochs);
     }
-    let k = tail / 2;
-    within_noise(&epochs[epochs.len() - 2 * k..epochs.len() - k], &epochs[epochs.len() - k..])
+    last_fall_within_noise(epochs, tail / 2)
 }
 
 /// Whether a pair's curve training converged under Garipov's schedule (module doc): its data
